@@ -1,0 +1,136 @@
+# tricolor: one plain Makefile. Objects live under build/$(CONFIG)/ so the
+# release, debug, asan, ubsan and tsan builds sit side by side.
+#
+#   make              libtricolor.a, libtricolor.so, tricolor.pc (release)
+#   make test         install missing packages, build, run every test
+#   make run          the pause benchmark (GC latency experiment)
+#   make test-asan    the whole suite under AddressSanitizer (also test-ubsan)
+#   make install PREFIX=/usr/local
+
+CONFIG ?= release
+PREFIX ?= /usr/local
+B := build/$(CONFIG)
+
+CC ?= cc
+CXX ?= c++
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE_CFLAGS := -std=c11 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) \
+	-MMD -MP -Iinclude -Iruntime -Igc -Ipool
+SAN_ENV :=
+
+ifeq ($(CONFIG),release)
+  OPT := -O2
+else ifeq ($(CONFIG),debug)
+  OPT := -O0 -DTC_DEBUG=1
+else ifeq ($(CONFIG),asan)
+  OPT := -O1 -fsanitize=address -fno-omit-frame-pointer -DTC_DEBUG=1
+  SAN_LDFLAGS := -fsanitize=address
+  SAN_ENV := ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1:abort_on_error=1
+else ifeq ($(CONFIG),ubsan)
+  OPT := -O1 -fsanitize=undefined -fno-sanitize-recover=undefined -DTC_DEBUG=1
+  SAN_LDFLAGS := -fsanitize=undefined
+  SAN_ENV := UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+else ifeq ($(CONFIG),tsan)
+  OPT := -O1 -fsanitize=thread -DTC_DEBUG=1
+  SAN_LDFLAGS := -fsanitize=thread
+  SAN_ENV := TSAN_OPTIONS=halt_on_error=1
+else
+  $(error CONFIG must be release, debug, asan, ubsan or tsan)
+endif
+
+CFLAGS += $(BASE_CFLAGS) $(OPT)
+LDLIBS := -latomic_ops -lpthread -lm
+LDFLAGS += $(SAN_LDFLAGS)
+
+LIB_SRC := $(wildcard runtime/*.c gc/*.c pool/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+TEST_SUPPORT_OBJ := $(B)/tests/support/model.o
+
+DEPS_BUILD := gcc make libatomic-ops-dev libcmocka-dev pkg-config
+DEPS_BENCH := libbenchmark-dev libgc-dev golang-go g++
+
+.PHONY: all lib deps deps-bench test test-run test-asan test-ubsan test-tsan \
+	check-symbols run bench clean install stress
+all: lib
+
+deps:
+	@tools/deps.sh $(DEPS_BUILD)
+deps-bench:
+	@tools/deps.sh $(DEPS_BUILD) $(DEPS_BENCH)
+
+lib: $(B)/libtricolor.a $(B)/libtricolor.so $(B)/tricolor.pc
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libtricolor.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libtricolor.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libtricolor.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tricolor.pc: tricolor.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1|g' $< > $@
+
+# Only tc_ symbols may leave the library: interpreters own names like
+# gc_collect, and that is what "embeddable" means.
+check-symbols: $(B)/libtricolor.so $(B)/libtricolor.a
+	@bad=$$(nm -D --defined-only $(B)/libtricolor.so | awk '$$2 ~ /[A-Z]/ {print $$3}' \
+		| grep -v '^tc_' | grep -v '^_init$$' | grep -v '^_fini$$'); \
+	bad2=$$(nm --defined-only -g $(B)/libtricolor.a 2>/dev/null | awk 'NF==3 {print $$3}' \
+		| grep -v '^tc_' | grep -v '^tci_' ); \
+	if [ -n "$$bad$$bad2" ]; then echo "check-symbols: non-tc_ symbols exported: $$bad $$bad2"; exit 1; fi; \
+	echo "check-symbols: only tc_ symbols exported"
+
+$(B)/tests/support/%.o: tests/support/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/support -c $< -o $@
+
+$(B)/tests/%: tests/%.c $(B)/libtricolor.a $(TEST_SUPPORT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/support $< $(TEST_SUPPORT_OBJ) -o $@ $(LDFLAGS) \
+		$(B)/libtricolor.a -lcmocka $(LDLIBS)
+
+# The embedding example in the README must compile and run.
+$(B)/tests/readme_example: README.md $(B)/libtricolor.a
+	@mkdir -p $(dir $@)
+	awk '/^```c$$/{f=1;next} /^```$$/{f=0} f' README.md > $(B)/tests/readme_example.c
+	$(CC) $(CFLAGS) $(B)/tests/readme_example.c -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: lib check-symbols $(TEST_BIN) $(B)/tests/readme_example
+	@fail=0; for t in $(TEST_BIN); do \
+		echo "== $$t"; \
+		$(SAN_ENV) $$t || { echo "FAILED: $$t"; fail=1; }; \
+	done; \
+	echo "== $(B)/tests/readme_example"; \
+	$(SAN_ENV) $(B)/tests/readme_example || { echo "FAILED: readme_example"; fail=1; }; \
+	exit $$fail
+
+test-asan: deps
+	@$(MAKE) --no-print-directory CONFIG=asan test-run
+test-ubsan: deps
+	@$(MAKE) --no-print-directory CONFIG=ubsan test-run
+test-tsan: deps
+	@$(MAKE) --no-print-directory CONFIG=tsan test-run
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/tricolor.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libtricolor.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libtricolor.so $(DESTDIR)$(PREFIX)/lib/libtricolor.so.0
+	ln -sf libtricolor.so.0 $(DESTDIR)$(PREFIX)/lib/libtricolor.so
+	install -m 644 $(B)/tricolor.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf build
+
+-include bench/bench.mk
+-include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d)

@@ -1,0 +1,151 @@
+/* backend_bdwgc.c: the benchmark backend for the Boehm-Demers-Weiser
+ * collector (bdwgc 8.2, Debian's libgc: threads and parallel mark on). */
+#define GC_THREADS 1 /* declares GC_get_parallel and GC_start_mark_threads */
+#include <gc.h>
+#include <gc/gc_typed.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+
+struct bk_shape {
+    size_t n_ptrs;
+    size_t scalar_bytes;
+    size_t size;
+    GC_descr descr; /* unused when n_ptrs == 0 */
+};
+
+/* A workload makes a handful of shapes; 64 is far more than any uses. */
+#define MAX_SHAPES 64
+static struct bk_shape shapes[MAX_SHAPES];
+static size_t n_shapes;
+
+/* Pause accounting from the collection-event hook. The hook runs on the
+ * thread that collects, with the allocation lock held; the benchmarks are
+ * single-threaded, so these need no protection of their own. Every
+ * automatic collection of the non-incremental collector runs from
+ * GC_EVENT_START to GC_EVENT_END with the allocating thread blocked, so
+ * that span is the pause the mutator sees. */
+static uint64_t gc_start_ns;
+static uint64_t pause_total_ns;
+static uint64_t pause_max_ns;
+static uint64_t gc_no_at_init;
+static char description[128];
+
+static void GC_CALLBACK on_collection_event(GC_EventType ev)
+{
+    if (ev == GC_EVENT_START) {
+        gc_start_ns = bench_now_ns();
+    } else if (ev == GC_EVENT_END) {
+        uint64_t d = bench_now_ns() - gc_start_ns;
+        pause_total_ns += d;
+        if (d > pause_max_ns)
+            pause_max_ns = d;
+    }
+}
+
+void bk_init(void)
+{
+    GC_INIT();
+    /* bdwgc starts its marker threads only when the client creates its
+     * first thread; a single-threaded benchmark asks for them, so bdwgc
+     * marks in parallel as it would in a threaded program (GC_MARKERS
+     * sets how many; the default is one per core). */
+    GC_start_mark_threads();
+    GC_set_on_collection_event(on_collection_event);
+    gc_no_at_init = GC_get_gc_no();
+    snprintf(description, sizeof description, "bdwgc %d.%d.%d, %d marker%s",
+             GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_MICRO,
+             GC_get_parallel() + 1, GC_get_parallel() ? "s" : "");
+}
+
+const char *bk_name(void) { return "bdwgc"; }
+const char *bk_describe(void) { return description; }
+int bk_needs_free(void) { return 0; }
+
+const bk_shape *bk_shape_get(size_t n_ptrs, size_t scalar_bytes)
+{
+    for (size_t i = 0; i < n_shapes; i++)
+        if (shapes[i].n_ptrs == n_ptrs && shapes[i].scalar_bytes == scalar_bytes)
+            return &shapes[i];
+    if (n_shapes == MAX_SHAPES) {
+        fprintf(stderr, "bdwgc backend: more than %d shapes\n", MAX_SHAPES);
+        exit(2);
+    }
+    struct bk_shape *s = &shapes[n_shapes];
+    s->n_ptrs = n_ptrs;
+    s->scalar_bytes = scalar_bytes;
+    s->size = n_ptrs * sizeof(void *) + scalar_bytes;
+    if (n_ptrs > 0) {
+        size_t words = (s->size + sizeof(GC_word) - 1) / sizeof(GC_word);
+        GC_word *bm = calloc((words + GC_WORDSZ - 1) / GC_WORDSZ, sizeof(GC_word));
+        if (bm == NULL) {
+            fprintf(stderr, "bdwgc backend: out of memory for a shape\n");
+            exit(2);
+        }
+        for (size_t w = 0; w < n_ptrs; w++)
+            GC_set_bit(bm, w);
+        /* bdwgc copies what it needs; with the pointers leading it even
+         * answers a plain length descriptor and allocates NORMAL objects. */
+        s->descr = GC_make_descriptor(bm, words);
+        free(bm);
+    }
+    n_shapes++;
+    return s;
+}
+
+size_t bk_shape_size(const bk_shape *s) { return s->size; }
+
+static void *die_oom(size_t size)
+{
+    fprintf(stderr, "bdwgc backend: out of memory allocating %zu bytes\n", size);
+    exit(2);
+}
+
+/* A shape without pointers: the atomic kind, cleared as bk_alloc promises.
+ * Out of line so bk_alloc stays small enough to inline. */
+static __attribute__((noinline)) void *alloc_pointer_free(const bk_shape *s)
+{
+    void *p = GC_MALLOC_ATOMIC(s->size);
+    if (p == NULL)
+        return die_oom(s->size);
+    return memset(p, 0, s->size);
+}
+
+void *bk_alloc(const bk_shape *s)
+{
+    if (__builtin_expect(s->n_ptrs == 0, 0))
+        return alloc_pointer_free(s);
+    void *p = GC_malloc_explicitly_typed(s->size, s->descr);
+    if (__builtin_expect(p == NULL, 0))
+        return die_oom(s->size);
+    return p;
+}
+
+void *bk_alloc_atomic(size_t size)
+{
+    void *p = GC_MALLOC_ATOMIC(size);
+    if (__builtin_expect(p == NULL, 0))
+        return die_oom(size);
+    return p;
+}
+
+void bk_store(void *obj, void *slot, void *value)
+{
+    (void)obj; /* bdwgc needs no barrier outside incremental mode */
+    *(void **)slot = value;
+}
+
+void bk_free(void *p) { (void)p; }
+void bk_collect(void) { GC_gcollect(); }
+
+void bk_read_stats(bk_stats *out)
+{
+    out->num_gc = GC_get_gc_no() - gc_no_at_init;
+    out->pause_total_ns = pause_total_ns;
+    out->pause_max_ns = pause_max_ns;
+    out->heap_bytes = GC_get_heap_size();
+}

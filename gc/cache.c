@@ -1,0 +1,335 @@
+/* cache.c: per-thread allocation caches and the allocation entry points.
+ *
+ * Each attached thread owns, per kind and size class, one span it allocates
+ * from with no lock and no atomic read-modify-write: a 64-slot window of the
+ * span's free slots as a bit mask (1 = free), taken lowest first with a
+ * count-trailing-zeros, as Go's allocCache. Slots are zeroed when handed out
+ * if the span held objects before (needzero). When the window is empty the
+ * next word of alloc_bits is loaded; when the span is used up it goes back
+ * to its central and another comes (the slow path, which is also where the
+ * thread polls for a stop and where collections are triggered).
+ *
+ * The bytes of every free slot of a span count as allocated (heap_live) from
+ * the moment a cache takes the span, and what is left is given back when it
+ * is released, as in Go: the trigger is then exact to a span per class and
+ * thread, without a shared counter on the fast path.
+ *
+ * Allocation counts are per thread and per class, written only by the owner
+ * with relaxed stores (no read-modify-write) and summed by readers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc.h"
+
+typedef struct alloc_slot {
+    uint64_t free_bits;   /* free slots of the window, bit i = slot window_idx + i */
+    uintptr_t window_base; /* address of slot window_idx */
+    uint32_t window_idx;  /* a multiple of 64 */
+    uint32_t elemsize;
+    uint32_t *types;      /* precise spans: per-slot type ids */
+    uint8_t needzero;
+    tci_span *span;       /* NULL when none */
+} alloc_slot;
+
+typedef struct tci_cache {
+    alloc_slot slots[TCI_NKINDS][TCI_MAX_CLASSES]; /* owner only (or with the world stopped) */
+    tci_atomic nmalloc[TCI_MAX_CLASSES]; /* written by the owner only */
+    tci_atomic large_nmalloc;            /* written by the owner only */
+    tci_atomic large_bytes;              /* written by the owner only */
+    unsigned stress_ticks;               /* owner only */
+} tci_cache;
+
+static __thread tci_cache *my_cache __attribute__((tls_model("initial-exec")));
+
+/* Counts of threads that have detached. */
+static tci_atomic dead_mallocs, dead_bytes;
+
+static inline void counter_inc(tci_atomic *a, uintptr_t n)
+{
+    tci_atomic_store_relaxed(a, tci_atomic_load_relaxed(a) + n);
+}
+
+static inline uint64_t valid_mask(uint32_t nelems, uint32_t word)
+{
+    uint32_t first = word * 64;
+    if (nelems >= first + 64)
+        return ~(uint64_t)0;
+    return ((uint64_t)1 << (nelems - first)) - 1;
+}
+
+/* Loads the first window at or after `word` with a free slot; 0 when none. */
+static int load_window(alloc_slot *a, tci_span *s, uint32_t word)
+{
+    uint32_t nwords = (s->nelems + 63) / 64;
+    for (; word < nwords; word++) {
+        uint64_t free_bits = ~s->alloc_bits[word] & valid_mask(s->nelems, word);
+        if (free_bits) {
+            a->free_bits = free_bits;
+            a->window_idx = word * 64;
+            a->window_base = s->base + (uintptr_t)word * 64 * s->elemsize;
+            return 1;
+        }
+        /* Wholly allocated already. */
+    }
+    a->free_bits = 0;
+    return 0;
+}
+
+static void take_span(alloc_slot *a, tci_span *s)
+{
+    a->span = s;
+    a->elemsize = (uint32_t)s->elemsize;
+    a->types = s->types;
+    a->needzero = s->needzero;
+    tci_atomic_add_full(&tci_heap_live, (uintptr_t)(s->nelems - s->nalloc) * s->elemsize);
+    load_window(a, s, 0);
+}
+
+/* Writes the window back into alloc_bits and gives the span back. */
+static void release_span(alloc_slot *a)
+{
+    tci_span *s = a->span;
+    uint32_t word = a->window_idx / 64;
+    uint32_t nwords = (s->nelems + 63) / 64;
+    uint64_t remaining = (uint64_t)__builtin_popcountll(a->free_bits);
+    if (word < nwords)
+        s->alloc_bits[word] = ~a->free_bits & valid_mask(s->nelems, word);
+    for (uint32_t w = word + 1; w < nwords; w++)
+        remaining += (uint64_t)__builtin_popcountll(~s->alloc_bits[w] &
+                                                    valid_mask(s->nelems, w));
+    tci_atomic_sub_full(&tci_heap_live, (uintptr_t)(remaining * s->elemsize));
+    s->nalloc = (uint32_t)(s->nelems - remaining);
+    a->span = NULL;
+    a->free_bits = 0;
+    tci_central_release(s);
+}
+
+/* The window is empty: mark its word wholly allocated and move on. */
+static int next_window(alloc_slot *a)
+{
+    tci_span *s = a->span;
+    uint32_t word = a->window_idx / 64;
+    s->alloc_bits[word] = valid_mask(s->nelems, word);
+    return load_window(a, s, word + 1);
+}
+
+int tci_cache_attach(tci_thread *t)
+{
+    tci_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    t->gc_local = c;
+    my_cache = c;
+    return 0;
+}
+
+void tci_cache_flush(tci_thread *t)
+{
+    tci_cache *c = t->gc_local;
+    for (int k = 0; k < TCI_NKINDS; k++)
+        for (int cl = 1; cl < tci_nclasses; cl++)
+            if (c->slots[k][cl].span)
+                release_span(&c->slots[k][cl]);
+}
+
+void tci_cache_flush_all_stw(void)
+{
+    for (tci_thread *t = tci_threads_first(); t; t = t->next)
+        tci_cache_flush(t);
+}
+
+static uint64_t cache_mallocs(tci_cache *c, uint64_t *bytes)
+{
+    uint64_t n = 0, b = 0;
+    for (int cl = 1; cl < tci_nclasses; cl++) {
+        uint64_t m = tci_atomic_load_relaxed(&c->nmalloc[cl]);
+        n += m;
+        b += m * tci_classes[cl].size;
+    }
+    n += tci_atomic_load_relaxed(&c->large_nmalloc);
+    b += tci_atomic_load_relaxed(&c->large_bytes);
+    *bytes = b;
+    return n;
+}
+
+void tci_cache_detach(tci_thread *t)
+{
+    tci_cache *c = t->gc_local;
+    tci_cache_flush(t);
+    uint64_t bytes, n = cache_mallocs(c, &bytes);
+    tci_atomic_add_full(&dead_mallocs, n);
+    tci_atomic_add_full(&dead_bytes, bytes);
+    if (my_cache == c)
+        my_cache = NULL;
+    t->gc_local = NULL;
+    free(c);
+}
+
+/* With world_lock held (the thread list is stable). */
+void tci_cache_read_counts(tci_alloc_counts *out)
+{
+    out->mallocs = tci_atomic_load_relaxed(&dead_mallocs);
+    out->total_bytes = tci_atomic_load_relaxed(&dead_bytes);
+    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+        uint64_t b;
+        out->mallocs += cache_mallocs(t->gc_local, &b);
+        out->total_bytes += b;
+    }
+}
+
+static void *alloc_from_window(tci_cache *c, alloc_slot *a, int kind, int cl, uint32_t type_id)
+{
+    uint64_t bits = a->free_bits;
+    unsigned b = (unsigned)__builtin_ctzll(bits);
+    a->free_bits = bits & (bits - 1);
+    void *p = (void *)(a->window_base + (uintptr_t)b * a->elemsize);
+    if (a->needzero)
+        memset(p, 0, a->elemsize);
+    if (kind == TCI_KIND_PRECISE)
+        a->types[a->window_idx + b] = type_id;
+    counter_inc(&c->nmalloc[cl], 1);
+    return p;
+}
+
+static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl,
+                                                  uint32_t type_id)
+{
+    tci_thread *self = tci_thread_self();
+    if (tci_atomic_load_relaxed(&tci_stw_pending))
+        tci_thread_park(self);
+    alloc_slot *a = &c->slots[kind][cl];
+    for (;;) {
+        if (a->free_bits)
+            return alloc_from_window(c, a, kind, cl, type_id);
+        if (a->span && next_window(a))
+            continue;
+        if (a->span)
+            release_span(a);
+        if (tci_cfg.gcstress)
+            tci_gc_stress_tick(self);
+        tci_gc_maybe_trigger(self, (size_t)tci_classes[cl].npages * TCI_PAGE_SIZE);
+        tci_span *s = tci_central_acquire(cl, kind);
+        if (!s) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        take_span(a, s);
+    }
+}
+
+static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_t size,
+                                                   uint32_t type_id)
+{
+    tci_thread *self = tci_thread_self();
+    if (tci_atomic_load_relaxed(&tci_stw_pending))
+        tci_thread_park(self);
+    size_t npages = (size + TCI_PAGE_SIZE - 1) >> TCI_PAGE_SHIFT;
+    size_t bytes = npages << TCI_PAGE_SHIFT;
+    if (tci_cfg.gcstress)
+        tci_gc_stress_tick(self);
+    tci_gc_maybe_trigger(self, bytes);
+    tci_reclaim(npages);
+    int needzero;
+    tci_span *s = tci_heap_alloc_span(npages, &needzero);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (needzero)
+        memset((void *)s->base, 0, bytes);
+    s->state = TCI_SPAN_LARGE;
+    s->kind = (uint8_t)kind;
+    s->elemsize = bytes;
+    s->nelems = 1;
+    s->nalloc = 1;
+    s->alloc_bits[0] = 1;
+    s->type_id = type_id;
+    tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
+    tci_heap_map_span(s);
+    tci_large_push_swept(s);
+    tci_atomic_add_full(&tci_heap_live, bytes);
+    counter_inc(&c->large_nmalloc, 1);
+    counter_inc(&c->large_bytes, bytes);
+    return (void *)s->base;
+}
+
+static inline void *alloc_kind(int kind, size_t size, uint32_t type_id, const char *fn)
+{
+    tci_cache *c = my_cache;
+    if (__builtin_expect(c == NULL, 0))
+        return tci_not_attached(fn);
+    if (size == 0)
+        size = 1;
+    if (__builtin_expect(size > TCI_MAX_SMALL, 0)) {
+        if (size > TCI_MAX_OBJECT) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return alloc_large(c, kind, size, type_id);
+    }
+    int cl = tci_size_to_class(size);
+    alloc_slot *a = &c->slots[kind][cl];
+    if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_stw_pending), 0))
+        return alloc_slow(c, kind, cl, type_id);
+    return alloc_from_window(c, a, kind, cl, type_id);
+}
+
+static inline int type_kind(const tc_type *t)
+{
+    return (t->n_ptrs == 0 && !t->trace) ? TCI_KIND_NOSCAN : TCI_KIND_PRECISE;
+}
+
+void *tc_alloc(const tc_type *t)
+{
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_kind(type_kind(t), t->size, t->id, "tc_alloc");
+}
+
+void *tc_alloc_array(const tc_type *t, size_t n)
+{
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t size;
+    if (__builtin_mul_overflow(t->size, n, &size)) {
+        if (!my_cache)
+            return tci_not_attached("tc_alloc_array");
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_kind(type_kind(t), size, t->id, "tc_alloc_array");
+}
+
+void *tc_alloc_sized(const tc_type *t, size_t size)
+{
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_kind(type_kind(t), size, t->id, "tc_alloc_sized");
+}
+
+void *tc_alloc_atomic(size_t size)
+{
+    return alloc_kind(TCI_KIND_NOSCAN, size, 0, "tc_alloc_atomic");
+}
+
+void *tc_alloc_conservative(size_t size)
+{
+    return alloc_kind(TCI_KIND_CONSERVATIVE, size, 0, "tc_alloc_conservative");
+}
+
+void *tci_not_attached(const char *fn)
+{
+    fprintf(stderr, "tricolor: %s called from a thread that is not attached "
+                    "(call tc_init or tc_thread_attach first)\n", fn);
+    errno = EPERM;
+    return NULL;
+}

@@ -1,0 +1,202 @@
+/* central.c: per size class and kind, the spans no cache holds, and the list
+ * of large objects.
+ *
+ * Each central keeps partial (some slot free) and full spans, each in two
+ * halves indexed by the sweep generation, as Go's mcentral: half
+ * (sweepgen / 2) % 2 holds swept spans, the other unswept ones. Mark
+ * termination adds 2 to sweepgen, which turns every swept list into an
+ * unswept one in O(1), without touching a span. (Every unswept list is empty
+ * by then: a cycle starts by sweeping everything.)
+ *
+ * Lists are LIFO stacks linked through span->next, each central's protected
+ * by its own lock; a span popped from a list belongs to the popper.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "gc.h"
+
+typedef struct central {
+    pthread_mutex_t lock;
+    tci_span *partial[2]; /* protected by lock */
+    tci_span *full[2];    /* protected by lock */
+} central;
+
+static central centrals[TCI_NKINDS][TCI_MAX_CLASSES];
+static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_span *large[2]; /* protected by large_lock */
+
+/* Reclaim sweeps at most this many spans of its own before the heap grows
+ * anyway (Go's spanBudget is 100 for the same reason: bounded latency). */
+#define ACQUIRE_SWEEP_BUDGET 100
+
+static inline int swept_half(uintptr_t sg) { return (int)((sg >> 1) & 1); }
+static inline int unswept_half(uintptr_t sg) { return 1 - swept_half(sg); }
+
+void tci_central_init(void)
+{
+    for (int k = 0; k < TCI_NKINDS; k++)
+        for (int c = 0; c < TCI_MAX_CLASSES; c++)
+            pthread_mutex_init(&centrals[k][c].lock, NULL);
+}
+
+static void push(tci_span **list, tci_span *s)
+{
+    s->next = *list;
+    *list = s;
+}
+
+static tci_span *pop(tci_span **list)
+{
+    tci_span *s = *list;
+    if (s)
+        *list = s->next;
+    return s;
+}
+
+void tci_span_init_small(tci_span *s, int c, int k)
+{
+    const tci_sizeclass *sc = &tci_classes[c];
+    s->state = TCI_SPAN_SMALL;
+    s->kind = (uint8_t)k;
+    s->sizeclass = (uint8_t)c;
+    s->elemsize = sc->size;
+    s->nelems = sc->nelems[k];
+    s->div_mul = sc->div_mul;
+    s->types = k == TCI_KIND_PRECISE
+                   ? (uint32_t *)(s->base + (uintptr_t)s->nelems * sc->size)
+                   : NULL;
+    tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
+    tci_heap_map_span(s);
+}
+
+static void put_swept_locked(central *ce, tci_span *s, uintptr_t sg)
+{
+    if (s->nalloc < s->nelems)
+        push(&ce->partial[swept_half(sg)], s);
+    else
+        push(&ce->full[swept_half(sg)], s);
+}
+
+tci_span *tci_central_acquire(int c, int k)
+{
+    central *ce = &centrals[k][c];
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    tci_span *s;
+    int budget = ACQUIRE_SWEEP_BUDGET;
+
+    pthread_mutex_lock(&ce->lock); /* released on every path below */
+    if ((s = pop(&ce->partial[swept_half(sg)])) != NULL) {
+        pthread_mutex_unlock(&ce->lock);
+        goto have;
+    }
+    while (budget-- > 0) {
+        s = pop(&ce->partial[unswept_half(sg)]);
+        if (!s)
+            s = pop(&ce->full[unswept_half(sg)]);
+        if (!s)
+            break;
+        tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
+        pthread_mutex_unlock(&ce->lock);
+        tci_span_sweep(s, 1);
+        if (s->nalloc < s->nelems)
+            goto have;
+        pthread_mutex_lock(&ce->lock);
+        put_swept_locked(ce, s, sg);
+    }
+    pthread_mutex_unlock(&ce->lock);
+
+    const tci_sizeclass *sc = &tci_classes[c];
+    tci_reclaim(sc->npages);
+    int needzero;
+    s = tci_heap_alloc_span(sc->npages, &needzero);
+    if (!s)
+        return NULL;
+    tci_span_init_small(s, c, k);
+have:
+    s->in_cache = 1;
+    return s;
+}
+
+void tci_central_release(tci_span *s)
+{
+    central *ce = &centrals[s->kind][s->sizeclass];
+    s->in_cache = 0;
+    pthread_mutex_lock(&ce->lock); /* released below */
+    put_swept_locked(ce, s, tci_atomic_load_relaxed(&tci_sweepgen));
+    pthread_mutex_unlock(&ce->lock);
+}
+
+void tci_large_push_swept(tci_span *s)
+{
+    pthread_mutex_lock(&large_lock); /* released below */
+    push(&large[swept_half(tci_atomic_load_relaxed(&tci_sweepgen))], s);
+    pthread_mutex_unlock(&large_lock);
+}
+
+/* Pops and sweeps one unswept large span; returns its pages when it was
+ * freed, 0 when it lives on, -1 when none is left. */
+static long sweep_one_large(uintptr_t sg)
+{
+    pthread_mutex_lock(&large_lock); /* released below */
+    tci_span *s = pop(&large[unswept_half(sg)]);
+    pthread_mutex_unlock(&large_lock);
+    if (!s)
+        return -1;
+    size_t npages = s->npages;
+    tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
+    if (tci_span_sweep(s, 0) == 0)
+        return (long)npages;
+    tci_large_push_swept(s);
+    return 0;
+}
+
+/* Pops and sweeps one unswept small span of central ce; same results. */
+static long sweep_one_small(central *ce, uintptr_t sg)
+{
+    pthread_mutex_lock(&ce->lock); /* released on both paths */
+    tci_span *s = pop(&ce->partial[unswept_half(sg)]);
+    if (!s)
+        s = pop(&ce->full[unswept_half(sg)]);
+    if (!s) {
+        pthread_mutex_unlock(&ce->lock);
+        return -1;
+    }
+    tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
+    pthread_mutex_unlock(&ce->lock);
+    size_t npages = s->npages;
+    if (tci_span_sweep(s, 0) == 0)
+        return (long)npages;
+    pthread_mutex_lock(&ce->lock);
+    put_swept_locked(ce, s, sg);
+    pthread_mutex_unlock(&ce->lock);
+    return 0;
+}
+
+size_t tci_reclaim(size_t npages)
+{
+    if (tci_atomic_load_relaxed(&tci_unswept_spans) == 0)
+        return 0;
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    size_t got = 0;
+    long r;
+    while (got < npages && (r = sweep_one_large(sg)) >= 0)
+        got += (size_t)r;
+    for (int k = 0; k < TCI_NKINDS && got < npages; k++)
+        for (int c = 1; c < tci_nclasses && got < npages; c++)
+            while (got < npages && (r = sweep_one_small(&centrals[k][c], sg)) >= 0)
+                got += (size_t)r;
+    return got;
+}
+
+void tci_sweep_all(void)
+{
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    while (sweep_one_large(sg) >= 0)
+        ;
+    for (int k = 0; k < TCI_NKINDS; k++)
+        for (int c = 1; c < tci_nclasses; c++)
+            while (sweep_one_small(&centrals[k][c], sg) >= 0)
+                ;
+}

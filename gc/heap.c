@@ -1,0 +1,337 @@
+/* heap.c: arenas reserved from the OS, the page map, and the page heap that
+ * hands out runs of pages as spans.
+ *
+ * Address space comes in 64 MiB arenas. The page map is two levels: a
+ * first-level table with one entry per arena-sized chunk of the 48-bit
+ * address space (reserved once, 32 MiB of address space that the OS commits
+ * only where touched: 4 KiB per 512 arenas = 32 GiB of heap), and per arena a
+ * table from page to span (64 KiB per 64 MiB arena, 0.1%). So "which span
+ * holds address p" is two loads, whatever the heap's size, and a 64 GiB heap
+ * needs nothing but more arenas.
+ *
+ * Free runs of pages are spans in state FREE, kept in doubly-linked lists by
+ * length (1..TCI_FREE_LISTS-1 pages, then one list of longer runs searched
+ * best-fit) and coalesced with free neighbours on release, found through the
+ * page map (a free span maps its first and last page). All of it is
+ * protected by heap_lock.
+ */
+#include "heap.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "os.h"
+
+#define TCI_FREE_LISTS 128
+#define SPAN_CHUNK (64 * 1024)
+
+tci_arena **tci_arena_map;
+uintptr_t tci_heap_lo = UINTPTR_MAX, tci_heap_hi = 0;
+
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Everything below: protected by heap_lock. */
+static tci_span *free_lists[TCI_FREE_LISTS]; /* [n]: runs of n pages; [0]: longer */
+static tci_span *span_pool;                  /* recycled span structs */
+static tci_arena **arenas;                   /* every arena, for iteration */
+static size_t narenas, arenas_cap;
+static uintptr_t bump_next, bump_end;        /* never-used tail of the last arena */
+static uint64_t sys_bytes, inuse_bytes, meta_bytes;
+static uint64_t nspans_inuse;
+
+int tci_heap_init(void)
+{
+    tci_arena_map = tci_os_map(TCI_L1_ENTRIES * sizeof(tci_arena *));
+    if (!tci_arena_map)
+        return -1;
+    return 0;
+}
+
+static tci_span *span_struct_alloc_locked(void)
+{
+    if (!span_pool) {
+        char *chunk = tci_os_map(SPAN_CHUNK);
+        if (!chunk)
+            return NULL;
+        meta_bytes += SPAN_CHUNK;
+        for (size_t off = 0; off + sizeof(tci_span) <= SPAN_CHUNK; off += sizeof(tci_span)) {
+            tci_span *s = (tci_span *)(chunk + off);
+            s->next = span_pool;
+            span_pool = s;
+        }
+    }
+    tci_span *s = span_pool;
+    span_pool = s->next;
+    memset(s, 0, sizeof *s);
+    return s;
+}
+
+static void span_struct_free_locked(tci_span *s)
+{
+    s->state = TCI_SPAN_FREE;
+    s->next = span_pool;
+    span_pool = s;
+}
+
+static tci_arena *arena_of(uintptr_t p)
+{
+    return tci_arena_map[p >> TCI_ARENA_SHIFT];
+}
+
+static void set_page(uintptr_t p, tci_span *s)
+{
+    arena_of(p)->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)] = s;
+}
+
+static void map_free_span_locked(tci_span *s)
+{
+    set_page(s->base, s);
+    set_page(s->base + ((s->npages - 1) << TCI_PAGE_SHIFT), s);
+}
+
+void tci_heap_map_span(tci_span *s)
+{
+    /* The pages belong to s alone (we just took them under heap_lock), so
+     * writing their entries needs no lock; readers run with the world stopped. */
+    for (size_t i = 0; i < s->npages; i++)
+        set_page(s->base + (i << TCI_PAGE_SHIFT), s);
+}
+
+static void free_list_insert_locked(tci_span *s)
+{
+    size_t i = s->npages < TCI_FREE_LISTS ? s->npages : 0;
+    s->prev = NULL;
+    s->next = free_lists[i];
+    if (s->next)
+        s->next->prev = s;
+    free_lists[i] = s;
+    s->state = TCI_SPAN_FREE;
+    map_free_span_locked(s);
+}
+
+static void free_list_remove_locked(tci_span *s)
+{
+    size_t i = s->npages < TCI_FREE_LISTS ? s->npages : 0;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        free_lists[i] = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+/* Maps a new arena of at least npages pages (a multiple of 64 MiB). */
+static int grow_locked(size_t npages)
+{
+    size_t bytes = (npages << TCI_PAGE_SHIFT);
+    bytes = (bytes + TCI_ARENA_SIZE - 1) & ~(TCI_ARENA_SIZE - 1);
+    char *mem = tci_os_map_aligned(bytes, TCI_ARENA_SIZE);
+    if (!mem)
+        return -1;
+    if ((uintptr_t)mem + bytes > ((uintptr_t)1 << TCI_ADDR_BITS)) {
+        tci_os_unmap(mem, bytes);
+        return -1;
+    }
+    size_t nchunks = bytes / TCI_ARENA_SIZE;
+    if (narenas + nchunks > arenas_cap) {
+        size_t cap = arenas_cap ? arenas_cap * 2 : 64;
+        while (cap < narenas + nchunks)
+            cap *= 2;
+        tci_arena **na = tci_os_map(cap * sizeof *na);
+        if (!na) {
+            tci_os_unmap(mem, bytes);
+            return -1;
+        }
+        if (arenas) {
+            memcpy(na, arenas, narenas * sizeof *na);
+            tci_os_unmap(arenas, arenas_cap * sizeof *arenas);
+            meta_bytes -= arenas_cap * sizeof *arenas;
+        }
+        meta_bytes += cap * sizeof *na;
+        arenas = na;
+        arenas_cap = cap;
+    }
+    for (size_t i = 0; i < nchunks; i++) {
+        tci_arena *a = tci_os_map(sizeof *a);
+        if (!a) {
+            /* Roll back the chunks already published: none of their pages
+             * are in use yet. */
+            while (i--) {
+                tci_arena *b = arenas[--narenas];
+                tci_arena_map[b->base >> TCI_ARENA_SHIFT] = NULL;
+                tci_os_unmap(b, sizeof *b);
+                meta_bytes -= sizeof *b;
+            }
+            tci_os_unmap(mem, bytes);
+            return -1;
+        }
+        meta_bytes += sizeof *a;
+        a->base = (uintptr_t)mem + i * TCI_ARENA_SIZE;
+        tci_arena_map[a->base >> TCI_ARENA_SHIFT] = a;
+        arenas[narenas++] = a;
+    }
+    sys_bytes += bytes;
+    if ((uintptr_t)mem < tci_heap_lo)
+        tci_heap_lo = (uintptr_t)mem;
+    if ((uintptr_t)mem + bytes > tci_heap_hi)
+        tci_heap_hi = (uintptr_t)mem + bytes;
+    /* The old bump tail becomes an ordinary free run. */
+    if (bump_end > bump_next) {
+        tci_span *t = span_struct_alloc_locked();
+        if (t) {
+            t->base = bump_next;
+            t->npages = (bump_end - bump_next) >> TCI_PAGE_SHIFT;
+            t->needzero = 0;
+            free_list_insert_locked(t);
+        }
+    }
+    bump_next = (uintptr_t)mem;
+    bump_end = (uintptr_t)mem + bytes;
+    return 0;
+}
+
+static tci_span *take_free_locked(size_t npages)
+{
+    tci_span *s = NULL;
+    for (size_t i = npages; i < TCI_FREE_LISTS && !s; i++)
+        s = free_lists[i];
+    if (!s) {
+        for (tci_span *c = free_lists[0]; c; c = c->next)
+            if (c->npages >= npages && (!s || c->npages < s->npages))
+                s = c;
+    }
+    if (!s)
+        return NULL;
+    free_list_remove_locked(s);
+    if (s->npages > npages) {
+        tci_span *rest = span_struct_alloc_locked();
+        if (!rest) {
+            free_list_insert_locked(s);
+            return NULL;
+        }
+        rest->base = s->base + (npages << TCI_PAGE_SHIFT);
+        rest->npages = s->npages - npages;
+        rest->needzero = s->needzero;
+        s->npages = npages;
+        free_list_insert_locked(rest);
+    }
+    return s;
+}
+
+tci_span *tci_heap_alloc_span(size_t npages, int *needzero)
+{
+    pthread_mutex_lock(&heap_lock); /* released below on every path */
+    tci_span *s = take_free_locked(npages);
+    if (!s) {
+        if (bump_end - bump_next < (npages << TCI_PAGE_SHIFT) && grow_locked(npages) != 0) {
+            pthread_mutex_unlock(&heap_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        s = span_struct_alloc_locked();
+        if (!s) {
+            pthread_mutex_unlock(&heap_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        s->base = bump_next;
+        s->npages = npages;
+        s->needzero = 0;
+        bump_next += npages << TCI_PAGE_SHIFT;
+    }
+    *needzero = s->needzero;
+    inuse_bytes += npages << TCI_PAGE_SHIFT;
+    nspans_inuse++;
+    uintptr_t base = s->base;
+    uint8_t nz = s->needzero;
+    memset(s, 0, sizeof *s);
+    s->base = base;
+    s->npages = npages;
+    s->needzero = nz;
+    pthread_mutex_unlock(&heap_lock);
+    return s;
+}
+
+void tci_heap_free_span(tci_span *s)
+{
+    pthread_mutex_lock(&heap_lock); /* released at the end */
+    inuse_bytes -= s->npages << TCI_PAGE_SHIFT;
+    nspans_inuse--;
+    for (size_t i = 0; i < s->npages; i++)
+        set_page(s->base + (i << TCI_PAGE_SHIFT), NULL);
+    s->needzero = 1;
+    s->state = TCI_SPAN_FREE;
+    s->nalloc = 0;
+    tci_arena *a = arena_of(s->base);
+    /* Coalesce with the free run just before, within the same arena chunk. */
+    if ((s->base & (TCI_ARENA_SIZE - 1)) != 0) {
+        uintptr_t prevp = s->base - TCI_PAGE_SIZE;
+        tci_span *p = a->spans[(prevp >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
+        if (p && p->state == TCI_SPAN_FREE && p != s) {
+            free_list_remove_locked(p);
+            set_page(p->base, NULL);
+            set_page(p->base + ((p->npages - 1) << TCI_PAGE_SHIFT), NULL);
+            s->base = p->base;
+            s->npages += p->npages;
+            span_struct_free_locked(p);
+        }
+    }
+    uintptr_t end = s->base + (s->npages << TCI_PAGE_SHIFT);
+    if ((end & (TCI_ARENA_SIZE - 1)) != 0) {
+        tci_span *n = a->spans[(end >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
+        if (n && n->state == TCI_SPAN_FREE && n != s) {
+            free_list_remove_locked(n);
+            set_page(n->base, NULL);
+            set_page(n->base + ((n->npages - 1) << TCI_PAGE_SHIFT), NULL);
+            s->npages += n->npages;
+            span_struct_free_locked(n);
+        } else if (!n && end == bump_next) {
+            /* Give the run back to the bump region. */
+            bump_next = s->base;
+            span_struct_free_locked(s);
+            pthread_mutex_unlock(&heap_lock);
+            return;
+        }
+    }
+    free_list_insert_locked(s);
+    pthread_mutex_unlock(&heap_lock);
+}
+
+void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
+{
+    pthread_mutex_lock(&heap_lock); /* released at the end */
+    for (size_t i = 0; i < narenas; i++) {
+        tci_arena *a = arenas[i];
+        for (size_t pg = 0; pg < TCI_ARENA_PAGES;) {
+            tci_span *s = a->spans[pg];
+            if (s && s->state != TCI_SPAN_FREE && s->base == a->base + (pg << TCI_PAGE_SHIFT)) {
+                fn(s, arg);
+                /* A span longer than this arena chunk continues in the next
+                 * chunk's table, where its base is not found again. */
+                pg += s->npages;
+            } else {
+                pg++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&heap_lock);
+}
+
+uint64_t tci_heap_nspans(void)
+{
+    pthread_mutex_lock(&heap_lock); /* released below */
+    uint64_t n = nspans_inuse;
+    pthread_mutex_unlock(&heap_lock);
+    return n;
+}
+
+void tci_heap_read_stats(tci_heap_stats *out)
+{
+    pthread_mutex_lock(&heap_lock); /* released below */
+    out->sys_bytes = sys_bytes;
+    out->inuse_bytes = inuse_bytes;
+    /* Plus at most one touched 4 KiB page of the first level per arena. */
+    out->meta_bytes = meta_bytes + narenas * 4096;
+    out->released_bytes = 0;
+    pthread_mutex_unlock(&heap_lock);
+}

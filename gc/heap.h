@@ -1,0 +1,131 @@
+/* heap.h: arenas, the page map, spans and the page heap. */
+#ifndef TCI_HEAP_H
+#define TCI_HEAP_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "sizeclass.h"
+
+#define TCI_ARENA_SHIFT 26                        /* 64 MiB arenas, as Go */
+#define TCI_ARENA_SIZE ((size_t)1 << TCI_ARENA_SHIFT)
+#define TCI_ARENA_PAGES (TCI_ARENA_SIZE / TCI_PAGE_SIZE)
+#define TCI_ADDR_BITS 48                          /* x86-64 / arm64 user space */
+#define TCI_L1_ENTRIES ((size_t)1 << (TCI_ADDR_BITS - TCI_ARENA_SHIFT))
+#define TCI_BITMAP_WORDS (TCI_MAX_SLOTS / 64)
+/* Largest object: the address space allows 2^47; we stop at 2^46 so that
+ * page counts and sums never overflow. */
+#define TCI_MAX_OBJECT ((size_t)1 << 46)
+
+enum tci_span_state {
+    TCI_SPAN_FREE = 0,  /* in the page heap */
+    TCI_SPAN_SMALL = 1, /* slots of one size class */
+    TCI_SPAN_LARGE = 2, /* one object */
+};
+
+typedef struct tci_span tci_span;
+struct tci_span {
+    uintptr_t base;        /* first byte; immutable while in use */
+    size_t npages;         /* protected by heap_lock while free */
+    uint8_t state;         /* written under heap_lock, read with the world stopped
+                              or by the span's owner */
+    uint8_t kind;          /* enum tci_kind */
+    uint8_t sizeclass;     /* 0 for a large span */
+    uint8_t needzero;      /* slots may hold old data; owner only */
+    uint8_t in_cache;      /* a thread's cache owns it; owner only */
+    size_t elemsize;       /* slot bytes (large: npages * page) */
+    uint32_t nelems;
+    uint32_t div_mul;
+    uint32_t nalloc;       /* allocated slots per alloc_bits, owner only */
+    uint32_t type_id;      /* large precise objects: the type */
+    uint32_t *types;       /* precise small spans: a type id per slot */
+    tci_atomic sweepgen;   /* see sweep.c */
+    tci_span *next;        /* list link: central, large or free list */
+    tci_span *prev;        /* free lists only */
+    uint64_t alloc_bits[TCI_BITMAP_WORDS]; /* 1 = allocated; owner only */
+    tci_atomic mark_bits[TCI_BITMAP_WORDS]; /* set by markers (atomic OR) */
+};
+
+typedef struct tci_arena {
+    uintptr_t base;
+    tci_span *spans[TCI_ARENA_PAGES]; /* page -> span; written under heap_lock */
+} tci_arena;
+
+/* The page map's first level: one entry per 64 MiB of the 48-bit address
+ * space, reserved (32 MiB of address space, committed as touched). */
+extern tci_arena **tci_arena_map;
+extern uintptr_t tci_heap_lo, tci_heap_hi; /* bounds of every arena, for a quick reject */
+
+int tci_heap_init(void);
+
+/* Page heap: protected by heap_lock inside. NULL on exhaustion (errno ENOMEM). */
+tci_span *tci_heap_alloc_span(size_t npages, int *needzero);
+void tci_heap_free_span(tci_span *s);
+/* Maps every page of s to s (small and large spans). */
+void tci_heap_map_span(tci_span *s);
+
+static inline tci_span *tci_span_of(uintptr_t p)
+{
+    if (p < tci_heap_lo || p >= tci_heap_hi)
+        return NULL;
+    tci_arena *a = tci_arena_map[p >> TCI_ARENA_SHIFT];
+    if (!a)
+        return NULL;
+    return a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
+}
+
+static inline int tci_bit_get(const uint64_t *bits, uint32_t i)
+{
+    return (int)((bits[i / 64] >> (i % 64)) & 1);
+}
+
+static inline int tci_mark_get(tci_span *s, uint32_t i)
+{
+    return (int)((tci_atomic_load_relaxed(&s->mark_bits[i / 64]) >> (i % 64)) & 1);
+}
+
+/* The object containing address p: its start and slot index, or 0 when p is
+ * not inside an allocated object. Reads alloc_bits: call with the world
+ * stopped or from the owner. */
+static inline uintptr_t tci_find_object(uintptr_t p, tci_span **sp, uint32_t *idxp)
+{
+    tci_span *s = tci_span_of(p);
+    if (!s)
+        return 0;
+    uint8_t st = s->state;
+    uintptr_t off = p - s->base; /* wraps when p < base */
+    if (off >= (s->npages << TCI_PAGE_SHIFT))
+        return 0;
+    if (st == TCI_SPAN_SMALL) {
+        uint32_t idx = (uint32_t)(((uint64_t)off * s->div_mul) >> 32);
+        if (idx >= s->nelems || !tci_bit_get(s->alloc_bits, idx))
+            return 0;
+        *sp = s;
+        *idxp = idx;
+        return s->base + (uintptr_t)idx * s->elemsize;
+    }
+    if (st == TCI_SPAN_LARGE && s->nalloc) {
+        *sp = s;
+        *idxp = 0;
+        return s->base;
+    }
+    return 0;
+}
+
+/* Calls fn on every in-use span. Takes heap_lock; fn must not take it. */
+void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg);
+
+/* Spans in use (small and large). */
+uint64_t tci_heap_nspans(void);
+
+typedef struct tci_heap_stats {
+    uint64_t sys_bytes;      /* arena bytes mapped */
+    uint64_t inuse_bytes;    /* bytes of in-use spans */
+    uint64_t meta_bytes;     /* span structs, arena tables */
+    uint64_t released_bytes;
+} tci_heap_stats;
+void tci_heap_read_stats(tci_heap_stats *out);
+
+#endif

@@ -1,0 +1,325 @@
+/* mark.c: tri-color marking with an explicit grey list, in parallel.
+ *
+ * Colours: an object is white while its mark bit is clear, grey once the
+ * bit is set and its address sits in some marker's work buffer, black once
+ * it has been scanned. No recursion: a 10-million-long list costs one
+ * buffer slot at a time, not stack depth.
+ *
+ * Work lives in fixed-size work buffers. Each marker fills and drains its
+ * own; a full one goes to a global list, from which idle markers take work.
+ * A marker that runs dry while others have only a partly filled buffer is
+ * served by them splitting theirs (checked every few dozen objects).
+ * Termination: a marker that finds no work counts itself idle; marking ends
+ * when all markers are idle and the global list is empty (work only ever
+ * moves to the global list from a marker that is not idle, so nothing can
+ * appear after that).
+ *
+ * The mark bit is set with an atomic OR that says whether this marker set
+ * it, so two markers never both push an object.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc.h"
+#include "os.h"
+
+#define WORKBUF_N 510 /* objects per buffer: a buffer is 4 KiB */
+
+typedef struct workbuf {
+    struct workbuf *next;
+    size_t n;
+    uintptr_t obj[WORKBUF_N];
+} workbuf;
+
+struct tc_tracer {
+    workbuf *cur;          /* owner only */
+    uint64_t marked_bytes; /* owner only; summed after marking */
+    uint64_t scanned;      /* objects scanned, owner only */
+    int id;
+};
+
+/* Global work: protected by work_lock. */
+static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+static workbuf *full_list, *empty_list;
+static tci_atomic nfull;   /* buffers on full_list: a lock-free hint */
+static tci_atomic nidle;   /* markers that found no work */
+static int nworkers;       /* markers this cycle (the collector and helpers) */
+
+/* Helper threads: wait on helper_cond for a new mark epoch. */
+static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t helper_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t helper_done_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t mark_epoch;       /* protected by helper_lock */
+static int helpers_running;       /* protected by helper_lock */
+static int nhelpers, helpers_started; /* written by the collector under world_lock */
+static tc_tracer tracers[TCI_MAX_MARKERS];
+static uint64_t helper_cpu_ns[TCI_MAX_MARKERS]; /* each helper's, read after the join */
+
+static workbuf *buf_get(void)
+{
+    pthread_mutex_lock(&work_lock); /* released below */
+    workbuf *b = empty_list;
+    if (b)
+        empty_list = b->next;
+    pthread_mutex_unlock(&work_lock);
+    if (!b) {
+        b = malloc(sizeof *b);
+        if (!b) {
+            fprintf(stderr, "tricolor: out of memory for mark work buffers\n");
+            abort();
+        }
+    }
+    b->n = 0;
+    b->next = NULL;
+    return b;
+}
+
+static void buf_put_full(workbuf *b)
+{
+    pthread_mutex_lock(&work_lock); /* released below */
+    b->next = full_list;
+    full_list = b;
+    tci_atomic_add_full(&nfull, 1);
+    pthread_mutex_unlock(&work_lock);
+}
+
+static workbuf *buf_take_full(void)
+{
+    if (tci_atomic_load_relaxed(&nfull) == 0)
+        return NULL;
+    pthread_mutex_lock(&work_lock); /* released below */
+    workbuf *b = full_list;
+    if (b) {
+        full_list = b->next;
+        tci_atomic_sub_full(&nfull, 1);
+    }
+    pthread_mutex_unlock(&work_lock);
+    return b;
+}
+
+static void buf_put_empty(workbuf *b)
+{
+    pthread_mutex_lock(&work_lock); /* released below */
+    b->next = empty_list;
+    empty_list = b;
+    pthread_mutex_unlock(&work_lock);
+}
+
+static inline void push(tc_tracer *tr, uintptr_t obj)
+{
+    workbuf *b = tr->cur;
+    if (b->n == WORKBUF_N) {
+        buf_put_full(b);
+        b = tr->cur = buf_get();
+    }
+    b->obj[b->n++] = obj;
+}
+
+/* Greys the object containing p if it is white. */
+static inline void mark_ptr(tc_tracer *tr, uintptr_t p)
+{
+    tci_span *s;
+    uint32_t idx;
+    uintptr_t obj = tci_find_object(p, &s, &idx);
+    if (!obj)
+        return;
+    if (!tci_atomic_or_test(&s->mark_bits[idx / 64], (uintptr_t)1 << (idx % 64)))
+        return;
+    tr->marked_bytes += s->elemsize;
+    if (s->kind != TCI_KIND_NOSCAN)
+        push(tr, obj);
+}
+
+void tc_trace(tc_tracer *tracer, void *ptr)
+{
+    mark_ptr(tracer, (uintptr_t)ptr);
+}
+
+/* Conservative words may sit in red zones or other threads' frames. */
+TCI_NO_SANITIZE void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi)
+{
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t))
+        mark_ptr(tr, *(const volatile uintptr_t *)a);
+}
+
+static void scan_object(tc_tracer *tr, uintptr_t obj)
+{
+    tci_span *s = tci_span_of(obj);
+    size_t size = s->elemsize;
+    if (s->kind == TCI_KIND_CONSERVATIVE) {
+        tci_mark_range(tr, obj, obj + size);
+        return;
+    }
+    uint32_t id;
+    if (s->state == TCI_SPAN_SMALL)
+        id = s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)];
+    else
+        id = s->type_id;
+    const struct tc_type *t = tci_types[id];
+    if (t->trace) {
+        t->trace((void *)obj, size, tr);
+        return;
+    }
+    size_t n = size / t->size;
+    for (size_t e = 0; e < n; e++) {
+        uintptr_t base = obj + e * t->size;
+        for (uint32_t i = 0; i < t->n_ptrs; i++)
+            mark_ptr(tr, *(const uintptr_t *)(base + t->offsets[i]));
+    }
+}
+
+/* Moves half of the local buffer to the global list. */
+static void share_half(tc_tracer *tr)
+{
+    workbuf *b = tr->cur;
+    workbuf *nb = buf_get();
+    size_t half = b->n / 2;
+    memcpy(nb->obj, b->obj + (b->n - half), half * sizeof(uintptr_t));
+    nb->n = half;
+    b->n -= half;
+    buf_put_full(nb);
+}
+
+/* Shares when another marker is idle and the global list has nothing. */
+static void maybe_share(tc_tracer *tr)
+{
+    if (tr->cur->n >= 8 && tci_atomic_load_relaxed(&nidle) != 0 &&
+        tci_atomic_load_relaxed(&nfull) == 0)
+        share_half(tr);
+}
+
+static void drain(tc_tracer *tr)
+{
+    for (;;) {
+        workbuf *b = tr->cur;
+        unsigned since_share = 0;
+        while (b->n > 0) {
+            uintptr_t obj = b->obj[--b->n];
+            scan_object(tr, obj);
+            tr->scanned++;
+            b = tr->cur; /* push may have swapped it */
+            if (++since_share == 64) {
+                since_share = 0;
+                if (nworkers > 1)
+                    maybe_share(tr);
+            }
+        }
+        workbuf *got = buf_take_full();
+        if (got) {
+            buf_put_empty(tr->cur);
+            tr->cur = got;
+            continue;
+        }
+        /* Idle: wait for work or for everyone to be idle. */
+        tci_atomic_add_full(&nidle, 1);
+        for (;;) {
+            if (tci_atomic_load_acquire(&nfull) != 0) {
+                tci_atomic_sub_full(&nidle, 1);
+                break;
+            }
+            if (tci_atomic_load_acquire(&nidle) == (uintptr_t)nworkers &&
+                tci_atomic_load_acquire(&nfull) == 0)
+                return;
+            sched_yield();
+        }
+    }
+}
+
+static void *helper_main(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&helper_lock); /* held except while marking */
+    for (;;) {
+        while (mark_epoch == seen)
+            pthread_cond_wait(&helper_cond, &helper_lock);
+        seen = mark_epoch;
+        pthread_mutex_unlock(&helper_lock);
+        uint64_t cpu0 = tci_os_thread_cpu_ns();
+        drain(&tracers[id]);
+        helper_cpu_ns[id] = tci_os_thread_cpu_ns() - cpu0;
+        pthread_mutex_lock(&helper_lock);
+        if (--helpers_running == 0)
+            pthread_cond_broadcast(&helper_done_cond);
+    }
+    return NULL;
+}
+
+static int nmarkers_cfg;
+
+void tci_mark_init(int markers)
+{
+    nmarkers_cfg = markers;
+}
+
+int tci_mark_workers(void)
+{
+    return nmarkers_cfg;
+}
+
+/* Starts the helper threads at the first collection, not at tc_init, so a
+ * program that forks before collecting has none to lose. */
+static void start_helpers(void)
+{
+    helpers_started = 1;
+    for (int i = 1; i < nmarkers_cfg; i++) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &attr, helper_main, (void *)(intptr_t)i) == 0)
+            nhelpers++;
+        pthread_attr_destroy(&attr);
+    }
+    if (nhelpers + 1 < nmarkers_cfg)
+        fprintf(stderr, "tricolor: could start only %d of %d mark helper threads\n",
+                nhelpers, nmarkers_cfg - 1);
+}
+
+uint64_t tci_mark_stw(uint64_t *helper_cpu)
+{
+    if (!helpers_started)
+        start_helpers();
+    nworkers = 1 + nhelpers;
+    for (int i = 0; i < nworkers; i++) {
+        tracers[i].cur = buf_get();
+        tracers[i].marked_bytes = 0;
+        tracers[i].scanned = 0;
+        tracers[i].id = i;
+        helper_cpu_ns[i] = 0;
+    }
+    tci_atomic_store_relaxed(&nidle, 0);
+    tc_tracer *me = &tracers[0];
+    tci_roots_scan(me);
+    /* Give the helpers something to start from. */
+    if (nhelpers > 0 && me->cur->n > 1)
+        share_half(me);
+    pthread_mutex_lock(&helper_lock); /* released below */
+    helpers_running = nhelpers;
+    mark_epoch++;
+    pthread_cond_broadcast(&helper_cond);
+    pthread_mutex_unlock(&helper_lock);
+
+    drain(me);
+
+    pthread_mutex_lock(&helper_lock); /* released below */
+    while (helpers_running > 0)
+        pthread_cond_wait(&helper_done_cond, &helper_lock);
+    pthread_mutex_unlock(&helper_lock);
+
+    uint64_t marked = 0, cpu = 0;
+    for (int i = 0; i < nworkers; i++) {
+        marked += tracers[i].marked_bytes;
+        cpu += helper_cpu_ns[i];
+        buf_put_empty(tracers[i].cur);
+        tracers[i].cur = NULL;
+    }
+    if (helper_cpu)
+        *helper_cpu = cpu;
+    return marked;
+}

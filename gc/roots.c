@@ -1,0 +1,146 @@
+/* roots.c: the roots of a collection: every attached thread's stack and
+ * saved registers, the registered ranges and the root callbacks.
+ *
+ * Roots are written with plain stores at any time; the collector reads them
+ * only with the world stopped (the concurrent collector will snapshot them at
+ * the cycle's start: see docs/design.md).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc.h"
+
+typedef struct range { uintptr_t lo, hi; } range;
+typedef struct callback { tc_root_fn fn; void *arg; } callback;
+
+static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+static range *ranges;         /* protected by roots_lock */
+static size_t nranges, ranges_cap;
+static callback *callbacks;   /* protected by roots_lock */
+static size_t ncallbacks, callbacks_cap;
+static uint64_t last_bytes;   /* written with the world stopped */
+
+static int grow(void **arr, size_t *cap, size_t elem)
+{
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *n = realloc(*arr, ncap * elem);
+    if (!n)
+        return -1;
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
+int tc_root_add(void *addr, size_t size)
+{
+    uintptr_t lo = (uintptr_t)addr;
+    if (!addr || size == 0 || lo + size < lo) {
+        fprintf(stderr, "tricolor: tc_root_add(%p, %zu): not a valid range\n", addr, size);
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock(&roots_lock); /* released on every path */
+    for (size_t i = 0; i < nranges; i++) {
+        if (ranges[i].lo == lo) {
+            pthread_mutex_unlock(&roots_lock);
+            fprintf(stderr, "tricolor: tc_root_add(%p): a range starting there is "
+                            "registered already\n", addr);
+            errno = EEXIST;
+            return -1;
+        }
+    }
+    if (nranges == ranges_cap && grow((void **)&ranges, &ranges_cap, sizeof *ranges)) {
+        pthread_mutex_unlock(&roots_lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    ranges[nranges].lo = lo;
+    ranges[nranges].hi = lo + size;
+    nranges++;
+    pthread_mutex_unlock(&roots_lock);
+    return 0;
+}
+
+void tc_root_remove(void *addr)
+{
+    pthread_mutex_lock(&roots_lock); /* released on both paths */
+    for (size_t i = 0; i < nranges; i++) {
+        if (ranges[i].lo == (uintptr_t)addr) {
+            ranges[i] = ranges[--nranges];
+            pthread_mutex_unlock(&roots_lock);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&roots_lock);
+    fprintf(stderr, "tricolor: tc_root_remove(%p): no root range starts there\n", addr);
+}
+
+int tc_root_callback_add(tc_root_fn fn, void *arg)
+{
+    if (!fn) {
+        errno = EINVAL;
+        return -1;
+    }
+    pthread_mutex_lock(&roots_lock); /* released on both paths */
+    if (ncallbacks == callbacks_cap &&
+        grow((void **)&callbacks, &callbacks_cap, sizeof *callbacks)) {
+        pthread_mutex_unlock(&roots_lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    callbacks[ncallbacks].fn = fn;
+    callbacks[ncallbacks].arg = arg;
+    ncallbacks++;
+    pthread_mutex_unlock(&roots_lock);
+    return 0;
+}
+
+void tc_root_callback_remove(tc_root_fn fn, void *arg)
+{
+    pthread_mutex_lock(&roots_lock); /* released on both paths */
+    for (size_t i = 0; i < ncallbacks; i++) {
+        if (callbacks[i].fn == fn && callbacks[i].arg == arg) {
+            memmove(&callbacks[i], &callbacks[i + 1], (ncallbacks - i - 1) * sizeof *callbacks);
+            ncallbacks--;
+            pthread_mutex_unlock(&roots_lock);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&roots_lock);
+    fprintf(stderr, "tricolor: tc_root_callback_remove: no such callback\n");
+}
+
+void tci_roots_scan(tc_tracer *tr)
+{
+    uint64_t bytes = 0;
+    tci_thread *self = tci_thread_self();
+    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+        uintptr_t lo = t == self ? tci_thread_deeper_frame() : t->stack_lo;
+        if (t != self && t->spill_words)
+            tci_mark_range(tr, (uintptr_t)t->spill,
+                           (uintptr_t)(t->spill + t->spill_words));
+        if (lo < t->stack_hi) {
+            tci_mark_range(tr, lo, t->stack_hi);
+            bytes += t->stack_hi - lo;
+        }
+    }
+    /* No stopped thread holds roots_lock: it is never held across a
+     * safepoint. */
+    pthread_mutex_lock(&roots_lock); /* released below */
+    for (size_t i = 0; i < nranges; i++) {
+        tci_mark_range(tr, ranges[i].lo, ranges[i].hi);
+        bytes += ranges[i].hi - ranges[i].lo;
+    }
+    for (size_t i = 0; i < ncallbacks; i++)
+        callbacks[i].fn(tr, callbacks[i].arg);
+    pthread_mutex_unlock(&roots_lock);
+    last_bytes = bytes;
+}
+
+uint64_t tci_roots_last_bytes(void)
+{
+    return last_bytes;
+}

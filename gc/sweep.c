@@ -1,0 +1,45 @@
+/* sweep.c: sweeping a span, after Go's bitmap sweep.
+ *
+ * A span is swept once per cycle, by whoever pops it from an unswept list
+ * (an allocating thread, the reclaimer before the heap grows, or
+ * tci_sweep_all before the next cycle starts): the pop, under the list's
+ * lock, makes it the sweeper's alone. Sweeping touches no object: the slots
+ * left allocated are exactly the marked ones, so alloc_bits := mark_bits and
+ * the mark bits are cleared, a word at a time. Freed slots are zeroed when
+ * they are allocated again (needzero), where the cache is about to write
+ * them anyway.
+ */
+#include <string.h>
+
+#include "gc.h"
+
+tci_atomic tci_sweepgen;
+tci_atomic tci_unswept_spans;
+
+int tci_span_sweep(tci_span *s, int keep)
+{
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    uint64_t freed = 0, live = 0;
+    size_t nwords = (s->nelems + 63) / 64;
+    for (size_t w = 0; w < nwords; w++) {
+        uint64_t alloc = s->alloc_bits[w];
+        uint64_t mark = tci_atomic_load_relaxed(&s->mark_bits[w]);
+        freed += (uint64_t)__builtin_popcountll(alloc & ~mark);
+        live += (uint64_t)__builtin_popcountll(mark);
+        s->alloc_bits[w] = mark;
+        tci_atomic_store_relaxed(&s->mark_bits[w], 0);
+    }
+    if (freed) {
+        tci_atomic_add_full(&tci_freed_objects, freed);
+        tci_atomic_add_full(&tci_freed_bytes, freed * s->elemsize);
+        s->needzero = 1;
+    }
+    s->nalloc = (uint32_t)live;
+    tci_atomic_store_release(&s->sweepgen, sg);
+    tci_atomic_sub_full(&tci_unswept_spans, 1);
+    if (live == 0 && (!keep || s->state == TCI_SPAN_LARGE)) {
+        tci_heap_free_span(s);
+        return 0;
+    }
+    return 1;
+}

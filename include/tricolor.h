@@ -1,0 +1,171 @@
+/* tricolor.h: the whole public API of the tricolor garbage collector. */
+#ifndef TRICOLOR_H
+#define TRICOLOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TC_VERSION_MAJOR 0
+#define TC_VERSION_MINOR 1
+
+/* ---- Set-up and threads ------------------------------------------------
+ * tc_init() reads the TRICOLOR_* environment, sets up the one process-wide
+ * heap and attaches the calling thread. 0 on success; -1 with errno set and a
+ * message on stderr on failure (a bad environment value: EINVAL; already
+ * initialised: EALREADY, the heap stays usable and unchanged).
+ *
+ * Every other thread that touches the heap calls tc_thread_attach() first
+ * (0, or -1 with errno: EPERM before tc_init, EALREADY when attached already,
+ * ENOMEM). tc_thread_detach() is optional before thread exit: a thread that
+ * exits attached is detached by a thread-local destructor.
+ */
+int tc_init(void);
+int tc_thread_attach(void);
+void tc_thread_detach(void);
+int tc_thread_is_attached(void);
+
+/* Cooperative stop-the-world. A long-running loop that neither allocates nor
+ * stores heap pointers through tc_store calls tc_safepoint() now and then.
+ * A thread about to block (I/O, a lock, sleep) brackets that region with
+ * tc_blocking_begin()/tc_blocking_end(): inside it the thread counts as
+ * stopped and must not touch the heap (it may hold heap pointers in its
+ * locals: they are scanned). Regions nest. */
+void tc_safepoint(void);
+void tc_blocking_begin(void);
+void tc_blocking_end(void);
+
+/* ---- Types ---------------------------------------------------------------
+ * A type describes where an object's pointers are. Types live for the life
+ * of the process.
+ *
+ * tc_type_new: a fixed layout of `size` bytes with pointer slots at the given
+ * byte offsets (each a multiple of sizeof(void *), inside the object).
+ *
+ * tc_type_new_traced: a variable layout; the collector calls `trace` with the
+ * object and its usable size (at least what was allocated, the extra bytes
+ * zero) and the callback calls tc_trace() on every pointer the object holds.
+ * The callback runs with the world stopped (later: on a mark worker): it must
+ * not allocate, lock or call other tc_ functions than tc_trace.
+ *
+ * Both return NULL with errno = EINVAL (and a message) on a bad layout. */
+typedef struct tc_type tc_type;
+typedef struct tc_tracer tc_tracer;
+typedef void (*tc_trace_fn)(void *obj, size_t size, tc_tracer *tracer);
+
+const tc_type *tc_type_new(const char *name, size_t size,
+                           const size_t *ptr_offsets, size_t n_ptrs);
+const tc_type *tc_type_new_traced(const char *name, size_t size,
+                                  tc_trace_fn trace);
+const char *tc_type_name(const tc_type *t);
+size_t tc_type_size(const tc_type *t);
+
+/* Marks `ptr` (any address inside a heap object, or anything else, which is
+ * ignored) as reachable. Only valid inside a trace or root callback. */
+void tc_trace(tc_tracer *tracer, void *ptr);
+
+/* ---- Allocation ------------------------------------------------------------
+ * Memory is zeroed and 16-byte aligned. NULL with errno = ENOMEM when the size
+ * overflows or the heap cannot hold it; NULL with errno = EPERM (and a
+ * message) from a thread that is not attached.
+ *
+ * tc_alloc:              one object of type t.
+ * tc_alloc_array:        n consecutive objects of type t (a traced type's
+ *                        callback sees the whole array as one object).
+ * tc_alloc_sized:        one object of a traced type with `size` bytes (a
+ *                        header and a variable tail, say).
+ * tc_alloc_atomic:       pointer-free bytes, never scanned.
+ * tc_alloc_conservative: every aligned word may be a pointer. */
+void *tc_alloc(const tc_type *t);
+void *tc_alloc_array(const tc_type *t, size_t n);
+void *tc_alloc_sized(const tc_type *t, size_t size);
+void *tc_alloc_atomic(size_t size);
+void *tc_alloc_conservative(size_t size);
+
+/* Usable size of the object containing p (0 when p is not in the heap). */
+size_t tc_object_size(const void *p);
+/* Start of the heap object containing p, or NULL. */
+void *tc_object_base(const void *p);
+
+/* ---- The write barrier -----------------------------------------------------
+ * Every store of a heap pointer into a heap object goes through tc_store or
+ * TC_STORE; `obj` is the object holding `slot` (or NULL when the slot is not
+ * in the heap: a global, a root range). Stores into thread stacks and root
+ * ranges may be plain. While the collector stops the world for the whole mark
+ * this is a plain store; the concurrent collector needs it, so embedders write
+ * it now and never change their code. */
+extern volatile int tc_barrier_enabled_; /* internal: the barrier's flag */
+void tc_store_slow_(void *obj, void **slot, void *value);
+
+static inline void tc_store(void *obj, void *slot, void *value)
+{
+    if (__builtin_expect(tc_barrier_enabled_, 0)) {
+        tc_store_slow_(obj, (void **)slot, value);
+        return;
+    }
+    *(void **)slot = value;
+}
+
+#define TC_STORE(obj, field, value) \
+    tc_store((obj), (void *)&(obj)->field, (void *)(value))
+
+/* ---- Roots -------------------------------------------------------------
+ * Every attached thread's stack and registers are roots, scanned
+ * conservatively. tc_root_add registers another range (a global area, a VM
+ * stack), scanned conservatively word by word at each collection; the range
+ * may be written with plain stores at any time. tc_root_remove takes the
+ * range starting at addr away. tc_root_callback_add registers a function
+ * that reports precise roots with tc_trace (a VM's frames, say); it runs with
+ * the world stopped and must not allocate. 0 on success, -1 with errno. */
+int tc_root_add(void *addr, size_t size);
+void tc_root_remove(void *addr);
+typedef void (*tc_root_fn)(tc_tracer *tracer, void *arg);
+int tc_root_callback_add(tc_root_fn fn, void *arg);
+void tc_root_callback_remove(tc_root_fn fn, void *arg);
+
+/* ---- Collection ------------------------------------------------------------
+ * tc_collect: a full collection (mark and sweep); returns when it is done.
+ * tc_set_gc_percent: returns the previous value; negative turns proportional
+ * collection off (TRICOLOR_GC=off). The next collection triggers when the
+ * heap reaches live * (1 + percent/100), at least 4 MiB * percent/100. */
+void tc_collect(void);
+int tc_set_gc_percent(int percent);
+
+/* ---- Statistics (Go's runtime.MemStats meanings) ------------------------ */
+#define TC_PAUSE_RING 256
+typedef struct tc_memstats {
+    uint64_t heap_alloc;     /* bytes of allocated heap objects (incl. unswept dead) */
+    uint64_t heap_objects;   /* number of allocated heap objects */
+    uint64_t heap_sys;       /* bytes of heap address space obtained from the OS */
+    uint64_t heap_inuse;     /* bytes in in-use spans */
+    uint64_t heap_idle;      /* bytes in free spans */
+    uint64_t heap_released;  /* bytes of idle spans returned to the OS */
+    uint64_t total_alloc;    /* cumulative bytes allocated */
+    uint64_t mallocs;        /* cumulative objects allocated */
+    uint64_t frees;          /* cumulative objects freed */
+    uint64_t sys;            /* all bytes obtained from the OS (heap + metadata) */
+    uint64_t meta_sys;       /* bytes of metadata (spans, page map, type table) */
+    uint64_t next_gc;        /* heap_alloc target of the next cycle */
+    uint64_t last_gc_ns;     /* end of the last cycle, ns since the epoch */
+    uint64_t pause_total_ns; /* cumulative stop-the-world time */
+    uint64_t pause_ns[TC_PAUSE_RING];     /* latest at (num_gc + 255) % 256 */
+    uint64_t pause_end_ns[TC_PAUSE_RING]; /* same index, ns since the epoch */
+    uint32_t num_gc;
+    uint32_t num_forced_gc;
+    int32_t gc_percent;      /* negative: off */
+    uint32_t markers;        /* threads that mark */
+    double gc_cpu_fraction;  /* GC CPU time / process CPU time since tc_init */
+    uint64_t live_bytes;     /* bytes marked by the last cycle */
+    uint64_t last_stw_ns;    /* the last cycle's pause */
+    uint64_t last_ttsp_ns;   /* the last cycle's time to stop (request to all parked) */
+} tc_memstats;
+
+void tc_read_memstats(tc_memstats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRICOLOR_H */

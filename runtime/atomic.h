@@ -1,0 +1,76 @@
+/* atomic.h: every atomic operation of the library, over libatomic_ops.
+ *
+ * The only includer of <atomic_ops.h>. Memory order is in each name; the
+ * typed struct makes a plain read or write of an atomic field fail to compile.
+ */
+#ifndef TCI_ATOMIC_H
+#define TCI_ATOMIC_H
+
+#include <atomic_ops.h>
+#include <stdint.h>
+
+#if !defined(AO_HAVE_load) || !defined(AO_HAVE_load_acquire) || \
+    !defined(AO_HAVE_store) || !defined(AO_HAVE_store_release) || \
+    !defined(AO_HAVE_fetch_and_add_full) || \
+    !defined(AO_HAVE_fetch_compare_and_swap_full) || \
+    !defined(AO_HAVE_compare_and_swap_full) || !defined(AO_HAVE_nop_full)
+#error "libatomic_ops lacks an operation tricolor needs on this platform"
+#endif
+
+typedef struct { volatile AO_t v; } tci_atomic;
+
+static inline uintptr_t tci_atomic_load_relaxed(const tci_atomic *a)
+{
+    return (uintptr_t)AO_load(&a->v);
+}
+static inline uintptr_t tci_atomic_load_acquire(const tci_atomic *a)
+{
+    return (uintptr_t)AO_load_acquire(&a->v);
+}
+static inline void tci_atomic_store_relaxed(tci_atomic *a, uintptr_t x)
+{
+    AO_store(&a->v, (AO_t)x);
+}
+static inline void tci_atomic_store_release(tci_atomic *a, uintptr_t x)
+{
+    AO_store_release(&a->v, (AO_t)x);
+}
+/* Returns the old value. */
+static inline uintptr_t tci_atomic_add_full(tci_atomic *a, uintptr_t x)
+{
+    return (uintptr_t)AO_fetch_and_add_full(&a->v, (AO_t)x);
+}
+static inline uintptr_t tci_atomic_sub_full(tci_atomic *a, uintptr_t x)
+{
+    return (uintptr_t)AO_fetch_and_add_full(&a->v, (AO_t)(0 - x));
+}
+/* Returns nonzero when *a was `old` and is now `new_`. */
+static inline int tci_atomic_cas_full(tci_atomic *a, uintptr_t old, uintptr_t new_)
+{
+    return AO_compare_and_swap_full(&a->v, (AO_t)old, (AO_t)new_);
+}
+/* Returns the value seen. */
+static inline uintptr_t tci_atomic_fetch_cas_full(tci_atomic *a, uintptr_t old, uintptr_t new_)
+{
+    return (uintptr_t)AO_fetch_compare_and_swap_full(&a->v, (AO_t)old, (AO_t)new_);
+}
+static inline void tci_atomic_fence_full(void)
+{
+    AO_nop_full();
+}
+
+/* Sets the bits of `mask` in *a; returns nonzero when this call set any of them. */
+static inline int tci_atomic_or_test(tci_atomic *a, uintptr_t mask)
+{
+    uintptr_t old = tci_atomic_load_relaxed(a);
+    for (;;) {
+        if ((old & mask) == mask)
+            return 0;
+        uintptr_t seen = tci_atomic_fetch_cas_full(a, old, old | mask);
+        if (seen == old)
+            return 1;
+        old = seen;
+    }
+}
+
+#endif

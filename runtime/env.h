@@ -1,0 +1,32 @@
+/* env.h: the TRICOLOR_* environment, parsed once at tc_init. */
+#ifndef TCI_ENV_H
+#define TCI_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TCI_MAX_MARKERS 64
+
+typedef struct tci_config {
+    int gc_percent;      /* TRICOLOR_GC: >= 0, or -1 for off; default 100 */
+    int markers;         /* TRICOLOR_MARKERS: 1..TCI_MAX_MARKERS; 0 = default */
+    int64_t memlimit;    /* TRICOLOR_MEMLIMIT bytes; -1 off (enforced by the pacer issue) */
+    int gctrace;         /* TRICOLOR_DEBUG=gctrace=1 */
+    int verify;          /* TRICOLOR_DEBUG=verify=1: heap check after every cycle */
+    unsigned gcstress;   /* TRICOLOR_DEBUG=gcstress=N: a cycle every N span refills */
+} tci_config;
+
+void tci_config_default(tci_config *c);
+
+/* Each parser returns 0, or -1 with a message naming the variable, the value
+ * and the accepted forms in err. */
+int tci_env_parse_gc(const char *value, int *out, char *err, size_t errlen);
+int tci_env_parse_markers(const char *value, int *out, char *err, size_t errlen);
+int tci_env_parse_bytes(const char *name, const char *value, int64_t *out,
+                        char *err, size_t errlen);
+int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errlen);
+
+/* Reads every TRICOLOR_* variable (getenv) into c. */
+int tci_env_load(tci_config *c, char *err, size_t errlen);
+
+#endif

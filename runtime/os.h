@@ -1,0 +1,28 @@
+/* os.h: what tricolor needs from the operating system; one implementation
+ * file per platform (os_linux.c). */
+#ifndef TCI_OS_H
+#define TCI_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reserves and commits `size` bytes aligned to `align` (a power of two),
+ * zero-filled, committed lazily by the OS. NULL on failure. */
+void *tci_os_map_aligned(size_t size, size_t align);
+/* Maps `size` bytes of zeroed metadata memory. NULL on failure. */
+void *tci_os_map(size_t size);
+void tci_os_unmap(void *p, size_t size);
+/* Fault injection for tests: the Nth map from now on fails (0: never). */
+void tci_os_fail_map_after(unsigned n);
+
+uint64_t tci_os_now_ns(void);          /* monotonic */
+uint64_t tci_os_wall_ns(void);         /* since the epoch */
+uint64_t tci_os_thread_cpu_ns(void);   /* the calling thread's CPU time */
+uint64_t tci_os_process_cpu_ns(void);  /* the whole process's CPU time */
+int tci_os_ncpu(void);
+
+/* The calling thread's stack: the highest address (its base; stacks grow
+ * down). 0 on failure. */
+uintptr_t tci_os_stack_base(void);
+
+#endif

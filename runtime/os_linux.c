@@ -1,0 +1,93 @@
+/* os_linux.c: the OS contract (os.h) on Linux. */
+#include "os.h"
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic.h"
+
+static tci_atomic fail_countdown; /* fault injection; 0 means off */
+
+void tci_os_fail_map_after(unsigned n)
+{
+    tci_atomic_store_relaxed(&fail_countdown, n);
+}
+
+static int injected_failure(void)
+{
+    for (;;) {
+        uintptr_t n = tci_atomic_load_relaxed(&fail_countdown);
+        if (n == 0)
+            return 0;
+        if (tci_atomic_cas_full(&fail_countdown, n, n - 1))
+            return n == 1;
+    }
+}
+
+void *tci_os_map(size_t size)
+{
+    if (injected_failure())
+        return NULL;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *tci_os_map_aligned(size_t size, size_t align)
+{
+    if (injected_failure())
+        return NULL;
+    /* Over-map and trim: mmap has no alignment argument. */
+    size_t span = size + align;
+    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)p;
+    size_t tail = span - head - size;
+    if (head)
+        munmap(p, head);
+    if (tail)
+        munmap((char *)start + size, tail);
+    return (void *)start;
+}
+
+void tci_os_unmap(void *p, size_t size)
+{
+    munmap(p, size);
+}
+
+static uint64_t ts_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t tci_os_now_ns(void) { return ts_ns(CLOCK_MONOTONIC); }
+uint64_t tci_os_wall_ns(void) { return ts_ns(CLOCK_REALTIME); }
+uint64_t tci_os_thread_cpu_ns(void) { return ts_ns(CLOCK_THREAD_CPUTIME_ID); }
+uint64_t tci_os_process_cpu_ns(void) { return ts_ns(CLOCK_PROCESS_CPUTIME_ID); }
+
+int tci_os_ncpu(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+uintptr_t tci_os_stack_base(void)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return 0;
+    int rc = pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return 0;
+    return (uintptr_t)addr + size;
+}

@@ -1,0 +1,283 @@
+/* thread.c: attached threads and the cooperative stop-the-world.
+ *
+ * No signals: a collection asks every attached thread to stop and waits
+ * until each is either parked at a safepoint (allocation slow path,
+ * tc_safepoint) or inside a blocking region, where it counts as stopped. A
+ * thread stuck in read() never delays a collection.
+ *
+ * The protocol, under park_lock: the stopper sets tci_stw_pending and waits
+ * on stopped_cond until no other thread is RUNNING. A RUNNING thread that
+ * polls the flag publishes its registers and stack pointer, becomes PARKED
+ * and waits on park_cond. A thread leaving a blocking region becomes RUNNING
+ * only while no stop is pending, checked under park_lock, so it never runs
+ * while its stack is being scanned. The stopper holds world_lock for the
+ * whole stop; attach and detach take world_lock too (as blocked threads), so
+ * the thread list never changes during a stop.
+ *
+ * Lock order: world_lock, then park_lock.
+ */
+#include "thread.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "os.h"
+#include "tricolor.h"
+
+tci_atomic tci_stw_pending;
+
+static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
+
+static tci_thread *threads;   /* protected by world_lock */
+static int nthreads;          /* protected by world_lock */
+static tci_thread_hooks hooks; /* set once at init */
+static pthread_key_t exit_key; /* destructor detaches a thread that exits attached */
+static int initialised;
+
+static __thread tci_thread *self_tls __attribute__((tls_model("initial-exec")));
+
+tci_thread *tci_thread_self(void)
+{
+    return self_tls;
+}
+
+static void thread_exit_destructor(void *arg)
+{
+    tci_thread *t = arg;
+    if (t && self_tls == t)
+        tc_thread_detach();
+}
+
+int tci_threads_init(const tci_thread_hooks *h)
+{
+    hooks = *h;
+    if (pthread_key_create(&exit_key, thread_exit_destructor) != 0)
+        return -1;
+    initialised = 1;
+    return 0;
+}
+
+__attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
+{
+    return (uintptr_t)__builtin_frame_address(0);
+}
+
+/* Every callee-saved register holds, at a call to this function, either a
+ * live value of a caller or garbage. __builtin_unwind_init makes the
+ * prologue save all of them in this frame; while we wait here the frame
+ * stays alive above stack_lo, so a conservative scan of [stack_lo, stack_hi)
+ * sees them. */
+__attribute__((noinline)) void tci_thread_park(tci_thread *self)
+{
+    __builtin_unwind_init();
+    self->stack_lo = tci_thread_deeper_frame();
+    self->spill_words = 0;
+    pthread_mutex_lock(&park_lock); /* released below */
+    self->state = TCI_PARKED;
+    pthread_cond_broadcast(&stopped_cond);
+    while (tci_atomic_load_acquire(&tci_stw_pending))
+        pthread_cond_wait(&park_cond, &park_lock);
+    self->state = TCI_RUNNING;
+    pthread_mutex_unlock(&park_lock);
+}
+
+/* A blocking region outlives the frame of the public function that began
+ * it, so that frame (with the callers' callee-saved registers, which
+ * __builtin_unwind_init saved in it) is copied into self->spill and the scan
+ * starts above it. Always inlined: the frame must be the public function's,
+ * the outermost of the library's frames. */
+static inline __attribute__((always_inline)) TCI_NO_SANITIZE void
+blocking_enter_here(tci_thread *self)
+{
+    __builtin_unwind_init();
+    uintptr_t lo = tci_thread_deeper_frame();
+    uintptr_t hi = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
+    size_t n = (hi - lo) / sizeof(uintptr_t);
+    if (n > TCI_SPILL_WORDS) {
+        /* The saved registers sit at the top of the frame, next to the
+         * return address: keep the top. */
+        lo = hi - TCI_SPILL_WORDS * sizeof(uintptr_t);
+        n = TCI_SPILL_WORDS;
+    }
+    const volatile uintptr_t *src = (const volatile uintptr_t *)lo;
+    for (size_t i = 0; i < n; i++)
+        self->spill[i] = src[i];
+    self->spill_words = n;
+    self->stack_lo = hi;
+    pthread_mutex_lock(&park_lock); /* released below */
+    self->state = TCI_BLOCKING;
+    pthread_cond_broadcast(&stopped_cond);
+    pthread_mutex_unlock(&park_lock);
+}
+
+static void blocking_leave(tci_thread *self)
+{
+    pthread_mutex_lock(&park_lock); /* released below */
+    while (tci_atomic_load_acquire(&tci_stw_pending))
+        pthread_cond_wait(&park_cond, &park_lock);
+    self->state = TCI_RUNNING;
+    pthread_mutex_unlock(&park_lock);
+}
+
+void tci_world_lock(tci_thread *self)
+{
+    if (pthread_mutex_trylock(&world_lock) == 0)
+        return;
+    blocking_enter_here(self);
+    pthread_mutex_lock(&world_lock); /* partner: tci_world_unlock */
+    blocking_leave(self);
+}
+
+void tci_world_unlock(void)
+{
+    pthread_mutex_unlock(&world_lock);
+}
+
+static int all_stopped_locked(tci_thread *self)
+{
+    for (tci_thread *t = threads; t; t = t->next)
+        if (t != self && t->state == TCI_RUNNING)
+            return 0;
+    return 1;
+}
+
+uint64_t tci_world_stop(tci_thread *self)
+{
+    uint64_t t0 = tci_os_now_ns();
+    pthread_mutex_lock(&park_lock); /* released below */
+    tci_atomic_store_release(&tci_stw_pending, 1);
+    while (!all_stopped_locked(self))
+        pthread_cond_wait(&stopped_cond, &park_lock);
+    pthread_mutex_unlock(&park_lock);
+    (void)self;
+    return tci_os_now_ns() - t0;
+}
+
+void tci_world_start(void)
+{
+    pthread_mutex_lock(&park_lock); /* released below */
+    tci_atomic_store_release(&tci_stw_pending, 0);
+    pthread_cond_broadcast(&park_cond);
+    pthread_mutex_unlock(&park_lock);
+}
+
+tci_thread *tci_threads_first(void)
+{
+    return threads;
+}
+
+int tci_threads_count(void)
+{
+    return nthreads;
+}
+
+int tc_thread_attach(void)
+{
+    if (!initialised) {
+        fprintf(stderr, "tricolor: tc_thread_attach: call tc_init() first\n");
+        errno = EPERM;
+        return -1;
+    }
+    if (self_tls) {
+        errno = EALREADY;
+        return -1;
+    }
+    tci_thread *t = calloc(1, sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return -1;
+    }
+    t->tid = pthread_self();
+    t->stack_hi = tci_os_stack_base();
+    if (!t->stack_hi) {
+        fprintf(stderr, "tricolor: tc_thread_attach: cannot find this thread's stack\n");
+        free(t);
+        errno = EINVAL;
+        return -1;
+    }
+    t->state = TCI_RUNNING;
+    /* Not yet in the list, so no stop waits for us while we wait for the lock. */
+    pthread_mutex_lock(&world_lock); /* released below */
+    if (hooks.attach && hooks.attach(t) != 0) {
+        pthread_mutex_unlock(&world_lock);
+        free(t);
+        errno = ENOMEM;
+        return -1;
+    }
+    t->next = threads;
+    if (threads)
+        threads->prev = t;
+    threads = t;
+    nthreads++;
+    self_tls = t;
+    pthread_mutex_unlock(&world_lock);
+    pthread_setspecific(exit_key, t);
+    return 0;
+}
+
+void tc_thread_detach(void)
+{
+    tci_thread *t = self_tls;
+    if (!t)
+        return;
+    /* Blocked from here on: no stop waits for us, and once we hold
+     * world_lock none is in progress. */
+    blocking_enter_here(t);
+    pthread_mutex_lock(&world_lock); /* released below */
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    nthreads--;
+    if (hooks.detach)
+        hooks.detach(t);
+    self_tls = NULL;
+    pthread_mutex_unlock(&world_lock);
+    pthread_setspecific(exit_key, NULL);
+    free(t);
+}
+
+int tc_thread_is_attached(void)
+{
+    return self_tls != NULL;
+}
+
+void tc_safepoint(void)
+{
+    tci_thread *t = self_tls;
+    if (t && tci_atomic_load_relaxed(&tci_stw_pending))
+        tci_thread_park(t);
+}
+
+void tc_blocking_begin(void)
+{
+    tci_thread *t = self_tls;
+    if (!t) {
+        fprintf(stderr, "tricolor: tc_blocking_begin from a thread that is not attached (ignored)\n");
+        return;
+    }
+    if (t->blocking_depth++ == 0)
+        blocking_enter_here(t);
+}
+
+void tc_blocking_end(void)
+{
+    tci_thread *t = self_tls;
+    if (!t) {
+        fprintf(stderr, "tricolor: tc_blocking_end from a thread that is not attached (ignored)\n");
+        return;
+    }
+    if (t->blocking_depth == 0) {
+        fprintf(stderr, "tricolor: tc_blocking_end without tc_blocking_begin (ignored)\n");
+        return;
+    }
+    if (--t->blocking_depth == 0)
+        blocking_leave(t);
+}

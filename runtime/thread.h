@@ -1,0 +1,78 @@
+/* thread.h: attached threads, safepoints, blocking regions and stopping the
+ * world. */
+#ifndef TCI_THREAD_H
+#define TCI_THREAD_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "atomic.h"
+
+enum tci_thread_state {
+    TCI_RUNNING = 0,  /* may touch the heap */
+    TCI_BLOCKING = 1, /* in a blocking region: counts as stopped */
+    TCI_PARKED = 2,   /* waiting at a safepoint for the world to restart */
+};
+
+#define TCI_SPILL_WORDS 96
+
+/* For the code that reads other threads' stacks and frames word by word:
+ * those words include sanitizer red zones on purpose. */
+#define TCI_NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize("thread")))
+
+typedef struct tci_thread tci_thread;
+struct tci_thread {
+    /* Written by the owner under park_lock; read by the stopper under it. */
+    int state;
+    int blocking_depth;     /* owner only */
+    uintptr_t stack_hi;     /* immutable after attach */
+    uintptr_t stack_lo;     /* published with the state (park_lock): the
+                               lowest live address of the stack to scan */
+    /* The frame in which a blocking region began, copied (it dies when
+     * tc_blocking_begin returns, but holds the caller's callee-saved
+     * registers). Published with the state. */
+    uintptr_t spill[TCI_SPILL_WORDS];
+    size_t spill_words;
+    pthread_t tid;
+    void *gc_local;         /* the collector's per-thread data (its cache) */
+    tci_thread *next, *prev; /* registry: protected by world_lock */
+};
+
+/* The hooks by which the collector sets up and tears down its per-thread data:
+ * attach runs before the thread is published, detach after it is removed
+ * (both with world_lock held). Set once at init. */
+typedef struct tci_thread_hooks {
+    int (*attach)(tci_thread *t);
+    void (*detach)(tci_thread *t);
+} tci_thread_hooks;
+
+int tci_threads_init(const tci_thread_hooks *hooks);
+
+/* The calling thread, or NULL when it is not attached. */
+tci_thread *tci_thread_self(void);
+
+/* Nonzero while a stop is requested: polled on allocation slow paths. */
+extern tci_atomic tci_stw_pending;
+
+/* Parks the caller until the world restarts (a safepoint). */
+void tci_thread_park(tci_thread *self);
+
+/* Takes world_lock without deadlocking with a stop in progress (the caller
+ * counts as blocked while it waits). */
+void tci_world_lock(tci_thread *self);
+void tci_world_unlock(void);
+
+/* With world_lock held: stops every other attached thread; returns the time
+ * to stop in ns. The caller's own registers and stack are published too. */
+uint64_t tci_world_stop(tci_thread *self);
+void tci_world_start(void);
+
+/* With the world stopped (or world_lock held): iterate attached threads. */
+tci_thread *tci_threads_first(void);
+int tci_threads_count(void);
+
+/* A frame address below the caller's whole frame. */
+uintptr_t tci_thread_deeper_frame(void);
+
+
+#endif
