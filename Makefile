@@ -120,6 +120,12 @@ test-ubsan: deps
 test-tsan: deps
 	@$(MAKE) --no-print-directory CONFIG=tsan test-run
 
+# Long torture runs with fresh seeds, bounded in time (STRESS_SECONDS).
+STRESS_SECONDS ?= 120
+stress: deps
+	@$(MAKE) --no-print-directory lib $(B)/tests/test_torture
+	tools/stress.sh $(B)/tests/test_torture $(STRESS_SECONDS)
+
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig

@@ -78,7 +78,7 @@ static const char *fmt_ns(char *buf, size_t n, uint64_t ns)
 {
     if (ns < 10000)
         snprintf(buf, n, "%.2f us", (double)ns / 1e3);
-    else if (ns < 10000000)
+    else if (ns < 1000000)
         snprintf(buf, n, "%.1f us", (double)ns / 1e3);
     else
         snprintf(buf, n, "%.2f ms", (double)ns / 1e6);

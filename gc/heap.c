@@ -285,12 +285,6 @@ void tci_heap_free_span(tci_span *s)
             set_page(n->base + ((n->npages - 1) << TCI_PAGE_SHIFT), NULL);
             s->npages += n->npages;
             span_struct_free_locked(n);
-        } else if (!n && end == bump_next) {
-            /* Give the run back to the bump region. */
-            bump_next = s->base;
-            span_struct_free_locked(s);
-            pthread_mutex_unlock(&heap_lock);
-            return;
         }
     }
     free_list_insert_locked(s);

@@ -1,0 +1,26 @@
+/* model.h: test support: the random seed (printed, and taken back from
+ * TC_TEST_SEED) and a small deterministic PRNG. */
+#ifndef TC_TEST_MODEL_H
+#define TC_TEST_MODEL_H
+
+#include <stdint.h>
+
+/* The seed for this run: TC_TEST_SEED if set (decimal), else `fallback`.
+ * Printed once as "seed=N (TC_TEST_SEED=N reproduces)". */
+uint64_t test_seed(const char *test, uint64_t fallback);
+
+typedef struct test_rng { uint64_t s; } test_rng;
+static inline uint64_t test_rand(test_rng *r)
+{
+    /* splitmix64 */
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline uint64_t test_below(test_rng *r, uint64_t n)
+{
+    return test_rand(r) % n;
+}
+
+#endif

@@ -1,0 +1,602 @@
+/* test_torture.c: model-based torture tests of the collector.
+ *
+ * A reference graph is kept in plain malloc memory (which the collector does
+ * not scan, so the model keeps nothing alive). Random operations allocate
+ * objects of every kind (typed, typed arrays, traced, conservative, large),
+ * link and unlink them with tc_store, and drop and add roots; collections
+ * come at random points and from the trigger. After every forced collection
+ * every object the model says is reachable must hold its id, its payload
+ * (derived from id and seed) and exactly the links the model says.
+ *
+ * The multi-threaded variant runs 4 mutator threads on one shared graph
+ * (with links between objects made by different threads), each also
+ * churning private garbage and a private stack-held list between model
+ * operations, while a fifth thread sits in read() on a pipe inside a
+ * blocking region holding a heap pointer the whole time.
+ *
+ * TC_TEST_SEED=N reproduces a run; TC_TORTURE_OPS=N sets the operations.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "model.h"
+#include "tricolor.h"
+
+enum okind { K_NODE, K_ARRAY, K_TRACED, K_CONS, K_BIG, NKINDS };
+
+/* A typed node: 4 pointer slots. */
+typedef struct node {
+    uint64_t id;
+    void *kids[4];
+    uint64_t payload[3];
+} node;
+
+/* An element of typed arrays. */
+typedef struct elem {
+    void *p;
+    uint64_t v;
+} elem;
+
+/* A traced object: a header and a variable number of pointers. */
+typedef struct traced {
+    uint64_t id;
+    uint64_t n;
+    uint64_t check;
+    void *p[];
+} traced;
+
+#define CONS_HDR 3 /* id, nslots, check: then pointer slots, then payload */
+
+typedef struct mobj {
+    void *gc;        /* the heap object (never dereferenced once unreachable) */
+    uint64_t id;
+    int kind;
+    uint32_t nslots;
+    uint32_t nwords; /* conservative and big objects: total words */
+    int64_t *slots;  /* model index of each slot's target, or -1 */
+    int reachable;   /* from the last reachability pass; once 0 the
+                        collector may free it, and it is never used again */
+} mobj;
+
+static const tc_type *T_NODE, *T_ELEM, *T_TRACED;
+static uint64_t seed;
+
+typedef struct model {
+    mobj *objs;
+    size_t n, cap;
+    int64_t *roots;   /* model index per root slot, or -1 */
+    void **groots;    /* the registered root range: the real roots */
+    size_t nroots;
+    int dirty;        /* reachability must be recomputed */
+    int64_t *reach;   /* reachable indices (last pass) */
+    size_t nreach;
+    size_t reach_upto; /* objects made before the last pass */
+    uint64_t next_id;
+} model;
+
+static uint64_t payload_word(uint64_t id, uint64_t i)
+{
+    test_rng r = { seed ^ (id * 0x9e3779b97f4a7c15ull) ^ (i << 32) };
+    return test_rand(&r);
+}
+
+static void trace_traced(void *obj, size_t size, tc_tracer *tr)
+{
+    traced *t = obj;
+    assert_true(size >= sizeof *t + t->n * sizeof(void *));
+    for (uint64_t i = 0; i < t->n; i++)
+        tc_trace(tr, t->p[i]);
+}
+
+static void make_types(void)
+{
+    size_t node_offs[4];
+    for (int i = 0; i < 4; i++)
+        node_offs[i] = offsetof(node, kids) + (size_t)i * sizeof(void *);
+    T_NODE = tc_type_new("node", sizeof(node), node_offs, 4);
+    size_t elem_offs[] = { offsetof(elem, p) };
+    T_ELEM = tc_type_new("elem", sizeof(elem), elem_offs, 1);
+    T_TRACED = tc_type_new_traced("traced", sizeof(traced), trace_traced);
+    assert_non_null(T_NODE);
+    assert_non_null(T_ELEM);
+    assert_non_null(T_TRACED);
+}
+
+/* The address of slot i of model object o. */
+static void **slot_addr(mobj *o, uint32_t i)
+{
+    switch (o->kind) {
+    case K_NODE: return &((node *)o->gc)->kids[i];
+    case K_ARRAY: return &((elem *)o->gc)[i].p;
+    case K_TRACED: return &((traced *)o->gc)->p[i];
+    default: return (void **)((uint64_t *)o->gc + CONS_HDR + i);
+    }
+}
+
+static void fill_payload(mobj *o)
+{
+    switch (o->kind) {
+    case K_NODE: {
+        node *n = o->gc;
+        n->id = o->id;
+        for (int i = 0; i < 3; i++)
+            n->payload[i] = payload_word(o->id, (uint64_t)i);
+        break;
+    }
+    case K_ARRAY: {
+        elem *e = o->gc;
+        for (uint32_t i = 0; i < o->nslots; i++)
+            e[i].v = i == 0 ? o->id : payload_word(o->id, i);
+        break;
+    }
+    case K_TRACED: {
+        traced *t = o->gc;
+        t->id = o->id;
+        t->n = o->nslots;
+        t->check = payload_word(o->id, 0);
+        break;
+    }
+    default: {
+        uint64_t *w = o->gc;
+        w[0] = o->id;
+        w[1] = o->nslots;
+        w[2] = payload_word(o->id, 2);
+        /* Payload words are odd, so they never look like heap pointers. */
+        for (uint32_t i = CONS_HDR + o->nslots; i < o->nwords; i++)
+            w[i] = payload_word(o->id, i) | 1;
+        break;
+    }
+    }
+}
+
+static void check_object(model *m, mobj *o)
+{
+    switch (o->kind) {
+    case K_NODE: {
+        node *n = o->gc;
+        assert_int_equal(n->id, o->id);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(n->payload[i], payload_word(o->id, (uint64_t)i));
+        break;
+    }
+    case K_ARRAY: {
+        elem *e = o->gc;
+        for (uint32_t i = 0; i < o->nslots; i++)
+            assert_int_equal(e[i].v, i == 0 ? o->id : payload_word(o->id, i));
+        break;
+    }
+    case K_TRACED: {
+        traced *t = o->gc;
+        assert_int_equal(t->id, o->id);
+        assert_int_equal(t->n, o->nslots);
+        assert_int_equal(t->check, payload_word(o->id, 0));
+        break;
+    }
+    default: {
+        uint64_t *w = o->gc;
+        assert_int_equal(w[0], o->id);
+        assert_int_equal(w[1], o->nslots);
+        assert_int_equal(w[2], payload_word(o->id, 2));
+        for (uint32_t i = CONS_HDR + o->nslots; i < o->nwords; i++)
+            assert_int_equal(w[i], payload_word(o->id, i) | 1);
+        break;
+    }
+    }
+    for (uint32_t i = 0; i < o->nslots; i++) {
+        void *want = o->slots[i] < 0 ? NULL : m->objs[o->slots[i]].gc;
+        assert_ptr_equal(*slot_addr(o, i), want);
+    }
+}
+
+static void model_init(model *m, size_t nroots)
+{
+    memset(m, 0, sizeof *m);
+    m->nroots = nroots;
+    m->roots = malloc(nroots * sizeof *m->roots);
+    m->groots = calloc(nroots, sizeof *m->groots);
+    assert_non_null(m->roots);
+    assert_non_null(m->groots);
+    for (size_t i = 0; i < nroots; i++)
+        m->roots[i] = -1;
+    assert_int_equal(tc_root_add(m->groots, nroots * sizeof *m->groots), 0);
+    m->next_id = 1;
+}
+
+static void model_fini(model *m)
+{
+    tc_root_remove(m->groots);
+    for (size_t i = 0; i < m->n; i++)
+        free(m->objs[i].slots);
+    free(m->objs);
+    free(m->roots);
+    free(m->groots);
+    free(m->reach);
+}
+
+/* Recomputes reachability from the roots; forgets unreachable objects. */
+static void model_reach(model *m)
+{
+    if (!m->dirty && m->reach)
+        return;
+    /* Only the last pass's reachable objects and the objects made since can
+     * be reachable now: the rest were dropped for good. */
+    for (size_t q = 0; q < m->nreach; q++)
+        m->objs[m->reach[q]].reachable = 0;
+    for (size_t i = m->reach_upto; i < m->n; i++)
+        m->objs[i].reachable = 0;
+    m->reach_upto = m->n;
+    free(m->reach);
+    m->reach = malloc((m->n + 1) * sizeof *m->reach);
+    assert_non_null(m->reach);
+    m->nreach = 0;
+    for (size_t r = 0; r < m->nroots; r++) {
+        int64_t x = m->roots[r];
+        if (x >= 0 && !m->objs[x].reachable) {
+            m->objs[x].reachable = 1;
+            m->reach[m->nreach++] = x;
+        }
+    }
+    for (size_t q = 0; q < m->nreach; q++) {
+        mobj *o = &m->objs[m->reach[q]];
+        for (uint32_t i = 0; i < o->nslots; i++) {
+            int64_t x = o->slots[i];
+            if (x >= 0 && !m->objs[x].reachable) {
+                m->objs[x].reachable = 1;
+                m->reach[m->nreach++] = x;
+            }
+        }
+    }
+    m->dirty = 0;
+}
+
+static void model_check(model *m)
+{
+    model_reach(m);
+    for (size_t q = 0; q < m->nreach; q++)
+        check_object(m, &m->objs[m->reach[q]]);
+}
+
+/* Allocates an object of a random kind; returns its model index. It is not
+ * reachable from the roots until the caller links it: the caller keeps it
+ * on its stack (a conservative root) until then. */
+static int64_t model_new(model *m, test_rng *r)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 1024;
+        m->objs = realloc(m->objs, m->cap * sizeof *m->objs);
+        assert_non_null(m->objs);
+    }
+    mobj o = { 0 };
+    o.id = m->next_id++;
+    /* Large objects are one allocation in 40: enough to cycle large spans
+     * through the page heap, few enough to keep marking cheap. */
+    o.kind = test_below(r, 40) == 0 ? K_BIG : (int)test_below(r, K_BIG);
+    o.reachable = 1;
+    switch (o.kind) {
+    case K_NODE:
+        o.nslots = 4;
+        o.gc = tc_alloc(T_NODE);
+        break;
+    case K_ARRAY:
+        o.nslots = 1 + (uint32_t)test_below(r, 40);
+        o.gc = tc_alloc_array(T_ELEM, o.nslots);
+        break;
+    case K_TRACED:
+        o.nslots = (uint32_t)test_below(r, 12);
+        o.gc = tc_alloc_sized(T_TRACED, sizeof(traced) + o.nslots * sizeof(void *));
+        break;
+    case K_CONS:
+        o.nslots = (uint32_t)test_below(r, 8);
+        o.nwords = CONS_HDR + o.nslots + (uint32_t)test_below(r, 16);
+        o.gc = tc_alloc_conservative(o.nwords * sizeof(uint64_t));
+        break;
+    default: /* a large conservative object: a span of its own */
+        o.nslots = (uint32_t)test_below(r, 6);
+        o.nwords = CONS_HDR + o.nslots + 4096 + (uint32_t)test_below(r, 8192);
+        o.gc = tc_alloc_conservative(o.nwords * sizeof(uint64_t));
+        break;
+    }
+    assert_non_null(o.gc);
+    assert_int_equal((uintptr_t)o.gc % 16, 0);
+    o.slots = malloc((o.nslots + 1) * sizeof *o.slots);
+    assert_non_null(o.slots);
+    for (uint32_t i = 0; i < o.nslots; i++) {
+        o.slots[i] = -1;
+        assert_null(*slot_addr(&o, i)); /* zeroed */
+    }
+    fill_payload(&o);
+    m->objs[m->n] = o;
+    return (int64_t)m->n++;
+}
+
+/* A random reachable object, or -1. */
+static int64_t pick_reachable(model *m, test_rng *r)
+{
+    model_reach(m);
+    if (m->nreach == 0)
+        return -1;
+    return m->reach[test_below(r, m->nreach)];
+}
+
+static void set_slot(model *m, int64_t from, uint32_t i, int64_t to)
+{
+    mobj *o = &m->objs[from];
+    void *v = to < 0 ? NULL : m->objs[to].gc;
+    tc_store(o->gc, slot_addr(o, i), v);
+    if (o->slots[i] >= 0 && o->slots[i] != to)
+        m->dirty = 1;
+    o->slots[i] = to;
+}
+
+static void set_root(model *m, size_t i, int64_t to)
+{
+    m->groots[i] = to < 0 ? NULL : m->objs[to].gc;
+    if (m->roots[i] >= 0 && m->roots[i] != to)
+        m->dirty = 1;
+    m->roots[i] = to;
+}
+
+/* Links an object that only the caller's stack holds into the graph. */
+static void place(model *m, test_rng *r, int64_t x)
+{
+    int64_t from = pick_reachable(m, r);
+    if (from >= 0 && m->objs[from].nslots > 0 && test_below(r, 3) != 0) {
+        set_slot(m, from, (uint32_t)test_below(r, m->objs[from].nslots), x);
+    } else {
+        set_root(m, test_below(r, m->nroots), x);
+    }
+    if (!m->objs[x].reachable)
+        m->dirty = 1; /* it replaced something, or landed in an unreachable slot */
+}
+
+/* One random operation. Returns 1 when it forced a collection. */
+static int model_step(model *m, test_rng *r, unsigned collect_per_mille)
+{
+    unsigned op = (unsigned)test_below(r, 1000);
+    if (op < collect_per_mille) {
+        tc_collect();
+        model_check(m);
+        return 1;
+    }
+    op = (unsigned)test_below(r, 100);
+    if (op < 40) { /* allocate and place */
+        int64_t x = model_new(m, r);
+        place(m, r, x);
+    } else if (op < 70) { /* link two reachable objects */
+        int64_t a = pick_reachable(m, r), b = pick_reachable(m, r);
+        if (a >= 0 && b >= 0 && m->objs[a].nslots)
+            set_slot(m, a, (uint32_t)test_below(r, m->objs[a].nslots), b);
+    } else if (op < 82) { /* unlink */
+        int64_t a = pick_reachable(m, r);
+        if (a >= 0 && m->objs[a].nslots)
+            set_slot(m, a, (uint32_t)test_below(r, m->objs[a].nslots), -1);
+    } else if (op < 90) { /* drop a root */
+        set_root(m, test_below(r, m->nroots), -1);
+    } else { /* add a root */
+        int64_t a = pick_reachable(m, r);
+        if (a >= 0)
+            set_root(m, test_below(r, m->nroots), a);
+    }
+    return 0;
+}
+
+static unsigned long ops_from_env(unsigned long dflt)
+{
+    const char *s = getenv("TC_TORTURE_OPS");
+    return s ? strtoul(s, NULL, 10) : dflt;
+}
+
+static void test_torture_single_thread(void **state)
+{
+    (void)state;
+    test_rng r = { test_seed("torture_single", 20261122) };
+    seed = r.s;
+    model m;
+    model_init(&m, 64);
+    unsigned long ops = ops_from_env(24000), collections = 0;
+    for (unsigned long i = 0; i < ops; i++)
+        collections += (unsigned long)model_step(&m, &r, 3);
+    tc_collect();
+    model_check(&m);
+    printf("torture_single: %lu ops, %lu forced collections, %zu objects made, %zu reachable\n",
+           ops, collections, m.n, m.nreach);
+
+    /* Drop every root: two collections bring the heap back to near zero. */
+    tc_memstats before, after;
+    tc_read_memstats(&before);
+    for (size_t i = 0; i < m.nroots; i++)
+        set_root(&m, i, -1);
+    tc_collect();
+    tc_collect();
+    tc_read_memstats(&after);
+    printf("torture_single: heap_alloc %llu -> %llu bytes, heap_objects %llu -> %llu\n",
+           (unsigned long long)before.heap_alloc, (unsigned long long)after.heap_alloc,
+           (unsigned long long)before.heap_objects, (unsigned long long)after.heap_objects);
+    /* Conservative stack scanning may keep what a dead stack slot still
+     * names; that is a few objects, never the graph. */
+    assert_true(after.heap_alloc < 512 * 1024);
+    assert_true(after.heap_objects < 256);
+    assert_int_equal(after.mallocs - after.frees, after.heap_objects);
+    model_fini(&m);
+}
+
+/* ---- the multi-threaded variant ----------------------------------------- */
+
+#define NMUT 4
+
+static pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
+static model shared;
+static int pipe_fds[2];
+
+typedef struct mut_arg {
+    int id;
+    uint64_t seed;
+    unsigned long ops;
+    unsigned long collections;
+    unsigned long private_checked;
+} mut_arg;
+
+/* Waits for the model lock as a blocked thread, so a collection started by
+ * the lock's holder never waits for us. */
+static void model_acquire(void)
+{
+    tc_blocking_begin();
+    pthread_mutex_lock(&model_lock); /* partner: pthread_mutex_unlock in the caller */
+    tc_blocking_end();
+}
+
+/* Private churn: a list held only by this thread's stack and registers,
+ * checked after the allocations around it (which trigger collections while
+ * other threads hold their lists the same way). */
+static unsigned long private_churn(test_rng *r, int id)
+{
+    node *head = NULL;
+    unsigned n = 20 + (unsigned)test_below(r, 200);
+    for (unsigned i = 0; i < n; i++) {
+        node *x = tc_alloc(T_NODE);
+        assert_non_null(x);
+        x->id = ((uint64_t)id << 48) | i;
+        x->payload[0] = payload_word(x->id, 7);
+        TC_STORE(x, kids[0], head);
+        head = x;
+        /* garbage between list cells */
+        void *g = tc_alloc_atomic(16 + test_below(r, 300));
+        assert_non_null(g);
+        memset(g, 0xab, 16);
+    }
+    unsigned long checked = 0;
+    for (unsigned i = n; i-- > 0;) {
+        assert_non_null(head);
+        assert_int_equal(head->id, ((uint64_t)id << 48) | i);
+        assert_int_equal(head->payload[0], payload_word(head->id, 7));
+        head = head->kids[0];
+        checked++;
+    }
+    assert_null(head);
+    return checked;
+}
+
+static void *mutator(void *p)
+{
+    mut_arg *a = p;
+    assert_int_equal(tc_thread_attach(), 0);
+    test_rng r = { a->seed };
+    for (unsigned long i = 0; i < a->ops; i++) {
+        model_acquire();
+        a->collections += (unsigned long)model_step(&shared, &r, 4);
+        pthread_mutex_unlock(&model_lock);
+        if (test_below(&r, 8) == 0)
+            a->private_checked += private_churn(&r, a->id);
+        tc_safepoint();
+    }
+    /* The last thread to finish detaches explicitly; the others exit
+     * attached and are detached by the thread-exit destructor. */
+    if (a->id == 0)
+        tc_thread_detach();
+    return NULL;
+}
+
+/* Sits in read() inside a blocking region for the whole test, holding a heap
+ * list on its stack: it must neither delay collections nor lose the list. */
+static void *blocked_reader(void *p)
+{
+    (void)p;
+    assert_int_equal(tc_thread_attach(), 0);
+    node *keep = NULL;
+    for (uint64_t i = 0; i < 100; i++) {
+        node *x = tc_alloc(T_NODE);
+        x->id = 0xb10c0000 + i;
+        TC_STORE(x, kids[0], keep);
+        keep = x;
+    }
+    char c;
+    tc_blocking_begin();
+    ssize_t got = read(pipe_fds[0], &c, 1);
+    tc_blocking_end();
+    assert_int_equal(got, 1);
+    uint64_t i = 100;
+    for (node *x = keep; x; x = x->kids[0])
+        assert_int_equal(x->id, 0xb10c0000 + --i);
+    assert_int_equal(i, 0);
+    tc_thread_detach();
+    return (void *)1;
+}
+
+static void test_torture_four_threads(void **state)
+{
+    (void)state;
+    uint64_t s0 = test_seed("torture_threads", 424242);
+    seed = s0;
+    model_init(&shared, 128);
+    assert_int_equal(pipe(pipe_fds), 0);
+    pthread_t reader, th[NMUT];
+    assert_int_equal(pthread_create(&reader, NULL, blocked_reader, NULL), 0);
+    mut_arg args[NMUT];
+    unsigned long ops = ops_from_env(24000) / NMUT;
+    tc_memstats ms0;
+    tc_read_memstats(&ms0);
+    /* The main thread waits in joins: a blocking region. */
+    for (int i = 0; i < NMUT; i++) {
+        args[i] = (mut_arg){ .id = i + 1, .seed = s0 * 31 + (uint64_t)i, .ops = ops };
+        assert_int_equal(pthread_create(&th[i], NULL, mutator, &args[i]), 0);
+    }
+    tc_blocking_begin();
+    for (int i = 0; i < NMUT; i++)
+        pthread_join(th[i], NULL);
+    tc_blocking_end();
+    tc_collect();
+    model_check(&shared);
+    assert_int_equal(write(pipe_fds[1], "x", 1), 1);
+    void *ok;
+    tc_blocking_begin();
+    pthread_join(reader, &ok);
+    tc_blocking_end();
+    assert_ptr_equal(ok, (void *)1);
+    tc_memstats ms;
+    tc_read_memstats(&ms);
+    unsigned long forced = 0, priv = 0;
+    for (int i = 0; i < NMUT; i++) {
+        forced += args[i].collections;
+        priv += args[i].private_checked;
+    }
+    printf("torture_threads: %d threads x %lu ops, %lu forced + %u total collections, "
+           "%lu private cells checked, %zu objects made\n", NMUT, ops, forced,
+           ms.num_gc - ms0.num_gc, priv, shared.n);
+    assert_true(ms.num_gc - ms0.num_gc >= forced);
+    for (size_t i = 0; i < shared.nroots; i++)
+        set_root(&shared, i, -1);
+    tc_collect();
+    tc_collect();
+    tc_read_memstats(&ms);
+    printf("torture_threads: after dropping the roots heap_alloc=%llu heap_objects=%llu\n",
+           (unsigned long long)ms.heap_alloc, (unsigned long long)ms.heap_objects);
+    assert_true(ms.heap_alloc < 512 * 1024);
+    assert_int_equal(ms.mallocs - ms.frees, ms.heap_objects);
+    model_fini(&shared);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+}
+
+int main(void)
+{
+    /* Check every cycle's marking too. */
+    setenv("TRICOLOR_DEBUG", "verify=1", 0);
+    if (tc_init() != 0)
+        return 1;
+    make_types();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_torture_single_thread),
+        cmocka_unit_test(test_torture_four_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
