@@ -1,0 +1,245 @@
+/* test_env.c: parsing of the TRICOLOR_* environment. Pure functions: the
+ * heap is never set up here. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "env.h"
+
+#define ERRLEN 512
+
+/* The message must name the variable and quote the value. */
+static void assert_err_names(const char *err, const char *var, const char *value)
+{
+    char quoted[300];
+    snprintf(quoted, sizeof quoted, "\"%s\"", value);
+    if (!strstr(err, var) || !strstr(err, quoted))
+        fail_msg("error message \"%s\" should name %s and the value %s", err, var, quoted);
+}
+
+static void test_env_gc_accepts(void **state)
+{
+    (void)state;
+    static const struct { const char *value; int want; } ok[] = {
+        { "100", 100 }, { "0", 0 }, { "off", -1 }, { "1", 1 }, { "1000000", 1000000 },
+        { "050", 50 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char err[ERRLEN] = "";
+        int out = 12345;
+        if (tci_env_parse_gc(ok[i].value, &out, err, sizeof err) != 0)
+            fail_msg("TRICOLOR_GC=\"%s\" rejected: %s", ok[i].value, err);
+        assert_int_equal(out, ok[i].want);
+    }
+}
+
+static void test_env_gc_rejects(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "abc", "-5x", "-5", "", "12 ", " 12", "1e3", "99999999999", "1000001", "+5",
+        "0x10", "OFF", "off ", "10%", "18446744073709551616",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[ERRLEN] = "";
+        int out = 12345;
+        if (tci_env_parse_gc(bad[i], &out, err, sizeof err) != -1)
+            fail_msg("TRICOLOR_GC=\"%s\" accepted as %d", bad[i], out);
+        assert_int_equal(out, 12345);
+        assert_err_names(err, "TRICOLOR_GC", bad[i]);
+    }
+}
+
+static void test_env_markers(void **state)
+{
+    (void)state;
+    static const struct { const char *value; int want; } ok[] = {
+        { "1", 1 }, { "4", 4 }, { "64", TCI_MAX_MARKERS },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char err[ERRLEN] = "";
+        int out = 0;
+        if (tci_env_parse_markers(ok[i].value, &out, err, sizeof err) != 0)
+            fail_msg("TRICOLOR_MARKERS=\"%s\" rejected: %s", ok[i].value, err);
+        assert_int_equal(out, ok[i].want);
+    }
+    static const char *const bad[] = {
+        "0", "65", "-1", "", "abc", "4 ", " 4", "2x", "99999999999999999999", "off",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[ERRLEN] = "";
+        int out = 777;
+        if (tci_env_parse_markers(bad[i], &out, err, sizeof err) != -1)
+            fail_msg("TRICOLOR_MARKERS=\"%s\" accepted as %d", bad[i], out);
+        assert_int_equal(out, 777);
+        assert_err_names(err, "TRICOLOR_MARKERS", bad[i]);
+    }
+}
+
+static void test_env_bytes_accepts(void **state)
+{
+    (void)state;
+    static const struct { const char *value; int64_t want; } ok[] = {
+        { "512MiB", (int64_t)512 << 20 },
+        { "1GiB", (int64_t)1 << 30 },
+        { "10B", 10 },
+        { "7", 7 },
+        { "off", -1 },
+        { "0", 0 },
+        { "3KiB", 3 << 10 },
+        { "2TiB", (int64_t)2 << 40 },
+        { "8388607TiB", (int64_t)8388607 << 40 },
+        { "9223372036854775807", INT64_MAX },
+        { "9223372036854775807B", INT64_MAX },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char err[ERRLEN] = "";
+        int64_t out = 12345;
+        if (tci_env_parse_bytes("TRICOLOR_MEMLIMIT", ok[i].value, &out, err, sizeof err) != 0)
+            fail_msg("TRICOLOR_MEMLIMIT=\"%s\" rejected: %s", ok[i].value, err);
+        if (out != ok[i].want)
+            fail_msg("TRICOLOR_MEMLIMIT=\"%s\": %lld, expected %lld", ok[i].value,
+                     (long long)out, (long long)ok[i].want);
+    }
+}
+
+static void test_env_bytes_rejects(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "12XB", "-1", "5 MiB", "1.5GiB", "9999999TiB", "", "MiB", " 5", "5MiB ", "5mib",
+        "5MB", "8388608TiB", "9223372036854775808", "99999999999999999999", "0x10",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[ERRLEN] = "";
+        int64_t out = 12345;
+        if (tci_env_parse_bytes("TRICOLOR_MEMLIMIT", bad[i], &out, err, sizeof err) != -1)
+            fail_msg("TRICOLOR_MEMLIMIT=\"%s\" accepted as %lld", bad[i], (long long)out);
+        assert_int_equal(out, 12345);
+        assert_err_names(err, "TRICOLOR_MEMLIMIT", bad[i]);
+    }
+    /* The message names whichever variable the caller parses. */
+    char err[ERRLEN] = "";
+    int64_t out;
+    assert_int_equal(tci_env_parse_bytes("TRICOLOR_OTHER", "12XB", &out, err, sizeof err), -1);
+    assert_err_names(err, "TRICOLOR_OTHER", "12XB");
+}
+
+static void test_env_debug_accepts(void **state)
+{
+    (void)state;
+    tci_config c;
+    char err[ERRLEN] = "";
+    tci_config_default(&c);
+    if (tci_env_parse_debug("gctrace=1,verify=1,gcstress=3", &c, err, sizeof err) != 0)
+        fail_msg("rejected: %s", err);
+    assert_int_equal(c.gctrace, 1);
+    assert_int_equal(c.verify, 1);
+    assert_int_equal(c.gcstress, 3);
+    /* The other settings are left alone. */
+    assert_int_equal(c.gc_percent, 100);
+    assert_int_equal(c.memlimit, -1);
+
+    tci_config_default(&c);
+    assert_int_equal(tci_env_parse_debug("verify=1", &c, err, sizeof err), 0);
+    assert_int_equal(c.verify, 1);
+    assert_int_equal(c.gctrace, 0);
+    assert_int_equal(c.gcstress, 0);
+
+    tci_config_default(&c);
+    assert_int_equal(tci_env_parse_debug("", &c, err, sizeof err), 0);
+    assert_int_equal(c.verify, 0);
+}
+
+static void test_env_debug_rejects(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "bogus=1", "gctrace", "gctrace=x", "gctrace=1,bogus=2", "verify=", "=1",
+        "gctrace=-1", "gcstress=1e3", "verify=1 ",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tci_config c;
+        char err[ERRLEN] = "";
+        tci_config_default(&c);
+        if (tci_env_parse_debug(bad[i], &c, err, sizeof err) != -1)
+            fail_msg("TRICOLOR_DEBUG=\"%s\" accepted", bad[i]);
+        assert_err_names(err, "TRICOLOR_DEBUG", bad[i]);
+    }
+    /* A value too long to copy is an error too, not a truncation. */
+    char longv[400];
+    memset(longv, 'a', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    tci_config c;
+    char err[ERRLEN] = "";
+    tci_config_default(&c);
+    assert_int_equal(tci_env_parse_debug(longv, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "TRICOLOR_DEBUG"));
+}
+
+/* A message longer than the caller's buffer is cut, never overflows it. */
+static void test_env_error_fits_buffer(void **state)
+{
+    (void)state;
+    char err[16];
+    memset(err, 'X', sizeof err);
+    int out;
+    assert_int_equal(tci_env_parse_gc("abc", &out, err, 8), -1);
+    assert_int_equal(strlen(err), 7);
+    assert_int_equal(err[8], 'X');
+}
+
+static void test_env_load(void **state)
+{
+    (void)state;
+    tci_config c;
+    char err[ERRLEN] = "";
+    setenv("TRICOLOR_GC", "50", 1);
+    setenv("TRICOLOR_MARKERS", "3", 1);
+    setenv("TRICOLOR_MEMLIMIT", "1GiB", 1);
+    setenv("TRICOLOR_DEBUG", "gctrace=1", 1);
+    if (tci_env_load(&c, err, sizeof err) != 0)
+        fail_msg("rejected: %s", err);
+    assert_int_equal(c.gc_percent, 50);
+    assert_int_equal(c.markers, 3);
+    assert_int_equal(c.memlimit, (int64_t)1 << 30);
+    assert_int_equal(c.gctrace, 1);
+    assert_int_equal(c.verify, 0);
+
+    setenv("TRICOLOR_MEMLIMIT", "5 MiB", 1);
+    assert_int_equal(tci_env_load(&c, err, sizeof err), -1);
+    assert_err_names(err, "TRICOLOR_MEMLIMIT", "5 MiB");
+
+    unsetenv("TRICOLOR_GC");
+    unsetenv("TRICOLOR_MARKERS");
+    unsetenv("TRICOLOR_MEMLIMIT");
+    unsetenv("TRICOLOR_DEBUG");
+    assert_int_equal(tci_env_load(&c, err, sizeof err), 0);
+    assert_int_equal(c.gc_percent, 100);
+    assert_int_equal(c.markers, 0);
+    assert_int_equal(c.memlimit, -1);
+    assert_int_equal(c.gctrace, 0);
+    assert_int_equal(c.verify, 0);
+    assert_int_equal(c.gcstress, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_env_gc_accepts),
+        cmocka_unit_test(test_env_gc_rejects),
+        cmocka_unit_test(test_env_markers),
+        cmocka_unit_test(test_env_bytes_accepts),
+        cmocka_unit_test(test_env_bytes_rejects),
+        cmocka_unit_test(test_env_debug_accepts),
+        cmocka_unit_test(test_env_debug_rejects),
+        cmocka_unit_test(test_env_error_fits_buffer),
+        cmocka_unit_test(test_env_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
