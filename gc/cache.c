@@ -180,14 +180,38 @@ void tci_cache_read_counts(tci_alloc_counts *out)
     }
 }
 
-static void *alloc_from_window(tci_cache *c, alloc_slot *a, int kind, int cl, uint32_t type_id)
+static inline __attribute__((always_inline)) void *
+alloc_from_window(tci_cache *c, alloc_slot *a, int kind, int cl, uint32_t type_id)
 {
     uint64_t bits = a->free_bits;
     unsigned b = (unsigned)__builtin_ctzll(bits);
     a->free_bits = bits & (bits - 1);
     void *p = (void *)(a->window_base + (uintptr_t)b * a->elemsize);
-    if (a->needzero)
-        memset(p, 0, a->elemsize);
+    if (a->needzero) {
+        uint32_t es = a->elemsize;
+        if (es <= 64) {
+            /* Straight-line stores: a call to memset, or the `rep stos` a
+             * loop compiles to, costs more than the allocation itself for
+             * the small classes (sizes are multiples of 16). */
+            uint64_t *q = p;
+            q[0] = 0;
+            q[1] = 0;
+            if (es > 16) {
+                q[2] = 0;
+                q[3] = 0;
+                if (es > 32) {
+                    q[4] = 0;
+                    q[5] = 0;
+                    if (es > 48) {
+                        q[6] = 0;
+                        q[7] = 0;
+                    }
+                }
+            }
+        } else {
+            memset(p, 0, a->elemsize);
+        }
+    }
     if (kind == TCI_KIND_PRECISE)
         a->types[a->window_idx + b] = type_id;
     counter_inc(&c->nmalloc[cl], 1);

@@ -27,9 +27,12 @@ static central centrals[TCI_NKINDS][TCI_MAX_CLASSES];
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static tci_span *large[2]; /* protected by large_lock */
 
-/* Reclaim sweeps at most this many spans of its own before the heap grows
- * anyway (Go's spanBudget is 100 for the same reason: bounded latency). */
-#define ACQUIRE_SWEEP_BUDGET 100
+/* Go stops after sweeping 100 spans of the class and grows the heap
+ * instead (spanBudget), leaning on its background sweeper. Without one yet,
+ * that budget grew binary-trees' heap to twice its goal (full spans of
+ * long-lived objects used it up), so acquire sweeps until it finds room:
+ * each span is swept once per cycle, so the work is amortised over the
+ * cycle's allocation, and a span sweep is a few word operations. */
 
 static inline int swept_half(uintptr_t sg) { return (int)((sg >> 1) & 1); }
 static inline int unswept_half(uintptr_t sg) { return 1 - swept_half(sg); }
@@ -84,14 +87,13 @@ tci_span *tci_central_acquire(int c, int k)
     central *ce = &centrals[k][c];
     uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
     tci_span *s;
-    int budget = ACQUIRE_SWEEP_BUDGET;
 
     pthread_mutex_lock(&ce->lock); /* released on every path below */
     if ((s = pop(&ce->partial[swept_half(sg)])) != NULL) {
         pthread_mutex_unlock(&ce->lock);
         goto have;
     }
-    while (budget-- > 0) {
+    for (;;) {
         s = pop(&ce->partial[unswept_half(sg)]);
         if (!s)
             s = pop(&ce->full[unswept_half(sg)]);

@@ -80,6 +80,8 @@ void tci_mark_init(int markers);
  * Returns the bytes marked. */
 uint64_t tci_mark_stw(uint64_t *helper_cpu_ns);
 int tci_mark_workers(void);
+/* Cycles in which helper markers joined (the grey list outgrew a buffer). */
+uint64_t tci_mark_parallel_cycles(void);
 /* Scans [lo, hi) conservatively into the tracer's marker. */
 void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi);
 

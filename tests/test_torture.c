@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "gc.h"
 #include "model.h"
 #include "tricolor.h"
 
@@ -587,8 +588,52 @@ static void test_torture_four_threads(void **state)
     close(pipe_fds[1]);
 }
 
+/* A wide graph: a conservative array of many small trees, so the grey list
+ * outgrows a work buffer and the helper markers join; every tree must come
+ * through the parallel marks intact. */
+static void test_torture_parallel_mark(void **state)
+{
+    (void)state;
+    test_rng r = { test_seed("torture_parallel", 777) };
+    enum { WIDE = 50000 };
+    node **wide = tc_alloc_conservative(WIDE * sizeof(node *));
+    assert_non_null(wide);
+    for (size_t i = 0; i < WIDE; i++) {
+        node *n = tc_alloc(T_NODE);
+        assert_non_null(n);
+        n->id = i;
+        n->payload[0] = payload_word(i, 0);
+        for (int k = 0; k < 1 + (int)test_below(&r, 4); k++) {
+            node *c = tc_alloc(T_NODE);
+            c->id = i * 16 + (uint64_t)k;
+            TC_STORE(n, kids[k], c);
+        }
+        tc_store(wide, &wide[i], n);
+        if (i % 1000 == 0)
+            (void)tc_alloc_atomic(4096); /* garbage between */
+    }
+    uint64_t before = tci_mark_parallel_cycles();
+    for (int round = 0; round < 5; round++) {
+        tc_collect();
+        for (size_t i = 0; i < WIDE; i++) {
+            node *n = wide[i];
+            assert_int_equal(n->id, i);
+            assert_int_equal(n->payload[0], payload_word(i, 0));
+            for (int k = 0; k < 4 && n->kids[k]; k++)
+                assert_int_equal(((node *)n->kids[k])->id, i * 16 + (uint64_t)k);
+        }
+    }
+    uint64_t par = tci_mark_parallel_cycles() - before;
+    printf("torture_parallel: %llu of 5 cycles marked with %d markers\n",
+           (unsigned long long)par, tci_mark_workers());
+    if (tci_mark_workers() > 1)
+        assert_int_equal(par, 5);
+}
+
 int main(void)
 {
+    /* Two markers whatever the machine, so parallel marking is tested. */
+    setenv("TRICOLOR_MARKERS", "2", 0);
     /* Check every cycle's marking too. */
     setenv("TRICOLOR_DEBUG", "verify=1", 0);
     if (tc_init() != 0)
@@ -597,6 +642,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_torture_single_thread),
         cmocka_unit_test(test_torture_four_threads),
+        cmocka_unit_test(test_torture_parallel_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
