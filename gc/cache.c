@@ -234,7 +234,7 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
             release_span(a);
         if (tci_cfg.gcstress)
             tci_gc_stress_tick(self);
-        tci_gc_maybe_trigger(self, (size_t)tci_classes[cl].npages * TCI_PAGE_SIZE);
+        tci_gc_maybe_trigger(self, (size_t)tci_classes[cl].npages[kind] * TCI_PAGE_SIZE);
         tci_span *s = tci_central_acquire(cl, kind);
         if (!s) {
             errno = ENOMEM;
@@ -257,14 +257,13 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     tci_gc_maybe_trigger(self, bytes);
     tci_reclaim(npages);
     int needzero;
-    tci_span *s = tci_heap_alloc_span(npages, &needzero);
+    tci_span *s = tci_heap_alloc_span(npages, TCI_SPAN_LARGE, &needzero);
     if (!s) {
         errno = ENOMEM;
         return NULL;
     }
     if (needzero)
         memset((void *)s->base, 0, bytes);
-    s->state = TCI_SPAN_LARGE;
     s->kind = (uint8_t)kind;
     s->elemsize = bytes;
     s->nelems = 1;
@@ -272,7 +271,6 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     s->alloc_bits[0] = 1;
     s->type_id = type_id;
     tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
-    tci_heap_map_span(s);
     tci_large_push_swept(s);
     tci_atomic_add_full(&tci_heap_live, bytes);
     counter_inc(&c->large_nmalloc, 1);

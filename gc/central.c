@@ -61,7 +61,6 @@ static tci_span *pop(tci_span **list)
 void tci_span_init_small(tci_span *s, int c, int k)
 {
     const tci_sizeclass *sc = &tci_classes[c];
-    s->state = TCI_SPAN_SMALL;
     s->kind = (uint8_t)k;
     s->sizeclass = (uint8_t)c;
     s->elemsize = sc->size;
@@ -71,7 +70,6 @@ void tci_span_init_small(tci_span *s, int c, int k)
                    ? (uint32_t *)(s->base + (uintptr_t)s->nelems * sc->size)
                    : NULL;
     tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
-    tci_heap_map_span(s);
 }
 
 static void put_swept_locked(central *ce, tci_span *s, uintptr_t sg)
@@ -110,9 +108,9 @@ tci_span *tci_central_acquire(int c, int k)
     pthread_mutex_unlock(&ce->lock);
 
     const tci_sizeclass *sc = &tci_classes[c];
-    tci_reclaim(sc->npages);
+    tci_reclaim(sc->npages[k]);
     int needzero;
-    s = tci_heap_alloc_span(sc->npages, &needzero);
+    s = tci_heap_alloc_span(sc->npages[k], TCI_SPAN_SMALL, &needzero);
     if (!s)
         return NULL;
     tci_span_init_small(s, c, k);

@@ -260,10 +260,7 @@ void tc_read_memstats(tc_memstats *out)
     tci_thread *self = tci_thread_self();
     /* Until the observability issue makes this lock-free, the counters are
      * read under world_lock, which a collection holds. */
-    if (self)
-        tci_world_lock(self);
-    else
-        pthread_mutex_lock(&init_lock), pthread_mutex_unlock(&init_lock);
+    tci_world_lock(self);
     tci_alloc_counts counts;
     tci_cache_read_counts(&counts);
     tci_heap_stats hs;
@@ -296,6 +293,5 @@ void tc_read_memstats(tc_memstats *out)
     out->live_bytes = st.live_bytes;
     out->last_stw_ns = st.last_stw_ns;
     out->last_ttsp_ns = st.last_ttsp_ns;
-    if (self)
-        tci_world_unlock();
+    tci_world_unlock();
 }

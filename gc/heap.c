@@ -88,10 +88,11 @@ static void map_free_span_locked(tci_span *s)
     set_page(s->base + ((s->npages - 1) << TCI_PAGE_SHIFT), s);
 }
 
-void tci_heap_map_span(tci_span *s)
+/* Every page of an in-use span maps to it (interior pointers of large
+ * objects). Under heap_lock: a neighbour being freed reads these entries to
+ * coalesce. */
+static void map_span_locked(tci_span *s)
 {
-    /* The pages belong to s alone (we just took them under heap_lock), so
-     * writing their entries needs no lock; readers run with the world stopped. */
     for (size_t i = 0; i < s->npages; i++)
         set_page(s->base + (i << TCI_PAGE_SHIFT), s);
 }
@@ -218,7 +219,7 @@ static tci_span *take_free_locked(size_t npages)
     return s;
 }
 
-tci_span *tci_heap_alloc_span(size_t npages, int *needzero)
+tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
 {
     pthread_mutex_lock(&heap_lock); /* released below on every path */
     tci_span *s = take_free_locked(npages);
@@ -248,6 +249,10 @@ tci_span *tci_heap_alloc_span(size_t npages, int *needzero)
     s->base = base;
     s->npages = npages;
     s->needzero = nz;
+    /* In use from here on, before the lock is dropped: a neighbour freed
+     * next must not take these pages for a free run to merge with. */
+    s->state = (uint8_t)state;
+    map_span_locked(s);
     pthread_mutex_unlock(&heap_lock);
     return s;
 }

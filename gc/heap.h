@@ -60,11 +60,11 @@ extern uintptr_t tci_heap_lo, tci_heap_hi; /* bounds of every arena, for a quick
 
 int tci_heap_init(void);
 
-/* Page heap: protected by heap_lock inside. NULL on exhaustion (errno ENOMEM). */
-tci_span *tci_heap_alloc_span(size_t npages, int *needzero);
+/* Page heap: protected by heap_lock inside. Returns a span of npages pages
+ * in `state` (TCI_SPAN_SMALL or TCI_SPAN_LARGE), every page mapped to it, the
+ * rest of its fields zero; NULL on exhaustion (errno ENOMEM). */
+tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero);
 void tci_heap_free_span(tci_span *s);
-/* Maps every page of s to s (small and large spans). */
-void tci_heap_map_span(tci_span *s);
 
 static inline tci_span *tci_span_of(uintptr_t p)
 {

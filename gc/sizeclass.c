@@ -4,9 +4,10 @@
  * 128 bytes they step by 16, so the waste of an object is under 16 bytes;
  * above, each class is the largest multiple of 16 under 8/7 of the previous
  * class plus one byte, so a request rounded up to its class wastes under
- * 12.5% of the slot (7 * next < 8 * (prev + 1)). A span holds as many pages
+ * 12.5% of the slot (7 * next < 8 * (prev + 1)), or the power of two in
+ * between when there is one. A span holds as many pages
  * as it takes to waste under 12.5% of the span at its tail. This gives about
- * 50 classes up to 32 KiB, in line with Go's 67 (which also has 8-byte
+ * 57 classes up to 32 KiB, in line with Go's 67 (which also has 8-byte
  * classes we cannot have). */
 #include "sizeclass.h"
 
@@ -14,23 +15,30 @@ tci_sizeclass tci_classes[TCI_MAX_CLASSES];
 int tci_nclasses;
 uint8_t tci_size_to_class_table[TCI_MAX_SMALL / TCI_ALIGN + 1];
 
-static void set_class(int c, uint32_t size)
+/* Pages for a span whose slots take `unit` bytes each (the slot, plus a
+ * 4-byte type id in precise spans): enough to hold a slot and waste under
+ * 12.5% at the tail. */
+static uint32_t span_pages(uint32_t unit)
 {
-    uint32_t npages = (uint32_t)((size + TCI_PAGE_SIZE - 1) / TCI_PAGE_SIZE);
+    uint32_t npages = (uint32_t)((unit + TCI_PAGE_SIZE - 1) / TCI_PAGE_SIZE);
     for (;;) {
         size_t bytes = (size_t)npages * TCI_PAGE_SIZE;
-        size_t tail = bytes % size;
-        if (tail * 8 <= bytes && bytes / size <= TCI_MAX_SLOTS)
-            break;
+        if ((bytes % unit) * 8 <= bytes && bytes / unit <= TCI_MAX_SLOTS)
+            return npages;
         npages++;
     }
-    size_t bytes = (size_t)npages * TCI_PAGE_SIZE;
-    tci_classes[c].size = size;
-    tci_classes[c].npages = npages;
-    tci_classes[c].nelems[TCI_KIND_NOSCAN] = (uint32_t)(bytes / size);
-    tci_classes[c].nelems[TCI_KIND_CONSERVATIVE] = (uint32_t)(bytes / size);
-    tci_classes[c].nelems[TCI_KIND_PRECISE] = (uint32_t)(bytes / (size + 4));
-    tci_classes[c].div_mul = tci_div_magic(size);
+}
+
+static void set_class(int c, uint32_t size)
+{
+    tci_sizeclass *sc = &tci_classes[c];
+    sc->size = size;
+    for (int k = 0; k < TCI_NKINDS; k++) {
+        uint32_t unit = k == TCI_KIND_PRECISE ? size + 4 : size;
+        sc->npages[k] = span_pages(unit);
+        sc->nelems[k] = (uint32_t)((size_t)sc->npages[k] * TCI_PAGE_SIZE / unit);
+    }
+    sc->div_mul = tci_div_magic(size);
 }
 
 void tci_sizeclass_init(void)
@@ -44,6 +52,13 @@ void tci_sizeclass_init(void)
     uint32_t prev = 128;
     while (prev < TCI_MAX_SMALL) {
         uint32_t next = (uint32_t)((8u * (prev + 1) - 1) / 7) / TCI_ALIGN * TCI_ALIGN;
+        /* Powers of two are what programs ask for most (1 KiB buffers):
+         * give each its own class. A smaller class keeps the bound. */
+        uint32_t pow2 = 256;
+        while (pow2 <= prev)
+            pow2 *= 2;
+        if (next > pow2)
+            next = pow2;
         if (next > TCI_MAX_SMALL)
             next = TCI_MAX_SMALL;
         set_class(c++, next);

@@ -23,9 +23,10 @@ enum tci_kind {
 
 typedef struct tci_sizeclass {
     uint32_t size;               /* slot bytes, a multiple of TCI_ALIGN */
-    uint32_t npages;             /* pages per span */
+    uint32_t npages[TCI_NKINDS]; /* pages per span */
     uint32_t nelems[TCI_NKINDS]; /* slots per span (precise spans keep a
-                                    4-byte type id per slot at their end) */
+                                    4-byte type id per slot at their end, so
+                                    their geometry may differ) */
     uint32_t div_mul;            /* offset / size == (offset * div_mul) >> 32 */
 } tci_sizeclass;
 

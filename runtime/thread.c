@@ -128,6 +128,11 @@ void tci_world_lock(tci_thread *self)
 {
     if (pthread_mutex_trylock(&world_lock) == 0)
         return;
+    if (!self) {
+        /* Not attached: no stop waits for us. */
+        pthread_mutex_lock(&world_lock); /* partner: tci_world_unlock */
+        return;
+    }
     blocking_enter_here(self);
     pthread_mutex_lock(&world_lock); /* partner: tci_world_unlock */
     blocking_leave(self);

@@ -58,7 +58,8 @@ extern tci_atomic tci_stw_pending;
 void tci_thread_park(tci_thread *self);
 
 /* Takes world_lock without deadlocking with a stop in progress (the caller
- * counts as blocked while it waits). */
+ * counts as blocked while it waits). self may be NULL for a thread that is
+ * not attached. */
 void tci_world_lock(tci_thread *self);
 void tci_world_unlock(void);
 
