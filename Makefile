@@ -72,19 +72,16 @@ $(B)/libtricolor.a: $(LIB_OBJ)
 
 $(B)/libtricolor.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libtricolor.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	ln -sf libtricolor.so $(B)/libtricolor.so.0
 
+# The installed file is written by `install` with the PREFIX given there.
 $(B)/tricolor.pc: tricolor.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1|g' $< > $@
 
 # Only tc_ symbols may leave the library: interpreters own names like
 # gc_collect, and that is what "embeddable" means.
 check-symbols: $(B)/libtricolor.so $(B)/libtricolor.a
-	@bad=$$(nm -D --defined-only $(B)/libtricolor.so | awk '$$2 ~ /[A-Z]/ {print $$3}' \
-		| grep -v '^tc_' | grep -v '^_init$$' | grep -v '^_fini$$'); \
-	bad2=$$(nm --defined-only -g $(B)/libtricolor.a 2>/dev/null | awk 'NF==3 {print $$3}' \
-		| grep -v '^tc_' | grep -v '^tci_' ); \
-	if [ -n "$$bad$$bad2" ]; then echo "check-symbols: non-tc_ symbols exported: $$bad $$bad2"; exit 1; fi; \
-	echo "check-symbols: only tc_ symbols exported"
+	@tools/check-symbols.sh $(B)/libtricolor.so $(B)/libtricolor.a include/tricolor.h
 
 $(B)/tests/support/%.o: tests/support/%.c
 	@mkdir -p $(dir $@)
@@ -104,13 +101,20 @@ $(B)/tests/readme_example: README.md $(B)/libtricolor.a
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: lib check-symbols $(TEST_BIN) $(B)/tests/readme_example
+# The same example against the shared library: what an embedder links.
+$(B)/tests/readme_example_shared: $(B)/tests/readme_example $(B)/libtricolor.so
+	$(CC) $(CFLAGS) $(B)/tests/readme_example.c -o $@ $(LDFLAGS) \
+		-L$(B) -l:libtricolor.so -Wl,-rpath,$(CURDIR)/$(B) $(LDLIBS)
+
+test-run: lib check-symbols $(TEST_BIN) $(B)/tests/readme_example $(B)/tests/readme_example_shared
 	@fail=0; for t in $(TEST_BIN); do \
 		echo "== $$t"; \
 		$(SAN_ENV) $$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
-	echo "== $(B)/tests/readme_example"; \
-	$(SAN_ENV) $(B)/tests/readme_example || { echo "FAILED: readme_example"; fail=1; }; \
+	for t in readme_example readme_example_shared; do \
+		echo "== $(B)/tests/$$t"; \
+		$(SAN_ENV) $(B)/tests/$$t || { echo "FAILED: $$t"; fail=1; }; \
+	done; \
 	exit $$fail
 
 test-asan: deps
@@ -133,7 +137,8 @@ install: lib
 	install -m 644 $(B)/libtricolor.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libtricolor.so $(DESTDIR)$(PREFIX)/lib/libtricolor.so.0
 	ln -sf libtricolor.so.0 $(DESTDIR)$(PREFIX)/lib/libtricolor.so
-	install -m 644 $(B)/tricolor.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1|g' tricolor.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/tricolor.pc
 
 clean:
 	rm -rf build

@@ -9,6 +9,14 @@
 extern "C" {
 #endif
 
+/* Everything declared TC_API is exported from libtricolor.so; the library
+ * is built with -fvisibility=hidden so nothing else is. */
+#if defined(__GNUC__)
+#define TC_API __attribute__((visibility("default")))
+#else
+#define TC_API
+#endif
+
 #define TC_VERSION_MAJOR 0
 #define TC_VERSION_MINOR 1
 
@@ -23,10 +31,10 @@ extern "C" {
  * ENOMEM). tc_thread_detach() is optional before thread exit: a thread that
  * exits attached is detached by a thread-local destructor.
  */
-int tc_init(void);
-int tc_thread_attach(void);
-void tc_thread_detach(void);
-int tc_thread_is_attached(void);
+TC_API int tc_init(void);
+TC_API int tc_thread_attach(void);
+TC_API void tc_thread_detach(void);
+TC_API int tc_thread_is_attached(void);
 
 /* Cooperative stop-the-world. A long-running loop that neither allocates nor
  * stores heap pointers through tc_store calls tc_safepoint() now and then.
@@ -34,9 +42,9 @@ int tc_thread_is_attached(void);
  * tc_blocking_begin()/tc_blocking_end(): inside it the thread counts as
  * stopped and must not touch the heap (it may hold heap pointers in its
  * locals: they are scanned). Regions nest. */
-void tc_safepoint(void);
-void tc_blocking_begin(void);
-void tc_blocking_end(void);
+TC_API void tc_safepoint(void);
+TC_API void tc_blocking_begin(void);
+TC_API void tc_blocking_end(void);
 
 /* ---- Types ---------------------------------------------------------------
  * A type describes where an object's pointers are. Types live for the life
@@ -56,16 +64,16 @@ typedef struct tc_type tc_type;
 typedef struct tc_tracer tc_tracer;
 typedef void (*tc_trace_fn)(void *obj, size_t size, tc_tracer *tracer);
 
-const tc_type *tc_type_new(const char *name, size_t size,
+TC_API const tc_type *tc_type_new(const char *name, size_t size,
                            const size_t *ptr_offsets, size_t n_ptrs);
-const tc_type *tc_type_new_traced(const char *name, size_t size,
+TC_API const tc_type *tc_type_new_traced(const char *name, size_t size,
                                   tc_trace_fn trace);
-const char *tc_type_name(const tc_type *t);
-size_t tc_type_size(const tc_type *t);
+TC_API const char *tc_type_name(const tc_type *t);
+TC_API size_t tc_type_size(const tc_type *t);
 
 /* Marks `ptr` (any address inside a heap object, or anything else, which is
  * ignored) as reachable. Only valid inside a trace or root callback. */
-void tc_trace(tc_tracer *tracer, void *ptr);
+TC_API void tc_trace(tc_tracer *tracer, void *ptr);
 
 /* ---- Allocation ------------------------------------------------------------
  * Memory is zeroed and 16-byte aligned. NULL with errno = ENOMEM when the size
@@ -79,16 +87,16 @@ void tc_trace(tc_tracer *tracer, void *ptr);
  *                        header and a variable tail, say).
  * tc_alloc_atomic:       pointer-free bytes, never scanned.
  * tc_alloc_conservative: every aligned word may be a pointer. */
-void *tc_alloc(const tc_type *t);
-void *tc_alloc_array(const tc_type *t, size_t n);
-void *tc_alloc_sized(const tc_type *t, size_t size);
-void *tc_alloc_atomic(size_t size);
-void *tc_alloc_conservative(size_t size);
+TC_API void *tc_alloc(const tc_type *t);
+TC_API void *tc_alloc_array(const tc_type *t, size_t n);
+TC_API void *tc_alloc_sized(const tc_type *t, size_t size);
+TC_API void *tc_alloc_atomic(size_t size);
+TC_API void *tc_alloc_conservative(size_t size);
 
 /* Usable size of the object containing p (0 when p is not in the heap). */
-size_t tc_object_size(const void *p);
+TC_API size_t tc_object_size(const void *p);
 /* Start of the heap object containing p, or NULL. */
-void *tc_object_base(const void *p);
+TC_API void *tc_object_base(const void *p);
 
 /* ---- The write barrier -----------------------------------------------------
  * Every store of a heap pointer into a heap object goes through tc_store or
@@ -97,8 +105,8 @@ void *tc_object_base(const void *p);
  * ranges may be plain. While the collector stops the world for the whole mark
  * this is a plain store; the concurrent collector needs it, so embedders write
  * it now and never change their code. */
-extern volatile int tc_barrier_enabled_; /* internal: the barrier's flag */
-void tc_store_slow_(void *obj, void **slot, void *value);
+extern TC_API volatile int tc_barrier_enabled_; /* internal: the barrier's flag */
+TC_API void tc_store_slow_(void *obj, void **slot, void *value);
 
 static inline void tc_store(void *obj, void *slot, void *value)
 {
@@ -120,19 +128,19 @@ static inline void tc_store(void *obj, void *slot, void *value)
  * range starting at addr away. tc_root_callback_add registers a function
  * that reports precise roots with tc_trace (a VM's frames, say); it runs with
  * the world stopped and must not allocate. 0 on success, -1 with errno. */
-int tc_root_add(void *addr, size_t size);
-void tc_root_remove(void *addr);
+TC_API int tc_root_add(void *addr, size_t size);
+TC_API void tc_root_remove(void *addr);
 typedef void (*tc_root_fn)(tc_tracer *tracer, void *arg);
-int tc_root_callback_add(tc_root_fn fn, void *arg);
-void tc_root_callback_remove(tc_root_fn fn, void *arg);
+TC_API int tc_root_callback_add(tc_root_fn fn, void *arg);
+TC_API void tc_root_callback_remove(tc_root_fn fn, void *arg);
 
 /* ---- Collection ------------------------------------------------------------
  * tc_collect: a full collection (mark and sweep); returns when it is done.
  * tc_set_gc_percent: returns the previous value; negative turns proportional
  * collection off (TRICOLOR_GC=off). The next collection triggers when the
  * heap reaches live * (1 + percent/100), at least 4 MiB * percent/100. */
-void tc_collect(void);
-int tc_set_gc_percent(int percent);
+TC_API void tc_collect(void);
+TC_API int tc_set_gc_percent(int percent);
 
 /* ---- Statistics (Go's runtime.MemStats meanings) ------------------------ */
 #define TC_PAUSE_RING 256
@@ -163,7 +171,7 @@ typedef struct tc_memstats {
     uint64_t last_ttsp_ns;   /* the last cycle's time to stop (request to all parked) */
 } tc_memstats;
 
-void tc_read_memstats(tc_memstats *out);
+TC_API void tc_read_memstats(tc_memstats *out);
 
 #ifdef __cplusplus
 }
