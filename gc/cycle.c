@@ -46,6 +46,7 @@ static struct {
     uint64_t pause_ns[TC_PAUSE_RING], pause_end_ns[TC_PAUSE_RING];
     uint64_t gc_cpu_ns;
     uint64_t live_bytes, last_stw_ns, last_ttsp_ns;
+    uint64_t last_prep_ns, last_mark_ns; /* flush + finishing the sweep; marking */
 } st;
 static uint64_t init_ns;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -127,11 +128,12 @@ static void gctrace(uint64_t start_ns, uint64_t pause_ns, uint64_t heap0, uint64
 {
     double since = (double)(start_ns - init_ns) / 1e9;
     fprintf(stderr,
-            "gc %u @%.3fs %d%%: %.3f ms stw (%.3f ms to stop), %.1f->%.1f MB live, "
-            "%.1f MB goal, %d markers%s\n",
+            "gc %u @%.3fs %d%%: %.3f ms stw (%.3f to stop, %.3f flush+sweep, %.3f mark), "
+            "%.1f->%.1f MB live, %.1f MB goal, %d markers%s\n",
             st.num_gc, since, (int)(st.gc_cpu_ns * 100 / ((tci_os_now_ns() - init_ns) + 1) /
                                     (uint64_t)tci_os_ncpu()),
-            pause_ns / 1e6, st.last_ttsp_ns / 1e6, heap0 / 1048576.0, live / 1048576.0,
+            pause_ns / 1e6, st.last_ttsp_ns / 1e6, st.last_prep_ns / 1e6, st.last_mark_ns / 1e6,
+            heap0 / 1048576.0, live / 1048576.0,
             goal == UINT64_MAX ? 0.0 : goal / 1048576.0, tci_mark_workers(),
             forced ? " (forced)" : "");
 }
@@ -147,8 +149,10 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     uint64_t ttsp = tci_world_stop(self);
     tci_cache_flush_all_stw();
     tci_sweep_all();
+    uint64_t t_marks = tci_os_now_ns();
     uint64_t helper_cpu = 0;
     uint64_t live = tci_mark_stw(&helper_cpu);
+    uint64_t t_marke = tci_os_now_ns();
     if (tci_cfg.verify)
         tci_verify_marks_stw();
     tci_atomic_store_relaxed(&tci_heap_live, live);
@@ -170,6 +174,8 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     st.live_bytes = live;
     st.last_stw_ns = pause;
     st.last_ttsp_ns = ttsp;
+    st.last_prep_ns = t_marks - t0 - ttsp;
+    st.last_mark_ns = t_marke - t_marks;
     /* A stopped world costs every CPU for the pause (Go counts it so too). */
     st.gc_cpu_ns += pause * (uint64_t)tci_os_ncpu();
     (void)helper_cpu;

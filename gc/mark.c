@@ -192,13 +192,16 @@ static void scan_object(tc_tracer *tr, uintptr_t obj)
     }
 }
 
-/* Moves half of the local buffer to the global list. */
+/* Moves the older half of the local buffer to the global list. The older
+ * entries of a depth-first grey stack are the roots of the biggest
+ * unexplored subgraphs: the ones worth handing to another marker. */
 static void share_half(tc_tracer *tr)
 {
     workbuf *b = tr->cur;
     workbuf *nb = buf_get();
     size_t half = b->n / 2;
-    memcpy(nb->obj, b->obj + (b->n - half), half * sizeof(uintptr_t));
+    memcpy(nb->obj, b->obj, half * sizeof(uintptr_t));
+    memmove(b->obj, b->obj + half, (b->n - half) * sizeof(uintptr_t));
     nb->n = half;
     b->n -= half;
     buf_put_full(nb);
@@ -217,6 +220,12 @@ static void maybe_share(tc_tracer *tr)
  * (a LIFO grey stack would otherwise scan each object right after pushing
  * it, with no time for a prefetch to land). */
 #define PREFETCH_N 8
+
+/* The collector marks alone until it has scanned this many objects (about
+ * 100 us of work): waking helpers costs tens of microseconds, and a small
+ * heap is marked before they would start. A depth-first walk of a tree keeps
+ * its grey stack short, so waiting for a full buffer would never wake them. */
+#define WAKE_AFTER 4096
 
 static void drain(tc_tracer *tr)
 {
@@ -243,6 +252,8 @@ static void drain(tc_tracer *tr)
                 since_share = 0;
                 if (nworkers > 1)
                     maybe_share(tr);
+                else if (nhelpers > 0 && tr->scanned >= WAKE_AFTER && b->n >= 2)
+                    share_half(tr); /* wakes the helpers */
             }
         }
         workbuf *got = buf_take_full();
