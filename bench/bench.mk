@@ -16,7 +16,7 @@ BENCH_BACKENDS := tricolor bdwgc malloc
 BENCH_WORKLOADS := gcbench allocrate
 BENCH_BIN := $(foreach w,$(BENCH_WORKLOADS),$(foreach k,$(BENCH_BACKENDS),$(BENCH_DIR)/$(w)_$(k))) \
 	$(BENCH_DIR)/latency
-BENCH_LTO := -flto=auto
+BENCH_LTO ?= -flto=auto
 ROUNDS ?= 3
 
 # Recursive (=) so pkg-config runs only when a bench rule needs it.

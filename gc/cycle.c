@@ -138,12 +138,9 @@ static void gctrace(uint64_t start_ns, uint64_t pause_ns, uint64_t heap0, uint64
             forced ? " (forced)" : "");
 }
 
-/* Runs one cycle; the caller holds world_lock. noinline with all callee-saved
- * registers spilled into this frame, which lies above the stack range
- * scanned for the collecting thread. */
+/* Runs one cycle; the caller holds world_lock and published its frame. */
 static __attribute__((noinline)) void collect_locked(tci_thread *self, int forced)
 {
-    __builtin_unwind_init();
     uint64_t t0 = tci_os_now_ns();
     uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
     uint64_t ttsp = tci_world_stop(self);
@@ -186,8 +183,11 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
 
 static __attribute__((noinline)) void collect(tci_thread *self, int forced)
 {
-    __builtin_unwind_init();
     tci_world_lock(self);
+    /* The collector's own stack is scanned from here up: the frames below
+     * (stopping, sweeping, marking) hold only stale values of the library,
+     * and a stale heap address there kept dead objects alive. */
+    tci_thread_save_frame(self);
     if (!forced && tci_atomic_load_relaxed(&tci_heap_live) <
                        tci_atomic_load_relaxed(&tci_next_gc)) {
         /* Another thread collected while we waited. */

@@ -283,7 +283,9 @@ void tci_heap_free_span(tci_span *s)
     }
     uintptr_t end = s->base + (s->npages << TCI_PAGE_SHIFT);
     if ((end & (TCI_ARENA_SIZE - 1)) != 0) {
-        tci_span *n = a->spans[(end >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
+        /* s may cover several arena chunks: the page after it is in the
+         * chunk of `end`, not of s->base. */
+        tci_span *n = arena_of(end)->spans[(end >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
         if (n && n->state == TCI_SPAN_FREE && n != s) {
             free_list_remove_locked(n);
             set_page(n->base, NULL);

@@ -87,31 +87,50 @@ static inline int tci_mark_get(tci_span *s, uint32_t i)
 }
 
 /* The object containing address p: its start and slot index, or 0 when p is
- * not inside an allocated object. Reads alloc_bits: call with the world
- * stopped or from the owner. */
-static inline uintptr_t tci_find_object(uintptr_t p, tci_span **sp, uint32_t *idxp)
+ * not inside an allocated object. Reads alloc_bits, which miss the slots a
+ * cache handed out from its current window until the cache is flushed: call
+ * with the world stopped (caches are flushed then) or after a flush. */
+typedef struct tci_found {
+    uintptr_t obj; /* 0 when not found */
+    tci_span *span;
+    uint32_t idx;
+} tci_found;
+
+/* By value, so the marker's inlined copy has no address-taken locals (in the
+ * sanitizer-exempt scanning loop those got use-after-scope poison that was
+ * never cleared). */
+static inline tci_found tci_find_object_v(uintptr_t p)
 {
+    tci_found f = { 0, NULL, 0 };
     tci_span *s = tci_span_of(p);
     if (!s)
-        return 0;
+        return f;
     uint8_t st = s->state;
     uintptr_t off = p - s->base; /* wraps when p < base */
     if (off >= (s->npages << TCI_PAGE_SHIFT))
-        return 0;
+        return f;
     if (st == TCI_SPAN_SMALL) {
         uint32_t idx = (uint32_t)(((uint64_t)off * s->div_mul) >> 32);
         if (idx >= s->nelems || !tci_bit_get(s->alloc_bits, idx))
-            return 0;
-        *sp = s;
-        *idxp = idx;
-        return s->base + (uintptr_t)idx * s->elemsize;
+            return f;
+        f.obj = s->base + (uintptr_t)idx * s->elemsize;
+        f.span = s;
+        f.idx = idx;
+    } else if (st == TCI_SPAN_LARGE && s->nalloc) {
+        f.obj = s->base;
+        f.span = s;
     }
-    if (st == TCI_SPAN_LARGE && s->nalloc) {
-        *sp = s;
-        *idxp = 0;
-        return s->base;
+    return f;
+}
+
+static inline uintptr_t tci_find_object(uintptr_t p, tci_span **sp, uint32_t *idxp)
+{
+    tci_found f = tci_find_object_v(p);
+    if (f.obj) {
+        *sp = f.span;
+        *idxp = f.idx;
     }
-    return 0;
+    return f.obj;
 }
 
 /* Calls fn on every in-use span. Takes heap_lock; fn must not take it. */

@@ -35,8 +35,14 @@ typedef struct workbuf {
     uintptr_t obj[WORKBUF_N];
 } workbuf;
 
+#define PREFETCH_N 8
+
 struct tc_tracer {
     workbuf *cur;          /* owner only */
+    /* The prefetch FIFO of drain (see there), owner only. Kept here rather
+     * than on drain's stack, where GCC 12's use-after-scope instrumentation
+     * shared its slot with inlined locals and reported false errors. */
+    uintptr_t ring[PREFETCH_N];
     uint64_t marked_bytes; /* owner only; summed after marking */
     uint64_t scanned;      /* objects scanned, owner only */
     int id;
@@ -130,11 +136,12 @@ static inline void push(tc_tracer *tr, uintptr_t obj)
 /* Greys the object containing p if it is white. */
 static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintptr_t p)
 {
-    tci_span *s;
-    uint32_t idx;
-    uintptr_t obj = tci_find_object(p, &s, &idx);
-    if (!obj)
+    tci_found f = tci_find_object_v(p);
+    if (!f.obj)
         return;
+    tci_span *s = f.span;
+    uint32_t idx = f.idx;
+    uintptr_t obj = f.obj;
     tci_atomic *w = &s->mark_bits[idx / 64];
     uintptr_t bit = (uintptr_t)1 << (idx % 64);
     if (nworkers == 1) {
@@ -219,8 +226,6 @@ static void maybe_share(tc_tracer *tr)
  * several cache misses are in flight at once instead of one per object
  * (a LIFO grey stack would otherwise scan each object right after pushing
  * it, with no time for a prefetch to land). */
-#define PREFETCH_N 8
-
 /* The collector marks alone until it has scanned this many objects (about
  * 100 us of work): waking helpers costs tens of microseconds, and a small
  * heap is marked before they would start. A depth-first walk of a tree keeps
@@ -229,7 +234,7 @@ static void maybe_share(tc_tracer *tr)
 
 static void drain(tc_tracer *tr)
 {
-    uintptr_t ring[PREFETCH_N];
+    uintptr_t *ring = tr->ring;
     unsigned head = 0, count = 0;
     for (;;) {
         workbuf *b = tr->cur;

@@ -116,10 +116,11 @@ void tc_root_callback_remove(tc_root_fn fn, void *arg)
 void tci_roots_scan(tc_tracer *tr)
 {
     uint64_t bytes = 0;
-    tci_thread *self = tci_thread_self();
+    /* Every thread, the collector too, published its stack and spilled
+     * registers before the world stopped (park, blocking region, collect). */
     for (tci_thread *t = tci_threads_first(); t; t = t->next) {
-        uintptr_t lo = t == self ? tci_thread_deeper_frame() : t->stack_lo;
-        if (t != self && t->spill_words)
+        uintptr_t lo = t->stack_lo;
+        if (t->spill_words)
             tci_mark_range(tr, (uintptr_t)t->spill,
                            (uintptr_t)(t->spill + t->spill_words));
         if (lo < t->stack_hi) {

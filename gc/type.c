@@ -14,6 +14,30 @@ struct tc_type **tci_types;
 static pthread_mutex_t types_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t ntypes = 1; /* id 0 is never used; protected by types_lock */
 
+/* Descriptors, their names and offsets live for the process's life in
+ * mapped memory of their own (a bump allocator under types_lock), not in
+ * malloc's: the only reference to a descriptor the embedder drops is in the
+ * mapped id table, which a leak checker does not read. */
+#define META_CHUNK (64 * 1024)
+static char *meta_next, *meta_end; /* protected by types_lock */
+
+static void *meta_alloc_locked(size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if (size > META_CHUNK)
+        return tci_os_map(size);
+    if ((size_t)(meta_end - meta_next) < size) {
+        char *chunk = tci_os_map(META_CHUNK);
+        if (!chunk)
+            return NULL;
+        meta_next = chunk;
+        meta_end = chunk + META_CHUNK;
+    }
+    void *p = meta_next;
+    meta_next += size;
+    return p;
+}
+
 int tci_types_init(void)
 {
     /* Reserved address space, committed as ids are handed out. */
@@ -21,27 +45,39 @@ int tci_types_init(void)
     return tci_types ? 0 : -1;
 }
 
-static const tc_type *type_register(struct tc_type *t)
+/* Copies the descriptor, its name and offsets into mapped memory and gives
+ * it an id. */
+static const tc_type *type_register(const struct tc_type *proto, const size_t *offsets)
 {
+    const char *name = proto->name ? proto->name : "";
     if (!tci_types) {
-        fprintf(stderr, "tricolor: tc_type_new(\"%s\"): call tc_init() first\n", t->name);
-        free(t->offsets);
-        free((char *)t->name);
-        free(t);
+        fprintf(stderr, "tricolor: tc_type_new(\"%s\"): call tc_init() first\n", name);
         errno = EPERM;
         return NULL;
     }
-    pthread_mutex_lock(&types_lock); /* released below */
+    size_t name_len = strlen(name) + 1;
+    pthread_mutex_lock(&types_lock); /* released on every path */
     if (ntypes >= TCI_MAX_TYPES) {
         pthread_mutex_unlock(&types_lock);
-        fprintf(stderr, "tricolor: tc_type_new(\"%s\"): more than %u types\n",
-                t->name, TCI_MAX_TYPES - 1);
-        free(t->offsets);
-        free((char *)t->name);
-        free(t);
+        fprintf(stderr, "tricolor: tc_type_new(\"%s\"): more than %u types\n", name,
+                TCI_MAX_TYPES - 1);
         errno = ENOMEM;
         return NULL;
     }
+    struct tc_type *t = meta_alloc_locked(sizeof *t);
+    uint32_t *offs = proto->n_ptrs ? meta_alloc_locked(proto->n_ptrs * sizeof *offs) : NULL;
+    char *nm = meta_alloc_locked(name_len);
+    if (!t || (proto->n_ptrs && !offs) || !nm) {
+        pthread_mutex_unlock(&types_lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    *t = *proto;
+    memcpy(nm, name, name_len);
+    t->name = nm;
+    for (uint32_t i = 0; i < proto->n_ptrs; i++)
+        offs[i] = (uint32_t)offsets[i];
+    t->offsets = offs;
     t->id = ntypes;
     tci_types[ntypes++] = t;
     pthread_mutex_unlock(&types_lock);
@@ -80,23 +116,8 @@ const tc_type *tc_type_new(const char *name, size_t size, const size_t *ptr_offs
             return NULL;
         }
     }
-    struct tc_type *t = calloc(1, sizeof *t);
-    uint32_t *offs = n_ptrs ? malloc(n_ptrs * sizeof *offs) : NULL;
-    char *nm = strdup(name ? name : "");
-    if (!t || (n_ptrs && !offs) || !nm) {
-        free(t);
-        free(offs);
-        free(nm);
-        errno = ENOMEM;
-        return NULL;
-    }
-    for (size_t i = 0; i < n_ptrs; i++)
-        offs[i] = (uint32_t)ptr_offsets[i];
-    t->name = nm;
-    t->size = size;
-    t->n_ptrs = (uint32_t)n_ptrs;
-    t->offsets = offs;
-    return type_register(t);
+    struct tc_type proto = { .name = name, .size = size, .n_ptrs = (uint32_t)n_ptrs };
+    return type_register(&proto, ptr_offsets);
 }
 
 const tc_type *tc_type_new_traced(const char *name, size_t size, tc_trace_fn trace)
@@ -109,18 +130,8 @@ const tc_type *tc_type_new_traced(const char *name, size_t size, tc_trace_fn tra
         bad_type(name, "size must be from 1 byte to 64 TiB");
         return NULL;
     }
-    struct tc_type *t = calloc(1, sizeof *t);
-    char *nm = strdup(name ? name : "");
-    if (!t || !nm) {
-        free(t);
-        free(nm);
-        errno = ENOMEM;
-        return NULL;
-    }
-    t->name = nm;
-    t->size = size;
-    t->trace = trace;
-    return type_register(t);
+    struct tc_type proto = { .name = name, .size = size, .trace = trace };
+    return type_register(&proto, NULL);
 }
 
 const char *tc_type_name(const tc_type *t)

@@ -76,7 +76,7 @@ __attribute__((noinline)) void tci_thread_park(tci_thread *self)
 {
     __builtin_unwind_init();
     self->stack_lo = tci_thread_deeper_frame();
-    self->spill_words = 0;
+    self->spill_words = 0; /* the frame lives on while parked */
     pthread_mutex_lock(&park_lock); /* released below */
     self->state = TCI_PARKED;
     pthread_cond_broadcast(&stopped_cond);
@@ -87,28 +87,13 @@ __attribute__((noinline)) void tci_thread_park(tci_thread *self)
 }
 
 /* A blocking region outlives the frame of the public function that began
- * it, so that frame (with the callers' callee-saved registers, which
- * __builtin_unwind_init saved in it) is copied into self->spill and the scan
- * starts above it. Always inlined: the frame must be the public function's,
- * the outermost of the library's frames. */
+ * it: the frame is saved (tci_thread_save_frame) and the thread counts as
+ * stopped. Always inlined: the frame must be the public function's, the
+ * outermost of the library's frames. */
 static inline __attribute__((always_inline)) TCI_NO_SANITIZE void
 blocking_enter_here(tci_thread *self)
 {
-    __builtin_unwind_init();
-    uintptr_t lo = tci_thread_deeper_frame();
-    uintptr_t hi = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
-    size_t n = (hi - lo) / sizeof(uintptr_t);
-    if (n > TCI_SPILL_WORDS) {
-        /* The saved registers sit at the top of the frame, next to the
-         * return address: keep the top. */
-        lo = hi - TCI_SPILL_WORDS * sizeof(uintptr_t);
-        n = TCI_SPILL_WORDS;
-    }
-    const volatile uintptr_t *src = (const volatile uintptr_t *)lo;
-    for (size_t i = 0; i < n; i++)
-        self->spill[i] = src[i];
-    self->spill_words = n;
-    self->stack_lo = hi;
+    tci_thread_save_frame(self);
     pthread_mutex_lock(&park_lock); /* released below */
     self->state = TCI_BLOCKING;
     pthread_cond_broadcast(&stopped_cond);

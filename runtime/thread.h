@@ -76,4 +76,31 @@ int tci_threads_count(void);
 uintptr_t tci_thread_deeper_frame(void);
 
 
+/* Publishes the frame of the function this is inlined into as the lowest
+ * part of the caller's stack that holds live values: its callee-saved
+ * registers (which __builtin_unwind_init makes the prologue save in the
+ * frame) are copied into self->spill, and the stack scan starts above it.
+ * Used where a frame is about to die (tc_blocking_begin returns) and where
+ * the frames below it hold only the library's own stale values (the
+ * collector's deeper calls). Always inlined, so the frame is the caller's. */
+static inline __attribute__((always_inline)) TCI_NO_SANITIZE void
+tci_thread_save_frame(tci_thread *self)
+{
+    __builtin_unwind_init();
+    uintptr_t lo = tci_thread_deeper_frame();
+    uintptr_t hi = (uintptr_t)__builtin_frame_address(0) + 2 * sizeof(void *);
+    size_t n = (hi - lo) / sizeof(uintptr_t);
+    if (n > TCI_SPILL_WORDS) {
+        /* The saved registers sit at the top of the frame, next to the
+         * return address: keep the top. */
+        lo = hi - TCI_SPILL_WORDS * sizeof(uintptr_t);
+        n = TCI_SPILL_WORDS;
+    }
+    const volatile uintptr_t *src = (const volatile uintptr_t *)lo;
+    for (size_t i = 0; i < n; i++)
+        self->spill[i] = src[i];
+    self->spill_words = n;
+    self->stack_lo = hi;
+}
+
 #endif

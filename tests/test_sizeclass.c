@@ -10,9 +10,15 @@
 #include "heap.h"
 #include "sizeclass.h"
 
-static size_t span_bytes(int c)
+static size_t span_bytes(int c, int k)
 {
-    return (size_t)tci_classes[c].npages * TCI_PAGE_SIZE;
+    return (size_t)tci_classes[c].npages[k] * TCI_PAGE_SIZE;
+}
+
+/* Bytes a slot of kind k takes: a precise slot has a 4-byte type id too. */
+static size_t slot_bytes(int c, int k)
+{
+    return tci_classes[c].size + (k == TCI_KIND_PRECISE ? 4 : 0);
 }
 
 static void test_sizeclass_classes_increasing_multiples_of_16(void **state)
@@ -68,43 +74,31 @@ static void test_sizeclass_waste_bound(void **state)
     }
 }
 
-/* Bytes of class c's span left over after its slots of kind k (and, for
- * precise spans, their 4-byte type ids, which are used space). */
+/* Bytes of class c's span of kind k left over after its slots (and, for
+ * precise spans, their type ids, which are used space). */
 static size_t span_tail(int c, int k)
 {
-    size_t per_slot = tci_classes[c].size + (k == TCI_KIND_PRECISE ? 4 : 0);
-    return span_bytes(c) - (size_t)tci_classes[c].nelems[k] * per_slot;
+    return span_bytes(c, k) - (size_t)tci_classes[c].nelems[k] * slot_bytes(c, k);
 }
 
 static void test_sizeclass_span_tail_waste(void **state)
 {
     (void)state;
-    for (int c = 1; c < tci_nclasses; c++) {
-        size_t bytes = span_bytes(c);
-        uint32_t size = tci_classes[c].size;
-        assert_true(tci_classes[c].npages >= 1);
-        if (bytes < size)
-            fail_msg("class %d (%u): span of %zu bytes holds no slot", c, size, bytes);
-        for (int k = TCI_KIND_NOSCAN; k <= TCI_KIND_CONSERVATIVE; k += 2)
-            if (span_tail(c, k) * 8 > bytes)
-                fail_msg("class %d (%u) kind %d: %zu of %zu span bytes wasted (> 12.5%%)", c,
-                         size, k, span_tail(c, k), bytes);
-    }
-}
-
-/* The same bound for precise spans, whose slots are 4 bytes larger. */
-static void test_sizeclass_precise_span_tail_waste(void **state)
-{
-    (void)state;
     int bad = 0;
     for (int c = 1; c < tci_nclasses; c++) {
-        size_t bytes = span_bytes(c);
-        size_t tail = span_tail(c, TCI_KIND_PRECISE);
-        if (tail * 8 > bytes) {
-            print_error("class %d (%u), %u pages: %u precise slots waste %zu of %zu bytes "
-                        "(> 12.5%%)\n", c, tci_classes[c].size, tci_classes[c].npages,
-                        tci_classes[c].nelems[TCI_KIND_PRECISE], tail, bytes);
-            bad++;
+        for (int k = 0; k < TCI_NKINDS; k++) {
+            size_t bytes = span_bytes(c, k);
+            if (tci_classes[c].npages[k] < 1 || bytes < slot_bytes(c, k)) {
+                print_error("class %d (%u) kind %d: a span of %u pages holds no slot\n", c,
+                            tci_classes[c].size, k, tci_classes[c].npages[k]);
+                bad++;
+            } else if (span_tail(c, k) * 8 > bytes) {
+                print_error("class %d (%u) kind %d, %u pages: %u slots waste %zu of %zu "
+                            "bytes (> 12.5%%)\n", c, tci_classes[c].size, k,
+                            tci_classes[c].npages[k], tci_classes[c].nelems[k],
+                            span_tail(c, k), bytes);
+                bad++;
+            }
         }
     }
     assert_int_equal(bad, 0);
@@ -120,36 +114,40 @@ static void test_sizeclass_nelems_within_bitmap(void **state)
                          tci_classes[c].size, k, tci_classes[c].nelems[k], TCI_MAX_SLOTS);
 }
 
-/* Precise spans keep a 4-byte type id per slot after the slots; the ids
- * must fit, the slots must be as many as fit, and every class must still
- * hold at least one precise object (else allocating one never succeeds). */
-static void test_sizeclass_precise_room_for_type_ids(void **state)
+/* Each span holds as many slots as fit: precise spans keep a 4-byte type
+ * id per slot after the slots, and the ids must fit too. Every class holds
+ * at least one object of every kind (else allocating one never succeeds). */
+static void test_sizeclass_nelems_as_many_as_fit(void **state)
 {
     (void)state;
     for (int c = 1; c < tci_nclasses; c++) {
-        size_t bytes = span_bytes(c);
-        uint32_t size = tci_classes[c].size;
-        uint32_t n = tci_classes[c].nelems[TCI_KIND_PRECISE];
-        if ((size_t)n * (size + 4) > bytes)
-            fail_msg("class %d (%u): %u precise slots and their type ids need %zu > %zu bytes",
-                     c, size, n, (size_t)n * (size + 4), bytes);
-        if ((size_t)(n + 1) * (size + 4) <= bytes && n + 1 <= TCI_MAX_SLOTS)
-            fail_msg("class %d (%u): %u precise slots, but %u fit", c, size, n, n + 1);
-        if (n == 0)
-            fail_msg("class %d (%u): a %zu-byte span holds no precise slot (%u + 4 bytes)",
-                     c, size, bytes, size);
-        /* The scalar kinds are exactly bytes / size. */
-        assert_int_equal(tci_classes[c].nelems[TCI_KIND_NOSCAN], bytes / size);
-        assert_int_equal(tci_classes[c].nelems[TCI_KIND_CONSERVATIVE], bytes / size);
+        for (int k = 0; k < TCI_NKINDS; k++) {
+            size_t bytes = span_bytes(c, k);
+            size_t unit = slot_bytes(c, k);
+            uint32_t n = tci_classes[c].nelems[k];
+            if (n == 0)
+                fail_msg("class %d (%u) kind %d: a %zu-byte span holds no slot of %zu bytes",
+                         c, tci_classes[c].size, k, bytes, unit);
+            if ((size_t)n * unit > bytes)
+                fail_msg("class %d (%u) kind %d: %u slots need %zu > %zu bytes", c,
+                         tci_classes[c].size, k, n, (size_t)n * unit, bytes);
+            if ((size_t)(n + 1) * unit <= bytes && n + 1 <= TCI_MAX_SLOTS)
+                fail_msg("class %d (%u) kind %d: %u slots, but %u fit", c,
+                         tci_classes[c].size, k, n, n + 1);
+        }
     }
 }
 
+/* Exhaustive: every offset into the longest span of the class. */
 static void test_sizeclass_div_mul_exact(void **state)
 {
     (void)state;
     for (int c = 1; c < tci_nclasses; c++) {
         const tci_sizeclass *sc = &tci_classes[c];
-        size_t bytes = span_bytes(c);
+        size_t bytes = 0;
+        for (int k = 0; k < TCI_NKINDS; k++)
+            if (span_bytes(c, k) > bytes)
+                bytes = span_bytes(c, k);
         assert_int_equal(sc->div_mul, tci_div_magic(sc->size));
         for (uint64_t off = 0; off < bytes; off++) {
             uint64_t q = (off * sc->div_mul) >> 32;
@@ -169,9 +167,8 @@ int main(void)
         cmocka_unit_test(test_sizeclass_smallest_fitting_class),
         cmocka_unit_test(test_sizeclass_waste_bound),
         cmocka_unit_test(test_sizeclass_span_tail_waste),
-        cmocka_unit_test(test_sizeclass_precise_span_tail_waste),
         cmocka_unit_test(test_sizeclass_nelems_within_bitmap),
-        cmocka_unit_test(test_sizeclass_precise_room_for_type_ids),
+        cmocka_unit_test(test_sizeclass_nelems_as_many_as_fit),
         cmocka_unit_test(test_sizeclass_div_mul_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,406 @@
+/* test_roots.c: the roots of a collection: registered ranges, root
+ * callbacks, and the stacks of other attached threads (parked in blocking
+ * regions), and threads that exit attached. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+#include "tricolor.h"
+
+#define NOINLINE __attribute__((noinline))
+
+static uint64_t frees(void)
+{
+    tc_memstats ms;
+    tc_read_memstats(&ms);
+    return ms.frees;
+}
+
+static void *payload(size_t size, unsigned tag)
+{
+    unsigned char *p = tc_alloc_atomic(size);
+    assert_non_null(p);
+    for (size_t i = 0; i < size; i++)
+        p[i] = (unsigned char)(tag * 7 + i);
+    return p;
+}
+
+static int payload_ok(const void *p, size_t size, unsigned tag)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < size; i++)
+        if (b[i] != (unsigned char)(tag * 7 + i))
+            return 0;
+    return 1;
+}
+
+/* ---- root ranges --------------------------------------------------------- */
+
+enum { NRANGE = 500 };
+
+/* Fills a malloc'd block (not scanned unless registered) with objects;
+ * their hidden addresses go to hidden. */
+static NOINLINE void fill_block(void **block, uintptr_t *hidden, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        block[i] = payload(40, (unsigned)i);
+        hidden[i] = test_hide(block[i]);
+    }
+}
+
+static void test_roots_range_keeps_then_remove_lets_go(void **state)
+{
+    (void)state;
+    void **block = malloc(NRANGE * sizeof *block);
+    uintptr_t *hidden = malloc(NRANGE * sizeof *hidden);
+    assert_non_null(block);
+    assert_non_null(hidden);
+    assert_int_equal(tc_root_add(block, NRANGE * sizeof *block), 0);
+    fill_block(block, hidden, NRANGE);
+    test_collect();
+    test_collect();
+    for (size_t i = 0; i < NRANGE; i++) {
+        void *p = test_unhide(hidden[i]);
+        if (!test_is_live(p) || !payload_ok(p, 40, (unsigned)i))
+            fail_msg("object %zu of a registered range was freed or overwritten", i);
+    }
+    /* The block still holds every pointer, but is no root any more. */
+    tc_root_remove(block);
+    uint64_t frees0 = frees();
+    test_collect();
+    test_collect();
+    int survivors = 0;
+    for (size_t i = 0; i < NRANGE; i++)
+        survivors += test_is_live(test_unhide(hidden[i]));
+    uint64_t freed = frees() - frees0;
+    if (survivors > 2 || freed < NRANGE - 2)
+        fail_msg("after tc_root_remove %d of %d objects survived, %llu freed", survivors,
+                 NRANGE, (unsigned long long)freed);
+    free(block);
+    free(hidden);
+}
+
+static void test_roots_range_bad_arguments(void **state)
+{
+    (void)state;
+    static uintptr_t area[4];
+    errno = 0;
+    assert_int_equal(tc_root_add(NULL, 64), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(tc_root_add(area, 0), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(tc_root_add((void *)(UINTPTR_MAX - 15), 64), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(tc_root_add((void *)(UINTPTR_MAX - 63), 64), -1); /* ends at 2^64 */
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(tc_root_add(area, SIZE_MAX), -1);
+    assert_int_equal(errno, EINVAL);
+
+    assert_int_equal(tc_root_add(area, sizeof area), 0);
+    errno = 0;
+    assert_int_equal(tc_root_add(area, sizeof area), -1);
+    assert_int_equal(errno, EEXIST);
+    errno = 0;
+    assert_int_equal(tc_root_add(area, 8), -1); /* same start, another size */
+    assert_int_equal(errno, EEXIST);
+    tc_root_remove(area);
+    /* Removed: it may be added again. */
+    assert_int_equal(tc_root_add(area, sizeof area), 0);
+    tc_root_remove(area);
+    /* Removing what is not there is reported and ignored. */
+    tc_root_remove(area);
+    tc_collect();
+}
+
+/* Many ranges at once; removing some keeps the others. */
+static void test_roots_many_ranges(void **state)
+{
+    (void)state;
+    enum { N = 100 };
+    static uintptr_t slots[N][2];
+    uintptr_t hidden[N];
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(tc_root_add(slots[i], sizeof slots[i]), 0);
+    for (size_t i = 0; i < N; i++) {
+        slots[i][1] = (uintptr_t)payload(24, (unsigned)i);
+        hidden[i] = test_hide((void *)slots[i][1]);
+    }
+    for (size_t i = 0; i < N; i += 2)
+        tc_root_remove(slots[i]);
+    test_collect();
+    test_collect();
+    int odd_lost = 0, even_kept = 0;
+    for (size_t i = 0; i < N; i++) {
+        int live = test_is_live(test_unhide(hidden[i]));
+        if (i % 2)
+            odd_lost += !live || !payload_ok(test_unhide(hidden[i]), 24, (unsigned)i);
+        else
+            even_kept += live;
+    }
+    assert_int_equal(odd_lost, 0);
+    if (even_kept > 2)
+        fail_msg("%d objects of removed ranges survived", even_kept);
+    for (size_t i = 1; i < N; i += 2)
+        tc_root_remove(slots[i]);
+}
+
+/* ---- root callbacks ------------------------------------------------------ */
+
+typedef struct cb_roots {
+    size_t n;
+    uintptr_t hidden[300];
+    int calls;
+} cb_roots;
+
+static void report_hidden(tc_tracer *tr, void *arg)
+{
+    cb_roots *r = arg;
+    r->calls++;
+    for (size_t i = 0; i < r->n; i++)
+        tc_trace(tr, test_unhide(r->hidden[i]));
+}
+
+static NOINLINE void fill_cb(cb_roots *r)
+{
+    for (size_t i = 0; i < 300; i++)
+        r->hidden[i] = test_hide(payload(64, (unsigned)i));
+    r->n = 300;
+}
+
+static void test_roots_callback_keeps_then_remove_lets_go(void **state)
+{
+    (void)state;
+    static cb_roots r;
+    assert_int_equal(tc_root_callback_add(report_hidden, &r), 0);
+    fill_cb(&r);
+    test_collect();
+    test_collect();
+    assert_true(r.calls >= 2);
+    for (size_t i = 0; i < r.n; i++) {
+        void *p = test_unhide(r.hidden[i]);
+        if (!test_is_live(p) || !payload_ok(p, 64, (unsigned)i))
+            fail_msg("object %zu reported by a root callback was freed or overwritten", i);
+    }
+    tc_root_callback_remove(report_hidden, &r);
+    int calls = r.calls;
+    uint64_t frees0 = frees();
+    test_collect();
+    test_collect();
+    assert_int_equal(r.calls, calls);
+    int survivors = 0;
+    for (size_t i = 0; i < r.n; i++)
+        survivors += test_is_live(test_unhide(r.hidden[i]));
+    if (survivors > 2 || frees() - frees0 < r.n - 2)
+        fail_msg("after tc_root_callback_remove %d of %zu objects survived", survivors, r.n);
+    errno = 0;
+    assert_int_equal(tc_root_callback_add(NULL, &r), -1);
+    assert_int_equal(errno, EINVAL);
+}
+
+/* Two registrations of one function with different arguments are two
+ * roots; removing one keeps the other. */
+static void test_roots_callback_same_fn_two_args(void **state)
+{
+    (void)state;
+    static cb_roots a, b;
+    assert_int_equal(tc_root_callback_add(report_hidden, &a), 0);
+    assert_int_equal(tc_root_callback_add(report_hidden, &b), 0);
+    fill_cb(&a);
+    fill_cb(&b);
+    tc_root_callback_remove(report_hidden, &a);
+    test_collect();
+    test_collect();
+    int a_kept = 0;
+    for (size_t i = 0; i < 300; i++) {
+        void *p = test_unhide(b.hidden[i]);
+        if (!test_is_live(p) || !payload_ok(p, 64, (unsigned)i))
+            fail_msg("object %zu of the remaining callback was freed", i);
+        a_kept += test_is_live(test_unhide(a.hidden[i]));
+    }
+    if (a_kept > 2)
+        fail_msg("%d objects of the removed callback survived", a_kept);
+    tc_root_callback_remove(report_hidden, &b);
+}
+
+/* ---- other threads' stacks ------------------------------------------------ */
+
+/* A thread that holds an object only in its own locals (and registers),
+ * tells the main thread where it is (hidden), and blocks. */
+typedef struct blocker {
+    int use_cond;            /* wait on a condition variable, else a pipe */
+    int pipefd[2];           /* main writes one byte to release the thread */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int ready, go;           /* protected by lock */
+    uintptr_t hidden;        /* the object, hidden; written before ready */
+    int ok_after;            /* the thread found its object intact */
+} blocker;
+
+static NOINLINE void *blocker_alloc(void)
+{
+    return payload(200, 77);
+}
+
+static void *blocker_main(void *arg)
+{
+    blocker *b = arg;
+    if (tc_thread_attach() != 0)
+        return NULL;
+    unsigned char *obj = blocker_alloc();
+    tc_blocking_begin();
+    /* Inside the blocking region: no heap access, only the local. */
+    pthread_mutex_lock(&b->lock);
+    b->hidden = test_hide(obj);
+    b->ready = 1;
+    pthread_cond_broadcast(&b->cond);
+    if (b->use_cond) {
+        while (!b->go)
+            pthread_cond_wait(&b->cond, &b->lock);
+        pthread_mutex_unlock(&b->lock);
+    } else {
+        pthread_mutex_unlock(&b->lock);
+        char c;
+        while (read(b->pipefd[0], &c, 1) < 0 && errno == EINTR)
+            ;
+    }
+    tc_blocking_end();
+    b->ok_after = payload_ok(obj, 200, 77);
+    tc_thread_detach();
+    return NULL;
+}
+
+static void run_blocker(int use_cond)
+{
+    blocker b;
+    memset(&b, 0, sizeof b);
+    b.use_cond = use_cond;
+    assert_int_equal(pipe(b.pipefd), 0);
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_cond_init(&b.cond, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, blocker_main, &b), 0);
+
+    /* Wait (counted as stopped) until the thread sits in its region. */
+    tc_blocking_begin();
+    pthread_mutex_lock(&b.lock);
+    while (!b.ready)
+        pthread_cond_wait(&b.cond, &b.lock);
+    pthread_mutex_unlock(&b.lock);
+    tc_blocking_end();
+
+    uint64_t frees0 = frees();
+    test_collect();
+    test_collect();
+    void *obj = test_unhide(b.hidden);
+    int live = test_is_live(obj);
+    int intact = payload_ok(obj, 200, 77);
+    /* Churn so a freed slot would be handed out and overwritten. */
+    for (int i = 0; i < 2000; i++)
+        memset(tc_alloc_atomic(200), 0xee, 200);
+    assert_true(frees() >= frees0);
+
+    if (use_cond) {
+        pthread_mutex_lock(&b.lock);
+        b.go = 1;
+        pthread_cond_broadcast(&b.cond);
+        pthread_mutex_unlock(&b.lock);
+    } else {
+        assert_int_equal(write(b.pipefd[1], "x", 1), 1);
+    }
+    tc_blocking_begin();
+    pthread_join(th, NULL);
+    tc_blocking_end();
+    close(b.pipefd[0]);
+    close(b.pipefd[1]);
+    pthread_mutex_destroy(&b.lock);
+    pthread_cond_destroy(&b.cond);
+    if (!live || !intact || !b.ok_after)
+        fail_msg("object held only by a thread blocked on a %s: live %d, intact %d, "
+                 "intact after the thread resumed %d", use_cond ? "condition variable" : "pipe",
+                 live, intact, b.ok_after);
+}
+
+static void test_roots_blocked_thread_stack_pipe(void **state)
+{
+    (void)state;
+    run_blocker(0);
+}
+
+static void test_roots_blocked_thread_stack_cond(void **state)
+{
+    (void)state;
+    run_blocker(1);
+}
+
+/* A thread that attaches, allocates and exits without tc_thread_detach is
+ * detached when it exits: collections after the join neither hang nor
+ * find it. */
+static void *exit_attached_main(void *arg)
+{
+    (void)arg;
+    if (tc_thread_attach() != 0)
+        return (void *)1;
+    for (int i = 0; i < 100; i++)
+        memset(tc_alloc_atomic(16 + 16 * (size_t)(i % 40)), 1, 16);
+    void *keep = tc_alloc_conservative(64);
+    return keep ? NULL : (void *)2;
+}
+
+static void test_roots_thread_exit_detaches(void **state)
+{
+    (void)state;
+    int threads0 = tci_threads_count();
+    for (int round = 0; round < 50; round++) {
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, exit_attached_main, NULL), 0);
+        void *ret;
+        tc_blocking_begin();
+        pthread_join(th, &ret);
+        tc_blocking_end();
+        assert_null(ret);
+        assert_int_equal(tci_threads_count(), threads0);
+        tc_collect();
+    }
+    tc_memstats ms;
+    tc_read_memstats(&ms);
+    assert_true(ms.num_gc >= 50);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    test_env_verify();
+    if (tc_init() != 0) {
+        perror("tc_init");
+        return -1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roots_range_keeps_then_remove_lets_go),
+        cmocka_unit_test(test_roots_range_bad_arguments),
+        cmocka_unit_test(test_roots_many_ranges),
+        cmocka_unit_test(test_roots_callback_keeps_then_remove_lets_go),
+        cmocka_unit_test(test_roots_callback_same_fn_two_args),
+        cmocka_unit_test(test_roots_blocked_thread_stack_pipe),
+        cmocka_unit_test(test_roots_blocked_thread_stack_cond),
+        cmocka_unit_test(test_roots_thread_exit_detaches),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
