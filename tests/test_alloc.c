@@ -211,27 +211,50 @@ static __attribute__((noinline)) uintptr_t alloc_dirty(size_t size)
     return test_hide(p);
 }
 
-static int alloc_dirty_free_realloc(size_t size, const char *what)
+/* One try: allocate and dirty an object, drop it, collect twice. Returns 0
+ * when a stale word kept it (see below); otherwise checks that memory
+ * allocated again is zero and returns 1. */
+static int try_dirty_free_realloc(size_t size, const char *what)
 {
-    uintptr_t hidden = alloc_dirty(size);
+    /* volatile: the compiler must not keep hidden ^ mask (the object's
+     * address) in a register across the collections below. */
+    volatile uintptr_t hidden = alloc_dirty(size);
     tc_memstats before, after;
+    memset(&after, 0, sizeof after);
+    unsigned char *q = NULL;
     tc_read_memstats(&before);
     test_collect();
     test_collect();
     tc_read_memstats(&after);
-    /* Unreachable since before the first cycle: freed by the end of the
-     * second at the latest (else nothing below is tested). */
-    if (test_is_live(test_unhide(hidden)))
-        fail_msg("%s: the dropped %zu-byte object at %p survived two collections", what,
-                 size, test_unhide(hidden));
+    if (test_is_live(test_unhide(hidden))) {
+        print_message("%s: the dropped %zu-byte object at %p is still named by a stale "
+                      "word (conservative stack scan); trying another\n", what, size,
+                      test_unhide(hidden));
+        return 0;
+    }
     assert_true(after.frees > before.frees);
-    unsigned char *q = tc_alloc_atomic(size);
+    q = tc_alloc_atomic(size);
     assert_non_null(q);
     for (size_t i = 0; i < tc_object_size(q); i++)
         if (q[i] != 0)
             fail_msg("%s: %zu bytes at %p (the freed object was at %p): byte %zu is %#x, "
                      "not zero", what, size, (void *)q, test_unhide(hidden), i, q[i]);
-    return q == test_unhide(hidden);
+    return 1;
+}
+
+/* The stack is scanned conservatively, and an unwritten slot of a live
+ * frame may hold an address an earlier test left there. Chunk-aligned
+ * addresses (the first object of an arena, where these tests land) are the
+ * likeliest such words (seen about 1 run in 10 under ASan). So a dropped
+ * object that such a word keeps is not a failure of the collector; the test
+ * tries fresh objects (at fresh addresses, the kept one stays allocated)
+ * and fails only if none of them is freed, or if reused memory is not zero. */
+static void alloc_dirty_free_realloc(size_t size, const char *what)
+{
+    for (int attempt = 0; attempt < 8; attempt++)
+        if (try_dirty_free_realloc(size, what))
+            return;
+    fail_msg("%s: 8 dropped %zu-byte objects in a row survived two collections", what, size);
 }
 
 /* First in the run: a heap with nothing freed yet, so the object's span is

@@ -71,7 +71,7 @@ static void test_init_twice_ealready(void **state)
     assert_non_null(payload);
     memset(payload, 0x5a, 200);
     keep[0] = payload;
-    uintptr_t hidden = test_hide(keep);
+    volatile uintptr_t hidden = test_hide(keep); /* never unhidden early */
     keep = NULL;
     payload = NULL;
     /* Reachable only through a root range from now on. */
