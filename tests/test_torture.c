@@ -361,7 +361,8 @@ static void place(model *m, test_rng *r, int64_t x)
 }
 
 /* One random operation. Returns 1 when it forced a collection. */
-static int model_step(model *m, test_rng *r, unsigned collect_per_mille)
+/* Out of line, so the heap addresses it handles die with its frame. */
+static __attribute__((noinline)) int model_step(model *m, test_rng *r, unsigned collect_per_mille)
 {
     unsigned op = (unsigned)test_below(r, 1000);
     if (op < collect_per_mille) {
@@ -397,9 +398,9 @@ static unsigned long ops_from_env(unsigned long dflt)
     return s ? strtoul(s, NULL, 10) : dflt;
 }
 
-static void test_torture_single_thread(void **state)
+static void test_torture_single_thread_body(void *unused)
 {
-    (void)state;
+    (void)unused;
     test_rng r = { test_seed("torture_single", 20261122) };
     seed = r.s;
     model m;
@@ -414,6 +415,7 @@ static void test_torture_single_thread(void **state)
 
     /* Drop every root: two collections bring the heap back to near zero. */
     tc_memstats before, after;
+    memset(&after, 0, sizeof after);
     tc_read_memstats(&before);
     for (size_t i = 0; i < m.nroots; i++)
         set_root(&m, i, -1);
@@ -459,7 +461,7 @@ static void model_acquire(void)
 /* Private churn: a list held only by this thread's stack and registers,
  * checked after the allocations around it (which trigger collections while
  * other threads hold their lists the same way). */
-static unsigned long private_churn(test_rng *r, int id)
+static __attribute__((noinline)) unsigned long private_churn(test_rng *r, int id)
 {
     node *head = NULL;
     unsigned n = 20 + (unsigned)test_below(r, 200);
@@ -533,9 +535,9 @@ static void *blocked_reader(void *p)
     return (void *)1;
 }
 
-static void test_torture_four_threads(void **state)
+static void test_torture_four_threads_body(void *unused)
 {
-    (void)state;
+    (void)unused;
     uint64_t s0 = test_seed("torture_threads", 424242);
     seed = s0;
     model_init(&shared, 128);
@@ -591,9 +593,9 @@ static void test_torture_four_threads(void **state)
 /* A wide graph: a conservative array of many small trees, so the grey list
  * outgrows a work buffer and the helper markers join; every tree must come
  * through the parallel marks intact. */
-static void test_torture_parallel_mark(void **state)
+static void test_torture_parallel_mark_body(void *unused)
 {
-    (void)state;
+    (void)unused;
     test_rng r = { test_seed("torture_parallel", 777) };
     enum { WIDE = 50000 };
     node **wide = tc_alloc_conservative(WIDE * sizeof(node *));
@@ -630,8 +632,32 @@ static void test_torture_parallel_mark(void **state)
         assert_int_equal(par, 5);
 }
 
+/* On a fresh stack: the test demands that dropped graphs are freed. */
+static void test_torture_single_thread(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(test_torture_single_thread_body, NULL);
+}
+
+/* On a fresh stack: the test demands that dropped graphs are freed. */
+static void test_torture_four_threads(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
+}
+
+/* On a fresh stack: the test demands that dropped graphs are freed. */
+static void test_torture_parallel_mark(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(test_torture_parallel_mark_body, NULL);
+}
+
 int main(void)
 {
+    /* A failed assertion on any thread aborts with its message (cmocka's
+     * default longjmp works only on the thread that runs the test). */
+    setenv("CMOCKA_TEST_ABORT", "1", 1);
     /* Two markers whatever the machine, so parallel marking is tested. */
     setenv("TRICOLOR_MARKERS", "2", 0);
     /* Check every cycle's marking too. */

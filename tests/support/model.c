@@ -1,8 +1,12 @@
 /* model.c: test support (see model.h). */
 #include "model.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+
+#include "tricolor.h"
 
 uint64_t test_seed(const char *test, uint64_t fallback)
 {
@@ -20,4 +24,45 @@ uint64_t test_seed(const char *test, uint64_t fallback)
            (unsigned long long)seed, (unsigned long long)seed);
     fflush(stdout);
     return seed;
+}
+
+typedef struct fresh_arg {
+    void (*fn)(void *);
+    void *arg;
+} fresh_arg;
+
+static void *fresh_main(void *p)
+{
+    fresh_arg *fa = p;
+    if (tc_thread_attach() != 0) {
+        fprintf(stderr, "test_run_on_fresh_stack: tc_thread_attach failed\n");
+        abort();
+    }
+    fa->fn(fa->arg);
+    tc_thread_detach();
+    return NULL;
+}
+
+void test_run_on_fresh_stack(void (*fn)(void *), void *arg)
+{
+    size_t size = (size_t)8 << 20;
+    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (stack == MAP_FAILED) {
+        perror("test_run_on_fresh_stack: mmap");
+        abort();
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstack(&attr, stack, size);
+    fresh_arg fa = { fn, arg };
+    pthread_t th;
+    if (pthread_create(&th, &attr, fresh_main, &fa) != 0) {
+        perror("test_run_on_fresh_stack: pthread_create");
+        abort();
+    }
+    pthread_attr_destroy(&attr);
+    tc_blocking_begin();
+    pthread_join(th, NULL);
+    tc_blocking_end();
+    munmap(stack, size);
 }

@@ -9,6 +9,13 @@
  * Printed once as "seed=N (TC_TEST_SEED=N reproduces)". */
 uint64_t test_seed(const char *test, uint64_t fallback);
 
+/* Runs fn(arg) on a new attached thread whose stack is freshly mapped (all
+ * zero) and waits for it inside a blocking region. A conservative stack scan
+ * of such a thread sees only words its own live frames wrote: no address an
+ * earlier test left in an unwritten slot keeps a dropped object alive, so a
+ * test may demand that dropped objects are freed. */
+void test_run_on_fresh_stack(void (*fn)(void *), void *arg);
+
 typedef struct test_rng { uint64_t s; } test_rng;
 static inline uint64_t test_rand(test_rng *r)
 {
