@@ -52,7 +52,7 @@ DEPS_BUILD := gcc make libatomic-ops-dev libcmocka-dev pkg-config
 DEPS_BENCH := libbenchmark-dev libgc-dev golang-go g++
 
 .PHONY: all lib deps deps-bench test test-run test-asan test-ubsan test-tsan \
-	check-symbols run bench clean install stress
+	check-symbols clean install stress
 all: lib
 
 deps:
@@ -142,6 +142,9 @@ install: lib
 
 clean:
 	rm -rf build
+
+# Keep intermediate objects (tests/support/*.o) between runs.
+.SECONDARY:
 
 -include bench/bench.mk
 -include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d)

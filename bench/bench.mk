@@ -32,7 +32,7 @@ BENCH_DEP_tricolor := $(B)/libtricolor.a
 BENCH_DEP_bdwgc :=
 BENCH_DEP_malloc :=
 
-.PHONY: bench-bin run bench-compare
+.PHONY: bench-bin run run-latency bench-compare bench-compare-run
 
 bench-bin: $(BENCH_BIN)
 
@@ -58,10 +58,15 @@ $(BENCH_DIR)/latency: $(BENCH_DIR)/latency.o $(B)/libtricolor.a
 	$(CC) $(CFLAGS) $(BENCH_LTO) $(BENCH_DIR)/latency.o -o $@ $(LDFLAGS) \
 		$(B)/libtricolor.a $(LDLIBS)
 
-run: $(B)/libtricolor.a $(BENCH_DIR)/latency
+# Both install what is missing first (tools/deps.sh), then build and run.
+run: deps
+	@$(MAKE) --no-print-directory run-latency
+run-latency: $(B)/libtricolor.a $(BENCH_DIR)/latency
 	$(BENCH_DIR)/latency $(ARGS)
 
-bench-compare: $(BENCH_BIN)
+bench-compare: deps-bench
+	@$(MAKE) --no-print-directory bench-compare-run
+bench-compare-run: $(BENCH_BIN)
 	ROUNDS=$(ROUNDS) bench/compare.sh $(BENCH_DIR)
 
 -include $(wildcard $(BENCH_DIR)/*.d)
