@@ -425,11 +425,8 @@ static void test_alloc_type_new_bad_layout(void **state)
 static int setup(void **state)
 {
     (void)state;
-    test_env_verify();
-    if (tc_init() != 0) {
-        perror("tc_init");
+    if (test_init_verified() != 0)
         return -1;
-    }
     static const size_t off0[] = { 0 };
     t_word = tc_type_new("word", 8, off0, 1);
     t_pair = tc_type_new("pair", 16, off0, 1);

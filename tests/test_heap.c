@@ -422,11 +422,8 @@ static void test_heap_page_map_large_objects(void **state)
 static int setup(void **state)
 {
     (void)state;
-    test_env_verify();
-    if (tc_init() != 0) {
-        perror("tc_init");
+    if (test_init_verified() != 0)
         return -1;
-    }
     return 0;
 }
 

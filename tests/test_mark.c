@@ -65,16 +65,12 @@ static void trace_hidden_vec(void *obj, size_t size, tc_tracer *tr)
 
 static uint64_t frees(void)
 {
-    tc_memstats ms;
-    tc_read_memstats(&ms);
-    return ms.frees;
+    return test_stats().frees;
 }
 
 static uint64_t heap_objects(void)
 {
-    tc_memstats ms;
-    tc_read_memstats(&ms);
-    return ms.heap_objects;
+    return test_stats().heap_objects;
 }
 
 /* A pointer-free object whose bytes are a function of tag. */
@@ -416,11 +412,8 @@ static int setup(void **state)
 {
     (void)state;
     /* Before tc_init: every collection verifies its marks. */
-    test_env_verify();
-    if (tc_init() != 0) {
-        perror("tc_init");
+    if (test_init_verified() != 0)
         return -1;
-    }
     static const size_t pair_offs[] = { offsetof(pair, a), offsetof(pair, b) };
     static const size_t holder_offs[] = { offsetof(holder, ptr) };
     static const size_t holder_rev_offs[] = { offsetof(holder, scalar) };

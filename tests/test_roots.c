@@ -20,9 +20,7 @@
 
 static uint64_t frees(void)
 {
-    tc_memstats ms;
-    tc_read_memstats(&ms);
-    return ms.frees;
+    return test_stats().frees;
 }
 
 static void *payload(size_t size, unsigned tag)
@@ -382,11 +380,8 @@ static void test_roots_thread_exit_detaches(void **state)
 static int setup(void **state)
 {
     (void)state;
-    test_env_verify();
-    if (tc_init() != 0) {
-        perror("tc_init");
+    if (test_init_verified() != 0)
         return -1;
-    }
     return 0;
 }
 

@@ -19,13 +19,6 @@
 static uint64_t seed;
 static const tc_type *t_pair; /* 16 bytes, a pointer then a scalar */
 
-static tc_memstats stats(void)
-{
-    tc_memstats ms;
-    tc_read_memstats(&ms);
-    return ms;
-}
-
 /* One object of a random kind and size: mostly small, some large. */
 static void *alloc_random(test_rng *rng, size_t max_large)
 {
@@ -69,7 +62,7 @@ static void test_sweep_dropped_heap_near_zero(void **state)
     assert_int_equal(tc_root_add(block, CAP * sizeof *block), 0);
     size_t n = fill(block, CAP, (size_t)30 << 20, &rng, 100 * 1024);
     test_collect();
-    tc_memstats full = stats();
+    tc_memstats full = test_stats();
     assert_true(full.heap_alloc >= (uint64_t)30 << 20);
     assert_true(full.heap_objects >= n);
 
@@ -77,7 +70,7 @@ static void test_sweep_dropped_heap_near_zero(void **state)
     free(block);
     test_collect();
     test_collect();
-    tc_memstats ms = stats();
+    tc_memstats ms = test_stats();
     if (ms.heap_alloc >= 64 * 1024 || ms.heap_objects > 16)
         fail_msg("after dropping %zu objects (%llu bytes) and two collections: heap_alloc "
                  "%llu, heap_objects %llu", n, (unsigned long long)full.heap_alloc,
@@ -94,20 +87,20 @@ static void test_sweep_counters_consistent(void **state)
     test_rng rng = { seed ^ 0xc0c0 };
     enum { N = 20000 };
     test_collect();
-    tc_memstats before = stats();
+    tc_memstats before = test_stats();
     uint64_t bytes = 0;
     for (int i = 0; i < N; i++) {
         void *p = alloc_random(&rng, 64 * 1024);
         assert_non_null(p);
         bytes += tc_object_size(p);
     }
-    tc_memstats after = stats();
+    tc_memstats after = test_stats();
     assert_int_equal(after.mallocs - before.mallocs, N);
     assert_int_equal(after.total_alloc - before.total_alloc, bytes);
     assert_int_equal(after.frees, after.mallocs - after.heap_objects);
     assert_true(after.heap_alloc <= after.total_alloc);
     test_collect();
-    tc_memstats swept = stats();
+    tc_memstats swept = test_stats();
     assert_int_equal(swept.frees, swept.mallocs - swept.heap_objects);
     assert_int_equal(swept.mallocs, after.mallocs);
     /* Nearly all of it was garbage. */
@@ -149,12 +142,12 @@ static void test_sweep_survivors_untouched(void **state)
             dead[i] = test_hide(objs[i]);
             objs[i] = NULL;
         }
-        uint64_t frees0 = stats().frees;
+        uint64_t frees0 = test_stats().frees;
         test_collect();
         int dead_live = 0;
         for (size_t i = 1; i < n; i += 2)
             dead_live += test_is_live(test_unhide(dead[i]));
-        if (dead_live > 2 || stats().frees - frees0 < n / 2 - 2)
+        if (dead_live > 2 || test_stats().frees - frees0 < n / 2 - 2)
             fail_msg("%zu-byte objects: %d of %zu dropped survived", size, dead_live, n / 2);
         reuse(n, size);
         test_collect();
@@ -181,7 +174,7 @@ static void test_sweep_memory_reused_heap_sys_stable(void **state)
         size_t n = fill(block, CAP, (size_t)20 << 20, &rng, 256 * 1024);
         memset(block, 0, n * sizeof *block);
         test_collect();
-        sys_after[round] = stats().heap_sys;
+        sys_after[round] = test_stats().heap_sys;
     }
     tc_root_remove(block);
     free(block);
@@ -192,18 +185,15 @@ static void test_sweep_memory_reused_heap_sys_stable(void **state)
             fail_msg("heap_sys grew from %llu after round 1 to %llu after round %d",
                      (unsigned long long)sys_after[1], (unsigned long long)sys_after[round],
                      round);
-    tc_memstats ms = stats();
+    tc_memstats ms = test_stats();
     assert_true(ms.heap_alloc < 64 * 1024);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    test_env_verify();
-    if (tc_init() != 0) {
-        perror("tc_init");
+    if (test_init_verified() != 0)
         return -1;
-    }
     static const size_t off0[] = { 0 };
     t_pair = tc_type_new("pair", 16, off0, 1);
     return t_pair ? 0 : -1;

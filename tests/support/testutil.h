@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "gc.h"
 
 /* A pointer XORed with this is no address in the heap (the top bits are
@@ -59,6 +61,24 @@ static inline void test_collect(void)
 static inline void test_env_verify(void)
 {
     setenv("TRICOLOR_DEBUG", "verify=1", 0);
+}
+
+/* test_env_verify() and tc_init(): 0, or -1 with the reason printed. */
+static inline int test_init_verified(void)
+{
+    test_env_verify();
+    if (tc_init() != 0) {
+        perror("tc_init");
+        return -1;
+    }
+    return 0;
+}
+
+static inline tc_memstats test_stats(void)
+{
+    tc_memstats ms;
+    tc_read_memstats(&ms);
+    return ms;
 }
 
 #endif
