@@ -116,10 +116,13 @@ int tc_set_gc_percent(int percent)
 {
     if (percent < 0)
         percent = -1;
+    /* Under world_lock: the goal follows at once, from the last cycle's live
+     * heap, which a cycle writes under the same lock. */
+    tci_world_lock(tci_thread_self());
     intptr_t old = (intptr_t)tci_atomic_load_relaxed(&gc_percent);
     tci_atomic_store_relaxed(&gc_percent, (uintptr_t)(intptr_t)percent);
-    /* The goal follows at once, from the last cycle's live heap. */
     tci_atomic_store_relaxed(&tci_next_gc, goal_for(st.live_bytes, percent));
+    tci_world_unlock();
     return (int)old;
 }
 
@@ -181,14 +184,17 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
         gctrace(t0, pause, heap0, live, goal, forced);
 }
 
-static __attribute__((noinline)) void collect(tci_thread *self, int forced)
+/* A cycle, unless not forced and the heap (with `bytes` about to be taken)
+ * is under the trigger by the time we hold world_lock: another thread
+ * collected while we waited. */
+static __attribute__((noinline)) void collect(tci_thread *self, int forced, size_t bytes)
 {
     tci_world_lock(self);
     /* The collector's own stack is scanned from here up: the frames below
      * (stopping, sweeping, marking) hold only stale values of the library,
      * and a stale heap address there kept dead objects alive. */
     tci_thread_save_frame(self);
-    if (!forced && tci_atomic_load_relaxed(&tci_heap_live) <
+    if (!forced && tci_atomic_load_relaxed(&tci_heap_live) + bytes <
                        tci_atomic_load_relaxed(&tci_next_gc)) {
         /* Another thread collected while we waited. */
         tci_world_unlock();
@@ -205,7 +211,7 @@ void tc_collect(void)
         tci_not_attached("tc_collect");
         return;
     }
-    collect(self, 1);
+    collect(self, 1, 0);
     /* Go's runtime.GC returns with the heap swept: so do we. */
     tci_sweep_all();
 }
@@ -215,7 +221,7 @@ void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
     if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
         tci_atomic_load_relaxed(&tci_next_gc))
         return;
-    collect(self, 0);
+    collect(self, 0, bytes);
 }
 
 void tci_gc_stress_tick(tci_thread *self)
@@ -223,7 +229,7 @@ void tci_gc_stress_tick(tci_thread *self)
     static __thread unsigned ticks;
     if (++ticks >= tci_cfg.gcstress) {
         ticks = 0;
-        collect(self, 1);
+        collect(self, 1, 0);
     }
 }
 

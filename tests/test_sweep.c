@@ -189,6 +189,24 @@ static void test_sweep_memory_reused_heap_sys_stable(void **state)
     assert_true(ms.heap_alloc < 64 * 1024);
 }
 
+/* TRICOLOR_GC=off semantics through tc_set_gc_percent: no proportional
+ * collection while off; the trigger comes back when it is turned on. */
+static void test_sweep_gc_percent_off_and_on(void **state)
+{
+    (void)state;
+    int old = tc_set_gc_percent(-1);
+    if (!getenv("TRICOLOR_GC"))
+        assert_int_equal(old, 100);
+    uint32_t n0 = test_stats().num_gc;
+    for (int i = 0; i < 64 * 1024; i++)
+        assert_non_null(tc_alloc_atomic(1024)); /* 64 MiB of garbage */
+    assert_int_equal(test_stats().num_gc, n0);
+    assert_int_equal(tc_set_gc_percent(old), -1);
+    for (int i = 0; i < 64 * 1024; i++)
+        assert_non_null(tc_alloc_atomic(1024));
+    assert_true(test_stats().num_gc > n0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -207,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_sweep_counters_consistent),
         cmocka_unit_test(test_sweep_survivors_untouched),
         cmocka_unit_test(test_sweep_memory_reused_heap_sys_stable),
+        cmocka_unit_test(test_sweep_gc_percent_off_and_on),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
