@@ -150,8 +150,7 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     tci_cache_flush_all_stw();
     tci_sweep_all();
     uint64_t t_marks = tci_os_now_ns();
-    uint64_t helper_cpu = 0;
-    uint64_t live = tci_mark_stw(&helper_cpu);
+    uint64_t live = tci_mark_stw();
     uint64_t t_marke = tci_os_now_ns();
     if (tci_cfg.verify)
         tci_verify_marks_stw();
@@ -178,7 +177,6 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     st.last_mark_ns = t_marke - t_marks;
     /* A stopped world costs every CPU for the pause (Go counts it so too). */
     st.gc_cpu_ns += pause * (uint64_t)tci_os_ncpu();
-    (void)helper_cpu;
     tci_world_start();
     if (tci_cfg.gctrace)
         gctrace(t0, pause, heap0, live, goal, forced);

@@ -78,7 +78,7 @@ void tci_cache_read_counts(tci_alloc_counts *out);
 void tci_mark_init(int markers);
 /* With the world stopped: marks everything reachable from the roots.
  * Returns the bytes marked. */
-uint64_t tci_mark_stw(uint64_t *helper_cpu_ns);
+uint64_t tci_mark_stw(void);
 int tci_mark_workers(void);
 /* Cycles in which helper markers joined (the grey list outgrew a buffer). */
 uint64_t tci_mark_parallel_cycles(void);

@@ -67,7 +67,6 @@ static uint64_t mark_epoch;       /* protected by helper_lock */
 static int helpers_running;       /* protected by helper_lock */
 static int nhelpers, helpers_started; /* written by the collector under world_lock */
 static tc_tracer tracers[TCI_MAX_MARKERS];
-static uint64_t helper_cpu_ns[TCI_MAX_MARKERS]; /* each helper's, read after the join */
 
 static workbuf *buf_get(void)
 {
@@ -292,9 +291,7 @@ static void *helper_main(void *arg)
             pthread_cond_wait(&helper_cond, &helper_lock);
         seen = mark_epoch;
         pthread_mutex_unlock(&helper_lock);
-        uint64_t cpu0 = tci_os_thread_cpu_ns();
         drain(&tracers[id]);
-        helper_cpu_ns[id] = tci_os_thread_cpu_ns() - cpu0;
         pthread_mutex_lock(&helper_lock);
         if (--helpers_running == 0)
             pthread_cond_broadcast(&helper_done_cond);
@@ -355,7 +352,7 @@ static void wake_helpers(void)
     pthread_mutex_unlock(&helper_lock);
 }
 
-uint64_t tci_mark_stw(uint64_t *helper_cpu)
+uint64_t tci_mark_stw(void)
 {
     if (!helpers_started)
         start_helpers();
@@ -365,7 +362,6 @@ uint64_t tci_mark_stw(uint64_t *helper_cpu)
         tracers[i].marked_bytes = 0;
         tracers[i].scanned = 0;
         tracers[i].id = i;
-        helper_cpu_ns[i] = 0;
     }
     tci_atomic_store_relaxed(&nidle, 0);
     tc_tracer *me = &tracers[0];
@@ -379,14 +375,11 @@ uint64_t tci_mark_stw(uint64_t *helper_cpu)
         pthread_mutex_unlock(&helper_lock);
     }
 
-    uint64_t marked = 0, cpu = 0;
+    uint64_t marked = 0;
     for (int i = 0; i <= nhelpers; i++) {
         marked += tracers[i].marked_bytes;
-        cpu += helper_cpu_ns[i];
         buf_put_empty(tracers[i].cur);
         tracers[i].cur = NULL;
     }
-    if (helper_cpu)
-        *helper_cpu = cpu;
     return marked;
 }
