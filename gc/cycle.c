@@ -49,6 +49,7 @@ static struct {
     uint64_t last_prep_ns, last_mark_ns; /* flush + finishing the sweep; marking */
 } st;
 static uint64_t init_ns;
+static int ncpu; /* read once at tc_init: sysconf reads /sys, not for a pause */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const tci_thread_hooks thread_hooks = {
@@ -86,8 +87,9 @@ int tc_init(void)
     if (cfg.memlimit >= 0)
         fprintf(stderr, "tricolor: TRICOLOR_MEMLIMIT=%lld is accepted but not enforced "
                         "yet (the pacer issue adds the soft limit)\n", (long long)cfg.memlimit);
+    ncpu = tci_os_ncpu();
     if (cfg.markers == 0) {
-        int n = tci_os_ncpu();
+        int n = ncpu;
         cfg.markers = n > 8 ? 8 : n;
     }
     tci_cfg = cfg;
@@ -134,7 +136,7 @@ static void gctrace(uint64_t start_ns, uint64_t pause_ns, uint64_t heap0, uint64
             "gc %u @%.3fs %d%%: %.3f ms stw (%.3f to stop, %.3f flush+sweep, %.3f mark), "
             "%.1f->%.1f MB live, %.1f MB goal, %d markers%s\n",
             st.num_gc, since, (int)(st.gc_cpu_ns * 100 / ((tci_os_now_ns() - init_ns) + 1) /
-                                    (uint64_t)tci_os_ncpu()),
+                                    (uint64_t)ncpu),
             pause_ns / 1e6, st.last_ttsp_ns / 1e6, st.last_prep_ns / 1e6, st.last_mark_ns / 1e6,
             heap0 / 1048576.0, live / 1048576.0,
             goal == UINT64_MAX ? 0.0 : goal / 1048576.0, tci_mark_workers(),
@@ -176,7 +178,7 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     st.last_prep_ns = t_marks - t0 - ttsp;
     st.last_mark_ns = t_marke - t_marks;
     /* A stopped world costs every CPU for the pause (Go counts it so too). */
-    st.gc_cpu_ns += pause * (uint64_t)tci_os_ncpu();
+    st.gc_cpu_ns += pause * (uint64_t)ncpu;
     tci_world_start();
     if (tci_cfg.gctrace)
         gctrace(t0, pause, heap0, live, goal, forced);
@@ -299,7 +301,7 @@ void tc_read_memstats(tc_memstats *out)
     out->markers = (uint32_t)tci_mark_workers();
     uint64_t elapsed = tci_os_now_ns() - init_ns;
     out->gc_cpu_fraction = elapsed ? (double)st.gc_cpu_ns /
-                                         ((double)elapsed * tci_os_ncpu()) : 0.0;
+                                         ((double)elapsed * ncpu) : 0.0;
     out->live_bytes = st.live_bytes;
     out->last_stw_ns = st.last_stw_ns;
     out->last_ttsp_ns = st.last_ttsp_ns;

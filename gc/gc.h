@@ -33,8 +33,6 @@ int tci_types_init(void);
 tci_span *tci_central_acquire(int c, int k);
 /* Gives a span back after a cache used it (alloc_bits exact). */
 void tci_central_release(tci_span *s);
-/* A swept span owned by the caller (after sweeping) goes back to its list. */
-void tci_central_put_swept(tci_span *s);
 void tci_central_init(void);
 /* Sets up a small span fresh from the page heap for class c and kind k. */
 void tci_span_init_small(tci_span *s, int c, int k);

@@ -17,8 +17,6 @@ void tci_os_fail_map_after(unsigned n);
 
 uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
-uint64_t tci_os_thread_cpu_ns(void);   /* the calling thread's CPU time */
-uint64_t tci_os_process_cpu_ns(void);  /* the whole process's CPU time */
 int tci_os_ncpu(void);
 
 /* The calling thread's stack: the highest address (its base; stacks grow
