@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "model.h"
+#include "os.h"
 #include "testutil.h"
 #include "tricolor.h"
 
@@ -419,12 +420,25 @@ static void test_heap_page_map_large_objects(void **state)
     check_large(100 * 1024 * 1024, 64);
 }
 
-static int setup(void **state)
+/* The fault-injecting OS layer: when mapping a new arena fails, the
+ * allocation that needed it returns NULL with ENOMEM and the heap goes on. */
+static void test_heap_map_failure_enomem(void **state)
 {
     (void)state;
-    if (test_init_verified() != 0)
-        return -1;
-    return 0;
+    tc_memstats ms;
+    tc_read_memstats(&ms);
+    size_t size = (size_t)ms.heap_idle + ((size_t)128 << 20); /* needs a new arena */
+    tci_os_fail_map_after(1);
+    errno = 0;
+    assert_null(tc_alloc_atomic(size));
+    assert_int_equal(errno, ENOMEM);
+    tc_read_memstats(&ms);
+    uint64_t sys_after_failure = ms.heap_sys;
+    char *p = tc_alloc_atomic(size); /* the injected failure was one-shot */
+    assert_non_null(p);
+    p[size - 1] = 1;
+    tc_read_memstats(&ms);
+    assert_true(ms.heap_sys > sys_after_failure);
 }
 
 int main(void)
@@ -439,6 +453,8 @@ int main(void)
         cmocka_unit_test(test_heap_page_map_small_objects),
         cmocka_unit_test(test_heap_page_map_non_heap),
         cmocka_unit_test(test_heap_page_map_large_objects),
+        /* Last: it leaves a large object and a new arena behind. */
+        cmocka_unit_test(test_heap_map_failure_enomem),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, test_group_setup_verified, NULL);
 }

@@ -76,10 +76,8 @@ static uint64_t heap_objects(void)
 /* A pointer-free object whose bytes are a function of tag. */
 static void *referent(size_t size, uintptr_t tag)
 {
-    unsigned char *p = tc_alloc_atomic(size);
+    void *p = test_pattern_alloc(size, tag);
     assert_non_null(p);
-    for (size_t i = 0; i < size; i++)
-        p[i] = (unsigned char)(tag * 131 + i);
     return p;
 }
 
@@ -87,11 +85,8 @@ static void check_referent(const void *p, size_t size, uintptr_t tag, const char
 {
     if (!test_is_live(p))
         fail_msg("%s: object %p (tag %lu) was freed", what, p, (unsigned long)tag);
-    const unsigned char *b = p;
-    for (size_t i = 0; i < size; i++)
-        if (b[i] != (unsigned char)(tag * 131 + i))
-            fail_msg("%s: object %p (tag %lu) byte %zu overwritten", what, p,
-                     (unsigned long)tag, i);
+    if (!test_pattern_ok(p, size, tag))
+        fail_msg("%s: object %p (tag %lu) overwritten", what, p, (unsigned long)tag);
 }
 
 static void collect_twice(void)

@@ -25,20 +25,14 @@ static uint64_t frees(void)
 
 static void *payload(size_t size, unsigned tag)
 {
-    unsigned char *p = tc_alloc_atomic(size);
+    void *p = test_pattern_alloc(size, tag);
     assert_non_null(p);
-    for (size_t i = 0; i < size; i++)
-        p[i] = (unsigned char)(tag * 7 + i);
     return p;
 }
 
 static int payload_ok(const void *p, size_t size, unsigned tag)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < size; i++)
-        if (b[i] != (unsigned char)(tag * 7 + i))
-            return 0;
-    return 1;
+    return test_pattern_ok(p, size, tag);
 }
 
 /* ---- root ranges --------------------------------------------------------- */
@@ -377,14 +371,6 @@ static void test_roots_thread_exit_detaches(void **state)
     assert_true(ms.num_gc >= 50);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    if (test_init_verified() != 0)
-        return -1;
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,5 +383,5 @@ int main(void)
         cmocka_unit_test(test_roots_blocked_thread_stack_cond),
         cmocka_unit_test(test_roots_thread_exit_detaches),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, test_group_setup_verified, NULL);
 }

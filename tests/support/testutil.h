@@ -81,4 +81,30 @@ static inline tc_memstats test_stats(void)
     return ms;
 }
 
+/* cmocka group setup: test_init_verified(). */
+static inline int test_group_setup_verified(void **state)
+{
+    (void)state;
+    return test_init_verified();
+}
+
+/* A pointer-free object whose bytes are a function of tag, and the check. */
+static inline int test_pattern_ok(const void *p, size_t size, uintptr_t tag)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < size; i++)
+        if (b[i] != (unsigned char)(tag * 131 + i))
+            return 0;
+    return 1;
+}
+
+static inline void *test_pattern_alloc(size_t size, uintptr_t tag)
+{
+    unsigned char *p = tc_alloc_atomic(size);
+    if (p)
+        for (size_t i = 0; i < size; i++)
+            p[i] = (unsigned char)(tag * 131 + i);
+    return p;
+}
+
 #endif
