@@ -44,6 +44,9 @@ static struct {
     uint32_t num_gc, num_forced_gc;
     uint64_t pause_total_ns, last_gc_ns;
     uint64_t pause_ns[TC_PAUSE_RING], pause_end_ns[TC_PAUSE_RING];
+    /* The same pauses on CLOCK_MONOTONIC (tci_os_now_ns), for the tests
+     * that check every held thread's wait lies inside a reported pause. */
+    uint64_t pause_start_mono[TC_PAUSE_RING], pause_end_mono[TC_PAUSE_RING];
     uint64_t gc_cpu_ns;
     uint64_t live_bytes, last_stw_ns, last_ttsp_ns;
     uint64_t last_prep_ns, last_mark_ns; /* flush + finishing the sweep; marking */
@@ -162,11 +165,17 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     intptr_t pct = (intptr_t)tci_atomic_load_relaxed(&gc_percent);
     uint64_t goal = goal_for(live, pct);
     tci_atomic_store_relaxed(&tci_next_gc, goal);
-    uint64_t t1 = tci_os_now_ns();
+    /* The pause ends when every held thread runs again (tci_world_start
+     * waits for them): the statistics below are written after it, still
+     * under world_lock, which readers take. */
+    uint64_t t1 = tci_world_start();
     uint64_t pause = t1 - t0;
     uint64_t wall = tci_os_wall_ns();
-    st.pause_ns[st.num_gc % TC_PAUSE_RING] = pause;
-    st.pause_end_ns[st.num_gc % TC_PAUSE_RING] = wall;
+    uint32_t slot = st.num_gc % TC_PAUSE_RING;
+    st.pause_ns[slot] = pause;
+    st.pause_end_ns[slot] = wall;
+    st.pause_start_mono[slot] = t0;
+    st.pause_end_mono[slot] = t1;
     st.num_gc++;
     if (forced)
         st.num_forced_gc++;
@@ -179,7 +188,6 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     st.last_mark_ns = t_marke - t_marks;
     /* A stopped world costs every CPU for the pause (Go counts it so too). */
     st.gc_cpu_ns += pause * (uint64_t)ncpu;
-    tci_world_start();
     if (tci_cfg.gctrace)
         gctrace(t0, pause, heap0, live, goal, forced);
 }
@@ -305,5 +313,19 @@ void tc_read_memstats(tc_memstats *out)
     out->live_bytes = st.live_bytes;
     out->last_stw_ns = st.last_stw_ns;
     out->last_ttsp_ns = st.last_ttsp_ns;
+    out->gc_cpu_ns = st.gc_cpu_ns;
     tci_world_unlock();
+}
+
+int tci_stats_pause_interval(uint32_t gc, uint64_t *start, uint64_t *end)
+{
+    int found = 0;
+    tci_world_lock(tci_thread_self());
+    if (gc < st.num_gc && st.num_gc - gc <= TC_PAUSE_RING) {
+        *start = st.pause_start_mono[gc % TC_PAUSE_RING];
+        *end = st.pause_end_mono[gc % TC_PAUSE_RING];
+        found = 1;
+    }
+    tci_world_unlock();
+    return found;
 }

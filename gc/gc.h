@@ -105,6 +105,11 @@ extern int tci_initialised;
  * a collection. */
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes);
 void tci_gc_stress_tick(tci_thread *self);
+/* The stop of collection number gc (0-based) on CLOCK_MONOTONIC
+ * (tci_os_now_ns): from the stop request to every held thread running
+ * again. Returns 0 when that collection is not (or no longer) in the
+ * statistics ring. */
+int tci_stats_pause_interval(uint32_t gc, uint64_t *start, uint64_t *end);
 /* Reports a call from a thread that is not attached; returns NULL. */
 void *tci_not_attached(const char *fn);
 

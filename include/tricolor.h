@@ -169,6 +169,8 @@ typedef struct tc_memstats {
     uint64_t live_bytes;     /* bytes marked by the last cycle */
     uint64_t last_stw_ns;    /* the last cycle's pause */
     uint64_t last_ttsp_ns;   /* the last cycle's time to stop (request to all parked) */
+    uint64_t gc_cpu_ns;      /* CPU time spent collecting since tc_init (a stop counts
+                                its length times the CPUs it idles) */
 } tc_memstats;
 
 TC_API void tc_read_memstats(tc_memstats *out);

@@ -32,6 +32,13 @@ static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
+/* Threads held by the current stop: parked, or waiting to leave a blocking
+ * region. Protected by park_lock. The stop ends (tci_world_start returns)
+ * only when it is back at zero, so a pause measured up to that return
+ * covers every thread's wait, scheduler wake-up delay included: the pause a
+ * mutator feels, not just the collector's part of it. */
+static int held;
 
 static tci_thread *threads;   /* protected by world_lock */
 static int nthreads;          /* protected by world_lock */
@@ -67,6 +74,23 @@ __attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
     return (uintptr_t)__builtin_frame_address(0);
 }
 
+/* Waits under park_lock until the stop ends, counted in `held` so the
+ * stopper's tci_world_start waits for this thread to be awake again. The
+ * end time is taken before `held` drops, so it is never later than the
+ * stop's recorded end (the same monotonic clock on both sides). */
+static void wait_for_start_locked(tci_thread *self)
+{
+    if (!tci_atomic_load_acquire(&tci_stw_pending))
+        return;
+    held++;
+    while (tci_atomic_load_acquire(&tci_stw_pending))
+        pthread_cond_wait(&park_cond, &park_lock);
+    self->park_end_ns = tci_os_now_ns();
+    self->parks++;
+    if (--held == 0)
+        pthread_cond_signal(&resumed_cond);
+}
+
 /* Every callee-saved register holds, at a call to this function, either a
  * live value of a caller or garbage. __builtin_unwind_init makes the
  * prologue save all of them in this frame; while we wait here the frame
@@ -79,9 +103,9 @@ __attribute__((noinline)) void tci_thread_park(tci_thread *self)
     self->spill_words = 0; /* the frame lives on while parked */
     pthread_mutex_lock(&park_lock); /* released below */
     self->state = TCI_PARKED;
+    self->park_begin_ns = tci_os_now_ns();
     pthread_cond_broadcast(&stopped_cond);
-    while (tci_atomic_load_acquire(&tci_stw_pending))
-        pthread_cond_wait(&park_cond, &park_lock);
+    wait_for_start_locked(self);
     self->state = TCI_RUNNING;
     pthread_mutex_unlock(&park_lock);
 }
@@ -103,8 +127,9 @@ blocking_enter_here(tci_thread *self)
 static void blocking_leave(tci_thread *self)
 {
     pthread_mutex_lock(&park_lock); /* released below */
-    while (tci_atomic_load_acquire(&tci_stw_pending))
-        pthread_cond_wait(&park_cond, &park_lock);
+    if (tci_atomic_load_acquire(&tci_stw_pending))
+        self->park_begin_ns = tci_os_now_ns();
+    wait_for_start_locked(self);
     self->state = TCI_RUNNING;
     pthread_mutex_unlock(&park_lock);
 }
@@ -148,12 +173,16 @@ uint64_t tci_world_stop(tci_thread *self)
     return tci_os_now_ns() - t0;
 }
 
-void tci_world_start(void)
+uint64_t tci_world_start(void)
 {
     pthread_mutex_lock(&park_lock); /* released below */
     tci_atomic_store_release(&tci_stw_pending, 0);
     pthread_cond_broadcast(&park_cond);
+    while (held > 0)
+        pthread_cond_wait(&resumed_cond, &park_lock);
+    uint64_t end = tci_os_now_ns();
     pthread_mutex_unlock(&park_lock);
+    return end;
 }
 
 tci_thread *tci_threads_first(void)

@@ -33,6 +33,12 @@ struct tci_thread {
      * registers). Published with the state. */
     uintptr_t spill[TCI_SPILL_WORDS];
     size_t spill_words;
+    /* The last time this thread was held by a stop (parked, or kept from
+     * leaving a blocking region), CLOCK_MONOTONIC as tci_os_now_ns, and how
+     * many times that happened: written by the owner under park_lock. The
+     * tests check them against the pauses the collector reports. */
+    uint64_t park_begin_ns, park_end_ns;
+    uint64_t parks;
     pthread_t tid;
     void *gc_local;         /* the collector's per-thread data (its cache) */
     tci_thread *next, *prev; /* registry: protected by world_lock */
@@ -66,7 +72,9 @@ void tci_world_unlock(void);
 /* With world_lock held: stops every other attached thread; returns the time
  * to stop in ns. The caller's own registers and stack are published too. */
 uint64_t tci_world_stop(tci_thread *self);
-void tci_world_start(void);
+/* Restarts the world and returns, CLOCK_MONOTONIC as tci_os_now_ns, when
+ * every thread the stop held is running again: the end of the pause. */
+uint64_t tci_world_start(void);
 
 /* With the world stopped (or world_lock held): iterate attached threads. */
 tci_thread *tci_threads_first(void);

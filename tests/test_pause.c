@@ -1,0 +1,165 @@
+/* test_pause.c: every stop the collector makes is counted, and each
+ * reported pause covers the whole time the threads were held by it.
+ *
+ * Mutator threads spin allocating and polling safepoints while the main
+ * thread runs forced collections with proportional collection off, so the
+ * main thread's collections are the only stops and every mutator is
+ * RUNNING at each of them: each must park exactly once per stop. Every
+ * thread records, per stop, the interval it was held (the library stamps
+ * it from inside the park, on CLOCK_MONOTONIC), and the test checks each
+ * interval lies inside the pause the collector reports for that
+ * collection, taken on the same clock. No sleeps and no timing bounds: the
+ * check is an ordering of clock readings that the stop protocol makes
+ * certain (the stopper reads the clock before asking threads to stop and
+ * after the last of them is running again).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "atomic.h"
+#include "gc.h"
+#include "testutil.h"
+#include "thread.h"
+#include "tricolor.h"
+
+enum { NMUT = 3, NSTOP = 40 };
+
+typedef struct held {
+    uint64_t begin, end;
+} held;
+
+typedef struct mutator {
+    pthread_t th;
+    tci_atomic *go, *done, *ready;
+    held seen[NSTOP + 1]; /* one more than expected: an extra park shows */
+    size_t nseen;
+    uint64_t parks_at_start;
+    int failed;
+} mutator;
+
+/* Records the stop that held this thread since the last call, if any. The
+ * fields are this thread's own: only it writes them, in the park. */
+static void note_park(mutator *m, const tci_thread *self, uint64_t *parks)
+{
+    if (self->parks == *parks)
+        return;
+    if (self->parks != *parks + 1 || m->nseen == NSTOP + 1)
+        m->failed = 1;
+    else
+        m->seen[m->nseen++] = (held){self->park_begin_ns, self->park_end_ns};
+    *parks = self->parks;
+}
+
+static void *mutator_main(void *arg)
+{
+    mutator *m = arg;
+    if (tc_thread_attach() != 0) {
+        m->failed = 1;
+        tci_atomic_add_full(m->ready, 1);
+        return NULL;
+    }
+    tci_thread *self = tci_thread_self();
+    m->parks_at_start = self->parks;
+    tci_atomic_add_full(m->ready, 1);
+    uint64_t parks = self->parks;
+    while (!tci_atomic_load_acquire(m->done)) {
+        /* Both calls may park; the next stop can come as soon as this one
+         * ends, so the count is checked after each. */
+        if (tc_alloc_atomic(32) == NULL)
+            m->failed = 1;
+        note_park(m, self, &parks);
+        tc_safepoint();
+        note_park(m, self, &parks);
+    }
+    tc_thread_detach();
+    return NULL;
+}
+
+static void every_stop_covers_the_held_threads(void **state)
+{
+    (void)state;
+    int old_pct = tc_set_gc_percent(-1); /* only our forced cycles stop */
+    tci_atomic go = {0}, done = {0}, ready = {0};
+    static mutator ms[NMUT];
+    memset(ms, 0, sizeof ms);
+    for (int i = 0; i < NMUT; i++) {
+        ms[i].go = &go;
+        ms[i].done = &done;
+        ms[i].ready = &ready;
+        assert_int_equal(pthread_create(&ms[i].th, NULL, mutator_main, &ms[i]), 0);
+    }
+    while (tci_atomic_load_acquire(&ready) != NMUT)
+        tc_safepoint(); /* spin: attach takes world_lock, no stop is running */
+
+    uint32_t first = test_stats().num_gc;
+    for (int k = 0; k < NSTOP; k++)
+        tc_collect();
+    tc_memstats st = test_stats();
+    tci_atomic_store_release(&done, 1);
+    for (int i = 0; i < NMUT; i++)
+        assert_int_equal(pthread_join(ms[i].th, NULL), 0);
+    tc_set_gc_percent(old_pct);
+
+    /* Every stop counted: one collection each, one pause each. */
+    assert_int_equal(st.num_gc - first, NSTOP);
+    uint64_t total = 0;
+    for (uint32_t g = first; g < first + NSTOP; g++) {
+        uint64_t start, end;
+        assert_true(tci_stats_pause_interval(g, &start, &end));
+        assert_true(start <= end);
+        assert_int_equal(st.pause_ns[g % TC_PAUSE_RING], end - start);
+        total += end - start;
+    }
+    assert_true(st.pause_total_ns >= total);
+
+    for (int i = 0; i < NMUT; i++) {
+        mutator *m = &ms[i];
+        assert_false(m->failed);
+        /* Each stop held every running mutator exactly once. */
+        assert_int_equal(m->nseen, NSTOP);
+        for (size_t k = 0; k < m->nseen; k++) {
+            uint64_t start, end;
+            assert_true(tci_stats_pause_interval(first + (uint32_t)k, &start, &end));
+            if (!(start <= m->seen[k].begin && m->seen[k].begin <= m->seen[k].end &&
+                  m->seen[k].end <= end))
+                fail_msg("mutator %d, stop %zu: held [%llu, %llu] outside the reported "
+                         "pause [%llu, %llu]",
+                         i, k, (unsigned long long)m->seen[k].begin,
+                         (unsigned long long)m->seen[k].end, (unsigned long long)start,
+                         (unsigned long long)end);
+        }
+    }
+}
+
+/* The statistics ring keeps the last TC_PAUSE_RING pauses: an older one is
+ * reported as gone, never as another cycle's figures. */
+static void pause_intervals_outside_the_ring_are_refused(void **state)
+{
+    (void)state;
+    uint64_t s, e;
+    uint32_t n = test_stats().num_gc;
+    assert_false(tci_stats_pause_interval(n, &s, &e)); /* not yet run */
+    tc_collect();
+    assert_true(tci_stats_pause_interval(n, &s, &e));
+    for (int k = 0; k < TC_PAUSE_RING; k++)
+        tc_collect();
+    assert_false(tci_stats_pause_interval(n, &s, &e));
+    assert_true(tci_stats_pause_interval(n + 1, &s, &e));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_stop_covers_the_held_threads),
+        cmocka_unit_test(pause_intervals_outside_the_ring_are_refused),
+    };
+    return cmocka_run_group_tests(tests, test_group_setup_verified, NULL);
+}
