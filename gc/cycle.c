@@ -292,12 +292,15 @@ void tc_read_memstats(tc_memstats *out)
     out->frees = freed;
     out->heap_objects = counts.mallocs - freed;
     out->heap_alloc = counts.total_bytes - freed_bytes;
-    out->heap_sys = hs.sys_bytes;
+    /* An arena's untouched tail is address space, not memory: heap_sys
+     * counts what the page heap has carved out (as Go's counts what it has
+     * mapped ready), so a 64 MiB arena holding 3 MiB of spans is 3 MiB. */
+    out->heap_sys = hs.sys_bytes - hs.fresh_bytes;
     out->heap_inuse = hs.inuse_bytes;
-    out->heap_idle = hs.sys_bytes - hs.inuse_bytes;
+    out->heap_idle = out->heap_sys - hs.inuse_bytes;
     out->heap_released = hs.released_bytes;
     out->meta_sys = hs.meta_bytes;
-    out->sys = hs.sys_bytes + hs.meta_bytes;
+    out->sys = out->heap_sys + hs.meta_bytes;
     out->next_gc = tci_atomic_load_relaxed(&tci_next_gc);
     out->last_gc_ns = st.last_gc_ns;
     out->pause_total_ns = st.pause_total_ns;

@@ -334,5 +334,6 @@ void tci_heap_read_stats(tci_heap_stats *out)
     /* Plus at most one touched 4 KiB page of the first level per arena. */
     out->meta_bytes = meta_bytes + narenas * 4096;
     out->released_bytes = 0;
+    out->fresh_bytes = bump_end - bump_next;
     pthread_mutex_unlock(&heap_lock);
 }

@@ -144,6 +144,9 @@ typedef struct tci_heap_stats {
     uint64_t inuse_bytes;    /* bytes of in-use spans */
     uint64_t meta_bytes;     /* span structs, arena tables */
     uint64_t released_bytes;
+    uint64_t fresh_bytes;    /* the never-used tail of the newest arena: mapped
+                                address space no page of which was ever handed
+                                out or touched (it holds no memory) */
 } tci_heap_stats;
 void tci_heap_read_stats(tci_heap_stats *out);
 

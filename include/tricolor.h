@@ -147,7 +147,9 @@ TC_API int tc_set_gc_percent(int percent);
 typedef struct tc_memstats {
     uint64_t heap_alloc;     /* bytes of allocated heap objects (incl. unswept dead) */
     uint64_t heap_objects;   /* number of allocated heap objects */
-    uint64_t heap_sys;       /* bytes of heap address space obtained from the OS */
+    uint64_t heap_sys;       /* bytes of heap the page heap has carved from the OS's
+                                mappings (spans and free runs; an arena's untouched
+                                tail is not counted) */
     uint64_t heap_inuse;     /* bytes in in-use spans */
     uint64_t heap_idle;      /* bytes in free spans */
     uint64_t heap_released;  /* bytes of idle spans returned to the OS */
