@@ -3,7 +3,8 @@
 #
 #   make              libtricolor.a, libtricolor.so, tricolor.pc (release)
 #   make test         install missing packages, build, run every test
-#   make run          the pause benchmark (GC latency experiment)
+#   make run          the pause report (latency experiment + steady-state server)
+#   make bench        every workload on every backend and Go, side by side
 #   make test-asan    the whole suite under AddressSanitizer (also test-ubsan)
 #   make install PREFIX=/usr/local
 

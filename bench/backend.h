@@ -1,13 +1,16 @@
 /* backend.h: the small allocator interface the benchmark workloads are
- * written against once, implemented by one backend_<name>.c per collector.
+ * written against once, implemented by one backend_<name>.c per allocator.
  *
- * The backend is chosen at link time: each workload object is linked with
- * one backend object into its own executable (gcbench_tricolor,
- * gcbench_bdwgc, gcbench_malloc). Both are compiled with -flto, so the
- * wrappers below inline into the workload and no backend pays a call it
- * would not pay in a program written directly against it: tricolor's
- * barrier stays tc_store's inline flag test, bdwgc's store stays a plain
- * store, and every allocation is one call into the allocator itself.
+ * Every backend lives in the same benchmark program (the Google Benchmark
+ * shim registers each workload with each backend), yet a workload must
+ * call its backend directly, never through a function pointer: tricolor's
+ * barrier is an inline flag test and bdwgc's store a plain store, and an
+ * indirect call per allocation would measure the harness. So each
+ * workload_<w>.c and backend_<b>.c is compiled once per backend with
+ * -DBK_BACKEND=<b>, and the macros below rename every bk_ name to
+ * bk_<b>_name (bk_alloc becomes bk_tricolor_alloc) and every workload entry
+ * point to wl_<w>_<b>. With -flto the backend's wrappers inline into the
+ * workload as if it had been written against that allocator.
  *
  * Object layout: an object made from a shape has its n_ptrs pointer slots
  * first (word offsets 0 .. n_ptrs-1), then scalar_bytes of pointer-free
@@ -19,24 +22,49 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What a backend can tell about its collections. A field the backend does
- * not expose is BK_UNKNOWN. */
-#define BK_UNKNOWN UINT64_MAX
-typedef struct bk_stats {
-    uint64_t num_gc;         /* collections so far (0 for malloc) */
-    uint64_t pause_total_ns; /* stop-the-world time over all collections */
-    uint64_t pause_max_ns;   /* longest pause (tricolor: of the last 256) */
-    uint64_t heap_bytes;     /* heap address space the backend holds */
-} bk_stats;
+#ifndef BK_BACKEND
+#error "compile with -DBK_BACKEND=<backend name> (see bench/bench.mk)"
+#endif
+
+#define BK_CAT3_(a, b, c) a##b##_##c
+#define BK_CAT3(a, b, c) BK_CAT3_(a, b, c)
+/* bk_<backend>_<f> and wl_<workload>_<backend>. */
+#define BK(f) BK_CAT3(bk_, BK_BACKEND, f)
+#define WL(w) BK_CAT3(wl_, w, BK_BACKEND)
+
+#define bk_shape BK(shape)
+#define bk_init BK(init)
+#define bk_name BK(name)
+#define bk_describe BK(describe)
+#define bk_needs_free BK(needs_free)
+#define bk_thread_begin BK(thread_begin)
+#define bk_thread_end BK(thread_end)
+#define bk_blocking_begin BK(blocking_begin)
+#define bk_blocking_end BK(blocking_end)
+#define bk_shape_get BK(shape_get)
+#define bk_shape_size BK(shape_size)
+#define bk_alloc BK(alloc)
+#define bk_alloc_atomic BK(alloc_atomic)
+#define bk_store BK(store)
+#define bk_free BK(free)
+#define bk_collect BK(collect)
+#define bk_read_stats BK(read_stats)
+#define bk_pauses_begin BK(pauses_begin)
+#define bk_pauses_poll BK(pauses_poll)
+#define bk_pauses BK(pauses)
+#define bk_marking_hold BK(marking_hold)
+
+#include "bench_util.h"
 
 /* A shape: an object layout with pointer slots and scalar bytes. Opaque;
  * each backend defines it. */
 typedef struct bk_shape bk_shape;
 
-/* Sets the backend up; call first, from main. Exits with a message on
- * failure, since no benchmark can go on without its heap. */
+/* Sets the backend up; every workload calls it first (a second call does
+ * nothing). Exits with a message on failure, since no benchmark can go on
+ * without its heap. */
 void bk_init(void);
-/* "tricolor", "bdwgc" or "malloc". */
+/* "tricolor", "bdwgc", "malloc", "mimalloc". */
 const char *bk_name(void);
 /* One line on the backend's version and settings (markers, say), for the
  * parameters a workload prints; valid after bk_init. */
@@ -44,6 +72,15 @@ const char *bk_describe(void);
 /* Nonzero when dead objects must be handed to bk_free (malloc): the
  * workloads then free what a manual program would free. */
 int bk_needs_free(void);
+/* A thread the workload started begins or ends using the heap (tricolor
+ * attaches it, bdwgc registers its stack). Exits on failure. */
+void bk_thread_begin(void);
+void bk_thread_end(void);
+/* Around a wait that touches no heap object (a barrier, a join): a
+ * collector that stops threads cooperatively (tricolor) must not wait for
+ * a thread that is waiting for it. */
+void bk_blocking_begin(void);
+void bk_blocking_end(void);
 
 /* The shape for n_ptrs pointer slots followed by scalar_bytes of data,
  * made once and cached: call it at set-up, not per allocation. Never NULL
@@ -62,21 +99,39 @@ void *bk_alloc_atomic(size_t size);
 /* Stores value into *slot, a pointer slot of obj: tricolor's barrier, a
  * plain store elsewhere. */
 void bk_store(void *obj, void *slot, void *value);
-/* Frees p for malloc; nothing for the collectors. */
+/* Frees p for the manual allocators; nothing for the collectors. */
 void bk_free(void *p);
-/* A full collection now (nothing for malloc). */
+/* A full collection now (nothing for the manual allocators). */
 void bk_collect(void);
+/* Totals since bk_init (see bench_util.h for the fields). */
 void bk_read_stats(bk_stats *out);
 
-/* ---- Helpers every workload uses (bench_util.c) ------------------------ */
+/* The pause log: every stop-the-world pause from bk_pauses_begin on, with
+ * its end on CLOCK_MONOTONIC (bench_now_ns). bdwgc's hook appends as it
+ * collects; tricolor's pauses are pulled from its statistics ring by
+ * bk_pauses_poll, which a workload calls outside its timed operations at
+ * least every few thousand allocations (a ring of 256 pauses is never
+ * outrun that way; if it were, the pauses lost are counted). */
+void bk_pauses_begin(void);
+void bk_pauses_poll(void);
+/* The log so far; *lost counts pauses that fell out of the ring. */
+const bk_pause *bk_pauses(size_t *n, uint64_t *lost);
 
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t bench_now_ns(void);
-/* Peak resident set size of the process in KiB (getrusage ru_maxrss). */
-long bench_maxrss_kib(void);
-/* Prints the backend's collection figures as " gcs=N pause_total_ms=X
- * pause_max_ms=Y" (unknown fields as "na") to stdout, no newline: the tail
- * of a RESULT line. */
-void bench_print_gc_fields(const bk_stats *st);
+/* Holds the collector in its marking phase (on != 0) or lets it go, so a
+ * workload can time stores while the write barrier is on. Returns 0 when
+ * the backend has no such phase to hold (bdwgc outside incremental mode,
+ * malloc): the figure is then not measured. */
+int bk_marking_hold(int on);
+
+/* The figures of a workload's timed part, from the stats read before and
+ * after it and the pause log: every workload ends with this. */
+static inline void bk_summarise(wl_result *r, const bk_stats *before, const bk_stats *after)
+{
+    size_t np;
+    uint64_t lost;
+    const bk_pause *log = bk_pauses(&np, &lost); /* before np is read */
+    bench_pause_summary(r, log, np, lost);
+    bench_gc_summary(r, before, after);
+}
 
 #endif /* BENCH_BACKEND_H */

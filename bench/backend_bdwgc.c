@@ -23,33 +23,48 @@ struct bk_shape {
 static struct bk_shape shapes[MAX_SHAPES];
 static size_t n_shapes;
 
-/* Pause accounting from the collection-event hook. The hook runs on the
- * thread that collects, with the allocation lock held; the benchmarks are
- * single-threaded, so these need no protection of their own. Every
- * automatic collection of the non-incremental collector runs from
- * GC_EVENT_START to GC_EVENT_END with the allocating thread blocked, so
- * that span is the pause the mutator sees. */
+/* Pause accounting from the collection-event hook, which runs on the
+ * collecting thread with the allocation lock held (so the log needs no
+ * lock of its own). Without incremental mode every collection runs from
+ * GC_EVENT_START to GC_EVENT_END with the world stopped (the threads are
+ * stopped at GC_EVENT_PRE_STOP_WORLD and restarted at
+ * GC_EVENT_POST_START_WORLD, both inside that span, and the collecting
+ * thread itself waits for the whole of it): that span is the pause. */
 static uint64_t gc_start_ns;
 static uint64_t pause_total_ns;
-static uint64_t pause_max_ns;
 static uint64_t gc_no_at_init;
 static char description[128];
+static bk_pause *plog;
+static size_t plog_n, plog_cap;
+static uint64_t plog_lost; /* a log entry that could not be stored */
 
 static void GC_CALLBACK on_collection_event(GC_EventType ev)
 {
     if (ev == GC_EVENT_START) {
         gc_start_ns = bench_now_ns();
     } else if (ev == GC_EVENT_END) {
-        uint64_t d = bench_now_ns() - gc_start_ns;
-        pause_total_ns += d;
-        if (d > pause_max_ns)
-            pause_max_ns = d;
+        uint64_t end = bench_now_ns();
+        pause_total_ns += end - gc_start_ns;
+        if (plog_n == plog_cap) {
+            size_t cap = plog_cap ? 2 * plog_cap : 1024;
+            bk_pause *p = realloc(plog, cap * sizeof *p);
+            if (p == NULL) {
+                plog_lost++;
+                return;
+            }
+            plog = p;
+            plog_cap = cap;
+        }
+        plog[plog_n++] = (bk_pause){end, end - gc_start_ns};
     }
 }
 
 void bk_init(void)
 {
+    if (description[0] != '\0')
+        return;
     GC_INIT();
+    GC_allow_register_threads();
     /* bdwgc starts its marker threads only when the client creates its
      * first thread; a single-threaded benchmark asks for them, so bdwgc
      * marks in parallel as it would in a threaded program (GC_MARKERS
@@ -60,6 +75,46 @@ void bk_init(void)
     snprintf(description, sizeof description, "bdwgc %d.%d.%d, %d marker%s",
              GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_MICRO,
              GC_get_parallel() + 1, GC_get_parallel() ? "s" : "");
+}
+
+void bk_thread_begin(void)
+{
+    struct GC_stack_base sb;
+    if (GC_get_stack_base(&sb) != GC_SUCCESS ||
+        GC_register_my_thread(&sb) != GC_SUCCESS) {
+        fprintf(stderr, "bdwgc backend: cannot register a thread\n");
+        exit(2);
+    }
+}
+
+void bk_thread_end(void) { GC_unregister_my_thread(); }
+/* bdwgc stops threads with signals, wherever they are. */
+void bk_blocking_begin(void) {}
+void bk_blocking_end(void) {}
+
+void bk_pauses_begin(void)
+{
+    GC_alloc_lock();
+    plog_n = 0;
+    plog_lost = 0;
+    GC_alloc_unlock();
+}
+
+void bk_pauses_poll(void) {}
+
+const bk_pause *bk_pauses(size_t *n, uint64_t *lost)
+{
+    *n = plog_n;
+    *lost = plog_lost;
+    return plog;
+}
+
+/* bdwgc marks with the world stopped: there is no phase in which the
+ * program stores while it marks. */
+int bk_marking_hold(int on)
+{
+    (void)on;
+    return 0;
 }
 
 const char *bk_name(void) { return "bdwgc"; }
@@ -144,8 +199,14 @@ void bk_collect(void) { GC_gcollect(); }
 
 void bk_read_stats(bk_stats *out)
 {
+    GC_alloc_lock();
     out->num_gc = GC_get_gc_no() - gc_no_at_init;
     out->pause_total_ns = pause_total_ns;
-    out->pause_max_ns = pause_max_ns;
-    out->heap_bytes = GC_get_heap_size();
+    GC_alloc_unlock();
+    /* The world is stopped for the whole collection: every CPU is the
+     * collector's for the pause (Go's convention, and tricolor's). */
+    out->gc_cpu_ns = pause_total_ns * (uint64_t)bench_ncpu();
+    GC_word heap = 0;
+    GC_get_heap_usage_safe(&heap, NULL, NULL, NULL, NULL); /* unmapped excluded */
+    out->heap_bytes = heap;
 }

@@ -1,7 +1,9 @@
-/* backend_malloc.c: the benchmark backend for plain malloc/free (glibc),
- * the baseline a manual program gets: no collector, explicit frees. */
-#include <gnu/libc-version.h>
-#include <malloc.h>
+/* backend_manual.c: the benchmark backend for a manual allocator, the
+ * baseline a program that frees by hand gets: no collector, explicit
+ * frees. Compiled once per allocator with `-include manual_<name>.h`,
+ * which supplies MANUAL_NAME and the manual_* functions: glibc's
+ * malloc/free (backend "malloc") and mimalloc's (backend "mimalloc",
+ * where libmimalloc-dev is installed). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -20,13 +22,18 @@ static char description[64];
 
 void bk_init(void)
 {
-    snprintf(description, sizeof description, "glibc %s malloc/free",
-             gnu_get_libc_version());
+    if (description[0] != '\0')
+        return;
+    manual_describe(description, sizeof description);
 }
 
-const char *bk_name(void) { return "malloc"; }
+const char *bk_name(void) { return MANUAL_NAME; }
 const char *bk_describe(void) { return description; }
 int bk_needs_free(void) { return 1; }
+void bk_thread_begin(void) {}
+void bk_thread_end(void) {}
+void bk_blocking_begin(void) {}
+void bk_blocking_end(void) {}
 
 const bk_shape *bk_shape_get(size_t n_ptrs, size_t scalar_bytes)
 {
@@ -34,7 +41,7 @@ const bk_shape *bk_shape_get(size_t n_ptrs, size_t scalar_bytes)
         if (shapes[i].n_ptrs == n_ptrs && shapes[i].scalar_bytes == scalar_bytes)
             return &shapes[i];
     if (n_shapes == MAX_SHAPES) {
-        fprintf(stderr, "malloc backend: more than %d shapes\n", MAX_SHAPES);
+        fprintf(stderr, MANUAL_NAME " backend: more than %d shapes\n", MAX_SHAPES);
         exit(2);
     }
     struct bk_shape *s = &shapes[n_shapes++];
@@ -48,14 +55,14 @@ size_t bk_shape_size(const bk_shape *s) { return s->size; }
 
 static void *die_oom(size_t size)
 {
-    fprintf(stderr, "malloc backend: out of memory allocating %zu bytes\n", size);
+    fprintf(stderr, MANUAL_NAME " backend: out of memory allocating %zu bytes\n", size);
     exit(2);
 }
 
 void *bk_alloc(const bk_shape *s)
 {
     /* calloc, because the collectors hand out zeroed objects too. */
-    void *p = calloc(1, s->size);
+    void *p = manual_calloc(1, s->size);
     if (__builtin_expect(p == NULL, 0))
         return die_oom(s->size);
     return p;
@@ -63,7 +70,7 @@ void *bk_alloc(const bk_shape *s)
 
 void *bk_alloc_atomic(size_t size)
 {
-    void *p = malloc(size);
+    void *p = manual_malloc(size);
     if (__builtin_expect(p == NULL, 0))
         return die_oom(size);
     return p;
@@ -75,15 +82,30 @@ void bk_store(void *obj, void *slot, void *value)
     *(void **)slot = value;
 }
 
-void bk_free(void *p) { free(p); }
+void bk_free(void *p) { manual_free(p); }
 void bk_collect(void) {}
 
 void bk_read_stats(bk_stats *out)
 {
-    struct mallinfo2 mi = mallinfo2();
     out->num_gc = 0;
     out->pause_total_ns = 0;
-    out->pause_max_ns = 0;
-    /* Bytes glibc took from the OS: the main arena plus mmapped chunks. */
-    out->heap_bytes = mi.arena + mi.hblkhd;
+    out->gc_cpu_ns = 0;
+    out->heap_bytes = manual_heap_bytes();
+}
+
+/* No collector: no pauses, no marking. */
+void bk_pauses_begin(void) {}
+void bk_pauses_poll(void) {}
+
+const bk_pause *bk_pauses(size_t *n, uint64_t *lost)
+{
+    *n = 0;
+    *lost = 0;
+    return NULL;
+}
+
+int bk_marking_hold(int on)
+{
+    (void)on;
+    return 0;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tricolor.h"
 
@@ -24,6 +25,8 @@ static char description[128];
 
 void bk_init(void)
 {
+    if (description[0] != '\0')
+        return;
     if (tc_init() != 0) {
         fprintf(stderr, "tricolor backend: tc_init: %s\n", strerror(errno));
         exit(2);
@@ -39,6 +42,18 @@ void bk_init(void)
 const char *bk_name(void) { return "tricolor"; }
 const char *bk_describe(void) { return description; }
 int bk_needs_free(void) { return 0; }
+
+void bk_thread_begin(void)
+{
+    if (tc_thread_attach() != 0) {
+        fprintf(stderr, "tricolor backend: tc_thread_attach: %s\n", strerror(errno));
+        exit(2);
+    }
+}
+
+void bk_thread_end(void) { tc_thread_detach(); }
+void bk_blocking_begin(void) { tc_blocking_begin(); }
+void bk_blocking_end(void) { tc_blocking_end(); }
 
 const bk_shape *bk_shape_get(size_t n_ptrs, size_t scalar_bytes)
 {
@@ -107,12 +122,72 @@ void bk_read_stats(bk_stats *out)
     tc_read_memstats(&ms);
     out->num_gc = ms.num_gc;
     out->pause_total_ns = ms.pause_total_ns;
-    /* The ring holds the last TC_PAUSE_RING pauses: the maximum of those. */
-    uint32_t n = ms.num_gc < TC_PAUSE_RING ? ms.num_gc : TC_PAUSE_RING;
-    uint64_t max = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (ms.pause_ns[i] > max)
-            max = ms.pause_ns[i];
-    out->pause_max_ns = max;
-    out->heap_bytes = ms.heap_sys;
+    out->gc_cpu_ns = ms.gc_cpu_ns;
+    out->heap_bytes = ms.heap_sys - ms.heap_released;
+}
+
+/* The pause log, pulled from the statistics ring. The ring's pause_end_ns
+ * is CLOCK_REALTIME (as Go's PauseEnd); it is mapped onto CLOCK_MONOTONIC
+ * with the offset between the clocks read at bk_pauses_begin. */
+static bk_pause *plog;
+static size_t plog_n, plog_cap;
+static uint64_t plog_lost, plog_next_gc;
+static int64_t real_minus_mono;
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void bk_pauses_begin(void)
+{
+    tc_memstats ms;
+    tc_read_memstats(&ms);
+    plog_n = 0;
+    plog_lost = 0;
+    plog_next_gc = ms.num_gc;
+    real_minus_mono = (int64_t)(realtime_ns() - bench_now_ns());
+}
+
+void bk_pauses_poll(void)
+{
+    static tc_memstats ms; /* 4 KiB, and polls come from one thread */
+    tc_read_memstats(&ms);
+    if (ms.num_gc - plog_next_gc > TC_PAUSE_RING) {
+        plog_lost += ms.num_gc - plog_next_gc - TC_PAUSE_RING;
+        plog_next_gc = ms.num_gc - TC_PAUSE_RING;
+    }
+    for (; plog_next_gc < ms.num_gc; plog_next_gc++) {
+        if (plog_n == plog_cap) {
+            plog_cap = plog_cap ? 2 * plog_cap : 1024;
+            plog = realloc(plog, plog_cap * sizeof *plog);
+            if (plog == NULL) {
+                fprintf(stderr, "tricolor backend: out of memory for the pause log\n");
+                exit(2);
+            }
+        }
+        size_t k = plog_next_gc % TC_PAUSE_RING;
+        plog[plog_n].end_ns = (uint64_t)((int64_t)ms.pause_end_ns[k] - real_minus_mono);
+        plog[plog_n].dur_ns = ms.pause_ns[k];
+        plog_n++;
+    }
+}
+
+const bk_pause *bk_pauses(size_t *n, uint64_t *lost)
+{
+    bk_pauses_poll();
+    *n = plog_n;
+    *lost = plog_lost;
+    return plog;
+}
+
+/* Until collection runs concurrently (issue 4) nothing marks while the
+ * program runs, so holding "marking" turns on the barrier's flag by hand:
+ * every tc_store then takes the slow path it would take during a mark. */
+int bk_marking_hold(int on)
+{
+    tc_barrier_enabled_ = on != 0;
+    return 1;
 }
