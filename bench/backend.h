@@ -109,9 +109,10 @@ void bk_read_stats(bk_stats *out);
 /* The pause log: every stop-the-world pause from bk_pauses_begin on, with
  * its end on CLOCK_MONOTONIC (bench_now_ns). bdwgc's hook appends as it
  * collects; tricolor's pauses are pulled from its statistics ring by
- * bk_pauses_poll, which a workload calls outside its timed operations at
- * least every few thousand allocations (a ring of 256 pauses is never
- * outrun that way; if it were, the pauses lost are counted). */
+ * bk_pauses_poll, which a workload calls (through bk_sample, between
+ * operations) at least every few thousand allocations (a ring of 256
+ * pauses is never outrun that way; if it were, the pauses lost are
+ * counted). */
 void bk_pauses_begin(void);
 void bk_pauses_poll(void);
 /* The log so far; *lost counts pauses that fell out of the ring. */
@@ -123,10 +124,28 @@ const bk_pause *bk_pauses(size_t *n, uint64_t *lost);
  * malloc): the figure is then not measured. */
 int bk_marking_hold(int on);
 
+/* Inside a timed part, between operations: the heap's size into
+ * r->peak_heap_bytes and a poll of the pause log. Its own time goes to
+ * r->sample_ns, which bk_summarise takes off the timed part: reading an
+ * allocator's figures is not what any backend is measured on. */
+static inline void bk_sample(wl_result *r)
+{
+    uint64_t t0 = bench_now_ns();
+    bk_stats st;
+    bk_read_stats(&st);
+    if (st.heap_bytes > r->peak_heap_bytes)
+        r->peak_heap_bytes = st.heap_bytes;
+    bk_pauses_poll();
+    r->sample_ns += bench_now_ns() - t0;
+}
+
 /* The figures of a workload's timed part, from the stats read before and
- * after it and the pause log: every workload ends with this. */
+ * after it and the pause log: every workload ends with this (after setting
+ * r->wall_ns to the whole timed part). */
 static inline void bk_summarise(wl_result *r, const bk_stats *before, const bk_stats *after)
 {
+    r->wall_ns -= r->sample_ns < r->wall_ns ? r->sample_ns : 0;
+    r->collector = !bk_needs_free();
     size_t np;
     uint64_t lost;
     const bk_pause *log = bk_pauses(&np, &lost); /* before np is read */

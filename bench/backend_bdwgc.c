@@ -25,37 +25,52 @@ static size_t n_shapes;
 
 /* Pause accounting from the collection-event hook, which runs on the
  * collecting thread with the allocation lock held (so the log needs no
- * lock of its own). Without incremental mode every collection runs from
- * GC_EVENT_START to GC_EVENT_END with the world stopped (the threads are
- * stopped at GC_EVENT_PRE_STOP_WORLD and restarted at
- * GC_EVENT_POST_START_WORLD, both inside that span, and the collecting
- * thread itself waits for the whole of it): that span is the pause. */
-static uint64_t gc_start_ns;
-static uint64_t pause_total_ns;
+ * lock of its own). A collection runs from GC_EVENT_START to GC_EVENT_END
+ * on the thread that triggered it, but the world is stopped only from
+ * GC_EVENT_PRE_STOP_WORLD to GC_EVENT_POST_START_WORLD: clearing the mark
+ * bits before and finishing the collection after run beside the other
+ * threads (GC_finish_collection says so). The pause is that stop; the
+ * rest counts as one CPU's collecting time. Nothing is allocated while
+ * the world is stopped (another thread may hold malloc's lock): the log
+ * makes room at GC_EVENT_START. */
+static uint64_t gc_start_ns, stop_start_ns;
+static uint64_t pause_total_ns, gc_total_ns;
 static uint64_t gc_no_at_init;
 static char description[128];
 static bk_pause *plog;
 static size_t plog_n, plog_cap;
-static uint64_t plog_lost; /* a log entry that could not be stored */
+static uint64_t plog_lost; /* stops the log had no room for */
 
 static void GC_CALLBACK on_collection_event(GC_EventType ev)
 {
-    if (ev == GC_EVENT_START) {
-        gc_start_ns = bench_now_ns();
-    } else if (ev == GC_EVENT_END) {
-        uint64_t end = bench_now_ns();
-        pause_total_ns += end - gc_start_ns;
-        if (plog_n == plog_cap) {
+    uint64_t now = bench_now_ns();
+    switch (ev) {
+    case GC_EVENT_START:
+        gc_start_ns = now;
+        if (plog_cap - plog_n < 4) { /* a collection stops the world once */
             size_t cap = plog_cap ? 2 * plog_cap : 1024;
             bk_pause *p = realloc(plog, cap * sizeof *p);
-            if (p == NULL) {
-                plog_lost++;
-                return;
+            if (p != NULL) {
+                plog = p;
+                plog_cap = cap;
             }
-            plog = p;
-            plog_cap = cap;
         }
-        plog[plog_n++] = (bk_pause){end, end - gc_start_ns};
+        break;
+    case GC_EVENT_PRE_STOP_WORLD:
+        stop_start_ns = now;
+        break;
+    case GC_EVENT_POST_START_WORLD:
+        pause_total_ns += now - stop_start_ns;
+        if (plog_n < plog_cap)
+            plog[plog_n++] = (bk_pause){now, now - stop_start_ns};
+        else
+            plog_lost++;
+        break;
+    case GC_EVENT_END:
+        gc_total_ns += now - gc_start_ns;
+        break;
+    default:
+        break;
     }
 }
 
@@ -200,12 +215,14 @@ void bk_collect(void) { GC_gcollect(); }
 void bk_read_stats(bk_stats *out)
 {
     GC_alloc_lock();
-    out->num_gc = GC_get_gc_no() - gc_no_at_init;
-    out->pause_total_ns = pause_total_ns;
+    uint64_t gcs = GC_get_gc_no() - gc_no_at_init;
+    uint64_t stopped = pause_total_ns, total = gc_total_ns;
     GC_alloc_unlock();
-    /* The world is stopped for the whole collection: every CPU is the
-     * collector's for the pause (Go's convention, and tricolor's). */
-    out->gc_cpu_ns = pause_total_ns * (uint64_t)bench_ncpu();
+    out->num_gc = gcs;
+    out->pause_total_ns = stopped;
+    /* Stopped, every CPU is the collector's (Go's convention, and
+     * tricolor's); the rest of a collection is one thread's work. */
+    out->gc_cpu_ns = stopped * (uint64_t)bench_ncpu() + (total > stopped ? total - stopped : 0);
     GC_word heap = 0;
     GC_get_heap_usage_safe(&heap, NULL, NULL, NULL, NULL); /* unmapped excluded */
     out->heap_bytes = heap;

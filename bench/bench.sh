@@ -16,16 +16,22 @@
 # script exit 1 after the table: a broken backend never shows as a fast one.
 set -u
 
+usage() {
+    echo "usage: bench.sh [--quick] [--rounds N] BENCH_DIR" >&2
+    exit 2
+}
 quick=""
 rounds=3
-while [ $# -gt 1 ]; do
+dir=""
+while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=--quick; shift ;;
-        --rounds) rounds=$2; shift 2 ;;
-        *) break ;;
+        --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
+        -*) usage ;;
+        *) [ -z "$dir" ] || usage; dir=$1; shift ;;
     esac
 done
-dir=${1:?usage: bench.sh [--quick] [--rounds N] BENCH_DIR}
+[ -n "$dir" ] || usage
 case $rounds in
     '' | *[!0-9]* | 0) echo "bench.sh: --rounds wants a positive integer, not '$rounds'" >&2; exit 2 ;;
 esac
@@ -60,11 +66,18 @@ progs=$tcbench
 [ -x "$dir/tcbench-mimalloc" ] && progs="$progs $dir/tcbench-mimalloc"
 pairs=$dir/bench.pairs
 : > "$pairs"
+list=$dir/bench.list
 for p in $progs; do
-    "$p" $quick --benchmark_list_tests | sed 's|/iterations:.*||' |
+    # Into a file first: a pipeline's status is its last command's (dash
+    # has no pipefail), and a program that cannot start must stop us.
+    if ! "$p" $quick --benchmark_list_tests > "$list" 2>&1 || [ ! -s "$list" ]; then
+        echo "bench.sh: $p cannot list its benchmarks:" >&2
+        sed 's/^/    /' "$list" >&2
+        exit 2
+    fi
+    sed 's|/iterations:.*||' "$list" |
         awk -v p="$p" '{n = split($0, f, "/"); c = f[1]; for (i = 2; i < n; i++) c = c "/" f[i];
-                        print c, f[n], p}' >> "$pairs" ||
-        { echo "bench.sh: $p cannot list its benchmarks" >&2; exit 2; }
+                        print c, f[n], p}' >> "$pairs"
 done
 cases=$(awk '!($1 in seen) {seen[$1] = 1; print $1}' "$pairs")
 backends_of() { awk -v c="$1" '$1 == c {print $2}' "$pairs"; }
@@ -111,6 +124,7 @@ run() {
     echo "round=$1 case=$2 $line" >> "$log"
 }
 
+runs=0
 for r in $(seq 1 "$rounds"); do
     echo "round $r of $rounds ..."
     for c in $cases; do
@@ -123,12 +137,21 @@ for r in $(seq 1 "$rounds"); do
             '{a[NR - 1] = $0} END {for (i = 0; i < n; i++) print a[(i + k) % n]}')
         for b in $ordered; do
             run "$r" "$c" "$b"
+            runs=$((runs + 1))
         done
     done
 done
 echo
 
 awk -f "$here/bench-table.awk" "$log"
+
+# Every run must have left its line: a count that does not add up is a
+# failure even if no run said so.
+got=$(grep -c . "$log")
+if [ "$got" -ne $((runs - failures)) ] || [ "$runs" -eq 0 ]; then
+    echo "bench.sh: $runs runs but $got results in $log" >&2
+    failures=$((failures + 1))
+fi
 
 if [ $failures -ne 0 ]; then
     echo "bench.sh: $failures run(s) FAILED (see above)" >&2

@@ -54,8 +54,10 @@ void wl_params_default(wl_params *p, const char *workload, int quick);
 typedef struct wl_result {
     int ok;                 /* 0: the run's final check failed (no figures) */
     int measured;           /* 0: not measurable on this backend (skipped) */
+    int collector;          /* the backend collects: it has pauses and GC CPU */
     char params[192];       /* the parameters, "key=value ..." */
-    uint64_t wall_ns;       /* the timed part */
+    uint64_t wall_ns;       /* the timed part, less the time spent sampling */
+    uint64_t sample_ns;     /* time spent sampling the heap inside the timed part */
     uint64_t ops;           /* objects, pushes, ops or stores timed */
     /* Per-operation latency as the mutator sees it (latency, steady). */
     uint64_t op_p50_ns, op_p99_ns, op_p999_ns, op_max_ns;
@@ -83,6 +85,13 @@ typedef void wl_fn(const wl_params *p, wl_result *r);
 uint64_t bench_now_ns(void);
 /* Peak resident set size of the process in KiB (getrusage ru_maxrss). */
 long bench_maxrss_kib(void);
+/* Bytes the workload keeps outside the backend's heap but in the process
+ * (the latency workload's timings): the manual backends, which measure
+ * their heap as resident memory, leave them out. */
+void bench_outside_heap_add(uint64_t bytes);
+uint64_t bench_outside_heap(void);
+/* Resident memory of the process in bytes (/proc/self/statm), 0 if unknown. */
+uint64_t bench_rss_bytes(void);
 /* Online CPUs, read once. */
 int bench_ncpu(void);
 /* Nearest-rank quantile q (0 < q <= 1) of n sorted values; 0 when n == 0. */

@@ -60,11 +60,13 @@ void report(benchmark::State &state, const char *workload, const char *backend,
         state.counters["op_p999_us"] = (double)r.op_p999_ns / 1e3;
         state.counters["op_max_ms"] = (double)r.op_max_ns / 1e6;
     }
-    state.counters["gcs"] = (double)r.gcs;
-    state.counters["pauses"] = (double)r.npauses;
-    state.counters["pause_max_ms"] = (double)r.pause_max_ns / 1e6;
+    if (r.collector) {
+        state.counters["gcs"] = (double)r.gcs;
+        state.counters["pauses"] = (double)r.npauses;
+        state.counters["pause_max_ms"] = (double)r.pause_max_ns / 1e6;
+        state.counters["gc_cpu"] = r.gc_cpu_fraction;
+    }
     state.counters["peak_heap_MiB"] = (double)r.peak_heap_bytes / 1048576.0;
-    state.counters["gc_cpu"] = r.gc_cpu_fraction;
     if (r.live_bytes)
         state.counters["heap/live"] = (double)r.peak_heap_bytes / (double)r.live_bytes;
     bench_print_result(workload, backend, &r);
@@ -81,6 +83,10 @@ void add(const std::string &name, const char *workload, const char *backend, wl_
         if (!r.ok) {
             failures++;
             state.SkipWithError("the workload's final check failed (see stderr)");
+            return;
+        }
+        if (!r.measured) {
+            state.SkipWithError("not measurable on this backend");
             return;
         }
         report(state, workload, backend, r);

@@ -1,7 +1,6 @@
 /* manual_glibc.h: glibc's malloc/free for backend_manual.c (backend
  * "malloc"). Force-included with -include; see backend_manual.c. */
 #include <gnu/libc-version.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,12 +12,4 @@
 static inline void manual_describe(char *buf, size_t n)
 {
     snprintf(buf, n, "glibc %s malloc/free", gnu_get_libc_version());
-}
-
-/* Bytes glibc holds from the OS: the main arena plus mmapped chunks (the
- * other threads' arenas are not in mallinfo2's main-arena figure). */
-static inline size_t manual_heap_bytes(void)
-{
-    struct mallinfo2 mi = mallinfo2();
-    return mi.arena + mi.hblkhd;
 }

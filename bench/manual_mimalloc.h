@@ -14,11 +14,3 @@ static inline void manual_describe(char *buf, size_t n)
     int v = mi_version();
     snprintf(buf, n, "mimalloc %d.%d.%d mi_malloc/mi_free", v / 100, v / 10 % 10, v % 10);
 }
-
-/* Memory mimalloc has committed from the OS now. */
-static inline size_t manual_heap_bytes(void)
-{
-    size_t commit = 0;
-    mi_process_info(NULL, NULL, NULL, NULL, NULL, &commit, NULL, NULL);
-    return commit;
-}

@@ -2,7 +2,7 @@
  *
  * Runs the GC latency experiment and the steady-state server on tricolor
  * (the same workload code the side-by-side benchmarks use) and prints, for
- * a person to read at a glance, per workload and overall: the pause count
+ * a person to read at a glance, per workload: the pause count
  * and p50/p99/p99.9/max pause, the worst latency the mutator saw, the GC
  * CPU fraction, the peak and live heap, and the environment it ran under
  * (TRICOLOR_* variables are honoured: tc_init reads them). It writes an SVG
@@ -175,7 +175,10 @@ static int run_isolated(wl_fn *fn, const wl_params *p, wl_result *r, series_buf 
         write_all(fds[1], r, sizeof *r);
         for (size_t i = 0; i < r->npauses; i++) {
             const bk_pause *q = &r->pause_log[i];
-            double xy[2] = {(double)(q->end_ns - q->dur_ns - r->start_ns) / 1e9,
+            /* Signed: a pause mapped from the wall clock may land just
+             * before the start if the clock stepped. */
+            double xy[2] = {(double)((int64_t)(q->end_ns - q->dur_ns) - (int64_t)r->start_ns) /
+                                1e9,
                             (double)q->dur_ns / 1e6};
             write_all(fds[1], xy, sizeof xy);
         }
@@ -270,15 +273,15 @@ int main(int argc, char **argv)
     uint64_t max_pause = lr.pause_max_ns > sr.pause_max_ns ? lr.pause_max_ns : sr.pause_max_ns;
     double lines[2];
     const char *labels[2];
-    char l0[48], l1[48], a[32];
+    char l0[48], l1[48];
     size_t nl = 0;
     if (lr.npauses) {
-        snprintf(l0, sizeof l0, "latency p99 %s", bench_fmt_ns(a, sizeof a, lr.pause_p99_ns));
+        snprintf(l0, sizeof l0, "lat. p99 %.2f ms", (double)lr.pause_p99_ns / 1e6);
         lines[nl] = (double)lr.pause_p99_ns / 1e6;
         labels[nl++] = l0;
     }
     if (max_pause) {
-        snprintf(l1, sizeof l1, "max %s", bench_fmt_ns(a, sizeof a, max_pause));
+        snprintf(l1, sizeof l1, "max %.2f ms", (double)max_pause / 1e6);
         lines[nl] = (double)max_pause / 1e6;
         labels[nl++] = l1;
     }

@@ -38,8 +38,16 @@ typedef struct thread_arg {
     long n;
     int index;
     int ok;
+    wl_result *r;          /* thread 0 samples into it */
+    uint64_t t0, t1;       /* this thread's timed loop */
     pthread_barrier_t *warm, *start, *stop;
 } thread_arg;
+
+/* Thread 0, between two allocations: the heap's size and the pause log. */
+static __attribute__((noinline)) void sample(wl_result *r)
+{
+    bk_sample(r);
+}
 
 /* A barrier wait as a blocking region (see bk_blocking_begin). */
 static void wait_at(pthread_barrier_t *b)
@@ -49,24 +57,11 @@ static void wait_at(pthread_barrier_t *b)
     bk_blocking_end();
 }
 
-/* The largest heap seen by thread 0's samples during the timed loop. */
-static uint64_t sampled_peak;
-
-/* Thread 0, between two allocations: the pause log and the heap's size. */
-static __attribute__((noinline)) void sample(void)
-{
-    bk_stats st;
-    bk_read_stats(&st);
-    if (st.heap_bytes > sampled_peak)
-        sampled_peak = st.heap_bytes;
-    bk_pauses_poll();
-}
-
 /* One loop; `typed` and `do_free` are constants at every call site, so
  * each combination compiles to its own loop with no test inside. */
 static inline __attribute__((always_inline)) void
 alloc_loop(void **ring, long from, long to, size_t size, const bk_shape *shape, int typed,
-           int do_free, int poll)
+           int do_free, wl_result *poll)
 {
     for (long i = from; i < to; i++) {
         void *p;
@@ -83,13 +78,13 @@ alloc_loop(void **ring, long from, long to, size_t size, const bk_shape *shape, 
         if (do_free)
             bk_free(ring[k]);
         bk_store(ring, &ring[k], p);
-        if (poll && (i & (POLL_EVERY - 1)) == 0)
-            sample();
+        if (poll != NULL && (i & (POLL_EVERY - 1)) == 0)
+            sample(poll);
     }
 }
 
 static void run_loop(void **ring, long from, long to, size_t size, const bk_shape *shape,
-                     int poll)
+                     wl_result *poll)
 {
     int frees = bk_needs_free();
     if (shape != NULL && frees)
@@ -128,7 +123,7 @@ static void *thread_main(void *argp)
      * through this frame. */
     void **ring = bk_alloc(a->ring_shape);
     long warm = a->n / 10;
-    run_loop(ring, 0, warm, a->p->size, a->shape, 0);
+    run_loop(ring, 0, warm, a->p->size, a->shape, NULL);
     if (bk_needs_free())
         for (size_t k = 0; k < RING_SLOTS; k++) {
             bk_free(ring[k]);
@@ -136,7 +131,11 @@ static void *thread_main(void *argp)
         }
     wait_at(a->warm);
     wait_at(a->start);
-    run_loop(ring, 0, a->n, a->p->size, a->shape, a->index == 0);
+    /* Each thread times its own loop: the run is from the first start to
+     * the last end, not to when a waiting main thread happens to wake. */
+    a->t0 = bench_now_ns();
+    run_loop(ring, 0, a->n, a->p->size, a->shape, a->index == 0 ? a->r : NULL);
+    a->t1 = bench_now_ns();
     wait_at(a->stop);
     a->ok = check_ring(ring, a->n, a->shape != NULL);
     if (bk_needs_free()) {
@@ -177,7 +176,8 @@ void WL(allocrate)(const wl_params *p, wl_result *r)
         exit(2);
     }
     for (int t = 0; t < nt; t++) {
-        args[t] = (thread_arg){p, shape, ring_shape, p->n / nt, t, 0, &warm, &start, &stop};
+        args[t] = (thread_arg){p, shape, ring_shape, p->n / nt, t, 0, r, 0, 0,
+                               &warm, &start, &stop};
         if (pthread_create(&th[t], NULL, thread_main, &args[t]) != 0) {
             fprintf(stderr, "allocrate: cannot start thread %d\n", t);
             exit(2);
@@ -188,13 +188,11 @@ void WL(allocrate)(const wl_params *p, wl_result *r)
     bk_stats before, after;
     wait_at(&warm);
     bk_read_stats(&before);
-    sampled_peak = before.heap_bytes;
+    r->peak_heap_bytes = before.heap_bytes;
     bk_pauses_begin();
     bk_blocking_begin();
     pthread_barrier_wait(&start);
-    uint64_t t0 = bench_now_ns();
     pthread_barrier_wait(&stop);
-    uint64_t t1 = bench_now_ns();
     bk_blocking_end();
     bk_read_stats(&after);
     r->ok = 1;
@@ -204,10 +202,14 @@ void WL(allocrate)(const wl_params *p, wl_result *r)
         r->ok &= args[t].ok;
     }
     bk_blocking_end();
+    uint64_t t0 = args[0].t0, t1 = args[0].t1;
+    for (int t = 1; t < nt; t++) {
+        t0 = args[t].t0 < t0 ? args[t].t0 : t0;
+        t1 = args[t].t1 > t1 ? args[t].t1 : t1;
+    }
     r->measured = 1;
     r->wall_ns = t1 - t0;
     r->ops = (uint64_t)(p->n / nt) * (uint64_t)nt;
-    r->peak_heap_bytes = sampled_peak;
     bk_summarise(r, &before, &after);
     pthread_barrier_destroy(&warm);
     pthread_barrier_destroy(&start);

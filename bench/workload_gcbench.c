@@ -113,17 +113,14 @@ static void check_tree(run *g, const char *what, const Node *tree, int depth)
     }
 }
 
-/* Between trees: the heap's size and the pause log, every SAMPLE_NODES. */
+/* Between trees: the heap's size and the pause log, every SAMPLE_NODES
+ * (the sampling's own time is taken off the total). */
 static void sample(run *g)
 {
     if (g->since_sample < SAMPLE_NODES)
         return;
     g->since_sample = 0;
-    bk_stats st;
-    bk_read_stats(&st);
-    if (st.heap_bytes > g->r->peak_heap_bytes)
-        g->r->peak_heap_bytes = st.heap_bytes;
-    bk_pauses_poll();
+    bk_sample(g->r);
 }
 
 static void time_construction(run *g, int depth, int quiet)

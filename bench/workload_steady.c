@@ -13,7 +13,7 @@
  *
  * Figures: ns per operation; the live bytes, counted exactly by the
  * workload; the peak heap the backend holds, sampled every 10,000
- * operations and at the end; overhead = peak heap / live; the GC CPU
+ * operations and at the end (the sampling's time is not counted); overhead = peak heap / live; the GC CPU
  * fraction over the churn. The generator (xorshift64*) and the order of
  * its draws are fixed, so every backend and bench/peers/steady.go (the
  * same program in Go) replace the same slots with the same sizes.
@@ -72,15 +72,6 @@ static item *new_item(rng *g, const bk_shape *shape, uint64_t key, uint64_t op)
     return it;
 }
 
-static void sample(wl_result *r)
-{
-    bk_stats st;
-    bk_read_stats(&st);
-    if (st.heap_bytes > r->peak_heap_bytes)
-        r->peak_heap_bytes = st.heap_bytes;
-    bk_pauses_poll();
-}
-
 void WL(steady)(const wl_params *p, wl_result *r);
 void WL(steady)(const wl_params *p, wl_result *r)
 {
@@ -126,11 +117,11 @@ void WL(steady)(const wl_params *p, wl_result *r)
         }
         bk_store(slots, &slots[k], it);
         if (op % SAMPLE_EVERY == SAMPLE_EVERY - 1)
-            sample(r);
+            bk_sample(r);
     }
     r->wall_ns = bench_now_ns() - start;
     r->start_ns = start;
-    sample(r);
+    bk_sample(r);
     bk_read_stats(&after);
 
     /* Every item must still hold its payload, intact. */

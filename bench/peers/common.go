@@ -1,9 +1,15 @@
 // common.go: what the Go peers share (package main, no main func): the
-// process start time, the runtime/params line, the usage error, heap
-// sampling with runtime/metrics, peak RSS, the nearest-rank quantile, the
-// collector's figures over the timed part (from runtime.MemStats) and the
-// RESULT line, printed exactly as the C side's bench_print_result
-// (bench/bench_util.c) prints it.
+// process start time, the runtime/params line, the usage error, the
+// monotonic clock (nanotime), heap sampling with runtime/metrics, peak RSS,
+// the nearest-rank quantile, the collector's figures over the timed part
+// (from runtime.MemStats) and the RESULT line, printed exactly as the C
+// side's bench_print_result (bench/bench_util.c) prints it.
+//
+// Heap sampling is not part of what is measured: sampleHeap times itself
+// with the monotonic clock and adds its cost to sampleNs, and each program
+// subtracts the sampling done inside its timed part from that part's wall
+// time (untimed), so the RESULT line's ms and ns_per_op, and the wall that
+// gc_cpu_fraction divides by, leave the samples out, as the C does.
 //
 // The directory holds three programs (gcbench.go, latency.go, steady.go),
 // each with its own main, so it is not one package: each program is built
@@ -26,7 +32,18 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "unsafe" // for go:linkname
 )
+
+// nanotime is the runtime's monotonic clock in ns (clock_gettime
+// CLOCK_MONOTONIC through the vDSO on Linux), one clock read; time.Now reads
+// the wall clock as well. A function declared without a body normally needs
+// a .s file in the package for go build to accept it, but the compiler lets
+// a go:linkname'd one through (Go issue 23311), so this builds from the
+// two-file list with no assembly file (checked with Go 1.19).
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
 
 // processStart approximates the start of the runtime's CPU accounting
 // (which begins in schedinit, before any package is initialised); see
@@ -67,6 +84,20 @@ var heapMetrics = []metrics.Sample{
 // peakHeap is the largest heap sampleHeap has seen, in bytes.
 var peakHeap uint64
 
+// heapOutside is subtracted from every heap sample: the bytes of a
+// program's own bookkeeping that sits in the Go heap where the C keeps it
+// outside the collected heap (set by the program before its first sample).
+var heapOutside uint64
+
+// sampleNs is the monotonic time all sampleHeap calls took so far, in ns.
+var sampleNs int64
+
+// untimed is wall less the sampling done since sampleNs read s0: the timed
+// part's wall time without its heap samples.
+func untimed(wall time.Duration, s0 int64) time.Duration {
+	return wall - time.Duration(sampleNs-s0)
+}
+
 // checkMetrics exits 2 if this runtime lacks a metric sampleHeap reads.
 func checkMetrics() {
 	have := map[string]metrics.ValueKind{}
@@ -82,16 +113,24 @@ func checkMetrics() {
 	}
 }
 
-// sampleHeap reads the heap and raises peakHeap to it.
+// sampleHeap reads the heap, less heapOutside, and raises peakHeap to it;
+// the whole call's time goes into sampleNs.
 func sampleHeap() {
+	t0 := nanotime()
 	metrics.Read(heapMetrics)
 	var sum uint64
 	for _, s := range heapMetrics {
 		sum += s.Value.Uint64()
 	}
+	if sum > heapOutside {
+		sum -= heapOutside
+	} else {
+		sum = 0
+	}
 	if sum > peakHeap {
 		peakHeap = sum
 	}
+	sampleNs += nanotime() - t0
 }
 
 func mib(b uint64) float64 { return float64(b) / 1048576.0 }
@@ -178,7 +217,7 @@ func gcCPUPerProc(ms *runtime.MemStats) float64 {
 }
 
 // gcSince reads the collector's figures since g with one ReadMemStats;
-// wall is the timed part. The pause ring holds cycle c (1-based) at
+// wall is the timed part, less its heap samples. The pause ring holds cycle c (1-based) at
 // (c-1)%256, so the cycles after g are indices g.NumGC..NumGC-1 mod 256,
 // the last 256 of them at most; the others count as lost, like the C
 // backends' pauses_lost. gc_cpu_fraction is over the timed part as the C

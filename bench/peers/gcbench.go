@@ -13,13 +13,19 @@
 // tree, the last tree of every batch, the long-lived tree and the array), so
 // the numbers compare with the C backends'.
 //
+// Each batch's trees die as soon as they are built: only the last one is
+// checked (at its last iteration, as in the C), and no tree outlives its
+// iteration, so every collection sees the long-lived data and at most the
+// tree being built.
+//
 // The heap is sampled with runtime/metrics, which does not stop the world,
 // after a tree is complete once at least 10,000 nodes were allocated since
 // the last sample (never in the middle of building a tree), and once at the
-// end. Everything from the stretch tree to the end is timed, as in the C;
-// the GC figures (one runtime.ReadMemStats before and one after) cover the
-// timed part. The helpers and the RESULT line, in the C's format, are in
-// common.go.
+// end. Everything from the stretch tree to the end is timed, as in the C,
+// less the heap samples (their monotonic-clock cost is subtracted, see
+// common.go); the GC figures (one runtime.ReadMemStats before and one after)
+// cover the timed part. The helpers and the RESULT line, in the C's format,
+// are in common.go.
 //
 // Build (with common.go; standard library only) and run:
 //
@@ -103,7 +109,7 @@ func checkTree(what string, tree *Node, depth int) {
 }
 
 // maybeSample samples the heap when enough nodes were allocated since the
-// last sample; called only with a complete tree still referenced.
+// last sample; called only between trees, never while one is being built.
 func maybeSample() {
 	if nodesSinceSample >= sampleEvery {
 		nodesSinceSample = 0
@@ -114,29 +120,26 @@ func maybeSample() {
 func timeConstruction(depth int, stretch int) {
 	iters := 2 * treeSize(stretch) / treeSize(depth)
 
+	// Each tree is dropped at the end of its iteration (t is the loop
+	// body's own variable); the last one is checked first.
 	t0 := time.Now()
-	var last *Node
 	for i := int64(0); i < iters; i++ {
 		t := new(Node)
 		nodesSinceSample++
 		populate(depth, t)
+		if i == iters-1 {
+			checkTree("a top-down tree", t, depth)
+		}
 		maybeSample()
-		last = t
 	}
-	if iters > 0 {
-		checkTree("a top-down tree", last, depth)
-	}
-	last = nil
 	t1 := time.Now()
 	for i := int64(0); i < iters; i++ {
 		t := makeTree(depth)
+		if i == iters-1 {
+			checkTree("a bottom-up tree", t, depth)
+		}
 		maybeSample()
-		last = t
 	}
-	if iters > 0 {
-		checkTree("a bottom-up tree", last, depth)
-	}
-	last = nil
 	t2 := time.Now()
 	fmt.Printf("  depth %d: %d trees top-down %d ms, bottom-up %d ms\n", depth, iters,
 		t1.Sub(t0).Milliseconds(), t2.Sub(t1).Milliseconds())
@@ -176,6 +179,7 @@ func main() {
 	gc0 := gcBegin()
 	sampleHeap()
 	start := time.Now()
+	s0 := sampleNs // the samples from here to the end are not timed
 
 	// Stretch the heap quickly, then let the whole tree die.
 	temp := makeTree(*stretch)
@@ -197,7 +201,7 @@ func main() {
 		timeConstruction(d, *stretch)
 	}
 
-	elapsed := time.Since(start)
+	elapsed := untimed(time.Since(start), s0)
 	sampleHeap()
 	r := result{
 		params: fmt.Sprintf("stretch=%d long=%d min=%d max=%d", *stretch, *long, *minDepth,

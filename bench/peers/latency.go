@@ -10,20 +10,34 @@
 //
 // It mirrors the C workload of the same name (bench/workload_latency.c)
 // exactly: the same parameters (window 200,000, 1,000,000 pushes, 1024-byte
-// messages), the same operations (each push timed alone with the monotonic
-// clock: allocate, fill every byte with the push number's low byte, store
-// into slot i%W), the same untimed heap sample every 10,000 pushes, and the
-// same final check of every slot, so the numbers compare. The C fills with
-// memset. Go has no memset for a non-zero byte and compiles the plain fill
-// loop `for k := range msg { msg[k] = b }` byte by byte (only the zeroing
-// form of that loop becomes a memclr); bytes.Repeat would allocate. So the
-// fill here is the memset-like form Go code uses: set the first byte, then
-// double the filled prefix with copy (a memmove), about log2(size) copies.
+// messages), the same operations (each push timed alone: allocate, fill
+// every byte with the push number's low byte, store the full push number
+// as a little-endian uint64 in the first 8 bytes, store into slot i%W), the
+// same untimed heap sample every 10,000 pushes, and the same final check of
+// every slot (the full push number and the last byte), so the numbers
+// compare.
+//
+// A push is timed as the C times it: two reads of the monotonic clock, one
+// before the allocation and one after the store (clock_gettime
+// CLOCK_MONOTONIC in the C). time.Now would read the wall clock as well,
+// two vDSO calls instead of one, so the reads here are nanotime
+// (runtime.nanotime through go:linkname, common.go), which Go 1.19 builds
+// from the two-file list without an assembly file; no timestamp is shared
+// between pushes, and the heap samples, between pushes, are outside every
+// push and subtracted from the loop's wall time (common.go).
+//
+// The C fills with memset. Go has no memset for a non-zero byte and
+// compiles the plain fill loop `for k := range msg { msg[k] = b }` byte by
+// byte (only the zeroing form of that loop becomes a memclr); bytes.Repeat
+// would allocate. So the fill here is the memset-like form Go code uses:
+// set the first byte, then double the filled prefix with copy (a memmove),
+// about log2(size) copies.
 //
 // The heap is sampled with runtime/metrics, which does not stop the world;
-// the GC figures come from one runtime.ReadMemStats before and one after
-// the loop. The helpers and the RESULT line, in the C's format, are in
-// common.go.
+// the push latencies' array, which the C keeps outside the collected heap,
+// is left out of every sample. The GC figures come from one
+// runtime.ReadMemStats before and one after the loop. The helpers and the
+// RESULT line, in the C's format, are in common.go.
 //
 // Build (with common.go; standard library only) and run:
 //
@@ -35,6 +49,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"os"
@@ -74,6 +89,9 @@ func main() {
 	if *windowN <= 0 || *pushes <= 0 || *msgSize <= 0 {
 		usageError("-window, -pushes and -msg-size want positive integers")
 	}
+	if *msgSize < 8 {
+		usageError("-msg-size wants at least 8 bytes (the push number's), not %d", *msgSize)
+	}
 	checkMetrics()
 	W, P, size := *windowN, *pushes, *msgSize
 
@@ -84,6 +102,10 @@ func main() {
 	for i := range lat {
 		lat[i] = 1
 	}
+	// The C mallocs the latencies outside the collected heap; here they are
+	// a Go heap object, so every heap sample leaves their 8*P bytes out (the
+	// object's rounding up to whole pages, under 8 KiB, stays in).
+	heapOutside = 8 * uint64(P)
 
 	fmt.Printf("latency: GC latency experiment, backend go: window %d messages of %d bytes "+
 		"(about %.1f MiB live), %d pushes; %s\n",
@@ -91,21 +113,23 @@ func main() {
 
 	gc0 := gcBegin()
 	sampleHeap()
-	start := time.Now()
+	start := nanotime()
+	s0 := sampleNs // the samples in the loop are not timed
 	for i := 0; i < P; i++ {
-		t0 := time.Now()
+		t0 := nanotime()
 		msg := make([]byte, size)
 		msg[0] = byte(i) // memset(msg, i, size) as Go writes it: see the top
 		for n := 1; n < len(msg); n *= 2 {
 			copy(msg[n:], msg[:n])
 		}
+		binary.LittleEndian.PutUint64(msg, uint64(i))
 		window[i%W] = msg
-		lat[i] = uint64(time.Since(t0).Nanoseconds())
+		lat[i] = uint64(nanotime() - t0)
 		if i%sampleEvery == sampleEvery-1 {
 			sampleHeap()
 		}
 	}
-	wall := time.Since(start)
+	wall := untimed(time.Duration(nanotime()-start), s0)
 	sampleHeap()
 	r := result{
 		params: fmt.Sprintf("window=%d pushes=%d msg_size=%d", W, P, size),
@@ -114,7 +138,9 @@ func main() {
 		gc:     gcSince(gc0, wall),
 	}
 
-	// Every slot must still hold its last message, intact.
+	// Every slot must still hold its last message, intact: its full push
+	// number in the first 8 bytes and the number's low byte at the end (a
+	// message of exactly 8 bytes has no filled byte after the number).
 	filled := W
 	if P < W {
 		filled = P
@@ -123,7 +149,8 @@ func main() {
 	for k := 0; k < filled; k++ {
 		last := k + W*((P-1-k)/W)
 		m := window[k]
-		if len(m) != size || m[0] != byte(last) || m[size-1] != byte(last) {
+		if len(m) != size || binary.LittleEndian.Uint64(m) != uint64(last) ||
+			(size > 8 && m[size-1] != byte(last)) {
 			bad++
 		}
 	}
