@@ -85,7 +85,13 @@ type item struct {
 func newItem(key uint64) *item {
 	sz := size()
 	p := make([]byte, sz)
+	// Filled like the C's memset: the whole payload with the key's low
+	// byte (a doubling copy, as latency.go fills its messages), then the
+	// last byte with its second byte.
 	p[0] = byte(key)
+	for n := 1; n < len(p); n *= 2 {
+		copy(p[n:], p[:n])
+	}
 	p[sz-1] = byte(key >> 8)
 	return &item{p, key, sz}
 }
