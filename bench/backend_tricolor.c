@@ -126,9 +126,11 @@ void bk_read_stats(bk_stats *out)
     out->heap_bytes = ms.heap_sys - ms.heap_released;
 }
 
-/* The pause log, pulled from the statistics ring. The ring's pause_end_ns
- * is CLOCK_REALTIME (as Go's PauseEnd); it is mapped onto CLOCK_MONOTONIC
- * with the offset between the clocks read at bk_pauses_begin. */
+/* The pause log, pulled from the statistics ring of stops (stw_ns: every
+ * stop on its own; pause_ns sums a cycle's stops, as Go's PauseNs). The
+ * ring's stw_end_ns is CLOCK_REALTIME (as Go's PauseEnd); it is mapped onto
+ * CLOCK_MONOTONIC with the offset between the clocks read at
+ * bk_pauses_begin. */
 static bk_pause *plog;
 static size_t plog_n, plog_cap;
 static uint64_t plog_lost, plog_next_gc;
@@ -147,7 +149,7 @@ void bk_pauses_begin(void)
     tc_read_memstats(&ms);
     plog_n = 0;
     plog_lost = 0;
-    plog_next_gc = ms.num_gc;
+    plog_next_gc = ms.num_stw;
     real_minus_mono = (int64_t)(realtime_ns() - bench_now_ns());
 }
 
@@ -155,11 +157,11 @@ void bk_pauses_poll(void)
 {
     static tc_memstats ms; /* 4 KiB, and polls come from one thread */
     tc_read_memstats(&ms);
-    if (ms.num_gc - plog_next_gc > TC_PAUSE_RING) {
-        plog_lost += ms.num_gc - plog_next_gc - TC_PAUSE_RING;
-        plog_next_gc = ms.num_gc - TC_PAUSE_RING;
+    if (ms.num_stw - plog_next_gc > TC_PAUSE_RING) {
+        plog_lost += ms.num_stw - plog_next_gc - TC_PAUSE_RING;
+        plog_next_gc = ms.num_stw - TC_PAUSE_RING;
     }
-    for (; plog_next_gc < ms.num_gc; plog_next_gc++) {
+    for (; plog_next_gc < ms.num_stw; plog_next_gc++) {
         if (plog_n == plog_cap) {
             plog_cap = plog_cap ? 2 * plog_cap : 1024;
             plog = realloc(plog, plog_cap * sizeof *plog);
@@ -169,8 +171,8 @@ void bk_pauses_poll(void)
             }
         }
         size_t k = plog_next_gc % TC_PAUSE_RING;
-        plog[plog_n].end_ns = (uint64_t)((int64_t)ms.pause_end_ns[k] - real_minus_mono);
-        plog[plog_n].dur_ns = ms.pause_ns[k];
+        plog[plog_n].end_ns = (uint64_t)((int64_t)ms.stw_end_ns[k] - real_minus_mono);
+        plog[plog_n].dur_ns = ms.stw_ns[k];
         plog_n++;
     }
 }
@@ -183,9 +185,11 @@ const bk_pause *bk_pauses(size_t *n, uint64_t *lost)
     return plog;
 }
 
-/* Until collection runs concurrently (issue 4) nothing marks while the
- * program runs, so holding "marking" turns on the barrier's flag by hand:
- * every tc_store then takes the slow path it would take during a mark. */
+/* Holding "marking" turns on the barrier's flag by hand, outside any
+ * cycle: every tc_store then takes the slow path, which finds the phase
+ * OFF and stores. That is the cost of the barrier's call, not of its
+ * shading (which depends on what the overwritten values are: a marking
+ * cycle cannot be held open from outside the library). */
 int bk_marking_hold(int on)
 {
     tc_barrier_enabled_ = on != 0;

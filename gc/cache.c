@@ -31,6 +31,7 @@ typedef struct alloc_slot {
     uint32_t elemsize;
     uint32_t *types;      /* precise spans: per-slot type ids */
     uint8_t needzero;
+    uint8_t premarked;    /* the window's free slots were marked (allocate-black) */
     tci_span *span;       /* NULL when none */
 } alloc_slot;
 
@@ -40,6 +41,9 @@ typedef struct tci_cache {
     tci_atomic large_nmalloc;            /* written by the owner only */
     tci_atomic large_bytes;              /* written by the owner only */
     unsigned stress_ticks;               /* owner only */
+    tc_tracer *tracer;   /* the barrier's and assists' grey objects (owner, or stopped) */
+    uint64_t assist_debt; /* scan work owed for allocation during this mark (owner) */
+    uint64_t assist_cycle; /* the mark the debt belongs to (owner) */
 } tci_cache;
 
 static __thread tci_cache *my_cache __attribute__((tls_model("initial-exec")));
@@ -60,16 +64,46 @@ static inline uint64_t valid_mask(uint32_t nelems, uint32_t word)
     return ((uint64_t)1 << (nelems - first)) - 1;
 }
 
+/* Allocate-black, a window at a time: while a concurrent mark runs, every
+ * free slot of a window is marked when the window is loaded (one atomic OR
+ * for up to 64 objects, nothing on the fast path), and the slots still free
+ * when the window is given back are unmarked then (release_span). Windows
+ * never outlive a phase change: both happen with the world stopped, after
+ * every cache was flushed. */
+static void premark_window(alloc_slot *a, tci_span *s, uint32_t word)
+{
+    tci_atomic_or_test(&s->mark_bits[word], (uintptr_t)a->free_bits);
+    tci_atomic_add_full(&tci_black_bytes,
+                        (uintptr_t)__builtin_popcountll(a->free_bits) * s->elemsize);
+    a->premarked = 1;
+}
+
+static void unmark_unused(alloc_slot *a, tci_span *s, uint32_t word)
+{
+    if (!a->premarked)
+        return;
+    a->premarked = 0;
+    if (!a->free_bits)
+        return;
+    tci_atomic_and_not(&s->mark_bits[word], (uintptr_t)a->free_bits);
+    tci_atomic_sub_full(&tci_black_bytes,
+                        (uintptr_t)__builtin_popcountll(a->free_bits) * s->elemsize);
+}
+
 /* Loads the first window at or after `word` with a free slot; 0 when none. */
 static int load_window(alloc_slot *a, tci_span *s, uint32_t word)
 {
     uint32_t nwords = (s->nelems + 63) / 64;
+    a->premarked = 0;
     for (; word < nwords; word++) {
-        uint64_t free_bits = ~s->alloc_bits[word] & valid_mask(s->nelems, word);
+        uint64_t free_bits = ~__atomic_load_n(&s->alloc_bits[word], __ATOMIC_RELAXED) &
+                             valid_mask(s->nelems, word);
         if (free_bits) {
             a->free_bits = free_bits;
             a->window_idx = word * 64;
             a->window_base = s->base + (uintptr_t)word * 64 * s->elemsize;
+            if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK)
+                premark_window(a, s, word);
             return 1;
         }
         /* Wholly allocated already. */
@@ -95,8 +129,11 @@ static void release_span(alloc_slot *a)
     uint32_t word = a->window_idx / 64;
     uint32_t nwords = (s->nelems + 63) / 64;
     uint64_t remaining = (uint64_t)__builtin_popcountll(a->free_bits);
-    if (word < nwords)
-        s->alloc_bits[word] = ~a->free_bits & valid_mask(s->nelems, word);
+    if (word < nwords) {
+        __atomic_store_n(&s->alloc_bits[word], ~a->free_bits & valid_mask(s->nelems, word),
+                         __ATOMIC_RELAXED);
+        unmark_unused(a, s, word);
+    }
     for (uint32_t w = word + 1; w < nwords; w++)
         remaining += (uint64_t)__builtin_popcountll(~s->alloc_bits[w] &
                                                     valid_mask(s->nelems, w));
@@ -112,7 +149,7 @@ static int next_window(alloc_slot *a)
 {
     tci_span *s = a->span;
     uint32_t word = a->window_idx / 64;
-    s->alloc_bits[word] = valid_mask(s->nelems, word);
+    __atomic_store_n(&s->alloc_bits[word], valid_mask(s->nelems, word), __ATOMIC_RELAXED);
     return load_window(a, s, word + 1);
 }
 
@@ -121,6 +158,11 @@ int tci_cache_attach(tci_thread *t)
     tci_cache *c = calloc(1, sizeof *c);
     if (!c)
         return -1;
+    c->tracer = tci_tracer_new();
+    if (!c->tracer) {
+        free(c);
+        return -1;
+    }
     t->gc_local = c;
     my_cache = c;
     return 0;
@@ -133,6 +175,7 @@ void tci_cache_flush(tci_thread *t)
         for (int cl = 1; cl < tci_nclasses; cl++)
             if (c->slots[k][cl].span)
                 release_span(&c->slots[k][cl]);
+    tci_mark_tracer_flush(c->tracer);
 }
 
 void tci_cache_flush_all_stw(void)
@@ -165,7 +208,13 @@ void tci_cache_detach(tci_thread *t)
     if (my_cache == c)
         my_cache = NULL;
     t->gc_local = NULL;
+    tci_tracer_free(c->tracer);
     free(c);
+}
+
+tc_tracer *tci_cache_tracer(void)
+{
+    return my_cache ? my_cache->tracer : NULL;
 }
 
 /* With world_lock held (the thread list is stable). */
@@ -270,6 +319,12 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     s->nalloc = 1;
     s->alloc_bits[0] = 1;
     s->type_id = type_id;
+    if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
+        /* Allocated black: no phase change can come before we return (it
+         * needs a stop, and we do not poll before then). */
+        tci_atomic_store_relaxed(&s->mark_bits[0], 1);
+        tci_atomic_add_full(&tci_black_bytes, bytes);
+    }
     tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
     tci_large_push_swept(s);
     tci_atomic_add_full(&tci_heap_live, bytes);

@@ -1,25 +1,37 @@
-/* cycle.c: the collection cycle, start-up and the trigger.
+/* cycle.c: the collection cycle, start-up, the trigger and the barrier.
  *
- * The cycle, as built now (stop-the-world for the whole mark; the phases are
- * the ones the concurrent collector will split, see docs/design.md):
+ * The concurrent cycle (the default), run by the collector's own thread
+ * (gc_main), which a mutator wakes when the heap reaches the trigger:
  *
- *  1. Take world_lock and stop the world: every attached thread parks at a
- *     safepoint or sits in a blocking region. Time to stop is recorded.
- *  2. Flush every thread's allocation cache, so every span's alloc_bits are
- *     exact (a conservative pointer into a never-allocated slot is ignored).
- *  3. Finish sweeping the previous cycle: every mark bit is clear.
- *  4. Mark from the roots (stacks and registers, root ranges, root
- *     callbacks) with the collector thread and TRICOLOR_MARKERS - 1 helpers.
- *  5. Mark termination: the marked bytes are the live heap; add 2 to
- *     sweepgen (every span becomes unswept in O(1)); set the next trigger at
- *     live * (1 + percent / 100), at least 4 MiB * percent / 100.
- *  6. Restart the world. Spans are swept lazily by the threads that allocate
- *     from them, by the reclaimer before the heap grows, and by tc_collect
- *     before it returns.
+ *  0. Finish sweeping the previous cycle, world running (normally the
+ *     background sweep has done it already).
+ *  1. Stop #1: flush every cache (alloc_bits exact, no window left); turn
+ *     the phase to MARK, which turns on the barrier and allocate-black;
+ *     grey the roots (stacks and registers of every thread, root ranges,
+ *     root callbacks). Restart the world.
+ *  2. Concurrent mark: the collector thread and TRICOLOR_MARKERS - 1
+ *     helpers drain the grey work; mutators shade what their stores
+ *     overwrite and assist in proportion to what they allocate.
+ *  3. Stop #2, mark termination: flush every cache and every mutator's
+ *     grey objects. If any turned up, restart the world and go back to 2
+ *     (at most a few times, then finish with the world stopped). Then the
+ *     live heap is the marked bytes plus what was allocated black; phase
+ *     OFF, barrier off, sweepgen + 2, the next goal. Restart the world.
+ *  4. Sweep in the background (the collector thread), and lazily where
+ *     threads allocate; every span once, under its central's lock.
  *
- * Invariant: nothing reachable from a root at step 1 is freed, because the
- * mark of step 4 sees the stopped world exactly and sweeping frees only
- * unmarked slots of the cycle it belongs to.
+ * Why nothing reachable is freed (snapshot at the beginning, Yuasa): at
+ * stop #1 every root is greyed, so every object reachable then is reachable
+ * from a grey object or a root's target. From then on, a path to such an
+ * object can be cut only by overwriting a heap slot on it (roots were
+ * scanned, so changing them cuts nothing the mark still needs), and every
+ * heap store shades the value it overwrites. So every object reachable at
+ * stop #1 is marked by the end; every object allocated since is black.
+ * An object a mutator can reach at stop #2 was either reachable at stop #1
+ * or allocated since, so it is marked. See docs/design.md.
+ *
+ * TRICOLOR_DEBUG=gcstoptheworld=1 keeps the old cycle: the allocating
+ * thread stops the world and marks everything inside one stop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +47,11 @@ tci_atomic tci_next_gc;
 tci_atomic tci_freed_objects, tci_freed_bytes;
 int tci_initialised;
 volatile int tc_barrier_enabled_;
+tci_atomic tci_gcphase;
+tci_atomic tci_black_bytes;
+/* Start a concurrent cycle when the heap reaches this (below next_gc, so
+ * the mark can finish before the goal); next_gc in the stop-the-world mode. */
+static tci_atomic gc_trigger;
 
 #define HEAP_MIN_BYTES ((uint64_t)4 << 20) /* Go's heapminimum at GOGC=100 */
 
@@ -43,10 +60,15 @@ static tci_atomic gc_percent;       /* intptr_t stored as uintptr_t */
 static struct {
     uint32_t num_gc, num_forced_gc;
     uint64_t pause_total_ns, last_gc_ns;
-    uint64_t pause_ns[TC_PAUSE_RING], pause_end_ns[TC_PAUSE_RING];
-    /* The same pauses on CLOCK_MONOTONIC (tci_os_now_ns), for the tests
-     * that check every held thread's wait lies inside a reported pause. */
-    uint64_t pause_start_mono[TC_PAUSE_RING], pause_end_mono[TC_PAUSE_RING];
+    uint64_t pause_ns[TC_PAUSE_RING], pause_end_ns[TC_PAUSE_RING]; /* per cycle */
+    /* Every stop on its own (a concurrent cycle makes two or more). */
+    uint32_t num_stw;
+    uint64_t stw_ns[TC_PAUSE_RING], stw_end_ns[TC_PAUSE_RING];
+    /* The same stops on CLOCK_MONOTONIC (tci_os_now_ns), for the tests
+     * that check every held thread's wait lies inside a reported stop. */
+    uint64_t stw_start_mono[TC_PAUSE_RING], stw_end_mono[TC_PAUSE_RING];
+    uint64_t cycle_pause_ns; /* the stops of the cycle in progress */
+    uint32_t cycle_stops, last_cycle_stops;
     uint64_t gc_cpu_ns;
     uint64_t live_bytes, last_stw_ns, last_ttsp_ns;
     uint64_t last_prep_ns, last_mark_ns; /* flush + finishing the sweep; marking */
@@ -59,6 +81,8 @@ static const tci_thread_hooks thread_hooks = {
     .attach = tci_cache_attach,
     .detach = tci_cache_detach,
 };
+
+static void set_goal(uint64_t live);
 
 static uint64_t goal_for(uint64_t live, intptr_t pct)
 {
@@ -92,7 +116,10 @@ int tc_init(void)
                         "yet (the pacer issue adds the soft limit)\n", (long long)cfg.memlimit);
     ncpu = tci_os_ncpu();
     if (cfg.markers == 0) {
-        int n = ncpu;
+        /* Concurrent: background markers for about a quarter of the CPUs
+         * (Go's 25% goal), at least one. Stopped: every CPU marks. */
+        int n = cfg.gcstoptheworld ? ncpu : (ncpu + 2) / 4;
+        n = n < 1 ? 1 : n;
         cfg.markers = n > 8 ? 8 : n;
     }
     tci_cfg = cfg;
@@ -108,7 +135,7 @@ int tc_init(void)
     tci_mark_init(cfg.markers);
     tci_atomic_store_relaxed(&tci_sweepgen, 2);
     tci_atomic_store_relaxed(&gc_percent, (uintptr_t)(intptr_t)cfg.gc_percent);
-    tci_atomic_store_relaxed(&tci_next_gc, goal_for(0, cfg.gc_percent));
+    set_goal(0);
     init_ns = tci_os_now_ns();
     tci_initialised = 1;
     pthread_mutex_unlock(&init_lock);
@@ -126,27 +153,81 @@ int tc_set_gc_percent(int percent)
     tci_world_lock(tci_thread_self());
     intptr_t old = (intptr_t)tci_atomic_load_relaxed(&gc_percent);
     tci_atomic_store_relaxed(&gc_percent, (uintptr_t)(intptr_t)percent);
-    tci_atomic_store_relaxed(&tci_next_gc, goal_for(st.live_bytes, percent));
+    set_goal(st.live_bytes);
     tci_world_unlock();
     return (int)old;
 }
 
-static void gctrace(uint64_t start_ns, uint64_t pause_ns, uint64_t heap0, uint64_t live,
-                    uint64_t goal, int forced)
+static void gctrace(uint64_t start_ns, uint64_t heap0, uint64_t live, uint64_t goal,
+                    int forced, int concurrent_mark, uint64_t mark_ns)
 {
     double since = (double)(start_ns - init_ns) / 1e9;
     fprintf(stderr,
-            "gc %u @%.3fs %d%%: %.3f ms stw (%.3f to stop, %.3f flush+sweep, %.3f mark), "
-            "%.1f->%.1f MB live, %.1f MB goal, %d markers%s\n",
-            st.num_gc, since, (int)(st.gc_cpu_ns * 100 / ((tci_os_now_ns() - init_ns) + 1) /
-                                    (uint64_t)ncpu),
-            pause_ns / 1e6, st.last_ttsp_ns / 1e6, st.last_prep_ns / 1e6, st.last_mark_ns / 1e6,
-            heap0 / 1048576.0, live / 1048576.0,
-            goal == UINT64_MAX ? 0.0 : goal / 1048576.0, tci_mark_workers(),
-            forced ? " (forced)" : "");
+            "gc %u @%.3fs %d%%: %.3f ms in %u stop%s (last %.3f, %.3f to stop), "
+            "%.3f ms %s mark, %.1f->%.1f MB live, %.1f MB goal, %d markers%s\n",
+            st.num_gc, since,
+            (int)(st.gc_cpu_ns * 100 / ((tci_os_now_ns() - init_ns) + 1) / (uint64_t)ncpu),
+            st.pause_ns[(st.num_gc + TC_PAUSE_RING - 1) % TC_PAUSE_RING] / 1e6,
+            st.last_cycle_stops, st.last_cycle_stops == 1 ? "" : "s", st.last_stw_ns / 1e6,
+            st.last_ttsp_ns / 1e6, mark_ns / 1e6, concurrent_mark ? "concurrent" : "stopped",
+            heap0 / 1048576.0, live / 1048576.0, goal == UINT64_MAX ? 0.0 : goal / 1048576.0,
+            tci_mark_workers(), forced ? " (forced)" : "");
 }
 
-/* Runs one cycle; the caller holds world_lock and published its frame. */
+/* Records a stop from t0 (the request) to t1 (every held thread running
+ * again), both tci_os_now_ns. Under world_lock. */
+static void record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
+{
+    uint64_t d = t1 - t0;
+    uint32_t slot = st.num_stw % TC_PAUSE_RING;
+    st.stw_ns[slot] = d;
+    st.stw_end_ns[slot] = tci_os_wall_ns();
+    st.stw_start_mono[slot] = t0;
+    st.stw_end_mono[slot] = t1;
+    st.num_stw++;
+    st.cycle_pause_ns += d;
+    st.cycle_stops++;
+    st.pause_total_ns += d;
+    st.last_stw_ns = d;
+    st.last_ttsp_ns = ttsp;
+    /* A stopped world costs every CPU for the pause (Go counts it so too). */
+    st.gc_cpu_ns += d * (uint64_t)ncpu;
+}
+
+/* Records the end of a cycle whose stops were recorded. Under world_lock. */
+static void record_cycle(uint64_t live, int forced)
+{
+    uint32_t slot = st.num_gc % TC_PAUSE_RING;
+    uint64_t wall = tci_os_wall_ns();
+    st.pause_ns[slot] = st.cycle_pause_ns; /* Go's PauseNs: the cycle's stops together */
+    st.pause_end_ns[slot] = wall;
+    st.cycle_pause_ns = 0;
+    st.last_cycle_stops = st.cycle_stops;
+    st.cycle_stops = 0;
+    st.num_gc++;
+    if (forced)
+        st.num_forced_gc++;
+    st.last_gc_ns = wall;
+    st.live_bytes = live;
+}
+
+/* The goal and trigger after a mark that found `live` bytes. In the
+ * concurrent mode the cycle starts when 70% of the way from live to the
+ * goal is allocated, so the mark (assisted by the allocators) can finish
+ * before the goal: the pacer issue replaces this with Go's feedback. */
+static void set_goal(uint64_t live)
+{
+    intptr_t pct = (intptr_t)tci_atomic_load_relaxed(&gc_percent);
+    uint64_t goal = goal_for(live, pct);
+    tci_atomic_store_relaxed(&tci_next_gc, goal);
+    uint64_t trigger = goal;
+    if (!tci_cfg.gcstoptheworld && goal != UINT64_MAX)
+        trigger = live + (goal - live) / 10 * 7;
+    tci_atomic_store_relaxed(&gc_trigger, trigger);
+}
+
+/* Runs one cycle with the world stopped throughout (gcstoptheworld=1);
+ * the caller holds world_lock and published its frame. */
 static __attribute__((noinline)) void collect_locked(tci_thread *self, int forced)
 {
     uint64_t t0 = tci_os_now_ns();
@@ -162,34 +243,260 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     tci_atomic_store_relaxed(&tci_heap_live, live);
     tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
     tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
-    intptr_t pct = (intptr_t)tci_atomic_load_relaxed(&gc_percent);
-    uint64_t goal = goal_for(live, pct);
-    tci_atomic_store_relaxed(&tci_next_gc, goal);
+    set_goal(live);
     /* The pause ends when every held thread runs again (tci_world_start
      * waits for them): the statistics below are written after it, still
      * under world_lock, which readers take. */
     uint64_t t1 = tci_world_start();
-    uint64_t pause = t1 - t0;
-    uint64_t wall = tci_os_wall_ns();
-    uint32_t slot = st.num_gc % TC_PAUSE_RING;
-    st.pause_ns[slot] = pause;
-    st.pause_end_ns[slot] = wall;
-    st.pause_start_mono[slot] = t0;
-    st.pause_end_mono[slot] = t1;
-    st.num_gc++;
-    if (forced)
-        st.num_forced_gc++;
-    st.pause_total_ns += pause;
-    st.last_gc_ns = wall;
-    st.live_bytes = live;
-    st.last_stw_ns = pause;
-    st.last_ttsp_ns = ttsp;
-    st.last_prep_ns = t_marks - t0 - ttsp;
-    st.last_mark_ns = t_marke - t_marks;
-    /* A stopped world costs every CPU for the pause (Go counts it so too). */
-    st.gc_cpu_ns += pause * (uint64_t)ncpu;
+    record_stop(t0, t1, ttsp);
+    record_cycle(live, forced);
     if (tci_cfg.gctrace)
-        gctrace(t0, pause, heap0, live, goal, forced);
+        gctrace(t0, heap0, live, tci_atomic_load_relaxed(&tci_next_gc), forced, 0,
+                t_marke - t_marks);
+}
+
+/* ---- The concurrent cycle ------------------------------------------------ */
+
+/* How many times mark termination may find new grey work and send the
+ * markers back before it finishes the mark inside the stop: each round
+ * costs a stop, and a mutator that keeps overwriting pointers could
+ * otherwise keep the cycle from ending. */
+#define TERMINATION_ROUNDS 4
+
+/* Assists: allocation during a mark owes scan work at assist_ratio (scan
+ * bytes per allocated byte, fixed point /1024, set at stop #1 from the
+ * last live heap over the runway to the goal). A thread pays when its debt
+ * reaches ASSIST_CHUNK, and never more than ASSIST_CAP in one allocation:
+ * Go charges an allocation all its debt, and its users' first latency
+ * complaint is assists. Debt beyond the cap carries to the thread's next
+ * allocation; debt with no grey work left to do is forgiven (the markers
+ * hold it all). */
+#define ASSIST_CHUNK ((uint64_t)64 << 10)
+#define ASSIST_CAP ((uint64_t)256 << 10)
+static tci_atomic assist_ratio;   /* x 1024 */
+static tci_atomic mark_cycle_id;  /* the mark the assist debts belong to */
+static __thread uint64_t assist_debt, assist_cycle;
+/* Set while the test gate holds a mark: nothing may scan then, assists
+ * included (see tci_gate_hold). */
+static tci_atomic gate_closed;
+
+static void assist(size_t bytes)
+{
+    if (tci_atomic_load_relaxed(&gate_closed))
+        return;
+    uint64_t id = tci_atomic_load_relaxed(&mark_cycle_id);
+    if (assist_cycle != id) {
+        assist_cycle = id;
+        assist_debt = 0;
+    }
+    assist_debt += (uint64_t)bytes * tci_atomic_load_relaxed(&assist_ratio) / 1024;
+    if (assist_debt < ASSIST_CHUNK)
+        return;
+    tc_tracer *tr = tci_cache_tracer();
+    if (!tr)
+        return;
+    uint64_t budget = assist_debt < ASSIST_CAP ? assist_debt : ASSIST_CAP;
+    uint64_t done = tci_mark_assist(tr, (size_t)budget);
+    assist_debt = done == 0 ? 0 : assist_debt - (done < assist_debt ? done : assist_debt);
+}
+
+/* Cycle requests: protected by gc_lock. A cycle counts as started when the
+ * collector thread takes it, done when its sweep is finished. */
+static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gc_cond = PTHREAD_COND_INITIALIZER;      /* collector waits */
+static pthread_cond_t gc_done_cond = PTHREAD_COND_INITIALIZER; /* requesters wait */
+static uint64_t cycles_requested, cycles_started, cycles_done;
+static int forced_pending;
+static int gc_thread_running;
+static tci_atomic cycle_active; /* requested and not done: a lock-free hint */
+
+static void concurrent_cycle(int forced);
+
+static void *gc_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gc_lock); /* held except while a cycle runs */
+    for (;;) {
+        while (cycles_requested == cycles_started)
+            pthread_cond_wait(&gc_cond, &gc_lock);
+        int forced = forced_pending;
+        forced_pending = 0;
+        cycles_started++;
+        pthread_mutex_unlock(&gc_lock);
+        concurrent_cycle(forced);
+        pthread_mutex_lock(&gc_lock);
+        cycles_done++;
+        if (cycles_done == cycles_requested)
+            tci_atomic_store_relaxed(&cycle_active, 0);
+        pthread_cond_broadcast(&gc_done_cond);
+    }
+    return NULL;
+}
+
+/* Under gc_lock. Starts the collector thread at the first cycle, not at
+ * tc_init, so a program that forks before collecting has none to lose. */
+static int start_gc_thread_locked(void)
+{
+    if (gc_thread_running)
+        return 0;
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, gc_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+    gc_thread_running = 1;
+    return 0;
+}
+
+/* Asks for a cycle; returns the number the caller can wait for (a cycle
+ * that starts after this call). A background request (forced == 0) is
+ * dropped when a cycle is already requested or running. */
+static uint64_t request_cycle(int forced)
+{
+    pthread_mutex_lock(&gc_lock); /* released below */
+    if (start_gc_thread_locked() != 0) {
+        pthread_mutex_unlock(&gc_lock);
+        fprintf(stderr, "tricolor: cannot start the collector thread\n");
+        abort();
+    }
+    uint64_t want = cycles_started + 1;
+    if (forced) {
+        forced_pending = 1;
+        if (cycles_requested < want)
+            cycles_requested = want;
+    } else if (cycles_requested == cycles_done) {
+        cycles_requested++;
+    }
+    tci_atomic_store_relaxed(&cycle_active, 1);
+    pthread_cond_signal(&gc_cond);
+    pthread_mutex_unlock(&gc_lock);
+    return want;
+}
+
+/* Waits, as a blocked thread, until cycle `want` is done. */
+static void wait_cycle(uint64_t want)
+{
+    tc_blocking_begin();
+    pthread_mutex_lock(&gc_lock); /* released below */
+    while (cycles_done < want)
+        pthread_cond_wait(&gc_done_cond, &gc_lock);
+    pthread_mutex_unlock(&gc_lock);
+    tc_blocking_end();
+}
+
+/* The test and benchmark gate: held, a concurrent cycle waits after its
+ * first stop, marking on and nothing drained, until released, so a test can
+ * set up races against a mark in a known state. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_held, gate_waiting; /* gate_lock */
+
+void tci_gate_hold(int on)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    gate_held = on;
+    tci_atomic_store_relaxed(&gate_closed, (uintptr_t)on);
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+uint64_t tci_gate_start_cycle(void)
+{
+    return request_cycle(1);
+}
+
+void tci_gate_wait_cycle(uint64_t want)
+{
+    wait_cycle(want);
+}
+
+void tci_gate_wait_held(void)
+{
+    tc_blocking_begin();
+    pthread_mutex_lock(&gate_lock); /* released below */
+    while (!gate_waiting)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+    tc_blocking_end();
+}
+
+static void gate_pass(void)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    if (gate_held) {
+        gate_waiting = 1;
+        pthread_cond_broadcast(&gate_cond);
+        while (gate_held)
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        gate_waiting = 0;
+    }
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static void concurrent_cycle(int forced)
+{
+    /* 0. The previous cycle's sweep, world running. */
+    tci_sweep_all();
+
+    /* 1. Stop #1. */
+    tci_world_lock(NULL);
+    uint64_t t0 = tci_os_now_ns();
+    uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
+    uint64_t ttsp = tci_world_stop(NULL);
+    tci_cache_flush_all_stw();
+    tci_sweep_all(); /* what allocation swept into caches meanwhile: normally nothing */
+    tci_atomic_store_relaxed(&tci_black_bytes, 0);
+    tci_atomic_store_relaxed(&mark_cycle_id, tci_atomic_load_relaxed(&mark_cycle_id) + 1);
+    uint64_t goal = tci_atomic_load_relaxed(&tci_next_gc);
+    uint64_t runway = goal > heap0 + (1u << 20) ? goal - heap0 : (1u << 20);
+    uint64_t ratio = st.live_bytes * 1024 / runway;
+    tci_atomic_store_relaxed(&assist_ratio, ratio < 256 ? 256 : ratio > 16384 ? 16384 : ratio);
+    tci_atomic_store_release(&tci_gcphase, TCI_PHASE_MARK);
+    tc_barrier_enabled_ = 1;
+    tci_mark_begin_stw();
+    record_stop(t0, tci_world_start(), ttsp);
+    tci_world_unlock();
+    gate_pass();
+
+    /* 2 and 3: mark, then stop and look for what the mutators still hold. */
+    uint64_t t_mark = tci_os_now_ns(), mark_ns = 0;
+    for (int round = 1;; round++) {
+        tci_mark_drain_all();
+        tci_world_lock(NULL);
+        uint64_t t2 = tci_os_now_ns();
+        mark_ns = t2 - t_mark;
+        uint64_t ttsp2 = tci_world_stop(NULL);
+        tci_cache_flush_all_stw(); /* windows unmarked, tracers' grey objects out */
+        if (round < TERMINATION_ROUNDS && tci_mark_has_work()) {
+            record_stop(t2, tci_world_start(), ttsp2);
+            tci_world_unlock();
+            continue;
+        }
+        uint64_t live = tci_mark_end_stw() + tci_atomic_load_relaxed(&tci_black_bytes);
+        if (tci_cfg.checkmark)
+            tci_checkmark_stw();
+        if (tci_cfg.verify)
+            tci_verify_marks_stw();
+        tc_barrier_enabled_ = 0;
+        tci_atomic_store_release(&tci_gcphase, TCI_PHASE_OFF);
+        tci_atomic_store_relaxed(&tci_heap_live, live);
+        tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
+        tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
+        set_goal(live);
+        record_stop(t2, tci_world_start(), ttsp2);
+        record_cycle(live, forced);
+        if (tci_cfg.gctrace)
+            gctrace(t0, heap0, live, tci_atomic_load_relaxed(&tci_next_gc), forced, 1,
+                    mark_ns);
+        tci_world_unlock();
+        break;
+    }
+
+    /* 4. The background sweep. */
+    tci_sweep_all();
 }
 
 /* A cycle, unless not forced and the heap (with `bytes` about to be taken)
@@ -212,6 +519,15 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
     tci_world_unlock();
 }
 
+/* A full cycle that starts after the call, and its sweep, done. */
+static void collect_forced(tci_thread *self)
+{
+    if (tci_cfg.gcstoptheworld)
+        collect(self, 1, 0);
+    else
+        wait_cycle(request_cycle(1));
+}
+
 void tc_collect(void)
 {
     tci_thread *self = tci_thread_self();
@@ -219,17 +535,26 @@ void tc_collect(void)
         tci_not_attached("tc_collect");
         return;
     }
-    collect(self, 1, 0);
-    /* Go's runtime.GC returns with the heap swept: so do we. */
+    collect_forced(self);
+    /* Go's runtime.GC returns with the heap swept: so do we (the collector
+     * thread has swept, but allocation may have left spans to sweep in the
+     * stop-the-world mode). */
     tci_sweep_all();
 }
 
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
 {
-    if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
-        tci_atomic_load_relaxed(&tci_next_gc))
+    if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
+        assist(bytes);
         return;
-    collect(self, 0, bytes);
+    }
+    if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
+        tci_atomic_load_relaxed(&gc_trigger))
+        return;
+    if (tci_cfg.gcstoptheworld)
+        collect(self, 0, bytes);
+    else if (!tci_atomic_load_relaxed(&cycle_active))
+        request_cycle(0);
 }
 
 void tci_gc_stress_tick(tci_thread *self)
@@ -237,16 +562,52 @@ void tci_gc_stress_tick(tci_thread *self)
     static __thread unsigned ticks;
     if (++ticks >= tci_cfg.gcstress) {
         ticks = 0;
-        collect(self, 1, 0);
+        collect_forced(self);
     }
 }
 
+/* Shading for threads without a tracer of their own (not attached: the
+ * API asks them not to touch the heap, but a stray store must not lose an
+ * object). */
+static pthread_mutex_t stray_lock = PTHREAD_MUTEX_INITIALIZER;
+static tc_tracer *stray_tracer;
+
+static __attribute__((noinline)) void shade_stray(uintptr_t old)
+{
+    pthread_mutex_lock(&stray_lock); /* released below */
+    if (!stray_tracer)
+        stray_tracer = tci_tracer_new();
+    if (stray_tracer) {
+        tci_mark_shade(stray_tracer, old);
+        tci_mark_tracer_flush(stray_tracer);
+    }
+    pthread_mutex_unlock(&stray_lock);
+    if (!stray_tracer) {
+        fprintf(stderr, "tricolor: out of memory in the write barrier\n");
+        abort();
+    }
+}
+
+/* The write barrier's marking path (Yuasa's deletion barrier): the value
+ * the store overwrites is shaded before it goes, so no object reachable at
+ * the mark's start loses its last path unseen. The flag may be stale in
+ * either direction at a store that races with a phase change only if the
+ * thread is not at a safepoint, and phase changes happen only with every
+ * attached thread at one: so the phase read here is the store's phase. */
 void tc_store_slow_(void *obj, void **slot, void *value)
 {
-    /* The barrier is never enabled while the collector stops the world for
-     * the whole mark; the concurrent collector fills this in. */
     (void)obj;
-    *slot = value;
+    if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
+        uintptr_t old = (uintptr_t)__atomic_load_n(slot, __ATOMIC_RELAXED);
+        if (old) {
+            tc_tracer *tr = tci_cache_tracer();
+            if (tr)
+                tci_mark_shade(tr, old);
+            else
+                shade_stray(old);
+        }
+    }
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
 }
 
 void *tc_object_base(const void *p)
@@ -317,16 +678,19 @@ void tc_read_memstats(tc_memstats *out)
     out->last_stw_ns = st.last_stw_ns;
     out->last_ttsp_ns = st.last_ttsp_ns;
     out->gc_cpu_ns = st.gc_cpu_ns;
+    out->num_stw = st.num_stw;
+    memcpy(out->stw_ns, st.stw_ns, sizeof out->stw_ns);
+    memcpy(out->stw_end_ns, st.stw_end_ns, sizeof out->stw_end_ns);
     tci_world_unlock();
 }
 
-int tci_stats_pause_interval(uint32_t gc, uint64_t *start, uint64_t *end)
+int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end)
 {
     int found = 0;
     tci_world_lock(tci_thread_self());
-    if (gc < st.num_gc && st.num_gc - gc <= TC_PAUSE_RING) {
-        *start = st.pause_start_mono[gc % TC_PAUSE_RING];
-        *end = st.pause_end_mono[gc % TC_PAUSE_RING];
+    if (stop < st.num_stw && st.num_stw - stop <= TC_PAUSE_RING) {
+        *start = st.stw_start_mono[stop % TC_PAUSE_RING];
+        *end = st.stw_end_mono[stop % TC_PAUSE_RING];
         found = 1;
     }
     tci_world_unlock();

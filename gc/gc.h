@@ -71,6 +71,8 @@ typedef struct tci_alloc_counts {
     uint64_t mallocs, total_bytes;
 } tci_alloc_counts;
 void tci_cache_read_counts(tci_alloc_counts *out);
+/* The calling thread's tracer (barrier and assists), NULL if not attached. */
+tc_tracer *tci_cache_tracer(void);
 
 /* ---- mark.c ---------------------------------------------------------------- */
 void tci_mark_init(int markers);
@@ -83,6 +85,33 @@ uint64_t tci_mark_parallel_cycles(void);
 /* Scans [lo, hi) conservatively into the tracer's marker. */
 void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi);
 
+/* Concurrent marking (see mark.c). In the first stop: greys the roots. */
+void tci_mark_begin_stw(void);
+/* The collector's thread, world running or stopped: the markers drain the
+ * global grey work until none is left that they can see. */
+void tci_mark_drain_all(void);
+/* Whether grey work waits in the global pool (after a flush: any at all). */
+int tci_mark_has_work(void);
+/* In the last stop, every tracer flushed: drains the rest and returns the
+ * bytes marked in the cycle (shading and assists included; objects
+ * allocated black are counted by the caches). */
+uint64_t tci_mark_end_stw(void);
+/* A mutator's tracer, for its barrier and assists. */
+tc_tracer *tci_tracer_new(void);
+void tci_tracer_free(tc_tracer *tr);
+/* Greys the object p points into if it is white (the write barrier). */
+void tci_mark_shade(tc_tracer *tr, uintptr_t p);
+/* Hands the tracer's grey objects and marked bytes to the global pool. */
+void tci_mark_tracer_flush(tc_tracer *tr);
+/* Scans grey objects from the global pool until `budget` bytes were scanned
+ * or none is left; returns the bytes scanned. Keeps nothing afterwards. */
+size_t tci_mark_assist(tc_tracer *tr, size_t budget);
+/* Checkmark, world stopped, after the mark: every object a root or the
+ * object obj points to must be marked; aborts naming it otherwise. */
+void tci_mark_check_roots(void);
+void tci_mark_check_enable(tc_tracer *tr);
+void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
+
 /* ---- roots.c --------------------------------------------------------------- */
 /* With the world stopped: every root into the tracer. */
 void tci_roots_scan(tc_tracer *tr);
@@ -94,9 +123,20 @@ uint64_t tci_roots_last_bytes(void);
  * marked object points at an allocated unmarked one, or a mark bit is set
  * on a free slot. Returns the number of marked objects checked. */
 uint64_t tci_verify_marks_stw(void);
+/* TRICOLOR_DEBUG=checkmark=1: the same check with the roots and trace
+ * callbacks included, after a concurrent mark: aborts naming the first
+ * reachable object the mark missed. */
+uint64_t tci_checkmark_stw(void);
 
 /* ---- cycle.c --------------------------------------------------------------- */
 extern tci_config tci_cfg;     /* written at init */
+/* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the
+ * barrier shades and caches allocate black. Written with the world stopped. */
+enum { TCI_PHASE_OFF = 0, TCI_PHASE_MARK = 1 };
+extern tci_atomic tci_gcphase;
+/* Bytes allocated black in this mark (premarked windows, less what went
+ * unused; large objects). */
+extern tci_atomic tci_black_bytes;
 extern tci_atomic tci_heap_live; /* bytes allocated since last mark + marked */
 extern tci_atomic tci_next_gc;   /* trigger; UINT64_MAX when off */
 extern tci_atomic tci_freed_objects, tci_freed_bytes; /* by sweeping */
@@ -105,11 +145,22 @@ extern int tci_initialised;
  * a collection. */
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes);
 void tci_gc_stress_tick(tci_thread *self);
-/* The stop of collection number gc (0-based) on CLOCK_MONOTONIC
- * (tci_os_now_ns): from the stop request to every held thread running
- * again. Returns 0 when that collection is not (or no longer) in the
- * statistics ring. */
-int tci_stats_pause_interval(uint32_t gc, uint64_t *start, uint64_t *end);
+/* Stop number `stop` (0-based, counting every stop of every cycle) on
+ * CLOCK_MONOTONIC (tci_os_now_ns): from the stop request to every held
+ * thread running again. Returns 0 when that stop is not (or no longer) in
+ * the statistics ring. */
+int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end);
+/* Tests and benchmarks: with the gate held, a concurrent cycle waits after
+ * its first stop (marking on, barrier on, roots grey, nothing scanned)
+ * until released. tci_gate_start_cycle asks for a cycle without waiting
+ * (a cycle must not be running: the gate is for a test alone with it);
+ * tci_gate_wait_held blocks (as a blocked thread) until one sits there. */
+void tci_gate_hold(int on);
+uint64_t tci_gate_start_cycle(void);
+void tci_gate_wait_held(void);
+/* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
+ * returned it, is done, sweep included. */
+void tci_gate_wait_cycle(uint64_t want);
 /* Reports a call from a thread that is not attached; returns NULL. */
 void *tci_not_attached(const char *fn);
 

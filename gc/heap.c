@@ -79,7 +79,8 @@ static tci_arena *arena_of(uintptr_t p)
 
 static void set_page(uintptr_t p, tci_span *s)
 {
-    arena_of(p)->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)] = s;
+    __atomic_store_n(&arena_of(p)->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)], s,
+                     __ATOMIC_RELEASE);
 }
 
 static void map_free_span_locked(tci_span *s)
@@ -159,7 +160,8 @@ static int grow_locked(size_t npages)
              * are in use yet. */
             while (i--) {
                 tci_arena *b = arenas[--narenas];
-                tci_arena_map[b->base >> TCI_ARENA_SHIFT] = NULL;
+                __atomic_store_n(&tci_arena_map[b->base >> TCI_ARENA_SHIFT], NULL,
+                                 __ATOMIC_RELEASE);
                 tci_os_unmap(b, sizeof *b);
                 meta_bytes -= sizeof *b;
             }
@@ -168,14 +170,14 @@ static int grow_locked(size_t npages)
         }
         meta_bytes += sizeof *a;
         a->base = (uintptr_t)mem + i * TCI_ARENA_SIZE;
-        tci_arena_map[a->base >> TCI_ARENA_SHIFT] = a;
+        __atomic_store_n(&tci_arena_map[a->base >> TCI_ARENA_SHIFT], a, __ATOMIC_RELEASE);
         arenas[narenas++] = a;
     }
     sys_bytes += bytes;
     if ((uintptr_t)mem < tci_heap_lo)
-        tci_heap_lo = (uintptr_t)mem;
+        __atomic_store_n(&tci_heap_lo, (uintptr_t)mem, __ATOMIC_RELAXED);
     if ((uintptr_t)mem + bytes > tci_heap_hi)
-        tci_heap_hi = (uintptr_t)mem + bytes;
+        __atomic_store_n(&tci_heap_hi, (uintptr_t)mem + bytes, __ATOMIC_RELAXED);
     /* The old bump tail becomes an ordinary free run. */
     if (bump_end > bump_next) {
         tci_span *t = span_struct_alloc_locked();

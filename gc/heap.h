@@ -68,17 +68,23 @@ void tci_heap_free_span(tci_span *s);
 
 static inline tci_span *tci_span_of(uintptr_t p)
 {
-    if (p < tci_heap_lo || p >= tci_heap_hi)
+    /* Relaxed atomic loads (plain moves): the heap grows and spans change
+     * under heap_lock while a concurrent marker looks pointers up. */
+    if (p < __atomic_load_n(&tci_heap_lo, __ATOMIC_RELAXED) ||
+        p >= __atomic_load_n(&tci_heap_hi, __ATOMIC_RELAXED))
         return NULL;
-    tci_arena *a = tci_arena_map[p >> TCI_ARENA_SHIFT];
+    tci_arena *a = __atomic_load_n(&tci_arena_map[p >> TCI_ARENA_SHIFT], __ATOMIC_ACQUIRE);
     if (!a)
         return NULL;
-    return a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
+    return __atomic_load_n(&a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)],
+                           __ATOMIC_ACQUIRE);
 }
 
+/* Relaxed atomic: a cache may write a span's alloc_bits while a concurrent
+ * marker reads them. */
 static inline int tci_bit_get(const uint64_t *bits, uint32_t i)
 {
-    return (int)((bits[i / 64] >> (i % 64)) & 1);
+    return (int)((__atomic_load_n(&bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1);
 }
 
 static inline int tci_mark_get(tci_span *s, uint32_t i)

@@ -38,7 +38,7 @@ typedef struct workbuf {
 #define PREFETCH_N 8
 
 struct tc_tracer {
-    workbuf *cur;          /* owner only */
+    workbuf *cur;          /* owner only; NULL for a mutator's until it shades */
     /* The prefetch FIFO of drain (see there), owner only. Kept here rather
      * than on drain's stack, where GCC 12's use-after-scope instrumentation
      * shared its slot with inlined locals and reported false errors. */
@@ -46,6 +46,8 @@ struct tc_tracer {
     uint64_t marked_bytes; /* owner only; summed after marking */
     uint64_t scanned;      /* objects scanned, owner only */
     int id;
+    int check;             /* checkmark: report unmarked objects, mark nothing */
+    uintptr_t check_from;  /* checkmark: the object (or 0: a root) being checked */
 };
 
 /* Global work: protected by work_lock. */
@@ -58,6 +60,13 @@ static tci_atomic nidle;   /* markers that found no work */
  * wakes the helpers (they read it after helper_lock). While it is 1, mark
  * bits are set without a locked instruction. */
 static int nworkers;
+/* Set for a concurrent mark, from its first stop to the end of its last:
+ * mutators shade objects beside the markers, so every mark bit is set
+ * with an atomic OR, and helpers are not woken from a mutator's thread. */
+static int concurrent;
+/* Bytes marked by tracers that have handed their counts in (mutators'
+ * shading and assists; the markers' at the end). */
+static tci_atomic marked_total;
 
 /* Helper threads: wait on helper_cond for a new mark epoch. */
 static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -96,7 +105,7 @@ static void buf_put_full(workbuf *b)
     full_list = b;
     tci_atomic_add_full(&nfull, 1);
     pthread_mutex_unlock(&work_lock);
-    if (nworkers == 1 && nhelpers > 0)
+    if (!concurrent && nworkers == 1 && nhelpers > 0)
         wake_helpers();
 }
 
@@ -133,17 +142,38 @@ static inline void push(tc_tracer *tr, uintptr_t obj)
 }
 
 /* Greys the object containing p if it is white. */
+static __attribute__((noinline, cold)) void check_marked(tc_tracer *tr, tci_found f,
+                                                       uintptr_t p)
+{
+    if (tci_mark_get(f.span, f.idx))
+        return;
+    if (tr->check_from)
+        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu), reachable through "
+                        "object %#lx, was not marked (pointer %#lx)\n",
+                (unsigned long)f.obj, f.span->elemsize, (unsigned long)tr->check_from,
+                (unsigned long)p);
+    else
+        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu), reachable from a "
+                        "root, was not marked (pointer %#lx)\n",
+                (unsigned long)f.obj, f.span->elemsize, (unsigned long)p);
+    abort();
+}
+
 static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintptr_t p)
 {
     tci_found f = tci_find_object_v(p);
     if (!f.obj)
         return;
+    if (__builtin_expect(tr->check, 0)) {
+        check_marked(tr, f, p);
+        return;
+    }
     tci_span *s = f.span;
     uint32_t idx = f.idx;
     uintptr_t obj = f.obj;
     tci_atomic *w = &s->mark_bits[idx / 64];
     uintptr_t bit = (uintptr_t)1 << (idx % 64);
-    if (nworkers == 1) {
+    if (nworkers == 1 && !concurrent) {
         /* One marker: nobody else writes mark bits, no locked instruction
          * (it was 30% of the mark loop). */
         uintptr_t old = tci_atomic_load_relaxed(w);
@@ -154,13 +184,21 @@ static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintpt
         return;
     }
     tr->marked_bytes += s->elemsize;
-    if (s->kind != TCI_KIND_NOSCAN)
+    if (s->kind != TCI_KIND_NOSCAN) {
+        if (__builtin_expect(tr->cur == NULL, 0))
+            tr->cur = buf_get(); /* a mutator's first shade of the cycle */
         push(tr, obj);
+    }
 }
 
 void tc_trace(tc_tracer *tracer, void *ptr)
 {
     mark_ptr(tracer, (uintptr_t)ptr);
+}
+
+void tc_trace_slot(tc_tracer *tracer, void *const *slot)
+{
+    mark_ptr(tracer, (uintptr_t)__atomic_load_n(slot, __ATOMIC_ACQUIRE));
 }
 
 /* Conservative words may sit in red zones or other threads' frames. */
@@ -171,13 +209,18 @@ TCI_NO_SANITIZE void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi)
         mark_ptr(tr, *(const volatile uintptr_t *)a);
 }
 
-static void scan_object(tc_tracer *tr, uintptr_t obj)
+/* Scans one grey object; returns its size (the scan work done). Pointer
+ * slots are read with acquire loads (plain moves on x86): during a
+ * concurrent mark a mutator may be storing into them with tc_store's
+ * release store, and the object a loaded pointer points to must be seen
+ * set up. */
+static size_t scan_object(tc_tracer *tr, uintptr_t obj)
 {
     tci_span *s = tci_span_of(obj);
     size_t size = s->elemsize;
     if (s->kind == TCI_KIND_CONSERVATIVE) {
         tci_mark_range(tr, obj, obj + size);
-        return;
+        return size;
     }
     uint32_t id;
     if (s->state == TCI_SPAN_SMALL)
@@ -187,15 +230,25 @@ static void scan_object(tc_tracer *tr, uintptr_t obj)
     const struct tc_type *t = tci_types[id];
     if (t->trace) {
         t->trace((void *)obj, size, tr);
-        return;
+        return size;
     }
     /* Mostly one element per slot: no 40-cycle divide for that. */
     size_t n = size < 2 * t->size ? 1 : size / t->size;
     for (size_t e = 0; e < n; e++) {
         uintptr_t base = obj + e * t->size;
         for (uint32_t i = 0; i < t->n_ptrs; i++)
-            mark_ptr(tr, *(const uintptr_t *)(base + t->offsets[i]));
+            mark_ptr(tr, __atomic_load_n((const uintptr_t *)(base + t->offsets[i]),
+                                         __ATOMIC_ACQUIRE));
     }
+    return size;
+}
+
+/* Scans obj with a checking tracer (checkmark): every object it points to
+ * must be marked. */
+void tci_mark_check_object(tc_tracer *tr, uintptr_t obj)
+{
+    tr->check_from = obj;
+    scan_object(tr, obj);
 }
 
 /* Moves the older half of the local buffer to the global list. The older
@@ -382,4 +435,144 @@ uint64_t tci_mark_stw(void)
         tracers[i].cur = NULL;
     }
     return marked;
+}
+
+/* ---- Concurrent marking ---------------------------------------------------
+ *
+ * The cycle's first stop greys the roots into marker 0's buffer
+ * (tci_mark_begin_stw). The markers then drain beside the program
+ * (tci_mark_drain_all): marker 0 is the collector's own thread, the others
+ * the helper threads. Mutators add work of their own: the write barrier
+ * shades the value a store overwrites into the storing thread's tracer
+ * (tci_mark_shade), and an allocating thread drains some grey objects
+ * itself (tci_mark_assist). A mutator's tracer keeps its grey objects until
+ * its buffer fills or the next stop flushes it (tci_mark_tracer_flush), so
+ * when the markers run dry the collector stops the world, flushes every
+ * tracer and drains again if anything turned up. */
+
+void tci_mark_begin_stw(void)
+{
+    if (!helpers_started)
+        start_helpers();
+    concurrent = 1;
+    nworkers = 1 + nhelpers;
+    if (nhelpers > 0)
+        parallel_cycles++; /* every concurrent mark uses the helpers */
+    tci_atomic_store_relaxed(&marked_total, 0);
+    for (int i = 0; i <= nhelpers; i++) {
+        tracers[i].cur = buf_get();
+        tracers[i].marked_bytes = 0;
+        tracers[i].scanned = 0;
+        tracers[i].id = i;
+    }
+    tci_roots_scan(&tracers[0]);
+    /* Half of the roots' grey objects for the helpers to start on. */
+    if (nhelpers > 0 && tracers[0].cur->n >= 2)
+        share_half(&tracers[0]);
+}
+
+void tci_mark_drain_all(void)
+{
+    tci_atomic_store_relaxed(&nidle, 0);
+    if (nhelpers > 0) {
+        tci_atomic_fence_full();
+        pthread_mutex_lock(&helper_lock); /* released below */
+        helpers_running = nhelpers;
+        mark_epoch++;
+        pthread_cond_broadcast(&helper_cond);
+        pthread_mutex_unlock(&helper_lock);
+    }
+    drain(&tracers[0]);
+    if (nhelpers > 0) {
+        pthread_mutex_lock(&helper_lock); /* released below */
+        while (helpers_running > 0)
+            pthread_cond_wait(&helper_done_cond, &helper_lock);
+        pthread_mutex_unlock(&helper_lock);
+    }
+}
+
+int tci_mark_has_work(void)
+{
+    return tci_atomic_load_acquire(&nfull) != 0;
+}
+
+uint64_t tci_mark_end_stw(void)
+{
+    tci_mark_drain_all(); /* what the last flush turned up, world stopped */
+    uint64_t marked = tci_atomic_load_relaxed(&marked_total);
+    for (int i = 0; i <= nhelpers; i++) {
+        marked += tracers[i].marked_bytes;
+        buf_put_empty(tracers[i].cur);
+        tracers[i].cur = NULL;
+    }
+    concurrent = 0;
+    return marked;
+}
+
+tc_tracer *tci_tracer_new(void)
+{
+    tc_tracer *tr = calloc(1, sizeof *tr);
+    if (tr)
+        tr->id = -1;
+    return tr;
+}
+
+void tci_tracer_free(tc_tracer *tr)
+{
+    free(tr);
+}
+
+void tci_mark_tracer_flush(tc_tracer *tr)
+{
+    if (tr->marked_bytes) {
+        tci_atomic_add_full(&marked_total, tr->marked_bytes);
+        tr->marked_bytes = 0;
+    }
+    workbuf *b = tr->cur;
+    if (!b)
+        return;
+    tr->cur = NULL;
+    if (b->n)
+        buf_put_full(b);
+    else
+        buf_put_empty(b);
+}
+
+void tci_mark_shade(tc_tracer *tr, uintptr_t p)
+{
+    mark_ptr(tr, p);
+}
+
+size_t tci_mark_assist(tc_tracer *tr, size_t budget)
+{
+    size_t done = 0;
+    while (done < budget) {
+        if (!tr->cur || tr->cur->n == 0) {
+            workbuf *got = buf_take_full();
+            if (!got)
+                break;
+            if (tr->cur)
+                buf_put_empty(tr->cur);
+            tr->cur = got;
+        }
+        workbuf *b = tr->cur;
+        done += scan_object(tr, b->obj[--b->n]);
+    }
+    /* Nothing stays with a thread that may park next: the markers (or the
+     * next stop) must see every grey object. */
+    tci_mark_tracer_flush(tr);
+    return done;
+}
+
+void tci_mark_check_enable(tc_tracer *tr)
+{
+    tr->check = 1;
+}
+
+void tci_mark_check_roots(void)
+{
+    tc_tracer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.check = 1;
+    tci_roots_scan(&tr);
 }

@@ -55,9 +55,12 @@ TC_API void tc_blocking_end(void);
  *
  * tc_type_new_traced: a variable layout; the collector calls `trace` with the
  * object and its usable size (at least what was allocated, the extra bytes
- * zero) and the callback calls tc_trace() on every pointer the object holds.
- * The callback runs with the world stopped (later: on a mark worker): it must
- * not allocate, lock or call other tc_ functions than tc_trace.
+ * zero) and the callback calls tc_trace_slot() (or tc_trace()) on every
+ * pointer the object holds. The callback runs on a mark worker while the
+ * program runs (the collector marks concurrently): it must not allocate,
+ * lock or call other tc_ functions than these two, and it must expect the
+ * program to be storing into the object meanwhile (tc_trace_slot reads the
+ * slot the way tc_store writes it; a plain read would be a data race).
  *
  * Both return NULL with errno = EINVAL (and a message) on a bad layout. */
 typedef struct tc_type tc_type;
@@ -74,6 +77,9 @@ TC_API size_t tc_type_size(const tc_type *t);
 /* Marks `ptr` (any address inside a heap object, or anything else, which is
  * ignored) as reachable. Only valid inside a trace or root callback. */
 TC_API void tc_trace(tc_tracer *tracer, void *ptr);
+/* tc_trace of the pointer stored at `slot`, loaded atomically: what a trace
+ * callback should use for slots that tc_store writes. */
+TC_API void tc_trace_slot(tc_tracer *tracer, void *const *slot);
 
 /* ---- Allocation ------------------------------------------------------------
  * Memory is zeroed and 16-byte aligned. NULL with errno = ENOMEM when the size
@@ -102,9 +108,10 @@ TC_API void *tc_object_base(const void *p);
  * Every store of a heap pointer into a heap object goes through tc_store or
  * TC_STORE; `obj` is the object holding `slot` (or NULL when the slot is not
  * in the heap: a global, a root range). Stores into thread stacks and root
- * ranges may be plain. While the collector stops the world for the whole mark
- * this is a plain store; the concurrent collector needs it, so embedders write
- * it now and never change their code. */
+ * ranges may be plain. Idle, the barrier is one load of a flag and a branch;
+ * while a collection marks, the slow path shades the value being overwritten.
+ * The store itself is a release store (a plain move on x86): a concurrent
+ * marker that loads the pointer sees the object it points to set up. */
 extern TC_API volatile int tc_barrier_enabled_; /* internal: the barrier's flag */
 TC_API void tc_store_slow_(void *obj, void **slot, void *value);
 
@@ -114,7 +121,7 @@ static inline void tc_store(void *obj, void *slot, void *value)
         tc_store_slow_(obj, (void **)slot, value);
         return;
     }
-    *(void **)slot = value;
+    __atomic_store_n((void **)slot, value, __ATOMIC_RELEASE);
 }
 
 #define TC_STORE(obj, field, value) \
@@ -173,6 +180,11 @@ typedef struct tc_memstats {
     uint64_t last_ttsp_ns;   /* the last cycle's time to stop (request to all parked) */
     uint64_t gc_cpu_ns;      /* CPU time spent collecting since tc_init (a stop counts
                                 its length times the CPUs it idles) */
+    /* Every stop of the world on its own (pause_ns sums a cycle's stops,
+     * as Go's PauseNs): the latest at (num_stw + 255) % 256. */
+    uint32_t num_stw;
+    uint64_t stw_ns[TC_PAUSE_RING];
+    uint64_t stw_end_ns[TC_PAUSE_RING]; /* same index, ns since the epoch */
 } tc_memstats;
 
 TC_API void tc_read_memstats(tc_memstats *out);

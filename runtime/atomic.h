@@ -59,6 +59,12 @@ static inline void tci_atomic_fence_full(void)
     AO_nop_full();
 }
 
+/* Clears the bits of `mask` in *a. */
+static inline void tci_atomic_and_not(tci_atomic *a, uintptr_t mask)
+{
+    AO_and(&a->v, (AO_t)~mask);
+}
+
 /* Sets the bits of `mask` in *a; returns nonzero when this call set any of them. */
 static inline int tci_atomic_or_test(tci_atomic *a, uintptr_t mask)
 {

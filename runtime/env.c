@@ -106,7 +106,8 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
         if (!eq || parse_uint(eq + 1, 1u << 30, &v) != 0) {
             snprintf(err, errlen,
                      "TRICOLOR_DEBUG=\"%s\": \"%s\" is not of the form key=number "
-                     "(keys: gctrace, verify, gcstress)", value, item);
+                     "(keys: gctrace, verify, checkmark, gcstoptheworld, gcstress)",
+                     value, item);
             return -1;
         }
         *eq = '\0';
@@ -116,10 +117,14 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
             c->verify = (int)v;
         else if (strcmp(item, "gcstress") == 0)
             c->gcstress = (unsigned)v;
+        else if (strcmp(item, "checkmark") == 0)
+            c->checkmark = (int)v;
+        else if (strcmp(item, "gcstoptheworld") == 0)
+            c->gcstoptheworld = (int)v;
         else {
             snprintf(err, errlen,
                      "TRICOLOR_DEBUG=\"%s\": unknown key \"%s\" (keys: gctrace, "
-                     "verify, gcstress)", value, item);
+                     "verify, checkmark, gcstoptheworld, gcstress)", value, item);
             return -1;
         }
     }

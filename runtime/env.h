@@ -14,6 +14,10 @@ typedef struct tci_config {
     int gctrace;         /* TRICOLOR_DEBUG=gctrace=1 */
     int verify;          /* TRICOLOR_DEBUG=verify=1: heap check after every cycle */
     unsigned gcstress;   /* TRICOLOR_DEBUG=gcstress=N: a cycle every N span refills */
+    int checkmark;       /* TRICOLOR_DEBUG=checkmark=1: after each concurrent mark, check
+                            with the world stopped that it missed nothing reachable */
+    int gcstoptheworld;  /* TRICOLOR_DEBUG=gcstoptheworld=1: the whole cycle with the
+                            world stopped, on the allocating thread (no concurrency) */
 } tci_config;
 
 void tci_config_default(tci_config *c);

@@ -28,7 +28,7 @@ static void trace_words(void *obj, size_t size, tc_tracer *tr)
 {
     void **w = obj;
     for (size_t i = 0; i < size / sizeof(void *); i++)
-        tc_trace(tr, w[i]);
+        tc_trace_slot(tr, &w[i]);
 }
 
 static const tc_type *type_of_size(size_t size)

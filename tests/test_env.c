@@ -136,11 +136,14 @@ static void test_env_debug_accepts(void **state)
     tci_config c;
     char err[ERRLEN] = "";
     tci_config_default(&c);
-    if (tci_env_parse_debug("gctrace=1,verify=1,gcstress=3", &c, err, sizeof err) != 0)
+    if (tci_env_parse_debug("gctrace=1,verify=1,gcstress=3,checkmark=1,gcstoptheworld=1", &c,
+                            err, sizeof err) != 0)
         fail_msg("rejected: %s", err);
     assert_int_equal(c.gctrace, 1);
     assert_int_equal(c.verify, 1);
     assert_int_equal(c.gcstress, 3);
+    assert_int_equal(c.checkmark, 1);
+    assert_int_equal(c.gcstoptheworld, 1);
     /* The other settings are left alone. */
     assert_int_equal(c.gc_percent, 100);
     assert_int_equal(c.memlimit, -1);

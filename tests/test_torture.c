@@ -96,7 +96,7 @@ static void trace_traced(void *obj, size_t size, tc_tracer *tr)
     traced *t = obj;
     assert_true(size >= sizeof *t + t->n * sizeof(void *));
     for (uint64_t i = 0; i < t->n; i++)
-        tc_trace(tr, t->p[i]);
+        tc_trace_slot(tr, &t->p[i]);
 }
 
 static void make_types(void)
