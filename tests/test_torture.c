@@ -12,7 +12,9 @@
  * (with links between objects made by different threads), each also
  * churning private garbage and a private stack-held list between model
  * operations, while a fifth thread sits in read() on a pipe inside a
- * blocking region holding a heap pointer the whole time.
+ * blocking region holding a heap pointer the whole time. Collections run
+ * concurrently with all of them (the collector thread marks while they
+ * link and unlink), each checked by checkmark=1 and verify=1.
  *
  * TC_TEST_SEED=N reproduces a run; TC_TORTURE_OPS=N sets the operations.
  */
@@ -660,8 +662,9 @@ int main(void)
     setenv("CMOCKA_TEST_ABORT", "1", 1);
     /* Two markers whatever the machine, so parallel marking is tested. */
     setenv("TRICOLOR_MARKERS", "2", 0);
-    /* Check every cycle's marking too. */
-    setenv("TRICOLOR_DEBUG", "verify=1", 0);
+    /* Check every cycle's marking too: the concurrent mark against a
+     * stopped re-walk (checkmark) and the heap's black-to-white edges. */
+    setenv("TRICOLOR_DEBUG", "verify=1,checkmark=1", 0);
     if (tc_init() != 0)
         return 1;
     make_types();
