@@ -34,7 +34,7 @@ else ifeq ($(CONFIG),ubsan)
 else ifeq ($(CONFIG),tsan)
   OPT := -O1 -fsanitize=thread -DTC_DEBUG=1
   SAN_LDFLAGS := -fsanitize=thread
-  SAN_ENV := TSAN_OPTIONS=halt_on_error=1
+  SAN_ENV := TSAN_OPTIONS=halt_on_error=1:suppressions=$(CURDIR)/tools/tsan.supp
 else
   $(error CONFIG must be release, debug, asan, ubsan or tsan)
 endif
