@@ -1,5 +1,11 @@
 /* backend_tricolor.c: the benchmark backend for tricolor itself, written
- * the way an embedder would: precise types, tc_store for heap stores. */
+ * the way an embedder would: precise types, tc_store for heap stores.
+ *
+ * Built a second time with -DBK_PLAIN_STORES as backend "tc_plain", the
+ * barrier compiled out, to measure what the idle barrier costs: plain
+ * stores are correct only while no mark runs beside the program, so that
+ * build always runs the fully stopped collector (gcstoptheworld=1), and
+ * compares with "tricolor" run under TRICOLOR_DEBUG=gcstoptheworld=1. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +29,26 @@ static struct bk_shape shapes[MAX_SHAPES];
 static size_t n_shapes;
 static char description[128];
 
+#ifdef BK_PLAIN_STORES
+#define BK_NAME_STR "tc_plain"
+/* The fully stopped collector, whatever else TRICOLOR_DEBUG says. */
+static void force_stopped_collector(void)
+{
+    static char value[512];
+    const char *old = getenv("TRICOLOR_DEBUG");
+    snprintf(value, sizeof value, "%s%sgcstoptheworld=1", old ? old : "", old ? "," : "");
+    setenv("TRICOLOR_DEBUG", value, 1);
+}
+#else
+#define BK_NAME_STR "tricolor"
+static void force_stopped_collector(void) {}
+#endif
+
 void bk_init(void)
 {
     if (description[0] != '\0')
         return;
+    force_stopped_collector();
     if (tc_init() != 0) {
         fprintf(stderr, "tricolor backend: tc_init: %s\n", strerror(errno));
         exit(2);
@@ -39,7 +61,7 @@ void bk_init(void)
              (int)ms.gc_percent);
 }
 
-const char *bk_name(void) { return "tricolor"; }
+const char *bk_name(void) { return BK_NAME_STR; }
 const char *bk_describe(void) { return description; }
 int bk_needs_free(void) { return 0; }
 
@@ -112,7 +134,15 @@ void *bk_alloc_atomic(size_t size)
     return p;
 }
 
+#ifdef BK_PLAIN_STORES
+void bk_store(void *obj, void *slot, void *value)
+{
+    (void)obj;
+    *(void **)slot = value;
+}
+#else
 void bk_store(void *obj, void *slot, void *value) { tc_store(obj, slot, value); }
+#endif
 void bk_free(void *p) { (void)p; }
 void bk_collect(void) { tc_collect(); }
 

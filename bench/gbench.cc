@@ -33,6 +33,7 @@
     extern "C" void wl_barrier_##b(const wl_params *, wl_result *);       \
     extern "C" int bk_##b##_marking_hold(int on);
 BENCH_BACKENDS(BENCH_DECLARE)
+BENCH_EXTRA_BACKENDS(BENCH_DECLARE)
 
 namespace {
 
@@ -48,6 +49,9 @@ struct Backend {
     Backend{#b, wl_allocrate_##b, wl_gcbench_##b, wl_latency_##b, wl_steady_##b,      \
             wl_barrier_##b, bk_##b##_marking_hold},
 const Backend backends[] = {BENCH_BACKENDS(BENCH_ENTRY)};
+// Comparison builds (the barrier compiled out): gcbench and the idle
+// barrier only, the figures they exist for.
+const Backend extra_backends[] = {BENCH_EXTRA_BACKENDS(BENCH_ENTRY) Backend{}};
 
 void report(benchmark::State &state, const char *workload, const char *backend,
             const wl_result &r)
@@ -94,6 +98,21 @@ void add(const std::string &name, const char *workload, const char *backend, wl_
         ->Iterations(1)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
+}
+
+void register_extra(int quick)
+{
+    for (const Backend &b : extra_backends) {
+        if (!b.name)
+            continue;
+        wl_params p;
+        wl_params_default(&p, "gcbench", quick);
+        p.quiet = 1;
+        add("gcbench", "gcbench", b.name, b.gcbench, p);
+        wl_params_default(&p, "barrier", quick);
+        p.quiet = 1;
+        add("barrier/idle", "barrier", b.name, b.barrier, p);
+    }
 }
 
 void register_all(int quick)
@@ -155,6 +174,7 @@ int main(int argc, char **argv)
     int n = (int)args.size();
     args.push_back(nullptr);
     register_all(quick);
+    register_extra(quick);
     benchmark::Initialize(&n, args.data());
     if (benchmark::ReportUnrecognizedArguments(n, args.data()))
         return 2;
