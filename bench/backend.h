@@ -39,6 +39,7 @@
 #define bk_needs_free BK(needs_free)
 #define bk_thread_begin BK(thread_begin)
 #define bk_thread_end BK(thread_end)
+#define bk_safepoint BK(safepoint)
 #define bk_blocking_begin BK(blocking_begin)
 #define bk_blocking_end BK(blocking_end)
 #define bk_shape_get BK(shape_get)
@@ -76,6 +77,11 @@ int bk_needs_free(void);
  * attaches it, bdwgc registers its stack). Exits on failure. */
 void bk_thread_begin(void);
 void bk_thread_end(void);
+/* In a long loop that reads the heap but does not allocate (a final
+ * check): a collector that stops threads cooperatively waits for the next
+ * call, so a loop without one would stretch every stop that comes during
+ * it (tricolor: tc_safepoint). */
+void bk_safepoint(void);
 /* Around a wait that touches no heap object (a barrier, a join): a
  * collector that stops threads cooperatively (tricolor) must not wait for
  * a thread that is waiting for it. */

@@ -104,6 +104,7 @@ void bk_thread_begin(void)
 
 void bk_thread_end(void) { GC_unregister_my_thread(); }
 /* bdwgc stops threads with signals, wherever they are. */
+void bk_safepoint(void) {}
 void bk_blocking_begin(void) {}
 void bk_blocking_end(void) {}
 

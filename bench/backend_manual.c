@@ -34,6 +34,7 @@ const char *bk_describe(void) { return description; }
 int bk_needs_free(void) { return 1; }
 void bk_thread_begin(void) {}
 void bk_thread_end(void) {}
+void bk_safepoint(void) {}
 void bk_blocking_begin(void) {}
 void bk_blocking_end(void) {}
 

@@ -74,6 +74,7 @@ void bk_thread_begin(void)
 }
 
 void bk_thread_end(void) { tc_thread_detach(); }
+void bk_safepoint(void) { tc_safepoint(); }
 void bk_blocking_begin(void) { tc_blocking_begin(); }
 void bk_blocking_end(void) { tc_blocking_end(); }
 

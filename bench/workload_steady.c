@@ -131,6 +131,8 @@ void WL(steady)(const wl_params *p, wl_result *r)
     /* Every item must still hold its payload, intact. */
     uint64_t bad = 0, counted = 0;
     for (uint64_t k = 0; k < n; k++) {
+        if ((k & 4095) == 0)
+            bk_safepoint();
         const item *it = slots[k];
         counted += sizeof(item) + it->size;
         if (it->payload[0] != (unsigned char)it->key ||

@@ -102,8 +102,25 @@ tci_span *tci_central_acquire(int c, int k)
         tci_span_sweep(s, 1);
         if (s->nalloc < s->nelems)
             goto have;
+        /* Sweeping until a span has room can take many spans: a stop
+         * requested meanwhile must not wait for all of them. Parking here
+         * holds no lock and no span (this one went back first). A stopped
+         * cycle may move the sweep generation on meanwhile: it is read
+         * again. */
         pthread_mutex_lock(&ce->lock);
         put_swept_locked(ce, s, sg);
+        if (tci_atomic_load_relaxed(&tci_stw_pending)) {
+            pthread_mutex_unlock(&ce->lock);
+            tci_thread *self = tci_thread_self();
+            if (self)
+                tci_thread_park(self);
+            sg = tci_atomic_load_relaxed(&tci_sweepgen);
+            pthread_mutex_lock(&ce->lock);
+            if ((s = pop(&ce->partial[swept_half(sg)])) != NULL) {
+                pthread_mutex_unlock(&ce->lock);
+                goto have;
+            }
+        }
     }
     pthread_mutex_unlock(&ce->lock);
 

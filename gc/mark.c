@@ -546,7 +546,12 @@ void tci_mark_shade(tc_tracer *tr, uintptr_t p)
 size_t tci_mark_assist(tc_tracer *tr, size_t budget)
 {
     size_t done = 0;
+    unsigned n = 0;
     while (done < budget) {
+        /* A stop waits for this thread: let it have the thread (the rest
+         * of the debt carries over). */
+        if ((++n & 63) == 0 && tci_atomic_load_relaxed(&tci_stw_pending))
+            break;
         if (!tr->cur || tr->cur->n == 0) {
             workbuf *got = buf_take_full();
             if (!got)

@@ -59,6 +59,12 @@ static inline void tci_atomic_fence_full(void)
     AO_nop_full();
 }
 
+/* One turn of a spin loop: keeps the compiler from hoisting the loads. */
+static inline void tci_cpu_relax(void)
+{
+    AO_compiler_barrier();
+}
+
 /* Clears the bits of `mask` in *a. */
 static inline void tci_atomic_and_not(tci_atomic *a, uintptr_t mask)
 {
