@@ -27,12 +27,13 @@ static central centrals[TCI_NKINDS][TCI_MAX_CLASSES];
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static tci_span *large[2]; /* protected by large_lock */
 
-/* Go stops after sweeping 100 spans of the class and grows the heap
- * instead (spanBudget), leaning on its background sweeper. Without one yet,
- * that budget grew binary-trees' heap to twice its goal (full spans of
- * long-lived objects used it up), so acquire sweeps until it finds room:
- * each span is swept once per cycle, so the work is amortised over the
- * cycle's allocation, and a span sweep is a few word operations. */
+/* Like Go (spanBudget), acquire sweeps at most SWEEP_BUDGET spans of the
+ * class looking for room, then takes fresh pages, leaning on the
+ * background sweep for the rest. Sweeping until room was found (what we
+ * did before there was a background sweep) cost the latency experiment
+ * single allocations of 1-9 ms: its newest spans, swept first (the lists
+ * are LIFO), are all live, thousands of them. */
+#define SWEEP_BUDGET 100
 
 static inline int swept_half(uintptr_t sg) { return (int)((sg >> 1) & 1); }
 static inline int unswept_half(uintptr_t sg) { return 1 - swept_half(sg); }
@@ -91,7 +92,7 @@ tci_span *tci_central_acquire(int c, int k)
         pthread_mutex_unlock(&ce->lock);
         goto have;
     }
-    for (;;) {
+    for (int budget = SWEEP_BUDGET; budget > 0; budget--) {
         s = pop(&ce->partial[unswept_half(sg)]);
         if (!s)
             s = pop(&ce->full[unswept_half(sg)]);
@@ -198,11 +199,13 @@ size_t tci_reclaim(size_t npages)
     uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
     size_t got = 0;
     long r;
-    while (got < npages && (r = sweep_one_large(sg)) >= 0)
+    int budget = SWEEP_BUDGET; /* spans, as in acquire: the background sweep has the rest */
+    while (got < npages && budget-- > 0 && (r = sweep_one_large(sg)) >= 0)
         got += (size_t)r;
     for (int k = 0; k < TCI_NKINDS && got < npages; k++)
         for (int c = 1; c < tci_nclasses && got < npages; c++)
-            while (got < npages && (r = sweep_one_small(&centrals[k][c], sg)) >= 0)
+            while (got < npages && budget-- > 0 &&
+                   (r = sweep_one_small(&centrals[k][c], sg)) >= 0)
                 got += (size_t)r;
     return got;
 }

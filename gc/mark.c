@@ -55,6 +55,10 @@ static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
 static workbuf *full_list, *empty_list;
 static tci_atomic nfull;   /* buffers on full_list: a lock-free hint */
 static tci_atomic nidle;   /* markers that found no work */
+/* Mutators in tci_mark_assist: they may hold grey work taken from the
+ * global list, which comes back when they stop, so the markers wait for
+ * them before calling the mark done. */
+static tci_atomic assists_active;
 /* Markers at work this cycle: 1 (the collector alone) until its grey list
  * outgrows a buffer, then 1 + nhelpers. Written by the collector before it
  * wakes the helpers (they read it after helper_lock). While it is 1, mark
@@ -214,33 +218,62 @@ TCI_NO_SANITIZE void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi)
  * concurrent mark a mutator may be storing into them with tc_store's
  * release store, and the object a loaded pointer points to must be seen
  * set up. */
-static size_t scan_object(tc_tracer *tr, uintptr_t obj)
+/* Large objects are scanned a chunk at a time (Go's oblets): the first
+ * visit of an object bigger than this pushes its other chunks (as interior
+ * addresses) and scans the first, so no marker holds a 1 GB array alone,
+ * and an assist, which scans until its budget is spent, is never handed a
+ * whole 200,000-slot array (3 ms) at once. */
+#define SCAN_CHUNK ((size_t)128 << 10)
+
+static size_t scan_object(tc_tracer *tr, uintptr_t p)
 {
-    tci_span *s = tci_span_of(obj);
+    tci_span *s = tci_span_of(p);
     size_t size = s->elemsize;
-    if (s->kind == TCI_KIND_CONSERVATIVE) {
-        tci_mark_range(tr, obj, obj + size);
-        return size;
+    uintptr_t obj = p, lo, hi;
+    const struct tc_type *t = NULL;
+    if (s->kind != TCI_KIND_CONSERVATIVE) {
+        uint32_t id;
+        if (s->state == TCI_SPAN_SMALL)
+            id = s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)];
+        else
+            id = s->type_id;
+        t = tci_types[id];
+        if (t->trace) { /* a callback sees the whole object */
+            t->trace((void *)obj, size, tr);
+            return size;
+        }
     }
-    uint32_t id;
-    if (s->state == TCI_SPAN_SMALL)
-        id = s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)];
-    else
-        id = s->type_id;
-    const struct tc_type *t = tci_types[id];
-    if (t->trace) {
-        t->trace((void *)obj, size, tr);
-        return size;
+    if (s->state == TCI_SPAN_LARGE && size > SCAN_CHUNK && !tr->check) {
+        obj = s->base;
+        if (p == obj)
+            for (uintptr_t c = obj + SCAN_CHUNK; c < obj + size; c += SCAN_CHUNK)
+                push(tr, c);
+        lo = p;
+        hi = p + SCAN_CHUNK < obj + size ? p + SCAN_CHUNK : obj + size;
+    } else {
+        lo = obj;
+        hi = obj + size;
     }
-    /* Mostly one element per slot: no 40-cycle divide for that. */
-    size_t n = size < 2 * t->size ? 1 : size / t->size;
-    for (size_t e = 0; e < n; e++) {
+    if (!t) {
+        tci_mark_range(tr, lo, hi);
+        return hi - lo;
+    }
+    /* The elements that start in [lo, hi): each exactly once over the
+     * chunks. Mostly one element per slot: no 40-cycle divide for that. */
+    size_t e = 0, n = 1;
+    if (size >= 2 * t->size) {
+        e = (lo - obj + t->size - 1) / t->size;
+        n = (hi - obj + t->size - 1) / t->size;
+        if (n > size / t->size)
+            n = size / t->size;
+    }
+    for (; e < n; e++) {
         uintptr_t base = obj + e * t->size;
         for (uint32_t i = 0; i < t->n_ptrs; i++)
             mark_ptr(tr, __atomic_load_n((const uintptr_t *)(base + t->offsets[i]),
                                          __ATOMIC_ACQUIRE));
     }
-    return size;
+    return hi - lo;
 }
 
 /* Scans obj with a checking tracer (checkmark): every object it points to
@@ -327,7 +360,8 @@ static void drain(tc_tracer *tr)
                 break;
             }
             if (tci_atomic_load_acquire(&nidle) == (uintptr_t)nworkers &&
-                tci_atomic_load_acquire(&nfull) == 0)
+                tci_atomic_load_acquire(&nfull) == 0 &&
+                tci_atomic_load_acquire(&assists_active) == 0)
                 return;
             sched_yield();
         }
@@ -546,11 +580,11 @@ void tci_mark_shade(tc_tracer *tr, uintptr_t p)
 size_t tci_mark_assist(tc_tracer *tr, size_t budget)
 {
     size_t done = 0;
-    unsigned n = 0;
+    tci_atomic_add_full(&assists_active, 1);
     while (done < budget) {
         /* A stop waits for this thread: let it have the thread (the rest
-         * of the debt carries over). */
-        if ((++n & 63) == 0 && tci_atomic_load_relaxed(&tci_stw_pending))
+         * of the debt carries over). One load per object (or chunk). */
+        if (tci_atomic_load_relaxed(&tci_stw_pending))
             break;
         if (!tr->cur || tr->cur->n == 0) {
             workbuf *got = buf_take_full();
@@ -566,6 +600,7 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget)
     /* Nothing stays with a thread that may park next: the markers (or the
      * next stop) must see every grey object. */
     tci_mark_tracer_flush(tr);
+    tci_atomic_sub_full(&assists_active, 1);
     return done;
 }
 

@@ -19,6 +19,7 @@
 #include "thread.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,9 +80,13 @@ __attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
  * end time is taken before `held` drops, so it is never later than the
  * stop's recorded end (the same monotonic clock on both sides). */
 /* Most stops are shorter than a futex wake-up on a busy machine (which
- * was 1 ms and more of the stops seen here): a held thread first spins
- * this long outside the lock, then sleeps. */
-#define PARK_SPIN_NS 30000
+ * was 1-4 ms of stops whose work took 70 us, here): a held thread first
+ * spins outside the lock, for PARK_SPIN_NS, then yields the CPU in a loop
+ * until PARK_YIELD_NS (the collector, or anyone, gets the CPU when it
+ * needs it, but the thread is still runnable when the stop ends), and only
+ * then sleeps. */
+#define PARK_SPIN_NS 20000
+#define PARK_YIELD_NS 300000
 
 static void wait_for_start_locked(tci_thread *self)
 {
@@ -89,13 +94,20 @@ static void wait_for_start_locked(tci_thread *self)
         return;
     held++;
     pthread_mutex_unlock(&park_lock);
-    uint64_t spin_end = tci_os_now_ns() + PARK_SPIN_NS;
-    while (tci_atomic_load_acquire(&tci_stw_pending) && tci_os_now_ns() < spin_end)
-        tci_cpu_relax();
+    uint64_t start = tci_os_now_ns(), now = start;
+    while (tci_atomic_load_acquire(&tci_stw_pending) && now - start < PARK_YIELD_NS) {
+        if (now - start < PARK_SPIN_NS)
+            tci_cpu_relax();
+        else
+            sched_yield();
+        now = tci_os_now_ns();
+    }
     pthread_mutex_lock(&park_lock);
     while (tci_atomic_load_acquire(&tci_stw_pending))
         pthread_cond_wait(&park_cond, &park_lock);
     self->park_end_ns = tci_os_now_ns();
+    self->park_log[self->parks % TCI_PARK_LOG][0] = self->park_begin_ns;
+    self->park_log[self->parks % TCI_PARK_LOG][1] = self->park_end_ns;
     self->parks++;
     if (--held == 0)
         pthread_cond_signal(&resumed_cond);

@@ -20,6 +20,8 @@ enum tci_thread_state {
  * those words include sanitizer red zones on purpose. */
 #define TCI_NO_SANITIZE __attribute__((no_sanitize_address, no_sanitize("thread")))
 
+#define TCI_PARK_LOG 8
+
 typedef struct tci_thread tci_thread;
 struct tci_thread {
     /* Written by the owner under park_lock; read by the stopper under it. */
@@ -39,6 +41,10 @@ struct tci_thread {
      * tests check them against the pauses the collector reports. */
     uint64_t park_begin_ns, park_end_ns;
     uint64_t parks;
+    /* The last TCI_PARK_LOG held intervals, [parks % TCI_PARK_LOG]: one
+     * call (an allocation that sweeps, then assists) may be held by more
+     * than one stop. */
+    uint64_t park_log[TCI_PARK_LOG][2];
     pthread_t tid;
     void *gc_local;         /* the collector's per-thread data (its cache) */
     tci_thread *next, *prev; /* registry: protected by world_lock */
