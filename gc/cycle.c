@@ -296,7 +296,9 @@ static void assist(size_t bytes)
     if (!tr)
         return;
     uint64_t budget = assist_debt < ASSIST_CAP ? assist_debt : ASSIST_CAP;
+    uint64_t t0 = tci_os_now_ns();
     uint64_t done = tci_mark_assist(tr, (size_t)budget);
+    tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_now_ns() - t0); /* the thread ran throughout */
     assist_debt = done == 0 ? 0 : assist_debt - (done < assist_debt ? done : assist_debt);
 }
 
@@ -464,7 +466,7 @@ static void concurrent_cycle(int forced)
     /* 2 and 3: mark, then stop and look for what the mutators still hold. */
     uint64_t t_mark = tci_os_now_ns(), mark_ns = 0;
     for (int round = 1;; round++) {
-        tci_mark_drain_all();
+        tci_mark_drain_all(1);
         tci_world_lock(NULL);
         uint64_t t2 = tci_os_now_ns();
         mark_ns = t2 - t_mark;
@@ -487,6 +489,10 @@ static void concurrent_cycle(int forced)
         tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
         set_goal(live);
         record_stop(t2, tci_world_start(), ttsp2);
+        /* The concurrent marking's CPU (markers and assists) joins the
+         * stops' in gc_cpu_ns. */
+        st.gc_cpu_ns += tci_atomic_load_relaxed(&tci_mark_cpu_ns);
+        tci_atomic_store_relaxed(&tci_mark_cpu_ns, 0);
         record_cycle(live, forced);
         if (tci_cfg.gctrace)
             gctrace(t0, heap0, live, tci_atomic_load_relaxed(&tci_next_gc), forced, 1,

@@ -87,9 +87,13 @@ void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi);
 
 /* Concurrent marking (see mark.c). In the first stop: greys the roots. */
 void tci_mark_begin_stw(void);
-/* The collector's thread, world running or stopped: the markers drain the
- * global grey work until none is left that they can see. */
-void tci_mark_drain_all(void);
+/* The collector's thread, world running (concurrent_drain: its CPU time
+ * counts as GC CPU) or stopped: the markers drain the global grey work
+ * until none is left that they can see. */
+void tci_mark_drain_all(int concurrent_drain);
+/* CPU time of concurrent marking (markers and assists) not yet counted
+ * into the cycle statistics. */
+extern tci_atomic tci_mark_cpu_ns;
 /* Whether grey work waits in the global pool (after a flush: any at all). */
 int tci_mark_has_work(void);
 /* In the last stop, every tracer flushed: drains the rest and returns the

@@ -59,6 +59,10 @@ static tci_atomic nidle;   /* markers that found no work */
  * global list, which comes back when they stop, so the markers wait for
  * them before calling the mark done. */
 static tci_atomic assists_active;
+/* CPU time the markers spent marking beside the program (not in a stop,
+ * which counts on its own), handed to the cycle's statistics. */
+tci_atomic tci_mark_cpu_ns;
+static int count_cpu; /* the current drain is concurrent: written before the epoch */
 /* Markers at work this cycle: 1 (the collector alone) until its grey list
  * outgrows a buffer, then 1 + nhelpers. Written by the collector before it
  * wakes the helpers (they read it after helper_lock). While it is 1, mark
@@ -378,7 +382,10 @@ static void *helper_main(void *arg)
             pthread_cond_wait(&helper_cond, &helper_lock);
         seen = mark_epoch;
         pthread_mutex_unlock(&helper_lock);
+        uint64_t c0 = count_cpu ? tci_os_thread_cpu_ns() : 0;
         drain(&tracers[id]);
+        if (count_cpu)
+            tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_thread_cpu_ns() - c0);
         pthread_mutex_lock(&helper_lock);
         if (--helpers_running == 0)
             pthread_cond_broadcast(&helper_done_cond);
@@ -505,8 +512,10 @@ void tci_mark_begin_stw(void)
         share_half(&tracers[0]);
 }
 
-void tci_mark_drain_all(void)
+void tci_mark_drain_all(int concurrent_drain)
 {
+    count_cpu = concurrent_drain;
+    uint64_t c0 = concurrent_drain ? tci_os_thread_cpu_ns() : 0;
     tci_atomic_store_relaxed(&nidle, 0);
     if (nhelpers > 0) {
         tci_atomic_fence_full();
@@ -517,6 +526,8 @@ void tci_mark_drain_all(void)
         pthread_mutex_unlock(&helper_lock);
     }
     drain(&tracers[0]);
+    if (concurrent_drain)
+        tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_thread_cpu_ns() - c0);
     if (nhelpers > 0) {
         pthread_mutex_lock(&helper_lock); /* released below */
         while (helpers_running > 0)
@@ -532,7 +543,7 @@ int tci_mark_has_work(void)
 
 uint64_t tci_mark_end_stw(void)
 {
-    tci_mark_drain_all(); /* what the last flush turned up, world stopped */
+    tci_mark_drain_all(0); /* what the last flush turned up, world stopped */
     uint64_t marked = tci_atomic_load_relaxed(&marked_total);
     for (int i = 0; i <= nhelpers; i++) {
         marked += tracers[i].marked_bytes;

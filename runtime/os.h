@@ -17,6 +17,7 @@ void tci_os_fail_map_after(unsigned n);
 
 uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
+uint64_t tci_os_thread_cpu_ns(void);   /* CPU time of the calling thread */
 int tci_os_ncpu(void);
 
 /* The calling thread's stack: the highest address (its base; stacks grow

@@ -69,6 +69,7 @@ static uint64_t ts_ns(clockid_t id)
 
 uint64_t tci_os_now_ns(void) { return ts_ns(CLOCK_MONOTONIC); }
 uint64_t tci_os_wall_ns(void) { return ts_ns(CLOCK_REALTIME); }
+uint64_t tci_os_thread_cpu_ns(void) { return ts_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 int tci_os_ncpu(void)
 {
