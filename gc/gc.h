@@ -96,9 +96,10 @@ void tci_mark_drain_all(int concurrent_drain);
 extern tci_atomic tci_mark_cpu_ns;
 /* Whether grey work waits in the global pool (after a flush: any at all). */
 int tci_mark_has_work(void);
-/* In the last stop, every tracer flushed: drains the rest and returns the
- * bytes marked in the cycle (shading and assists included; objects
- * allocated black are counted by the caches). */
+/* In the last stop, every tracer flushed: greys what the thread stacks
+ * point to now, drains the rest and returns the bytes marked in the cycle
+ * (shading and assists included; objects allocated black are counted by
+ * the caches). */
 uint64_t tci_mark_end_stw(void);
 /* A mutator's tracer, for its barrier and assists. */
 tc_tracer *tci_tracer_new(void);
@@ -119,6 +120,9 @@ void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
 /* ---- roots.c --------------------------------------------------------------- */
 /* With the world stopped: every root into the tracer. */
 void tci_roots_scan(tc_tracer *tr);
+/* With the world stopped: the thread stacks and spilled registers only;
+ * returns the bytes scanned. */
+uint64_t tci_roots_scan_stacks(tc_tracer *tr);
 /* Bytes of root ranges and stacks scanned by the last scan. */
 uint64_t tci_roots_last_bytes(void);
 

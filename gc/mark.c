@@ -543,7 +543,17 @@ int tci_mark_has_work(void)
 
 uint64_t tci_mark_end_stw(void)
 {
-    tci_mark_drain_all(0); /* what the last flush turned up, world stopped */
+    /* The stacks once more. Not for the snapshot's sake (what a thread can
+     * reach now was reachable at the first stop or allocated since, and is
+     * marked), but for the conservative scan's: a new frame's unwritten
+     * slots (ASan's red zones, say) show old words from below the stack
+     * pointer of the first stop, which it never saw. They are dead to the
+     * program, but a conservative scan cannot tell dead from live words,
+     * so what they point to is kept, as a stopped collector would keep it,
+     * and checkmark's view of the stacks is sound. Costs a stack scan;
+     * what it finds unmarked (rarely anything) is drained here. */
+    tci_roots_scan_stacks(&tracers[0]);
+    tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
     uint64_t marked = tci_atomic_load_relaxed(&marked_total);
     for (int i = 0; i <= nhelpers; i++) {
         marked += tracers[i].marked_bytes;

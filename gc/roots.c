@@ -113,7 +113,7 @@ void tc_root_callback_remove(tc_root_fn fn, void *arg)
     fprintf(stderr, "tricolor: tc_root_callback_remove: no such callback\n");
 }
 
-void tci_roots_scan(tc_tracer *tr)
+uint64_t tci_roots_scan_stacks(tc_tracer *tr)
 {
     uint64_t bytes = 0;
     /* Every thread, the collector too, published its stack and spilled
@@ -128,6 +128,12 @@ void tci_roots_scan(tc_tracer *tr)
             bytes += t->stack_hi - lo;
         }
     }
+    return bytes;
+}
+
+void tci_roots_scan(tc_tracer *tr)
+{
+    uint64_t bytes = tci_roots_scan_stacks(tr);
     /* No stopped thread holds roots_lock: it is never held across a
      * safepoint. */
     pthread_mutex_lock(&roots_lock); /* released below */
