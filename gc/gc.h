@@ -123,6 +123,12 @@ void tci_roots_scan(tc_tracer *tr);
 /* With the world stopped: the thread stacks and spilled registers only;
  * returns the bytes scanned. */
 uint64_t tci_roots_scan_stacks(tc_tracer *tr);
+/* With the world stopped, at a mark's first stop: notes where each
+ * thread's stack begins. At its last stop, tci_roots_scan_new_frames scans
+ * only what lies below that (frames pushed since, and a new blocking
+ * frame's registers), and whole stacks of threads attached since. */
+void tci_roots_note_stacks(uint64_t mark_id);
+uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id);
 /* Bytes of root ranges and stacks scanned by the last scan. */
 uint64_t tci_roots_last_bytes(void);
 

@@ -491,6 +491,8 @@ uint64_t tci_mark_stw(void)
  * when the markers run dry the collector stops the world, flushes every
  * tracer and drains again if anything turned up. */
 
+static uint64_t mark_id; /* concurrent marks so far; world stopped */
+
 void tci_mark_begin_stw(void)
 {
     if (!helpers_started)
@@ -507,6 +509,7 @@ void tci_mark_begin_stw(void)
         tracers[i].id = i;
     }
     tci_roots_scan(&tracers[0]);
+    tci_roots_note_stacks(++mark_id);
     /* Half of the roots' grey objects for the helpers to start on. */
     if (nhelpers > 0 && tracers[0].cur->n >= 2)
         share_half(&tracers[0]);
@@ -543,16 +546,18 @@ int tci_mark_has_work(void)
 
 uint64_t tci_mark_end_stw(void)
 {
-    /* The stacks once more. Not for the snapshot's sake (what a thread can
-     * reach now was reachable at the first stop or allocated since, and is
-     * marked), but for the conservative scan's: a new frame's unwritten
-     * slots (ASan's red zones, say) show old words from below the stack
-     * pointer of the first stop, which it never saw. They are dead to the
-     * program, but a conservative scan cannot tell dead from live words,
-     * so what they point to is kept, as a stopped collector would keep it,
-     * and checkmark's view of the stacks is sound. Costs a stack scan;
-     * what it finds unmarked (rarely anything) is drained here. */
-    tci_roots_scan_stacks(&tracers[0]);
+    /* The frames pushed since the first stop. Not for the snapshot's sake
+     * (what a thread can reach now was reachable at the first stop or
+     * allocated since, and is marked), but for the conservative scan's: a
+     * new frame's unwritten slots (ASan's red zones, say) show old words
+     * from below the stack pointer of the first stop, which it never saw.
+     * They are dead to the program, but a conservative scan cannot tell
+     * dead from live words, so what they point to is kept, as a stopped
+     * collector would keep it, and checkmark's view of the stacks is
+     * sound. Only the new frames: the rest was scanned at the first stop,
+     * and scanning it again would only find stale words the first stop
+     * did not (a dropped 10-million list, once). */
+    tci_roots_scan_new_frames(&tracers[0], mark_id);
     tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
     uint64_t marked = tci_atomic_load_relaxed(&marked_total);
     for (int i = 0; i <= nhelpers; i++) {

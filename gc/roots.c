@@ -131,6 +131,34 @@ uint64_t tci_roots_scan_stacks(tc_tracer *tr)
     return bytes;
 }
 
+void tci_roots_note_stacks(uint64_t mark_id)
+{
+    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+        t->mark_lo = t->stack_lo;
+        t->mark_id = mark_id;
+    }
+}
+
+uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id)
+{
+    uint64_t bytes = 0;
+    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+        /* A thread attached since the first stop was never scanned. */
+        uintptr_t old_lo = t->mark_id == mark_id ? t->mark_lo : t->stack_hi;
+        uintptr_t lo = t->stack_lo;
+        if (lo == old_lo)
+            continue; /* held at the same frame as then: nothing new */
+        if (t->spill_words)
+            tci_mark_range(tr, (uintptr_t)t->spill, (uintptr_t)(t->spill + t->spill_words));
+        uintptr_t hi = old_lo < t->stack_hi ? old_lo : t->stack_hi;
+        if (lo < hi) {
+            tci_mark_range(tr, lo, hi);
+            bytes += hi - lo;
+        }
+    }
+    return bytes;
+}
+
 void tci_roots_scan(tc_tracer *tr)
 {
     uint64_t bytes = tci_roots_scan_stacks(tr);

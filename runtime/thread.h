@@ -45,6 +45,11 @@ struct tci_thread {
      * call (an allocation that sweeps, then assists) may be held by more
      * than one stop. */
     uint64_t park_log[TCI_PARK_LOG][2];
+    /* The collector's: where this thread's stack began (stack_lo) at the
+     * first stop of mark number `mark_id`, so the last stop can scan just
+     * the frames pushed since. Written and read with the world stopped. */
+    uintptr_t mark_lo;
+    uint64_t mark_id;
     pthread_t tid;
     void *gc_local;         /* the collector's per-thread data (its cache) */
     tci_thread *next, *prev; /* registry: protected by world_lock */
