@@ -40,10 +40,7 @@ typedef struct tci_cache {
     tci_atomic nmalloc[TCI_MAX_CLASSES]; /* written by the owner only */
     tci_atomic large_nmalloc;            /* written by the owner only */
     tci_atomic large_bytes;              /* written by the owner only */
-    unsigned stress_ticks;               /* owner only */
     tc_tracer *tracer;   /* the barrier's and assists' grey objects (owner, or stopped) */
-    uint64_t assist_debt; /* scan work owed for allocation during this mark (owner) */
-    uint64_t assist_cycle; /* the mark the debt belongs to (owner) */
 } tci_cache;
 
 static __thread tci_cache *my_cache __attribute__((tls_model("initial-exec")));
@@ -316,7 +313,6 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     s->kind = (uint8_t)kind;
     s->elemsize = bytes;
     s->nelems = 1;
-    s->nalloc = 1;
     s->alloc_bits[0] = 1;
     s->type_id = type_id;
     if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
@@ -325,6 +321,10 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
         tci_atomic_store_relaxed(&s->mark_bits[0], 1);
         tci_atomic_add_full(&tci_black_bytes, bytes);
     }
+    /* Published last, with a release store: a concurrent marker that
+     * follows a stale conservative word into these pages finds the object
+     * only once it is set up (type id, black mark), never half-made. */
+    __atomic_store_n(&s->nalloc, 1, __ATOMIC_RELEASE);
     tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
     tci_large_push_swept(s);
     tci_atomic_add_full(&tci_heap_live, bytes);

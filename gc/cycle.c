@@ -71,7 +71,6 @@ static struct {
     uint32_t cycle_stops, last_cycle_stops;
     uint64_t gc_cpu_ns;
     uint64_t live_bytes, last_stw_ns, last_ttsp_ns;
-    uint64_t last_prep_ns, last_mark_ns; /* flush + finishing the sweep; marking */
 } st;
 static uint64_t init_ns;
 static int ncpu; /* read once at tc_init: sysconf reads /sys, not for a pause */
@@ -257,10 +256,11 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
 
 /* ---- The concurrent cycle ------------------------------------------------ */
 
-/* How many times mark termination may find new grey work and send the
- * markers back before it finishes the mark inside the stop: each round
- * costs a stop, and a mutator that keeps overwriting pointers could
- * otherwise keep the cycle from ending. */
+/* Mark termination stops the world at most this many times: after each of
+ * the first TERMINATION_ROUNDS - 1 stops that finds new grey work the
+ * markers go back to work beside the program; the last finishes the mark
+ * inside the stop. Each round costs a stop, and a mutator that keeps
+ * overwriting pointers could otherwise keep the cycle from ending. */
 #define TERMINATION_ROUNDS 4
 
 /* Assists: allocation during a mark owes scan work at assist_ratio (scan
@@ -297,9 +297,12 @@ static void assist(size_t bytes)
         return;
     uint64_t budget = assist_debt < ASSIST_CAP ? assist_debt : ASSIST_CAP;
     uint64_t t0 = tci_os_now_ns();
-    uint64_t done = tci_mark_assist(tr, (size_t)budget);
+    int no_work;
+    uint64_t done = tci_mark_assist(tr, (size_t)budget, &no_work);
     tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_now_ns() - t0); /* the thread ran throughout */
-    assist_debt = done == 0 ? 0 : assist_debt - (done < assist_debt ? done : assist_debt);
+    /* Debt with no grey work left is forgiven; a stop that cut the assist
+     * short leaves the rest owed. */
+    assist_debt = no_work ? 0 : assist_debt - (done < assist_debt ? done : assist_debt);
 }
 
 /* Cycle requests: protected by gc_lock. A cycle counts as started when the

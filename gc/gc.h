@@ -108,9 +108,10 @@ void tci_tracer_free(tc_tracer *tr);
 void tci_mark_shade(tc_tracer *tr, uintptr_t p);
 /* Hands the tracer's grey objects and marked bytes to the global pool. */
 void tci_mark_tracer_flush(tc_tracer *tr);
-/* Scans grey objects from the global pool until `budget` bytes were scanned
- * or none is left; returns the bytes scanned. Keeps nothing afterwards. */
-size_t tci_mark_assist(tc_tracer *tr, size_t budget);
+/* Scans grey objects from the global pool until `budget` bytes were scanned,
+ * none is left (*no_work set) or a stop is pending; returns the bytes
+ * scanned. Keeps nothing afterwards. */
+size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work);
 /* Checkmark, world stopped, after the mark: every object a root or the
  * object obj points to must be marked; aborts naming it otherwise. */
 void tci_mark_check_roots(void);

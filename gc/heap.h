@@ -122,7 +122,7 @@ static inline tci_found tci_find_object_v(uintptr_t p)
         f.obj = s->base + (uintptr_t)idx * s->elemsize;
         f.span = s;
         f.idx = idx;
-    } else if (st == TCI_SPAN_LARGE && s->nalloc) {
+    } else if (st == TCI_SPAN_LARGE && __atomic_load_n(&s->nalloc, __ATOMIC_ACQUIRE)) {
         f.obj = s->base;
         f.span = s;
     }

@@ -9,10 +9,11 @@
  * own; a full one goes to a global list, from which idle markers take work.
  * A marker that runs dry while others have only a partly filled buffer is
  * served by them splitting theirs (checked every few dozen objects).
- * Termination: a marker that finds no work counts itself idle; marking ends
- * when all markers are idle and the global list is empty (work only ever
- * moves to the global list from a marker that is not idle, so nothing can
- * appear after that).
+ * Termination: a marker that finds no work counts itself idle; a drain ends
+ * when all markers are idle, no assist is in flight and the global list is
+ * empty. With the world stopped nothing can appear after that; during a
+ * concurrent mark the barrier and detaching threads still can, which is
+ * why mark termination stops the world and looks again (cycle.c).
  *
  * The mark bit is set with an atomic OR that says whether this marker set
  * it, so two markers never both push an object.
@@ -363,9 +364,12 @@ static void drain(tc_tracer *tr)
                 tci_atomic_sub_full(&nidle, 1);
                 break;
             }
+            /* assists_active before nfull: an assist puts its work back
+             * before it stops counting, so once it reads zero the work is
+             * on the list for the nfull check to see. */
             if (tci_atomic_load_acquire(&nidle) == (uintptr_t)nworkers &&
-                tci_atomic_load_acquire(&nfull) == 0 &&
-                tci_atomic_load_acquire(&assists_active) == 0)
+                tci_atomic_load_acquire(&assists_active) == 0 &&
+                tci_atomic_load_acquire(&nfull) == 0)
                 return;
             sched_yield();
         }
@@ -603,9 +607,10 @@ void tci_mark_shade(tc_tracer *tr, uintptr_t p)
     mark_ptr(tr, p);
 }
 
-size_t tci_mark_assist(tc_tracer *tr, size_t budget)
+size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work)
 {
     size_t done = 0;
+    *no_work = 0;
     tci_atomic_add_full(&assists_active, 1);
     while (done < budget) {
         /* A stop waits for this thread: let it have the thread (the rest
@@ -614,8 +619,10 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget)
             break;
         if (!tr->cur || tr->cur->n == 0) {
             workbuf *got = buf_take_full();
-            if (!got)
+            if (!got) {
+                *no_work = 1;
                 break;
+            }
             if (tr->cur)
                 buf_put_empty(tr->cur);
             tr->cur = got;

@@ -36,8 +36,10 @@ TC_API int tc_thread_attach(void);
 TC_API void tc_thread_detach(void);
 TC_API int tc_thread_is_attached(void);
 
-/* Cooperative stop-the-world. A long-running loop that neither allocates nor
- * stores heap pointers through tc_store calls tc_safepoint() now and then.
+/* Cooperative stop-the-world. A long-running loop that does not allocate
+ * calls tc_safepoint() now and then (tc_store is not a safepoint: the
+ * barrier relies on a store never meeting a phase change halfway), or
+ * every stop of the world waits for it.
  * A thread about to block (I/O, a lock, sleep) brackets that region with
  * tc_blocking_begin()/tc_blocking_end(): inside it the thread counts as
  * stopped and must not touch the heap (it may hold heap pointers in its
@@ -176,8 +178,8 @@ typedef struct tc_memstats {
     uint32_t markers;        /* threads that mark */
     double gc_cpu_fraction;  /* GC CPU time / process CPU time since tc_init */
     uint64_t live_bytes;     /* bytes marked by the last cycle */
-    uint64_t last_stw_ns;    /* the last cycle's pause */
-    uint64_t last_ttsp_ns;   /* the last cycle's time to stop (request to all parked) */
+    uint64_t last_stw_ns;    /* the last stop of the world (the latest of stw_ns) */
+    uint64_t last_ttsp_ns;   /* the last stop's time to stop (request to all parked) */
     uint64_t gc_cpu_ns;      /* CPU time spent collecting since tc_init (a stop counts
                                 its length times the CPUs it idles) */
     /* Every stop of the world on its own (pause_ns sums a cycle's stops,

@@ -41,7 +41,6 @@ typedef struct mutator {
     tci_atomic *go, *done, *ready;
     held seen[MAXSTOP];
     size_t nseen;
-    uint64_t parks_at_start;
     int failed;
 } mutator;
 
@@ -72,7 +71,6 @@ static void *mutator_main(void *arg)
         return NULL;
     }
     tci_thread *self = tci_thread_self();
-    m->parks_at_start = self->parks;
     tci_atomic_add_full(m->ready, 1);
     uint64_t parks = self->parks;
     while (!tci_atomic_load_acquire(m->done)) {
