@@ -111,9 +111,9 @@ TC_API void *tc_object_base(const void *p);
  * TC_STORE; `obj` is the object holding `slot` (or NULL when the slot is not
  * in the heap: a global, a root range). Stores into thread stacks and root
  * ranges may be plain. Idle, the barrier is one load of a flag and a branch;
- * while a collection marks, the slow path shades the value being overwritten.
- * The store itself is a release store (a plain move on x86): a concurrent
- * marker that loads the pointer sees the object it points to set up. */
+ * while a collection marks, the slow path shades the value being overwritten
+ * and stores with release order (a plain move on x86), so a concurrent marker
+ * that loads the pointer sees the object it points to set up. */
 extern TC_API volatile int tc_barrier_enabled_; /* internal: the barrier's flag */
 TC_API void tc_store_slow_(void *obj, void **slot, void *value);
 
@@ -123,7 +123,9 @@ static inline void tc_store(void *obj, void *slot, void *value)
         tc_store_slow_(obj, (void **)slot, value);
         return;
     }
-    __atomic_store_n((void **)slot, value, __ATOMIC_RELEASE);
+    /* No marker runs now (the flag changes only while every attached
+     * thread is stopped, and tc_store never stops): a plain store. */
+    __atomic_store_n((void **)slot, value, __ATOMIC_RELAXED);
 }
 
 #define TC_STORE(obj, field, value) \
