@@ -225,6 +225,17 @@ static void set_goal(uint64_t live)
     tci_atomic_store_relaxed(&gc_trigger, trigger);
 }
 
+/* With the world stopped, the mark done and `live` bytes found live: every
+ * span becomes unswept (sweepgen + 2), the heap restarts from the live
+ * bytes, and the next goal and trigger follow. */
+static void mark_done_stw(uint64_t live)
+{
+    tci_atomic_store_relaxed(&tci_heap_live, live);
+    tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
+    tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
+    set_goal(live);
+}
+
 /* Runs one cycle with the world stopped throughout (gcstoptheworld=1);
  * the caller holds world_lock and published its frame. */
 static __attribute__((noinline)) void collect_locked(tci_thread *self, int forced)
@@ -239,10 +250,7 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     uint64_t t_marke = tci_os_now_ns();
     if (tci_cfg.verify)
         tci_verify_marks_stw();
-    tci_atomic_store_relaxed(&tci_heap_live, live);
-    tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
-    tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
-    set_goal(live);
+    mark_done_stw(live);
     /* The pause ends when every held thread runs again (tci_world_start
      * waits for them): the statistics below are written after it, still
      * under world_lock, which readers take. */
@@ -487,10 +495,7 @@ static void concurrent_cycle(int forced)
             tci_verify_marks_stw();
         tc_barrier_enabled_ = 0;
         tci_atomic_store_release(&tci_gcphase, TCI_PHASE_OFF);
-        tci_atomic_store_relaxed(&tci_heap_live, live);
-        tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
-        tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
-        set_goal(live);
+        mark_done_stw(live);
         record_stop(t2, tci_world_start(), ttsp2);
         /* The concurrent marking's CPU (markers and assists) joins the
          * stops' in gc_cpu_ns. */

@@ -121,9 +121,6 @@ void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
 /* ---- roots.c --------------------------------------------------------------- */
 /* With the world stopped: every root into the tracer. */
 void tci_roots_scan(tc_tracer *tr);
-/* With the world stopped: the thread stacks and spilled registers only;
- * returns the bytes scanned. */
-uint64_t tci_roots_scan_stacks(tc_tracer *tr);
 /* With the world stopped, at a mark's first stop: notes where each
  * thread's stack begins. At its last stop, tci_roots_scan_new_frames scans
  * only what lies below that (frames pushed since, and a new blocking

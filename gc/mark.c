@@ -450,29 +450,29 @@ static void wake_helpers(void)
     pthread_mutex_unlock(&helper_lock);
 }
 
-uint64_t tci_mark_stw(void)
+/* The markers' tracers at the start of a mark: a buffer each, counts zero. */
+static void tracers_reset(void)
 {
-    if (!helpers_started)
-        start_helpers();
-    nworkers = 1;
     for (int i = 0; i <= nhelpers; i++) {
         tracers[i].cur = buf_get();
         tracers[i].marked_bytes = 0;
         tracers[i].scanned = 0;
         tracers[i].id = i;
     }
-    tci_atomic_store_relaxed(&nidle, 0);
-    tc_tracer *me = &tracers[0];
-    tci_roots_scan(me);
-    drain(me);
+}
 
-    if (nworkers > 1) {
-        pthread_mutex_lock(&helper_lock); /* released below */
-        while (helpers_running > 0)
-            pthread_cond_wait(&helper_done_cond, &helper_lock);
-        pthread_mutex_unlock(&helper_lock);
-    }
+/* Waits until every helper woken for this epoch has finished draining. */
+static void wait_helpers(void)
+{
+    pthread_mutex_lock(&helper_lock); /* released below */
+    while (helpers_running > 0)
+        pthread_cond_wait(&helper_done_cond, &helper_lock);
+    pthread_mutex_unlock(&helper_lock);
+}
 
+/* At the end of a mark: the markers' buffers back, their bytes summed. */
+static uint64_t tracers_release(void)
+{
     uint64_t marked = 0;
     for (int i = 0; i <= nhelpers; i++) {
         marked += tracers[i].marked_bytes;
@@ -480,6 +480,22 @@ uint64_t tci_mark_stw(void)
         tracers[i].cur = NULL;
     }
     return marked;
+}
+
+uint64_t tci_mark_stw(void)
+{
+    if (!helpers_started)
+        start_helpers();
+    nworkers = 1;
+    tracers_reset();
+    tci_atomic_store_relaxed(&nidle, 0);
+    tc_tracer *me = &tracers[0];
+    tci_roots_scan(me);
+    drain(me);
+
+    if (nworkers > 1)
+        wait_helpers();
+    return tracers_release();
 }
 
 /* ---- Concurrent marking ---------------------------------------------------
@@ -506,12 +522,7 @@ void tci_mark_begin_stw(void)
     if (nhelpers > 0)
         parallel_cycles++; /* every concurrent mark uses the helpers */
     tci_atomic_store_relaxed(&marked_total, 0);
-    for (int i = 0; i <= nhelpers; i++) {
-        tracers[i].cur = buf_get();
-        tracers[i].marked_bytes = 0;
-        tracers[i].scanned = 0;
-        tracers[i].id = i;
-    }
+    tracers_reset();
     tci_roots_scan(&tracers[0]);
     tci_roots_note_stacks(++mark_id);
     /* Half of the roots' grey objects for the helpers to start on. */
@@ -535,12 +546,8 @@ void tci_mark_drain_all(int concurrent_drain)
     drain(&tracers[0]);
     if (concurrent_drain)
         tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_thread_cpu_ns() - c0);
-    if (nhelpers > 0) {
-        pthread_mutex_lock(&helper_lock); /* released below */
-        while (helpers_running > 0)
-            pthread_cond_wait(&helper_done_cond, &helper_lock);
-        pthread_mutex_unlock(&helper_lock);
-    }
+    if (nhelpers > 0)
+        wait_helpers();
 }
 
 int tci_mark_has_work(void)
@@ -563,12 +570,7 @@ uint64_t tci_mark_end_stw(void)
      * did not (a dropped 10-million list, once). */
     tci_roots_scan_new_frames(&tracers[0], mark_id);
     tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
-    uint64_t marked = tci_atomic_load_relaxed(&marked_total);
-    for (int i = 0; i <= nhelpers; i++) {
-        marked += tracers[i].marked_bytes;
-        buf_put_empty(tracers[i].cur);
-        tracers[i].cur = NULL;
-    }
+    uint64_t marked = tci_atomic_load_relaxed(&marked_total) + tracers_release();
     concurrent = 0;
     return marked;
 }

@@ -113,22 +113,16 @@ void tc_root_callback_remove(tc_root_fn fn, void *arg)
     fprintf(stderr, "tricolor: tc_root_callback_remove: no such callback\n");
 }
 
-uint64_t tci_roots_scan_stacks(tc_tracer *tr)
+/* One thread's spilled registers and its stack from its published frame
+ * up to hi; returns the stack bytes scanned. */
+static uint64_t scan_thread(tc_tracer *tr, const tci_thread *t, uintptr_t hi)
 {
-    uint64_t bytes = 0;
-    /* Every thread, the collector too, published its stack and spilled
-     * registers before the world stopped (park, blocking region, collect). */
-    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
-        uintptr_t lo = t->stack_lo;
-        if (t->spill_words)
-            tci_mark_range(tr, (uintptr_t)t->spill,
-                           (uintptr_t)(t->spill + t->spill_words));
-        if (lo < t->stack_hi) {
-            tci_mark_range(tr, lo, t->stack_hi);
-            bytes += t->stack_hi - lo;
-        }
-    }
-    return bytes;
+    if (t->spill_words)
+        tci_mark_range(tr, (uintptr_t)t->spill, (uintptr_t)(t->spill + t->spill_words));
+    if (t->stack_lo >= hi)
+        return 0;
+    tci_mark_range(tr, t->stack_lo, hi);
+    return hi - t->stack_lo;
 }
 
 void tci_roots_note_stacks(uint64_t mark_id)
@@ -145,23 +139,20 @@ uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id)
     for (tci_thread *t = tci_threads_first(); t; t = t->next) {
         /* A thread attached since the first stop was never scanned. */
         uintptr_t old_lo = t->mark_id == mark_id ? t->mark_lo : t->stack_hi;
-        uintptr_t lo = t->stack_lo;
-        if (lo == old_lo)
+        if (t->stack_lo == old_lo)
             continue; /* held at the same frame as then: nothing new */
-        if (t->spill_words)
-            tci_mark_range(tr, (uintptr_t)t->spill, (uintptr_t)(t->spill + t->spill_words));
-        uintptr_t hi = old_lo < t->stack_hi ? old_lo : t->stack_hi;
-        if (lo < hi) {
-            tci_mark_range(tr, lo, hi);
-            bytes += hi - lo;
-        }
+        bytes += scan_thread(tr, t, old_lo < t->stack_hi ? old_lo : t->stack_hi);
     }
     return bytes;
 }
 
 void tci_roots_scan(tc_tracer *tr)
 {
-    uint64_t bytes = tci_roots_scan_stacks(tr);
+    uint64_t bytes = 0;
+    /* Every thread, the collector too, published its stack and spilled
+     * registers before the world stopped (park, blocking region, collect). */
+    for (tci_thread *t = tci_threads_first(); t; t = t->next)
+        bytes += scan_thread(tr, t, t->stack_hi);
     /* No stopped thread holds roots_lock: it is never held across a
      * safepoint. */
     pthread_mutex_lock(&roots_lock); /* released below */
