@@ -41,7 +41,7 @@ BEGIN {
     unit["pause_max_ms"] = "max pause ms"; unit["peak_heap_mib"] = "peak heap MiB"
     unit["op_max_ms"] = "worst push ms"; unit["op_p999_us"] = "p99.9 push us"
     unit["overhead"] = "peak heap/live"; unit["gc_cpu_fraction"] = "GC CPU frac"
-    order = "tricolor bdwgc malloc mimalloc go tc_plain"
+    order = "tricolor bdwgc malloc mimalloc go tc_plain floor"
     nb_all = split(order, all_b, " ")
 }
 

@@ -34,6 +34,7 @@
     extern "C" int bk_##b##_marking_hold(int on);
 BENCH_BACKENDS(BENCH_DECLARE)
 BENCH_EXTRA_BACKENDS(BENCH_DECLARE)
+BENCH_FLOOR_BACKENDS(BENCH_DECLARE)
 
 namespace {
 
@@ -52,6 +53,9 @@ const Backend backends[] = {BENCH_BACKENDS(BENCH_ENTRY)};
 // Comparison builds (the barrier compiled out): gcbench and the idle
 // barrier only, the figures they exist for.
 const Backend extra_backends[] = {BENCH_EXTRA_BACKENDS(BENCH_ENTRY) Backend{}};
+// No allocator at all (manual_floor.h): the latency experiment only, the
+// machine's own worst push beside everyone else's.
+const Backend floor_backends[] = {BENCH_FLOOR_BACKENDS(BENCH_ENTRY) Backend{}};
 
 void report(benchmark::State &state, const char *workload, const char *backend,
             const wl_result &r)
@@ -100,19 +104,27 @@ void add(const std::string &name, const char *workload, const char *backend, wl_
         ->Unit(benchmark::kMillisecond);
 }
 
+// One pair with the workload's default parameters.
+void add_default(const char *name, const char *workload, const Backend &b, wl_fn *fn,
+                 int quick)
+{
+    wl_params p;
+    wl_params_default(&p, workload, quick);
+    p.quiet = 1;
+    add(name, workload, b.name, fn, p);
+}
+
 void register_extra(int quick)
 {
     for (const Backend &b : extra_backends) {
         if (!b.name)
             continue;
-        wl_params p;
-        wl_params_default(&p, "gcbench", quick);
-        p.quiet = 1;
-        add("gcbench", "gcbench", b.name, b.gcbench, p);
-        wl_params_default(&p, "barrier", quick);
-        p.quiet = 1;
-        add("barrier/idle", "barrier", b.name, b.barrier, p);
+        add_default("gcbench", "gcbench", b, b.gcbench, quick);
+        add_default("barrier/idle", "barrier", b, b.barrier, quick);
     }
+    for (const Backend &b : floor_backends)
+        if (b.name)
+            add_default("latency", "latency", b, b.latency, quick);
 }
 
 void register_all(int quick)

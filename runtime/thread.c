@@ -183,13 +183,43 @@ static int all_stopped_locked(tci_thread *self)
     return 1;
 }
 
+static int none_held_locked(tci_thread *self)
+{
+    (void)self;
+    return held == 0;
+}
+
+/* The stopper's side of the same trade as wait_for_start_locked: a stop
+ * waits twice, for the threads to park and for them to run again, and each
+ * wait is usually shorter than the wake-up of a sleeping thread. On a
+ * virtual machine a sleeping thread's idle CPU is halted and given back to
+ * the host, and waking it took 1-4 ms here, against stops whose own work
+ * is tens of microseconds. So the stopper too spins, then yields, and
+ * sleeps on `cv` only once the wait has lasted PARK_YIELD_NS. Called and
+ * returns with park_lock held; `done` is checked under it. */
+static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
+                                pthread_cond_t *cv)
+{
+    uint64_t start = tci_os_now_ns(), now = start;
+    while (!done(self) && now - start < PARK_YIELD_NS) {
+        pthread_mutex_unlock(&park_lock);
+        if (now - start < PARK_SPIN_NS)
+            tci_cpu_relax();
+        else
+            sched_yield();
+        pthread_mutex_lock(&park_lock);
+        now = tci_os_now_ns();
+    }
+    while (!done(self))
+        pthread_cond_wait(cv, &park_lock);
+}
+
 uint64_t tci_world_stop(tci_thread *self)
 {
     uint64_t t0 = tci_os_now_ns();
     pthread_mutex_lock(&park_lock); /* released below */
     tci_atomic_store_release(&tci_stw_pending, 1);
-    while (!all_stopped_locked(self))
-        pthread_cond_wait(&stopped_cond, &park_lock);
+    stopper_wait_locked(all_stopped_locked, self, &stopped_cond);
     pthread_mutex_unlock(&park_lock);
     (void)self;
     return tci_os_now_ns() - t0;
@@ -200,8 +230,7 @@ uint64_t tci_world_start(void)
     pthread_mutex_lock(&park_lock); /* released below */
     tci_atomic_store_release(&tci_stw_pending, 0);
     pthread_cond_broadcast(&park_cond);
-    while (held > 0)
-        pthread_cond_wait(&resumed_cond, &park_lock);
+    stopper_wait_locked(none_held_locked, NULL, &resumed_cond);
     uint64_t end = tci_os_now_ns();
     pthread_mutex_unlock(&park_lock);
     return end;
