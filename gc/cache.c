@@ -150,6 +150,15 @@ static int next_window(alloc_slot *a)
     return load_window(a, s, word + 1);
 }
 
+/* Bytes of the attached threads' caches (and their tracers), which the
+ * memory limit counts. */
+static tci_atomic cache_sys_bytes;
+
+uint64_t tci_cache_sys_bytes(void)
+{
+    return tci_atomic_load_relaxed(&cache_sys_bytes);
+}
+
 int tci_cache_attach(tci_thread *t)
 {
     tci_cache *c = calloc(1, sizeof *c);
@@ -160,6 +169,7 @@ int tci_cache_attach(tci_thread *t)
         free(c);
         return -1;
     }
+    tci_atomic_add_full(&cache_sys_bytes, sizeof *c + tci_tracer_size());
     t->gc_local = c;
     my_cache = c;
     return 0;
@@ -207,6 +217,7 @@ void tci_cache_detach(tci_thread *t)
     t->gc_local = NULL;
     tci_tracer_free(c->tracer);
     free(c);
+    tci_atomic_sub_full(&cache_sys_bytes, sizeof *c + tci_tracer_size());
 }
 
 tc_tracer *tci_cache_tracer(void)

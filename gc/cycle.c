@@ -40,6 +40,7 @@
 
 #include "gc.h"
 #include "os.h"
+#include "pacer.h"
 
 tci_config tci_cfg;
 tci_atomic tci_heap_live;
@@ -53,9 +54,31 @@ tci_atomic tci_black_bytes;
  * the mark can finish before the goal); next_gc in the stop-the-world mode. */
 static tci_atomic gc_trigger;
 
-#define HEAP_MIN_BYTES ((uint64_t)4 << 20) /* Go's heapminimum at GOGC=100 */
-
-static tci_atomic gc_percent;       /* intptr_t stored as uintptr_t */
+/* The pacer (gc/pacer.c) decides the goal, the trigger, the assist ratio
+ * and the GC CPU limiter. Protected by pacer_lock: the collector takes it at
+ * a cycle's edges, an assisting thread when it pays, the setters when they
+ * change a setting. Lock order: world_lock, then pacer_lock; nothing is
+ * taken under pacer_lock. What the fast paths read is mirrored in atomics:
+ * tci_next_gc (the goal), gc_trigger, assist_ratio (0 while the limiter is
+ * engaged). */
+static pthread_mutex_t pacer_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_pacer pacer;
+static uint64_t limiter_last_ns, limiter_last_cpu; /* pacer_lock */
+static tci_atomic limiter_on;  /* mirror of pacer.engaged */
+static tci_atomic goal_hard;   /* see goal_is_hard_locked */
+static tci_atomic gc_percent;       /* mirror of pacer.cfg.gc_percent (intptr_t) */
+/* GC CPU for the limiter: what the statistics have counted (stops, and
+ * each finished mark's markers and assists), plus the mark in progress:
+ * its markers by the wall clock since it started (they run throughout)
+ * and its assists as they finish. */
+static tci_atomic gc_cpu_counted_ns, mark_started_ns, cycle_assist_ns, cycle_assist_bytes;
+/* Where the last mark left the heap, for the next cycle's allocation rate.
+ * Written by the collector with the world stopped. */
+static uint64_t last_mark_end_ns, last_base_bytes;
+/* The memory-pressure callback: protected by pacer_lock (copied out before
+ * the call, which runs with no lock held). */
+static void (*pressure_fn)(void *arg, const tc_memory_pressure *info);
+static void *pressure_arg;
 /* Cycle statistics: written with world_lock held, read under it. */
 static struct {
     uint32_t num_gc, num_forced_gc;
@@ -81,16 +104,8 @@ static const tci_thread_hooks thread_hooks = {
     .detach = tci_cache_detach,
 };
 
-static void set_goal(uint64_t live);
-
-static uint64_t goal_for(uint64_t live, intptr_t pct)
-{
-    if (pct < 0)
-        return UINT64_MAX;
-    uint64_t goal = live + live / 100 * (uint64_t)pct + live % 100 * (uint64_t)pct / 100;
-    uint64_t min = HEAP_MIN_BYTES * (uint64_t)pct / 100;
-    return goal < min ? min : goal;
-}
+static void pacer_publish_locked(void);
+static int goal_is_hard_locked(void);
 
 int tc_init(void)
 {
@@ -110,9 +125,6 @@ int tc_init(void)
         errno = EINVAL;
         return -1;
     }
-    if (cfg.memlimit >= 0)
-        fprintf(stderr, "tricolor: TRICOLOR_MEMLIMIT=%lld is accepted but not enforced "
-                        "yet (the pacer issue adds the soft limit)\n", (long long)cfg.memlimit);
     ncpu = tci_os_ncpu();
     if (cfg.markers == 0) {
         /* Concurrent: background markers for about a quarter of the CPUs
@@ -134,7 +146,17 @@ int tc_init(void)
     tci_mark_init(cfg.markers);
     tci_atomic_store_relaxed(&tci_sweepgen, 2);
     tci_atomic_store_relaxed(&gc_percent, (uintptr_t)(intptr_t)cfg.gc_percent);
-    set_goal(0);
+    tci_pacer_config pc = {
+        .gc_percent = cfg.gc_percent,
+        .memlimit_bytes = cfg.memlimit,
+        .cpu_limit_pct = cfg.gc_cpu_limit,
+        .ncpu = ncpu,
+        .markers = cfg.gcstoptheworld ? 0 : cfg.markers,
+    };
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_pacer_init(&pacer, &pc);
+    pacer_publish_locked();
+    pthread_mutex_unlock(&pacer_lock);
     init_ns = tci_os_now_ns();
     tci_initialised = 1;
     pthread_mutex_unlock(&init_lock);
@@ -145,17 +167,36 @@ int tc_init(void)
 
 int tc_set_gc_percent(int percent)
 {
+    if (percent > 1000000)
+        percent = 1000000; /* TRICOLOR_GC's range: the goal's arithmetic holds */
     if (percent < 0)
         percent = -1;
-    /* Under world_lock: the goal follows at once, from the last cycle's live
-     * heap, which a cycle writes under the same lock. */
-    tci_world_lock(tci_thread_self());
-    intptr_t old = (intptr_t)tci_atomic_load_relaxed(&gc_percent);
+    /* The goal follows at once, from the last mark's figures. */
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    int old = pacer.cfg.gc_percent;
+    tci_pacer_set_gc_percent(&pacer, percent);
     tci_atomic_store_relaxed(&gc_percent, (uintptr_t)(intptr_t)percent);
-    set_goal(st.live_bytes);
-    tci_world_unlock();
-    return (int)old;
+    pacer_publish_locked();
+    pthread_mutex_unlock(&pacer_lock);
+    return old;
 }
+
+int64_t tc_set_memory_limit(int64_t bytes)
+{
+    if (!tci_initialised) {
+        fprintf(stderr, "tricolor: tc_set_memory_limit: call tc_init() first\n");
+        return -1;
+    }
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    int64_t old = pacer.cfg.memlimit_bytes < 0 ? INT64_MAX : pacer.cfg.memlimit_bytes;
+    if (bytes >= 0) {
+        tci_pacer_set_memlimit(&pacer, bytes == INT64_MAX ? -1 : bytes);
+        pacer_publish_locked();
+    }
+    pthread_mutex_unlock(&pacer_lock);
+    return old;
+}
+
 
 static void gctrace(uint64_t start_ns, uint64_t heap0, uint64_t live, uint64_t goal,
                     int forced, int concurrent_mark, uint64_t mark_ns)
@@ -191,6 +232,7 @@ static void record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
     st.last_ttsp_ns = ttsp;
     /* A stopped world costs every CPU for the pause (Go counts it so too). */
     st.gc_cpu_ns += d * (uint64_t)ncpu;
+    tci_atomic_store_relaxed(&gc_cpu_counted_ns, st.gc_cpu_ns);
 }
 
 /* Records the end of a cycle whose stops were recorded. Under world_lock. */
@@ -210,30 +252,190 @@ static void record_cycle(uint64_t live, int forced)
     st.live_bytes = live;
 }
 
-/* The goal and trigger after a mark that found `live` bytes. In the
- * concurrent mode the cycle starts when 70% of the way from live to the
- * goal is allocated, so the mark (assisted by the allocators) can finish
- * before the goal: the pacer issue replaces this with Go's feedback. */
-static void set_goal(uint64_t live)
+/* The pacer's goal and trigger, where the allocation paths read them. The
+ * stopped collector starts at the goal itself (it finishes inside one
+ * stop, so no runway is needed). Under pacer_lock. */
+static void pacer_publish_locked(void)
 {
-    intptr_t pct = (intptr_t)tci_atomic_load_relaxed(&gc_percent);
-    uint64_t goal = goal_for(live, pct);
-    tci_atomic_store_relaxed(&tci_next_gc, goal);
-    uint64_t trigger = goal;
-    if (!tci_cfg.gcstoptheworld && goal != UINT64_MAX)
-        trigger = live + (goal - live) / 10 * 7;
-    tci_atomic_store_relaxed(&gc_trigger, trigger);
+    tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
+    tci_atomic_store_relaxed(&tci_next_gc, pacer.goal_bytes);
+    tci_atomic_store_relaxed(&gc_trigger,
+                             tci_cfg.gcstoptheworld ? pacer.goal_bytes : pacer.trigger_bytes);
 }
 
-/* With the world stopped, the mark done and `live` bytes found live: every
- * span becomes unswept (sweepgen + 2), the heap restarts from the live
- * bytes, and the next goal and trigger follow. */
-static void mark_done_stw(uint64_t live)
+/* Whether an allocating thread that reaches the goal waits for the
+ * collector (wait_collector_progress): only when the memory limit set the
+ * goal, the limiter is off, and the goal leaves real room over what the
+ * last mark kept (1/16 of it, at least 1 MiB). A live heap that does not
+ * fit under the limit must not turn every allocation into a wait for the
+ * collector (one allocation per phase change: a program 70x slower in the
+ * review's test), whatever the CPU limit: there the heap grows past the
+ * limit, as the limit's documentation says. Under pacer_lock. */
+static int goal_is_hard_locked(void)
 {
-    tci_atomic_store_relaxed(&tci_heap_live, live);
+    if (!pacer.limited || pacer.engaged)
+        return 0;
+    uint64_t room = pacer.goal_bytes / 16 > (1u << 20) ? pacer.goal_bytes / 16 : (1u << 20);
+    return pacer.goal_bytes > pacer.base_bytes && pacer.goal_bytes - pacer.base_bytes >= room;
+}
+
+/* GC CPU so far, for the limiter (see gc_cpu_counted_ns). */
+static uint64_t gc_cpu_now(uint64_t now)
+{
+    uint64_t cpu = tci_atomic_load_relaxed(&gc_cpu_counted_ns) +
+                   tci_atomic_load_relaxed(&cycle_assist_ns);
+    uint64_t t = tci_atomic_load_relaxed(&mark_started_ns);
+    if (t && now > t)
+        cpu += (now - t) * (uint64_t)tci_mark_workers();
+    return cpu;
+}
+
+/* Feeds the limiter the GC CPU since its last update. The running
+ * estimate of a mark gives way to the measured figure when the mark ends,
+ * which can be lower: then this update is skipped. Under pacer_lock. */
+static void limiter_update_locked(uint64_t now)
+{
+    uint64_t cpu = gc_cpu_now(now);
+    if (limiter_last_ns && now > limiter_last_ns && cpu >= limiter_last_cpu)
+        tci_pacer_limiter_update(&pacer, cpu - limiter_last_cpu, now - limiter_last_ns);
+    limiter_last_ns = now;
+    limiter_last_cpu = cpu;
+    tci_atomic_store_relaxed(&limiter_on, (uintptr_t)pacer.engaged);
+    tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
+}
+
+/* Non-heap memory the library holds, which the memory limit counts:
+ * metadata, the caches, the mark buffers. */
+static uint64_t nonheap_bytes(const tci_heap_stats *hs)
+{
+    return hs->meta_bytes + tci_mark_buf_bytes() + tci_cache_sys_bytes();
+}
+
+/* TRICOLOR_DEBUG=gcpacertrace=1: one line per cycle, what the pacer saw
+ * and what it planned. Under pacer_lock. */
+static void pacer_trace_locked(const tci_pacer_mark *m)
+{
+    const double mb = 1048576.0;
+    fprintf(stderr,
+            "pacer: cycle %llu marked %.1f MB black %.1f MB roots %.1f KB assists %.1f MB "
+            "heap %.1f->%.1f MB in-use %.1f MB non-heap %.1f MB; alloc %.0f MB/s mark %.0f "
+            "MB/s cons/mark %.3f; goal %.1f MB%s trigger %.1f MB; limiter %s bucket %.0f ms\n",
+            (unsigned long long)pacer.cycles, m->marked_bytes / mb, m->black_bytes / mb,
+            m->root_bytes / 1024.0, m->assist_bytes / mb, m->heap_at_trigger / mb,
+            m->heap_at_end / mb, m->inuse_bytes / mb, m->nonheap_bytes / mb,
+            pacer.alloc_rate * 1e9 / mb, pacer.mark_rate * 1e9 / mb, pacer.cons_mark,
+            pacer.goal_bytes == TCI_PACER_NONE ? 0.0 : pacer.goal_bytes / mb,
+            pacer.limited ? " (memory limit)" : "",
+            pacer.trigger_bytes == TCI_PACER_NONE ? 0.0 : pacer.trigger_bytes / mb,
+            pacer.engaged ? "on" : "off", pacer.bucket_ns / 1e6);
+}
+
+/* With the world stopped, the mark done: every span becomes unswept
+ * (sweepgen + 2), the heap restarts from what the mark kept (the objects
+ * it marked and those allocated black), and the pacer plans the next
+ * cycle. m->heap_at_end, inuse_bytes and nonheap_bytes are filled here. */
+static void mark_done_stw(tci_pacer_mark *m, uint64_t now)
+{
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    m->heap_at_end = tci_atomic_load_relaxed(&tci_heap_live);
+    m->inuse_bytes = hs.inuse_bytes;
+    m->nonheap_bytes = nonheap_bytes(&hs);
+    uint64_t kept = m->marked_bytes + m->black_bytes;
+    tci_atomic_store_relaxed(&tci_heap_live, kept);
     tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
     tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
-    set_goal(live);
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_pacer_mark_done(&pacer, m);
+    limiter_update_locked(now);
+    pacer_publish_locked();
+    if (tci_cfg.gcpacertrace)
+        pacer_trace_locked(m);
+    pthread_mutex_unlock(&pacer_lock);
+    last_mark_end_ns = now;
+    last_base_bytes = kept;
+}
+
+/* The memory-pressure callback runs on a library thread of its own (the
+ * notifier), started when a callback is first registered. Not on the
+ * collector's: a callback that waits for the program (takes a lock an
+ * allocating thread holds while it waits for the collector) deadlocked it
+ * there. Not on a mutator's either. Notifications coalesce: the callback
+ * sees the latest cycle's figures, once per wake-up. */
+static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t notify_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t notify_seq, notify_seen; /* notify_lock */
+static tc_memory_pressure notify_info;   /* notify_lock */
+static int notify_running;               /* notify_lock */
+
+static void *notify_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&notify_lock); /* held except while calling */
+    for (;;) {
+        while (notify_seen == notify_seq)
+            pthread_cond_wait(&notify_cond, &notify_lock);
+        notify_seen = notify_seq;
+        tc_memory_pressure info = notify_info;
+        pthread_mutex_unlock(&notify_lock);
+        pthread_mutex_lock(&pacer_lock); /* released below */
+        void (*fn)(void *, const tc_memory_pressure *) = pressure_fn;
+        void *fn_arg = pressure_arg;
+        pthread_mutex_unlock(&pacer_lock);
+        if (fn)
+            fn(fn_arg, &info);
+        pthread_mutex_lock(&notify_lock);
+    }
+    return NULL;
+}
+
+/* After a cycle whose goal the memory limit set: wakes the notifier, if a
+ * callback is registered. Any thread, no lock held. */
+static void pressure_notify(void)
+{
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    int want = pacer.limited && pressure_fn;
+    tc_memory_pressure info = {
+        .memory_limit = pacer.cfg.memlimit_bytes,
+        .goal_bytes = pacer.goal_bytes,
+        .live_bytes = pacer.live_bytes,
+        .cycle = pacer.cycles,
+    };
+    tci_pacer tmp = pacer;
+    pthread_mutex_unlock(&pacer_lock);
+    if (!want)
+        return;
+    tci_pacer_set_memlimit(&tmp, -1);
+    info.unlimited_goal_bytes = tmp.goal_bytes;
+    pthread_mutex_lock(&notify_lock); /* released below */
+    notify_info = info;
+    notify_seq++;
+    pthread_cond_signal(&notify_cond);
+    pthread_mutex_unlock(&notify_lock);
+}
+
+int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info), void *arg)
+{
+    if (fn) {
+        pthread_mutex_lock(&notify_lock); /* released below */
+        if (!notify_running) {
+            int rc = tci_os_thread_start(notify_main, NULL);
+            if (rc != 0) {
+                pthread_mutex_unlock(&notify_lock);
+                fprintf(stderr, "tricolor: tc_on_memory_pressure: cannot start the "
+                                "notifier thread\n");
+                errno = rc;
+                return -1;
+            }
+            notify_running = 1;
+        }
+        pthread_mutex_unlock(&notify_lock);
+    }
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    pressure_fn = fn;
+    pressure_arg = arg;
+    pthread_mutex_unlock(&pacer_lock);
+    return 0;
 }
 
 /* Runs one cycle with the world stopped throughout (gcstoptheworld=1);
@@ -250,7 +452,12 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     uint64_t t_marke = tci_os_now_ns();
     if (tci_cfg.verify)
         tci_verify_marks_stw();
-    mark_done_stw(live);
+    tci_pacer_mark m = {
+        .marked_bytes = live,
+        .root_bytes = tci_roots_last_bytes(),
+        .heap_at_trigger = heap0,
+    };
+    mark_done_stw(&m, t_marke);
     /* The pause ends when every held thread runs again (tci_world_start
      * waits for them): the statistics below are written after it, still
      * under world_lock, which readers take. */
@@ -288,8 +495,31 @@ static __thread uint64_t assist_debt, assist_cycle;
  * included (see tci_gate_hold). */
 static tci_atomic gate_closed;
 
+/* Re-plans the assist ratio from the mark's progress and the heap now, and
+ * feeds the limiter. Returns the new ratio (0: the limiter is engaged). */
+static uint64_t assist_revise(void)
+{
+    uint64_t now = tci_os_now_ns();
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    limiter_update_locked(now);
+    uint64_t r = tci_pacer_assist_ratio(&pacer, tci_atomic_load_relaxed(&tci_heap_live),
+                                        tci_mark_progress());
+    pthread_mutex_unlock(&pacer_lock);
+    tci_atomic_store_relaxed(&assist_ratio, r);
+    return r;
+}
+
+/* While the limiter holds assists off, a thread looks again after this
+ * much allocation. */
+#define ASSIST_RECHECK ((uint64_t)1 << 20)
+
+/* Set by assist when it found no grey work left: the mark is only waiting
+ * for its termination. Owner only. */
+static __thread int assist_found_none;
+
 static void assist(size_t bytes)
 {
+    static __thread uint64_t since_recheck;
     if (tci_atomic_load_relaxed(&gate_closed))
         return;
     uint64_t id = tci_atomic_load_relaxed(&mark_cycle_id);
@@ -297,20 +527,44 @@ static void assist(size_t bytes)
         assist_cycle = id;
         assist_debt = 0;
     }
-    assist_debt += (uint64_t)bytes * tci_atomic_load_relaxed(&assist_ratio) / 1024;
+    uint64_t ratio = tci_atomic_load_relaxed(&assist_ratio);
+    if (ratio == 0) {
+        since_recheck += bytes;
+        if (since_recheck < ASSIST_RECHECK)
+            return;
+        since_recheck = 0;
+        if (assist_revise() == 0)
+            return;
+        ratio = tci_atomic_load_relaxed(&assist_ratio);
+    }
+    assist_debt += (uint64_t)bytes * ratio / 1024;
     if (assist_debt < ASSIST_CHUNK)
         return;
+    /* What the markers have marked pays first: a thread marks only when
+     * they are behind. */
+    assist_debt -= tci_mark_credit_take(assist_debt);
+    if (assist_debt < ASSIST_CHUNK)
+        return;
+    if (assist_revise() == 0) {
+        assist_debt = 0; /* the limiter: no assists now */
+        return;
+    }
     tc_tracer *tr = tci_cache_tracer();
     if (!tr)
         return;
     uint64_t budget = assist_debt < ASSIST_CAP ? assist_debt : ASSIST_CAP;
     uint64_t t0 = tci_os_now_ns();
     int no_work;
-    uint64_t done = tci_mark_assist(tr, (size_t)budget, &no_work);
-    tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_now_ns() - t0); /* the thread ran throughout */
+    uint64_t marked;
+    uint64_t done = tci_mark_assist(tr, (size_t)budget, &no_work, &marked);
+    uint64_t spent = tci_os_now_ns() - t0;
+    tci_atomic_add_full(&tci_mark_cpu_ns, spent); /* the thread ran throughout */
+    tci_atomic_add_full(&cycle_assist_ns, spent);
+    tci_atomic_add_full(&cycle_assist_bytes, marked);
     /* Debt with no grey work left is forgiven; a stop that cut the assist
      * short leaves the rest owed. */
     assist_debt = no_work ? 0 : assist_debt - (done < assist_debt ? done : assist_debt);
+    assist_found_none = no_work;
 }
 
 /* Cycle requests: protected by gc_lock. A cycle counts as started when the
@@ -319,11 +573,33 @@ static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gc_cond = PTHREAD_COND_INITIALIZER;      /* collector waits */
 static pthread_cond_t gc_done_cond = PTHREAD_COND_INITIALIZER; /* requesters wait */
 static uint64_t cycles_requested, cycles_started, cycles_done;
+static uint64_t requested_ns; /* when the oldest request not yet started came */
+static uint64_t marks_started; /* concurrent marks past their first stop */
+static uint64_t marks_ended;   /* concurrent marks past their last stop */
 static int forced_pending;
 static int gc_thread_running;
 static tci_atomic cycle_active; /* requested and not done: a lock-free hint */
 
-static void concurrent_cycle(int forced);
+static void concurrent_cycle(int forced, uint64_t requested_ns);
+
+/* While the GC CPU limiter holds cycles back (engaged, with markers that
+ * alone take more than the limit: see pacer.c), the collector waits before
+ * it starts a cycle the heap asked for (a forced one does not wait),
+ * letting the bucket drain: the heap grows past its goal meanwhile, by
+ * design. The wait is bounded: the bucket drains at the limit's share of
+ * every CPU, 100 ms of every CPU at most to half of it. */
+static int limiter_wait(void)
+{
+    for (int waited = 0;; waited = 1) {
+        pthread_mutex_lock(&pacer_lock); /* released below */
+        limiter_update_locked(tci_os_now_ns());
+        int on = tci_pacer_hold_cycles(&pacer);
+        pthread_mutex_unlock(&pacer_lock);
+        if (!on)
+            return waited;
+        tci_os_sleep_ns(1000000);
+    }
+}
 
 static void *gc_main(void *arg)
 {
@@ -333,10 +609,15 @@ static void *gc_main(void *arg)
         while (cycles_requested == cycles_started)
             pthread_cond_wait(&gc_cond, &gc_lock);
         int forced = forced_pending;
+        uint64_t requested = requested_ns;
         forced_pending = 0;
         cycles_started++;
         pthread_mutex_unlock(&gc_lock);
-        concurrent_cycle(forced);
+        /* The start delay the pacer plans for is the collector's, not the
+         * limiter's deliberate wait. */
+        if (!forced && limiter_wait())
+            requested = tci_os_now_ns();
+        concurrent_cycle(forced, requested);
         pthread_mutex_lock(&gc_lock);
         cycles_done++;
         if (cycles_done == cycles_requested)
@@ -352,13 +633,7 @@ static int start_gc_thread_locked(void)
 {
     if (gc_thread_running)
         return 0;
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &attr, gc_main, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
+    if (tci_os_thread_start(gc_main, NULL) != 0)
         return -1;
     gc_thread_running = 1;
     return 0;
@@ -376,6 +651,8 @@ static uint64_t request_cycle(int forced)
         abort();
     }
     uint64_t want = cycles_started + 1;
+    if (cycles_requested == cycles_started)
+        requested_ns = tci_os_now_ns();
     if (forced) {
         forced_pending = 1;
         if (cycles_requested < want)
@@ -387,6 +664,34 @@ static uint64_t request_cycle(int forced)
     pthread_cond_signal(&gc_cond);
     pthread_mutex_unlock(&gc_lock);
     return want;
+}
+
+/* The heap reached a goal the memory limit set, and the collector is not
+ * there yet: the cycle asked for has not started its mark (the collector
+ * thread is slow to wake on a busy machine, and a program allocating
+ * gigabytes a second fills megabytes meanwhile), or its mark has nothing
+ * left to do but end. The allocating thread waits, as a blocked thread,
+ * until the collector moves on (a mark starts or ends, a cycle ends), then
+ * allocates and looks again. Only under a memory limit, which the program
+ * asked to be held: a goal from TRICOLOR_GC alone is soft, as in Go, and
+ * the program's latency comes first (a wait here cost the latency
+ * experiment pushes of 50-90 ms). Go has no such wait: its allocating
+ * goroutine starts the cycle itself. */
+static void wait_collector_progress(void)
+{
+    tc_blocking_begin();
+    pthread_mutex_lock(&gc_lock); /* released below */
+    uint64_t m = marks_started, e = marks_ended, d = cycles_done;
+    /* Rechecked every 10 ms: the limiter may engage meanwhile (nothing
+     * signals that here), and then the goal is no longer held. */
+    while (marks_started == m && marks_ended == e && cycles_done == d &&
+           cycles_requested != cycles_done && tci_atomic_load_relaxed(&goal_hard)) {
+        struct timespec ts;
+        tci_os_deadline_after(&ts, 10000000);
+        pthread_cond_timedwait(&gc_done_cond, &gc_lock, &ts);
+    }
+    pthread_mutex_unlock(&gc_lock);
+    tc_blocking_end();
 }
 
 /* Waits, as a blocked thread, until cycle `want` is done. */
@@ -449,7 +754,7 @@ static void gate_pass(void)
     pthread_mutex_unlock(&gate_lock);
 }
 
-static void concurrent_cycle(int forced)
+static void concurrent_cycle(int forced, uint64_t requested_ns_)
 {
     /* 0. The previous cycle's sweep, world running. */
     tci_sweep_all();
@@ -463,19 +768,27 @@ static void concurrent_cycle(int forced)
     tci_sweep_all(); /* what allocation swept into caches meanwhile: normally nothing */
     tci_atomic_store_relaxed(&tci_black_bytes, 0);
     tci_atomic_store_relaxed(&mark_cycle_id, tci_atomic_load_relaxed(&mark_cycle_id) + 1);
-    uint64_t goal = tci_atomic_load_relaxed(&tci_next_gc);
-    uint64_t runway = goal > heap0 + (1u << 20) ? goal - heap0 : (1u << 20);
-    uint64_t ratio = st.live_bytes * 1024 / runway;
-    tci_atomic_store_relaxed(&assist_ratio, ratio < 256 ? 256 : ratio > 16384 ? 16384 : ratio);
+    tci_atomic_store_relaxed(&cycle_assist_ns, 0);
+    tci_atomic_store_relaxed(&cycle_assist_bytes, 0);
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    limiter_update_locked(tci_os_now_ns());
+    tci_atomic_store_relaxed(&assist_ratio, tci_pacer_assist_ratio(&pacer, heap0, 0));
+    pthread_mutex_unlock(&pacer_lock);
     tci_atomic_store_release(&tci_gcphase, TCI_PHASE_MARK);
     tc_barrier_enabled_ = 1;
     tci_mark_begin_stw();
-    record_stop(t0, tci_world_start(), ttsp);
+    uint64_t t_mark = tci_world_start();
+    record_stop(t0, t_mark, ttsp);
+    tci_atomic_store_relaxed(&mark_started_ns, t_mark);
     tci_world_unlock();
+    pthread_mutex_lock(&gc_lock); /* released below */
+    marks_started++;
+    pthread_cond_broadcast(&gc_done_cond);
+    pthread_mutex_unlock(&gc_lock);
     gate_pass();
 
     /* 2 and 3: mark, then stop and look for what the mutators still hold. */
-    uint64_t t_mark = tci_os_now_ns(), mark_ns = 0;
+    uint64_t mark_ns = 0;
     for (int round = 1;; round++) {
         tci_mark_drain_all(1);
         tci_world_lock(NULL);
@@ -488,19 +801,35 @@ static void concurrent_cycle(int forced)
             tci_world_unlock();
             continue;
         }
-        uint64_t live = tci_mark_end_stw() + tci_atomic_load_relaxed(&tci_black_bytes);
+        uint64_t marked = tci_mark_end_stw();
+        uint64_t black = tci_atomic_load_relaxed(&tci_black_bytes);
+        uint64_t live = marked + black;
         if (tci_cfg.checkmark)
             tci_checkmark_stw();
         if (tci_cfg.verify)
             tci_verify_marks_stw();
         tc_barrier_enabled_ = 0;
         tci_atomic_store_release(&tci_gcphase, TCI_PHASE_OFF);
-        mark_done_stw(live);
-        record_stop(t2, tci_world_start(), ttsp2);
         /* The concurrent marking's CPU (markers and assists) joins the
-         * stops' in gc_cpu_ns. */
+         * stops' in gc_cpu_ns; the limiter's estimate of it ends. */
         st.gc_cpu_ns += tci_atomic_load_relaxed(&tci_mark_cpu_ns);
         tci_atomic_store_relaxed(&tci_mark_cpu_ns, 0);
+        tci_atomic_store_relaxed(&gc_cpu_counted_ns, st.gc_cpu_ns);
+        tci_atomic_store_relaxed(&mark_started_ns, 0);
+        tci_atomic_store_relaxed(&cycle_assist_ns, 0);
+        tci_pacer_mark m = {
+            .marked_bytes = marked,
+            .black_bytes = black,
+            .root_bytes = tci_roots_last_bytes(),
+            .heap_at_trigger = heap0,
+            .assist_bytes = tci_atomic_load_relaxed(&cycle_assist_bytes),
+            .mark_ns = mark_ns,
+            .idle_alloc_bytes = heap0 > last_base_bytes ? heap0 - last_base_bytes : 0,
+            .idle_ns = last_mark_end_ns && t0 > last_mark_end_ns ? t0 - last_mark_end_ns : 0,
+            .start_delay_ns = t_mark > requested_ns_ ? t_mark - requested_ns_ : 0,
+        };
+        mark_done_stw(&m, t2);
+        record_stop(t2, tci_world_start(), ttsp2);
         record_cycle(live, forced);
         if (tci_cfg.gctrace)
             gctrace(t0, heap0, live, tci_atomic_load_relaxed(&tci_next_gc), forced, 1,
@@ -508,6 +837,11 @@ static void concurrent_cycle(int forced)
         tci_world_unlock();
         break;
     }
+    pthread_mutex_lock(&gc_lock); /* released below */
+    marks_ended++;
+    pthread_cond_broadcast(&gc_done_cond);
+    pthread_mutex_unlock(&gc_lock);
+    pressure_notify();
 
     /* 4. The background sweep. */
     tci_sweep_all();
@@ -531,6 +865,7 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
     }
     collect_locked(self, forced);
     tci_world_unlock();
+    pressure_notify();
 }
 
 /* A full cycle that starts after the call, and its sweep, done. */
@@ -559,16 +894,29 @@ void tc_collect(void)
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
 {
     if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
+        assist_found_none = 0;
         assist(bytes);
+        /* Past a limit's goal with nothing left to mark: only the mark's
+         * end is missing (see wait_collector_progress). With grey work left
+         * a thread never waits, it assists, at most ASSIST_CAP per
+         * allocation. */
+        if (assist_found_none && tci_atomic_load_relaxed(&goal_hard) &&
+            tci_atomic_load_relaxed(&tci_heap_live) + bytes >= tci_atomic_load_relaxed(&tci_next_gc))
+            wait_collector_progress();
         return;
     }
     if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
         tci_atomic_load_relaxed(&gc_trigger))
         return;
-    if (tci_cfg.gcstoptheworld)
+    if (tci_cfg.gcstoptheworld) {
         collect(self, 0, bytes);
-    else if (!tci_atomic_load_relaxed(&cycle_active))
+        return;
+    }
+    if (!tci_atomic_load_relaxed(&cycle_active))
         request_cycle(0);
+    if (tci_atomic_load_relaxed(&goal_hard) &&
+        tci_atomic_load_relaxed(&tci_heap_live) + bytes >= tci_atomic_load_relaxed(&tci_next_gc))
+        wait_collector_progress();
 }
 
 void tci_gc_stress_tick(tci_thread *self)
@@ -696,6 +1044,15 @@ void tc_read_memstats(tc_memstats *out)
     memcpy(out->stw_ns, st.stw_ns, sizeof out->stw_ns);
     memcpy(out->stw_end_ns, st.stw_end_ns, sizeof out->stw_end_ns);
     tci_world_unlock();
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    out->memory_limit = pacer.cfg.memlimit_bytes < 0 ? INT64_MAX : pacer.cfg.memlimit_bytes;
+    out->gc_cpu_limit = (uint32_t)pacer.cfg.cpu_limit_pct;
+    out->limiter_engaged = (uint32_t)pacer.engaged;
+    out->limiter_last_cycle = pacer.engaged_cycle;
+    out->limiter_engagements = pacer.engagements;
+    out->gc_trigger = tci_atomic_load_relaxed(&gc_trigger);
+    out->goal_limited = (uint32_t)pacer.limited;
+    pthread_mutex_unlock(&pacer_lock);
 }
 
 int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end)

@@ -71,6 +71,8 @@ typedef struct tci_alloc_counts {
     uint64_t mallocs, total_bytes;
 } tci_alloc_counts;
 void tci_cache_read_counts(tci_alloc_counts *out);
+/* Bytes of the attached threads' caches. */
+uint64_t tci_cache_sys_bytes(void);
 /* The calling thread's tracer (barrier and assists), NULL if not attached. */
 tc_tracer *tci_cache_tracer(void);
 
@@ -101,17 +103,27 @@ int tci_mark_has_work(void);
  * (shading and assists included; objects allocated black are counted by
  * the caches). */
 uint64_t tci_mark_end_stw(void);
+/* Background credit: bytes the markers have marked in this mark that no
+ * assist has claimed yet; takes up to `want` of it, returns what it took.
+ * tci_mark_progress: bytes marked in this mark so far, markers (as they
+ * bank it) and assists together. */
+uint64_t tci_mark_credit_take(uint64_t want);
+uint64_t tci_mark_progress(void);
+/* Bytes of mark work buffers allocated (they are kept for reuse). */
+uint64_t tci_mark_buf_bytes(void);
 /* A mutator's tracer, for its barrier and assists. */
 tc_tracer *tci_tracer_new(void);
 void tci_tracer_free(tc_tracer *tr);
+size_t tci_tracer_size(void);
 /* Greys the object p points into if it is white (the write barrier). */
 void tci_mark_shade(tc_tracer *tr, uintptr_t p);
 /* Hands the tracer's grey objects and marked bytes to the global pool. */
 void tci_mark_tracer_flush(tc_tracer *tr);
 /* Scans grey objects from the global pool until `budget` bytes were scanned,
  * none is left (*no_work set) or a stop is pending; returns the bytes
- * scanned. Keeps nothing afterwards. */
-size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work);
+ * scanned, and in *marked the bytes it marked (greyed). Keeps nothing
+ * afterwards. */
+size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *marked);
 /* Checkmark, world stopped, after the mark: every object a root or the
  * object obj points to must be marked; aborts naming it otherwise. */
 void tci_mark_check_roots(void);

@@ -45,6 +45,7 @@ struct tc_tracer {
      * shared its slot with inlined locals and reported false errors. */
     uintptr_t ring[PREFETCH_N];
     uint64_t marked_bytes; /* owner only; summed after marking */
+    uint64_t credited;     /* of marked_bytes, what is banked as credit; owner only */
     uint64_t scanned;      /* objects scanned, owner only */
     int id;
     int check;             /* checkmark: report unmarked objects, mark nothing */
@@ -86,6 +87,15 @@ static int helpers_running;       /* protected by helper_lock */
 static int nhelpers, helpers_started; /* written by the collector under world_lock */
 static tc_tracer tracers[TCI_MAX_MARKERS];
 
+/* Bytes of work buffers ever allocated: none is freed (empty_list keeps
+ * them), and the memory limit counts them. */
+static tci_atomic buf_bytes;
+
+uint64_t tci_mark_buf_bytes(void)
+{
+    return tci_atomic_load_relaxed(&buf_bytes);
+}
+
 static workbuf *buf_get(void)
 {
     pthread_mutex_lock(&work_lock); /* released below */
@@ -99,6 +109,7 @@ static workbuf *buf_get(void)
             fprintf(stderr, "tricolor: out of memory for mark work buffers\n");
             abort();
         }
+        tci_atomic_add_full(&buf_bytes, sizeof *b);
     }
     b->n = 0;
     b->next = NULL;
@@ -312,6 +323,40 @@ static void maybe_share(tc_tracer *tr)
         share_half(tr);
 }
 
+/* Background credit (Go's bgScanCredit): what the markers mark, banked as
+ * they go, pays the allocating threads' assist debts first, so a mutator
+ * marks only when the markers are behind. Progress counts everything
+ * marked in this mark, markers' and assists', for the assist ratio. Reset
+ * at each mark's first stop. */
+static tci_atomic credit_bytes, progress_bytes;
+
+static void bank_credit(tc_tracer *tr)
+{
+    uint64_t d = tr->marked_bytes - tr->credited;
+    if (d == 0)
+        return;
+    tr->credited = tr->marked_bytes;
+    tci_atomic_add_full(&credit_bytes, d);
+    tci_atomic_add_full(&progress_bytes, d);
+}
+
+uint64_t tci_mark_credit_take(uint64_t want)
+{
+    for (;;) {
+        uintptr_t have = tci_atomic_load_relaxed(&credit_bytes);
+        if (have == 0)
+            return 0;
+        uintptr_t take = have < want ? have : (uintptr_t)want;
+        if (tci_atomic_cas_full(&credit_bytes, have, have - take))
+            return take;
+    }
+}
+
+uint64_t tci_mark_progress(void)
+{
+    return tci_atomic_load_relaxed(&progress_bytes);
+}
+
 /* Objects popped wait in a small FIFO after their memory is prefetched, so
  * several cache misses are in flight at once instead of one per object
  * (a LIFO grey stack would otherwise scan each object right after pushing
@@ -345,6 +390,8 @@ static void drain(tc_tracer *tr)
             b = tr->cur; /* push may have swapped it */
             if (++since_share == 64) {
                 since_share = 0;
+                if (concurrent)
+                    bank_credit(tr);
                 if (nworkers > 1)
                     maybe_share(tr);
                 else if (nhelpers > 0 && tr->scanned >= WAKE_AFTER && b->n >= 2)
@@ -414,15 +461,9 @@ int tci_mark_workers(void)
 static void start_helpers(void)
 {
     helpers_started = 1;
-    for (int i = 1; i < nmarkers_cfg; i++) {
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &attr, helper_main, (void *)(intptr_t)i) == 0)
+    for (int i = 1; i < nmarkers_cfg; i++)
+        if (tci_os_thread_start(helper_main, (void *)(intptr_t)i) == 0)
             nhelpers++;
-        pthread_attr_destroy(&attr);
-    }
     if (nhelpers + 1 < nmarkers_cfg)
         fprintf(stderr, "tricolor: could start only %d of %d mark helper threads\n",
                 nhelpers, nmarkers_cfg - 1);
@@ -456,6 +497,7 @@ static void tracers_reset(void)
     for (int i = 0; i <= nhelpers; i++) {
         tracers[i].cur = buf_get();
         tracers[i].marked_bytes = 0;
+        tracers[i].credited = 0;
         tracers[i].scanned = 0;
         tracers[i].id = i;
     }
@@ -522,8 +564,12 @@ void tci_mark_begin_stw(void)
     if (nhelpers > 0)
         parallel_cycles++; /* every concurrent mark uses the helpers */
     tci_atomic_store_relaxed(&marked_total, 0);
+    tci_atomic_store_relaxed(&credit_bytes, 0);
+    tci_atomic_store_relaxed(&progress_bytes, 0);
     tracers_reset();
     tci_roots_scan(&tracers[0]);
+    /* The roots are work done: the expected work counts them. */
+    tci_atomic_store_relaxed(&progress_bytes, tci_roots_last_bytes());
     tci_roots_note_stacks(++mark_id);
     /* Half of the roots' grey objects for the helpers to start on. */
     if (nhelpers > 0 && tracers[0].cur->n >= 2)
@@ -583,6 +629,11 @@ tc_tracer *tci_tracer_new(void)
     return tr;
 }
 
+size_t tci_tracer_size(void)
+{
+    return sizeof(tc_tracer);
+}
+
 void tci_tracer_free(tc_tracer *tr)
 {
     free(tr);
@@ -593,6 +644,7 @@ void tci_mark_tracer_flush(tc_tracer *tr)
     if (tr->marked_bytes) {
         tci_atomic_add_full(&marked_total, tr->marked_bytes);
         tr->marked_bytes = 0;
+        tr->credited = 0;
     }
     workbuf *b = tr->cur;
     if (!b)
@@ -609,7 +661,7 @@ void tci_mark_shade(tc_tracer *tr, uintptr_t p)
     mark_ptr(tr, p);
 }
 
-size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work)
+size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *marked)
 {
     size_t done = 0;
     *no_work = 0;
@@ -632,6 +684,10 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work)
         workbuf *b = tr->cur;
         done += scan_object(tr, b->obj[--b->n]);
     }
+    /* Progress counts marked bytes, as the markers' credit does (a scanned
+     * byte may have been marked, and counted, by a marker). */
+    *marked = tr->marked_bytes;
+    tci_atomic_add_full(&progress_bytes, tr->marked_bytes);
     /* Nothing stays with a thread that may park next: the markers (or the
      * next stop) must see every grey object. */
     tci_mark_tracer_flush(tr);

@@ -148,10 +148,39 @@ TC_API void tc_root_callback_remove(tc_root_fn fn, void *arg);
 /* ---- Collection ------------------------------------------------------------
  * tc_collect: a full collection (mark and sweep); returns when it is done.
  * tc_set_gc_percent: returns the previous value; negative turns proportional
- * collection off (TRICOLOR_GC=off). The next collection triggers when the
- * heap reaches live * (1 + percent/100), at least 4 MiB * percent/100. */
+ * collection off (TRICOLOR_GC=off); over 1000000 counts as 1000000 (the
+ * range TRICOLOR_GC accepts). The heap goal is M + (M + R) *
+ * percent/100, at least 4 MiB * percent/100, where M is what the last
+ * collection found reachable and R the roots it scanned; collections start
+ * early enough to finish as the heap reaches it (docs/tuning.md).
+ * tc_set_memory_limit: the soft memory limit (TRICOLOR_MEMLIMIT) in bytes,
+ * counting everything the library holds from the OS; returns the previous
+ * limit. A negative argument only queries; INT64_MAX means no limit (and
+ * is what a query returns when there is none). -1 before tc_init.
+ * tc_on_memory_pressure: fn(arg, info) is called after collections in
+ * which the memory limit, not TRICOLOR_GC, set the heap goal, so the
+ * program can drop caches or shed load. It runs on a library thread of its
+ * own (started at the first registration), with no library lock held, and
+ * may block without holding up collection; calls are serialised and
+ * coalesce (a callback still running when two more cycles end is called
+ * once more, with the latest figures). That thread is not attached: fn
+ * must not touch the heap (set a flag for the program's threads, signal,
+ * call tc_set_* or tc_read_memstats). One callback: a second registration
+ * replaces it, NULL removes it. 0, or -1 with errno when the thread cannot
+ * start. */
 TC_API void tc_collect(void);
 TC_API int tc_set_gc_percent(int percent);
+TC_API int64_t tc_set_memory_limit(int64_t bytes);
+typedef struct tc_memory_pressure {
+    int64_t memory_limit;          /* bytes */
+    uint64_t goal_bytes;           /* the heap goal the limit set */
+    uint64_t unlimited_goal_bytes; /* what TRICOLOR_GC alone would have set
+                                      (UINT64_MAX: off) */
+    uint64_t live_bytes;           /* what the collection found reachable */
+    uint64_t cycle;                /* the collection's number */
+} tc_memory_pressure;
+TC_API int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
+                                 void *arg);
 
 /* ---- Statistics (Go's runtime.MemStats meanings) ------------------------ */
 #define TC_PAUSE_RING 256
@@ -189,6 +218,15 @@ typedef struct tc_memstats {
     uint32_t num_stw;
     uint64_t stw_ns[TC_PAUSE_RING];
     uint64_t stw_end_ns[TC_PAUSE_RING]; /* same index, ns since the epoch */
+    int64_t memory_limit;        /* bytes; INT64_MAX: none */
+    uint32_t gc_cpu_limit;       /* percent (TRICOLOR_GC_CPU_LIMIT) */
+    uint32_t limiter_engaged;    /* 1 while the GC CPU limiter holds assists off */
+    uint64_t limiter_last_cycle; /* the last cycle in which the limiter engaged; 0: never */
+    uint64_t limiter_engagements;
+    uint64_t gc_trigger;         /* where the next cycle starts, counted as next_gc is (the
+                                    allocated bytes plus the free slots the threads'
+                                    caches hold) */
+    uint32_t goal_limited;       /* 1 when the memory limit set next_gc */
 } tc_memstats;
 
 TC_API void tc_read_memstats(tc_memstats *out);

@@ -14,6 +14,7 @@ void tci_config_default(tci_config *c)
     memset(c, 0, sizeof *c);
     c->gc_percent = 100;
     c->memlimit = -1;
+    c->gc_cpu_limit = 50;
 }
 
 /* Parses a whole decimal number with no sign, no space, no suffix. */
@@ -57,6 +58,19 @@ int tci_env_parse_markers(const char *value, int *out, char *err, size_t errlen)
     snprintf(err, errlen,
              "TRICOLOR_MARKERS=\"%s\": expected a whole number of threads from 1 to %d",
              value, TCI_MAX_MARKERS);
+    return -1;
+}
+
+int tci_env_parse_cpu_limit(const char *value, int *out, char *err, size_t errlen)
+{
+    unsigned long long v;
+    if (parse_uint(value, 100, &v) == 0 && v >= 1) {
+        *out = (int)v;
+        return 0;
+    }
+    snprintf(err, errlen,
+             "TRICOLOR_GC_CPU_LIMIT=\"%s\": expected a whole number of percent of the "
+             "CPU time from 1 to 100 (50 is the default; 100 turns the limiter off)", value);
     return -1;
 }
 
@@ -106,13 +120,15 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
         if (!eq || parse_uint(eq + 1, 1u << 30, &v) != 0) {
             snprintf(err, errlen,
                      "TRICOLOR_DEBUG=\"%s\": \"%s\" is not of the form key=number "
-                     "(keys: gctrace, verify, checkmark, gcstoptheworld, gcstress)",
+                     "(keys: gctrace, gcpacertrace, verify, checkmark, gcstoptheworld, gcstress)",
                      value, item);
             return -1;
         }
         *eq = '\0';
         if (strcmp(item, "gctrace") == 0)
             c->gctrace = (int)v;
+        else if (strcmp(item, "gcpacertrace") == 0)
+            c->gcpacertrace = (int)v;
         else if (strcmp(item, "verify") == 0)
             c->verify = (int)v;
         else if (strcmp(item, "gcstress") == 0)
@@ -141,6 +157,9 @@ int tci_env_load(tci_config *c, char *err, size_t errlen)
         return -1;
     if ((v = getenv("TRICOLOR_MEMLIMIT")) &&
         tci_env_parse_bytes("TRICOLOR_MEMLIMIT", v, &c->memlimit, err, errlen))
+        return -1;
+    if ((v = getenv("TRICOLOR_GC_CPU_LIMIT")) &&
+        tci_env_parse_cpu_limit(v, &c->gc_cpu_limit, err, errlen))
         return -1;
     if ((v = getenv("TRICOLOR_DEBUG")) && tci_env_parse_debug(v, c, err, errlen))
         return -1;

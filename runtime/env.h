@@ -10,8 +10,10 @@
 typedef struct tci_config {
     int gc_percent;      /* TRICOLOR_GC: >= 0, or -1 for off; default 100 */
     int markers;         /* TRICOLOR_MARKERS: 1..TCI_MAX_MARKERS; 0 = default */
-    int64_t memlimit;    /* TRICOLOR_MEMLIMIT bytes; -1 off (enforced by the pacer issue) */
+    int64_t memlimit;    /* TRICOLOR_MEMLIMIT bytes; -1 off */
+    int gc_cpu_limit;    /* TRICOLOR_GC_CPU_LIMIT: percent of CPU time, 1..100; default 50 */
     int gctrace;         /* TRICOLOR_DEBUG=gctrace=1 */
+    int gcpacertrace;    /* TRICOLOR_DEBUG=gcpacertrace=1: the pacer's view, per cycle */
     int verify;          /* TRICOLOR_DEBUG=verify=1: heap check after every cycle */
     unsigned gcstress;   /* TRICOLOR_DEBUG=gcstress=N: a cycle every N span refills */
     int checkmark;       /* TRICOLOR_DEBUG=checkmark=1: after each concurrent mark, check
@@ -26,6 +28,7 @@ void tci_config_default(tci_config *c);
  * and the accepted forms in err. */
 int tci_env_parse_gc(const char *value, int *out, char *err, size_t errlen);
 int tci_env_parse_markers(const char *value, int *out, char *err, size_t errlen);
+int tci_env_parse_cpu_limit(const char *value, int *out, char *err, size_t errlen);
 int tci_env_parse_bytes(const char *name, const char *value, int64_t *out,
                         char *err, size_t errlen);
 int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errlen);

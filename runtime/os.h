@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Reserves and commits `size` bytes aligned to `align` (a power of two),
  * zero-filled, committed lazily by the OS. NULL on failure. */
@@ -19,6 +20,12 @@ uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
 uint64_t tci_os_thread_cpu_ns(void);   /* CPU time of the calling thread */
 int tci_os_ncpu(void);
+void tci_os_sleep_ns(uint64_t ns);
+/* Starts a detached library thread running fn(arg): 0, or an errno value. */
+int tci_os_thread_start(void *(*fn)(void *), void *arg);
+/* The absolute time ns from now, for pthread_cond_timedwait (whose default
+ * clock is CLOCK_REALTIME). */
+void tci_os_deadline_after(struct timespec *ts, uint64_t ns);
 
 /* The calling thread's stack: the highest address (its base; stacks grow
  * down). 0 on failure. */

@@ -1,6 +1,7 @@
 /* os_linux.c: the OS contract (os.h) on Linux. */
 #include "os.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -89,4 +90,30 @@ uintptr_t tci_os_stack_base(void)
     if (rc != 0)
         return 0;
     return (uintptr_t)addr + size;
+}
+
+void tci_os_sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void tci_os_deadline_after(struct timespec *ts, uint64_t ns)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    uint64_t nsec = (uint64_t)ts->tv_nsec + ns;
+    ts->tv_sec += (time_t)(nsec / 1000000000u);
+    ts->tv_nsec = (long)(nsec % 1000000000u);
+}
+
+int tci_os_thread_start(void *(*fn)(void *), void *arg)
+{
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc;
 }

@@ -55,30 +55,59 @@ static void test_env_gc_rejects(void **state)
     }
 }
 
+typedef int int_parser(const char *value, int *out, char *err, size_t errlen);
+typedef struct int_case { const char *value; int want; } int_case;
+
+/* A whole-number variable: each of ok parses to its value; each of bad is
+ * refused, leaves the output alone and names the variable, the value and
+ * (when given) the accepted range. */
+static void check_int_parser(int_parser *parse, const char *name, const int_case *ok,
+                             size_t nok, const char *const *bad, size_t nbad,
+                             const char *range)
+{
+    for (size_t i = 0; i < nok; i++) {
+        char err[ERRLEN] = "";
+        int out = 0;
+        if (parse(ok[i].value, &out, err, sizeof err) != 0)
+            fail_msg("%s=\"%s\" rejected: %s", name, ok[i].value, err);
+        assert_int_equal(out, ok[i].want);
+    }
+    for (size_t i = 0; i < nbad; i++) {
+        char err[ERRLEN] = "";
+        int out = 777;
+        if (parse(bad[i], &out, err, sizeof err) != -1)
+            fail_msg("%s=\"%s\" accepted as %d", name, bad[i], out);
+        assert_int_equal(out, 777);
+        assert_err_names(err, name, bad[i]);
+        if (range)
+            assert_non_null(strstr(err, range));
+    }
+}
+
 static void test_env_markers(void **state)
 {
     (void)state;
-    static const struct { const char *value; int want; } ok[] = {
+    static const int_case ok[] = {
         { "1", 1 }, { "4", 4 }, { "64", TCI_MAX_MARKERS },
     };
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        char err[ERRLEN] = "";
-        int out = 0;
-        if (tci_env_parse_markers(ok[i].value, &out, err, sizeof err) != 0)
-            fail_msg("TRICOLOR_MARKERS=\"%s\" rejected: %s", ok[i].value, err);
-        assert_int_equal(out, ok[i].want);
-    }
     static const char *const bad[] = {
         "0", "65", "-1", "", "abc", "4 ", " 4", "2x", "99999999999999999999", "off",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char err[ERRLEN] = "";
-        int out = 777;
-        if (tci_env_parse_markers(bad[i], &out, err, sizeof err) != -1)
-            fail_msg("TRICOLOR_MARKERS=\"%s\" accepted as %d", bad[i], out);
-        assert_int_equal(out, 777);
-        assert_err_names(err, "TRICOLOR_MARKERS", bad[i]);
-    }
+    check_int_parser(tci_env_parse_markers, "TRICOLOR_MARKERS", ok, sizeof ok / sizeof ok[0],
+                     bad, sizeof bad / sizeof bad[0], "1 to 64");
+}
+
+static void test_env_cpu_limit(void **state)
+{
+    (void)state;
+    static const int_case ok[] = {
+        { "1", 1 }, { "50", 50 }, { "100", 100 }, { "25", 25 },
+    };
+    static const char *const bad[] = {
+        "150", "0", "101", "-5", "", "50%", " 50", "off", "0.5", "99999999999999999999",
+    };
+    check_int_parser(tci_env_parse_cpu_limit, "TRICOLOR_GC_CPU_LIMIT", ok,
+                     sizeof ok / sizeof ok[0], bad, sizeof bad / sizeof bad[0], "1 to 100");
 }
 
 static void test_env_bytes_accepts(void **state)
@@ -206,8 +235,10 @@ static void test_env_load(void **state)
     setenv("TRICOLOR_MARKERS", "3", 1);
     setenv("TRICOLOR_MEMLIMIT", "1GiB", 1);
     setenv("TRICOLOR_DEBUG", "gctrace=1", 1);
+    setenv("TRICOLOR_GC_CPU_LIMIT", "30", 1);
     if (tci_env_load(&c, err, sizeof err) != 0)
         fail_msg("rejected: %s", err);
+    assert_int_equal(c.gc_cpu_limit, 30);
     assert_int_equal(c.gc_percent, 50);
     assert_int_equal(c.markers, 3);
     assert_int_equal(c.memlimit, (int64_t)1 << 30);
@@ -217,12 +248,25 @@ static void test_env_load(void **state)
     setenv("TRICOLOR_MEMLIMIT", "5 MiB", 1);
     assert_int_equal(tci_env_load(&c, err, sizeof err), -1);
     assert_err_names(err, "TRICOLOR_MEMLIMIT", "5 MiB");
+    setenv("TRICOLOR_MEMLIMIT", "12XB", 1);
+    assert_int_equal(tci_env_load(&c, err, sizeof err), -1);
+    assert_err_names(err, "TRICOLOR_MEMLIMIT", "12XB");
+    setenv("TRICOLOR_MEMLIMIT", "1GiB", 1);
+    setenv("TRICOLOR_GC_CPU_LIMIT", "150", 1);
+    assert_int_equal(tci_env_load(&c, err, sizeof err), -1);
+    assert_err_names(err, "TRICOLOR_GC_CPU_LIMIT", "150");
+    setenv("TRICOLOR_GC_CPU_LIMIT", "50", 1);
+    setenv("TRICOLOR_GC", "-5x", 1);
+    assert_int_equal(tci_env_load(&c, err, sizeof err), -1);
+    assert_err_names(err, "TRICOLOR_GC", "-5x");
 
     unsetenv("TRICOLOR_GC");
     unsetenv("TRICOLOR_MARKERS");
     unsetenv("TRICOLOR_MEMLIMIT");
     unsetenv("TRICOLOR_DEBUG");
+    unsetenv("TRICOLOR_GC_CPU_LIMIT");
     assert_int_equal(tci_env_load(&c, err, sizeof err), 0);
+    assert_int_equal(c.gc_cpu_limit, 50);
     assert_int_equal(c.gc_percent, 100);
     assert_int_equal(c.markers, 0);
     assert_int_equal(c.memlimit, -1);
@@ -237,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_env_gc_accepts),
         cmocka_unit_test(test_env_gc_rejects),
         cmocka_unit_test(test_env_markers),
+        cmocka_unit_test(test_env_cpu_limit),
         cmocka_unit_test(test_env_bytes_accepts),
         cmocka_unit_test(test_env_bytes_rejects),
         cmocka_unit_test(test_env_debug_accepts),

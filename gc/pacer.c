@@ -1,0 +1,215 @@
+/* pacer.c: the heap goal, the trigger, the assist ratio and the GC CPU
+ * limiter, after Go's pacer. Pure: no clock, no locks, no globals; the
+ * collector (gc/cycle.c) owns one tci_pacer and serialises every call.
+ *
+ * 1. The goal. Proportional: M + (M + R) x GC/100, at least HEAP_MIN x
+ *    GC/100, where M is what the last mark proved reachable and R the
+ *    roots it scanned (stacks, root ranges), as in Go 1.18+. Objects
+ *    allocated during the mark (allocated black) are not in M: Go counts
+ *    them, so a mark that runs long while the program allocates raises
+ *    the next goal by what was allocated meanwhile, and the next mark
+ *    then runs longer still. An object allocated during a mark that stays
+ *    live is counted by the next mark. With a soft memory limit, the goal
+ *    is also at most what fits under it: the limit, less the memory that
+ *    is not heap objects (metadata, caches, mark buffers, measured at the
+ *    last mark), less 3% headroom, divided by the span fragmentation the
+ *    last mark saw (in-use span bytes per allocated byte). The lower of
+ *    the two wins; `limited` says the limit's did.
+ * 2. The trigger. The next cycle starts from base = M + black (every
+ *    object survives until the next sweep). The mark must finish as the
+ *    heap reaches the goal, so it must start `runway` bytes before it:
+ *    what the program allocates in the time the markers alone take to
+ *    mark the expected work (M + R). Both rates are measured where
+ *    assists do not distort them: allocation between marks (a mark's
+ *    assists slow the program), marking by the markers alone (assists
+ *    take work from them). A runway measured from the allocation during
+ *    marks would shrink whenever assists had throttled the program, start
+ *    the next mark later, throttle harder: assists would end up doing the
+ *    marking. Clamped to [base, base + 95% of the way to the goal]: past
+ *    95% a mark has no room at all for a wrong guess. Before a mark has
+ *    been measured: 70% of the way.
+ * 3. Assists make up for a wrong guess: during a mark, every byte
+ *    allocated owes (work left) / (heap left to the goal) bytes of
+ *    marking, recomputed at each payment, so a mark that is behind asks
+ *    more. The charge per allocation is capped by the caller (cycle.c).
+ * 4. The limiter. GC CPU time (stops x CPUs, markers, assists) fills a
+ *    bucket; the CPU time TRICOLOR_GC_CPU_LIMIT allows drains it. When
+ *    the bucket is full the limiter engages: assists stop (the ratio is
+ *    0), as in Go, so the heap grows past the goal, and past the memory
+ *    limit if it must, instead of the program spending all its time
+ *    collecting. Where the markers alone take more than the limit (one
+ *    marker is half of two CPUs; a limit of 25% there), stopping assists
+ *    is not enough: then the collector also waits between cycles until
+ *    the bucket drains. Only then: the wait lets the heap balloon (the
+ *    steady-state server went from 2.3x to 3.2x its live heap when every
+ *    engagement held cycles back). The bucket holds LIMITER_WINDOW_NS of
+ *    every CPU's time: over any longer span GC CPU stays within the limit
+ *    plus that much, plus the stops where the markers fit under it.
+ */
+#include "pacer.h"
+
+#define HEAP_MIN_BYTES ((uint64_t)4 << 20) /* Go's heapminimum at GOGC=100 */
+#define LIMIT_HEADROOM_PCT 3                /* Go's memory-limit goal headroom */
+#define TRIGGER_MAX_PERMILLE 950
+#define TRIGGER_FIRST_PERMILLE 700          /* Go's minimum trigger ratio, ~0.7 */
+#define LIMITER_WINDOW_NS 100000000ull      /* 100 ms of each CPU */
+#define RATIO_ONE 1024                      /* assist ratios are x 1024 */
+#define RATIO_MAX (64 * RATIO_ONE)          /* past the goal: 64 bytes per byte */
+#define RUNWAY_MIN ((uint64_t)64 << 10)
+/* The runway is planned 20% long: a mark that ends a little before the
+ * goal costs a slightly earlier cycle, one that runs a little late costs
+ * the program assists at the highest ratio for its last stretch. */
+#define RUNWAY_MARGIN 1.2
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* x * pct / 100 without overflow for x < 2^56, pct <= 10^6. */
+static uint64_t percent_of(uint64_t x, uint64_t pct)
+{
+    return x / 100 * pct + x % 100 * pct / 100;
+}
+
+static uint64_t gc_goal(const tci_pacer *p)
+{
+    if (p->cfg.gc_percent < 0)
+        return TCI_PACER_NONE;
+    uint64_t pct = (uint64_t)p->cfg.gc_percent;
+    uint64_t goal = sat_add(p->live_bytes, percent_of(sat_add(p->live_bytes, p->root_bytes), pct));
+    uint64_t min = HEAP_MIN_BYTES * pct / 100;
+    return goal < min ? min : goal;
+}
+
+uint64_t tci_pacer_limit_goal(const tci_pacer *p)
+{
+    if (p->cfg.memlimit_bytes < 0)
+        return TCI_PACER_NONE;
+    uint64_t limit = (uint64_t)p->cfg.memlimit_bytes;
+    uint64_t reserved = sat_add(p->nonheap_bytes, percent_of(limit, LIMIT_HEADROOM_PCT));
+    if (reserved >= limit)
+        return 0;
+    return (uint64_t)((double)(limit - reserved) / p->frag);
+}
+
+/* Goal and trigger from the last mark's figures and the estimates. */
+static void plan(tci_pacer *p)
+{
+    uint64_t g = gc_goal(p), l = tci_pacer_limit_goal(p);
+    p->limited = l < g;
+    p->goal_bytes = p->limited ? l : g;
+    if (p->goal_bytes == TCI_PACER_NONE) {
+        p->trigger_bytes = TCI_PACER_NONE;
+        return;
+    }
+    uint64_t base = p->base_bytes;
+    if (p->goal_bytes <= base) {
+        p->trigger_bytes = base; /* past the goal already: collect at once */
+        return;
+    }
+    uint64_t head = p->goal_bytes - base;
+    uint64_t hi = base + (uint64_t)((double)head * TRIGGER_MAX_PERMILLE / 1000);
+    uint64_t trigger;
+    if (p->cons_mark < 0) {
+        trigger = base + (uint64_t)((double)head * TRIGGER_FIRST_PERMILLE / 1000);
+    } else {
+        double mark_ns = (double)sat_add(p->live_bytes, p->root_bytes) / p->mark_rate;
+        double runway = p->alloc_rate * (p->delay_ns + mark_ns) * RUNWAY_MARGIN;
+        trigger = runway >= (double)head ? base : p->goal_bytes - (uint64_t)runway;
+    }
+    p->trigger_bytes = trigger > hi ? hi : trigger;
+}
+
+void tci_pacer_init(tci_pacer *p, const tci_pacer_config *cfg)
+{
+    *p = (tci_pacer){0};
+    p->cfg = *cfg;
+    if (p->cfg.ncpu < 1)
+        p->cfg.ncpu = 1;
+    p->frag = 1.0;
+    p->cons_mark = -1.0;
+    p->alloc_rate = p->mark_rate = 0.0;
+    p->capacity_ns = (int64_t)(LIMITER_WINDOW_NS * (uint64_t)p->cfg.ncpu);
+    plan(p);
+}
+
+void tci_pacer_set_gc_percent(tci_pacer *p, int gc_percent)
+{
+    p->cfg.gc_percent = gc_percent < 0 ? -1 : gc_percent;
+    plan(p);
+}
+
+void tci_pacer_set_memlimit(tci_pacer *p, int64_t memlimit_bytes)
+{
+    p->cfg.memlimit_bytes = memlimit_bytes < 0 ? -1 : memlimit_bytes;
+    plan(p);
+}
+
+void tci_pacer_mark_done(tci_pacer *p, const tci_pacer_mark *m)
+{
+    p->cycles++;
+    p->live_bytes = m->marked_bytes;
+    p->root_bytes = m->root_bytes;
+    p->base_bytes = sat_add(m->marked_bytes, m->black_bytes);
+    p->nonheap_bytes = m->nonheap_bytes;
+    if (m->heap_at_end > 0) {
+        double f = (double)m->inuse_bytes / (double)m->heap_at_end;
+        p->frag = f < 1.0 ? 1.0 : f > 4.0 ? 4.0 : f;
+    }
+    /* The rates, each averaged with its past so one odd cycle does not
+     * swing the trigger. */
+    if (m->idle_ns > 0) {
+        double a = (double)m->idle_alloc_bytes / (double)m->idle_ns;
+        p->alloc_rate = p->cycles == 1 || p->alloc_rate <= 0 ? a : (p->alloc_rate + a) / 2;
+    }
+    uint64_t marker_bytes = m->marked_bytes > m->assist_bytes ? m->marked_bytes - m->assist_bytes : 0;
+    if (m->mark_ns > 0 && marker_bytes > 0) {
+        double r = (double)marker_bytes / (double)m->mark_ns;
+        p->mark_rate = p->mark_rate <= 0 ? r : (p->mark_rate + r) / 2;
+    }
+    p->delay_ns = p->cycles == 1 ? (double)m->start_delay_ns
+                                 : (p->delay_ns + (double)m->start_delay_ns) / 2;
+    if (p->mark_rate > 0 && p->alloc_rate > 0)
+        p->cons_mark = p->alloc_rate / p->mark_rate;
+    plan(p);
+}
+
+uint64_t tci_pacer_assist_ratio(const tci_pacer *p, uint64_t heap_live, uint64_t done_bytes)
+{
+    if (p->engaged)
+        return 0;
+    uint64_t expected = sat_add(p->live_bytes, p->root_bytes);
+    if (p->goal_bytes == TCI_PACER_NONE || expected == 0)
+        return RATIO_ONE; /* no goal (a forced cycle), or no mark measured yet */
+    /* Past the expected work the mark is not done yet: it found more live
+     * data than last time, so some is still owed. */
+    uint64_t left = expected > done_bytes ? expected - done_bytes : expected / 8;
+    uint64_t runway = p->goal_bytes > heap_live ? p->goal_bytes - heap_live : 0;
+    if (runway < RUNWAY_MIN)
+        return RATIO_MAX;
+    double r = (double)left * RATIO_ONE / (double)runway;
+    /* At least 1 (of 1024): 0 means "the limiter is engaged". */
+    return r > RATIO_MAX ? RATIO_MAX : r < 1 ? 1 : (uint64_t)r;
+}
+
+int tci_pacer_hold_cycles(const tci_pacer *p)
+{
+    return p->engaged && p->cfg.markers * 100 > p->cfg.cpu_limit_pct * p->cfg.ncpu;
+}
+
+void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t wall_ns)
+{
+    double allowed = (double)wall_ns * p->cfg.ncpu * p->cfg.cpu_limit_pct / 100.0;
+    double b = (double)p->bucket_ns + (double)gc_cpu_ns - allowed;
+    p->bucket_ns = b < 0 ? 0 : b > (double)p->capacity_ns ? p->capacity_ns : (int64_t)b;
+    if (!p->engaged && p->bucket_ns >= p->capacity_ns) {
+        p->engaged = 1;
+        p->engagements++;
+        p->engaged_cycle = p->cycles + 1; /* the cycle in progress or next */
+    } else if (p->engaged && p->bucket_ns < p->capacity_ns / 2) {
+        /* Off again once half drained: on and off at every update would
+         * turn assists on and off with them. */
+        p->engaged = 0;
+    }
+}

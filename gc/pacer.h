@@ -1,0 +1,91 @@
+/* pacer.h: when to collect and how hard to assist. Pure: numbers in,
+ * numbers out, no clock, no locks (the caller serialises calls and passes
+ * every time in), so tests/test_pacer.c drives it as a simulation. */
+#ifndef TCI_PACER_H
+#define TCI_PACER_H
+
+#include <stdint.h>
+
+#define TCI_PACER_NONE UINT64_MAX /* no goal: proportional collection off, no limit */
+
+typedef struct tci_pacer_config {
+    int gc_percent;         /* TRICOLOR_GC: >= 0, or -1 for off */
+    int64_t memlimit_bytes; /* TRICOLOR_MEMLIMIT: > 0, or -1 for none */
+    int cpu_limit_pct;      /* TRICOLOR_GC_CPU_LIMIT: 1..100 */
+    int ncpu;               /* CPUs the process may use, >= 1 */
+    int markers;            /* background markers, each a whole CPU while marking */
+} tci_pacer_config;
+
+/* What a finished mark measured, passed to tci_pacer_mark_done. */
+typedef struct tci_pacer_mark {
+    uint64_t marked_bytes;    /* M: objects the mark proved reachable (not the
+                                 ones allocated black during it) */
+    uint64_t black_bytes;     /* allocated during the mark */
+    uint64_t root_bytes;      /* R: stacks and root ranges scanned */
+    uint64_t heap_at_trigger; /* heap_live when the cycle started */
+    uint64_t heap_at_end;     /* heap_live when the mark ended */
+    uint64_t inuse_bytes;     /* bytes of in-use spans at the end of the mark */
+    uint64_t nonheap_bytes;   /* mapped, unreleased and not spans: metadata,
+                                 caches, mark buffers */
+    uint64_t assist_bytes;    /* of marked_bytes, what assists marked */
+    uint64_t mark_ns;         /* wall time from stop #1 to the last stop */
+    uint64_t idle_alloc_bytes, idle_ns; /* allocated, and wall time, from the
+                                 previous mark's end to this cycle's start */
+    uint64_t start_delay_ns;  /* from the trigger to the mark under way (the
+                                 collector waking, the sweep, stop #1) */
+} tci_pacer_mark;
+
+typedef struct tci_pacer {
+    tci_pacer_config cfg;
+    uint64_t cycles;        /* marks seen */
+    uint64_t live_bytes;    /* M of the last mark */
+    uint64_t root_bytes;    /* R of the last mark */
+    uint64_t base_bytes;    /* heap_live the next cycle starts from (M + black) */
+    uint64_t nonheap_bytes; /* of the last mark */
+    double frag;            /* in-use span bytes per heap_live byte, >= 1 */
+    double alloc_rate;      /* bytes allocated per ns outside marks, smoothed */
+    double mark_rate;       /* bytes the markers mark per ns (assists not
+                               counted), smoothed; 0 until measured */
+    double delay_ns;        /* start_delay_ns, smoothed */
+    double cons_mark;       /* alloc_rate / mark_rate: bytes the program
+                               allocates per byte the markers alone mark;
+                               negative until both are measured */
+    uint64_t goal_bytes;    /* heap_live to finish the next mark by */
+    uint64_t trigger_bytes; /* heap_live at which the next cycle starts */
+    int limited;            /* the memory limit, not TRICOLOR_GC, set the goal */
+    /* The GC CPU limiter: a bucket filled by GC CPU time and drained by the
+     * CPU time the limit allows it (cpu_limit_pct of all CPU time), capped
+     * at capacity_ns; engaged while full. */
+    int64_t bucket_ns, capacity_ns;
+    int engaged;
+    uint64_t engaged_cycle; /* the last cycle (1-based) in which it engaged; 0: never */
+    uint64_t engagements;   /* times it turned on */
+} tci_pacer;
+
+void tci_pacer_init(tci_pacer *p, const tci_pacer_config *cfg);
+
+/* A new TRICOLOR_GC or memory limit: goal and trigger follow at once, from
+ * the last mark's figures. */
+void tci_pacer_set_gc_percent(tci_pacer *p, int gc_percent);
+void tci_pacer_set_memlimit(tci_pacer *p, int64_t memlimit_bytes);
+
+/* The end of a mark: the next goal, trigger and the rate estimates. */
+void tci_pacer_mark_done(tci_pacer *p, const tci_pacer_mark *m);
+
+/* Marking owed per byte allocated, x 1024, for a mutator allocating during
+ * a mark with the heap at heap_live and done_bytes of the expected work
+ * (roots, then marked bytes) done. 0 only while the limiter is engaged; at
+ * least 1 otherwise. */
+uint64_t tci_pacer_assist_ratio(const tci_pacer *p, uint64_t heap_live, uint64_t done_bytes);
+
+/* Whether the collector must wait before starting a cycle: the limiter is
+ * engaged and the markers alone would take more than the limit. */
+int tci_pacer_hold_cycles(const tci_pacer *p);
+
+/* The limiter: gc_cpu_ns of GC CPU time over a span of wall_ns. */
+void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t wall_ns);
+
+/* The goal the memory limit alone would set (TCI_PACER_NONE without one). */
+uint64_t tci_pacer_limit_goal(const tci_pacer *p);
+
+#endif
