@@ -106,6 +106,7 @@ static const tci_thread_hooks thread_hooks = {
 
 static void pacer_publish_locked(void);
 static int goal_is_hard_locked(void);
+static void update_retain_limit(void);
 
 int tc_init(void)
 {
@@ -194,6 +195,8 @@ int64_t tc_set_memory_limit(int64_t bytes)
         pacer_publish_locked();
     }
     pthread_mutex_unlock(&pacer_lock);
+    if (bytes >= 0)
+        update_retain_limit();
     return old;
 }
 
@@ -309,6 +312,36 @@ static void limiter_update_locked(uint64_t now)
 static uint64_t nonheap_bytes(const tci_heap_stats *hs)
 {
     return hs->meta_bytes + tci_mark_buf_bytes() + tci_cache_sys_bytes();
+}
+
+/* The heap's bound for the synchronous scavenge, from the limit now. No
+ * lock held. */
+static void update_retain_limit(void)
+{
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    uint64_t nonheap = nonheap_bytes(&hs);
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    int64_t limit = pacer.cfg.memlimit_bytes;
+    pthread_mutex_unlock(&pacer_lock);
+    tci_heap_set_retain_limit(tci_scavenge_retain_limit(limit, nonheap));
+}
+
+/* After a cycle's sweep (see scavenge.c): free pages beyond what the next
+ * cycle needs go back to the OS. No lock held. */
+static void scavenge_after_sweep(void)
+{
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    uint64_t nonheap = nonheap_bytes(&hs);
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag,
+                                          pacer.cfg.memlimit_bytes, nonheap);
+    uint64_t retain = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
+    pthread_mutex_unlock(&pacer_lock);
+    tci_heap_set_retain_limit(retain);
+    if (target != UINT64_MAX)
+        tci_heap_scavenge(target);
 }
 
 /* TRICOLOR_DEBUG=gcpacertrace=1: one line per cycle, what the pacer saw
@@ -843,8 +876,9 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pthread_mutex_unlock(&gc_lock);
     pressure_notify();
 
-    /* 4. The background sweep. */
+    /* 4. The background sweep, and then the scavenger. */
     tci_sweep_all();
+    scavenge_after_sweep();
 }
 
 /* A cycle, unless not forced and the heap (with `bytes` about to be taken)
@@ -887,8 +921,20 @@ void tc_collect(void)
     collect_forced(self);
     /* Go's runtime.GC returns with the heap swept: so do we (the collector
      * thread has swept, but allocation may have left spans to sweep in the
-     * stop-the-world mode). */
+     * stop-the-world mode, which has no collector thread to scavenge). */
     tci_sweep_all();
+    if (tci_cfg.gcstoptheworld)
+        scavenge_after_sweep();
+}
+
+void tc_release_memory(void)
+{
+    if (!tci_thread_self()) {
+        tci_not_attached("tc_release_memory");
+        return;
+    }
+    tc_collect();
+    tci_heap_scavenge(0);
 }
 
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
@@ -975,7 +1021,7 @@ void tc_store_slow_(void *obj, void **slot, void *value)
 void *tc_object_base(const void *p)
 {
     tci_span *s = tci_span_of((uintptr_t)p);
-    if (!s || s->state == TCI_SPAN_FREE)
+    if (!s || (s->state != TCI_SPAN_SMALL && s->state != TCI_SPAN_LARGE))
         return NULL;
     uintptr_t off = (uintptr_t)p - s->base;
     if (off >= (s->npages << TCI_PAGE_SHIFT))

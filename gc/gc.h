@@ -152,6 +152,16 @@ uint64_t tci_verify_marks_stw(void);
  * reachable object the mark missed. */
 uint64_t tci_checkmark_stw(void);
 
+/* ---- scavenge.c ------------------------------------------------------------ */
+/* How much heap to keep after a cycle: goal x fragmentation x 1.1, at most
+ * 95% of the memory limit (if any, memlimit >= 0) less the non-heap
+ * memory; UINT64_MAX: keep everything (no goal, no limit). */
+uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, int64_t memlimit,
+                             uint64_t nonheap_bytes);
+/* The most an allocation may take the heap to before it returns free
+ * pages itself: the limit less the non-heap memory; UINT64_MAX: none. */
+uint64_t tci_scavenge_retain_limit(int64_t memlimit, uint64_t nonheap_bytes);
+
 /* ---- cycle.c --------------------------------------------------------------- */
 extern tci_config tci_cfg;     /* written at init */
 /* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the

@@ -14,6 +14,18 @@
  * best-fit) and coalesced with free neighbours on release, found through the
  * page map (a free span maps its first and last page). All of it is
  * protected by heap_lock.
+ *
+ * Free pages can be returned to the OS (tci_heap_scavenge, the scavenger's
+ * page work; the policy is scavenge.c's): madvise(MADV_DONTNEED) through
+ * tci_os_release, after which a page holds no memory and reads as zeros.
+ * Each arena keeps a bit per page, set while the page is free and
+ * returned, so the accounting is exact however runs split and merge: a
+ * span taken from the free lists clears its pages' bits (they will be
+ * touched again), and needs no zeroing when every page was returned. A
+ * free span's `scavenged` flag is only a hint, for the scavenger to skip
+ * runs with nothing left to return. A run being returned is off the free
+ * lists, in state RELEASING, so no neighbour merges with it and no
+ * allocation takes it while heap_lock is dropped for the system call.
  */
 #include "heap.h"
 
@@ -36,6 +48,8 @@ static tci_arena **arenas;                   /* every arena, for iteration */
 static size_t narenas, arenas_cap;
 static uintptr_t bump_next, bump_end;        /* never-used tail of the last arena */
 static uint64_t sys_bytes, inuse_bytes, meta_bytes;
+static uint64_t released_bytes;             /* free pages returned to the OS */
+static uint64_t retain_limit = UINT64_MAX;  /* see tci_heap_set_retain_limit */
 static uint64_t nspans_inuse;
 
 int tci_heap_init(void)
@@ -72,6 +86,8 @@ static tci_span *span_struct_alloc_locked(void)
     memset(s, 0, sizeof *s);
     return s;
 }
+
+static void insert_coalesced_locked(tci_span *s);
 
 static void span_struct_free_locked(tci_span *s)
 {
@@ -130,6 +146,42 @@ static void free_list_remove_locked(tci_span *s)
     s->next = s->prev = NULL;
 }
 
+/* Sets (mark_released_locked) or clears (unrelease_locked) the returned
+ * bits of pages [base, base + npages) and returns how many changed. A run
+ * may cross arena chunks; a word of 64 pages is skipped whole where it
+ * can be. */
+static size_t released_bits_locked(uintptr_t base, size_t npages, int set)
+{
+    size_t changed = 0;
+    for (size_t i = 0; i < npages;) {
+        uintptr_t p = base + (i << TCI_PAGE_SHIFT);
+        tci_arena *a = arena_of(p);
+        size_t pg = (p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1);
+        uint64_t *w = &a->released[pg / 64];
+        if (pg % 64 == 0 && npages - i >= 64 && *w == (set ? ~(uint64_t)0 : 0)) {
+            i += 64;
+            continue;
+        }
+        uint64_t bit = (uint64_t)1 << (pg % 64);
+        if (((*w & bit) != 0) != set) {
+            *w ^= bit;
+            changed++;
+        }
+        i++;
+    }
+    return changed;
+}
+
+static size_t mark_released_locked(uintptr_t base, size_t npages)
+{
+    return released_bits_locked(base, npages, 1);
+}
+
+static size_t unrelease_locked(uintptr_t base, size_t npages)
+{
+    return released_bits_locked(base, npages, 0);
+}
+
 /* Maps a new arena of at least npages pages (a multiple of 64 MiB). */
 static int grow_locked(size_t npages)
 {
@@ -186,13 +238,16 @@ static int grow_locked(size_t npages)
         __atomic_store_n(&tci_heap_lo, (uintptr_t)mem, __ATOMIC_RELAXED);
     if ((uintptr_t)mem + bytes > tci_heap_hi)
         __atomic_store_n(&tci_heap_hi, (uintptr_t)mem + bytes, __ATOMIC_RELAXED);
-    /* The old bump tail becomes an ordinary free run. */
+    /* The old bump tail becomes an ordinary free run. Never touched, it
+     * holds no memory: its pages count as returned to the OS. */
     if (bump_end > bump_next) {
         tci_span *t = span_struct_alloc_locked();
         if (t) {
             t->base = bump_next;
             t->npages = (bump_end - bump_next) >> TCI_PAGE_SHIFT;
             t->needzero = 0;
+            t->scavenged = 1;
+            released_bytes += (uint64_t)mark_released_locked(t->base, t->npages) << TCI_PAGE_SHIFT;
             free_list_insert_locked(t);
         }
     }
@@ -223,16 +278,29 @@ static tci_span *take_free_locked(size_t npages)
         rest->base = s->base + (npages << TCI_PAGE_SHIFT);
         rest->npages = s->npages - npages;
         rest->needzero = s->needzero;
+        rest->scavenged = s->scavenged;
         s->npages = npages;
         free_list_insert_locked(rest);
     }
     return s;
 }
 
+static void release_for_limit_locked(uint64_t bytes);
+
 tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
 {
     pthread_mutex_lock(&heap_lock); /* released below on every path */
+    if (retain_limit != UINT64_MAX)
+        release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
     tci_span *s = take_free_locked(npages);
+    if (s) {
+        /* Its returned pages come back (the program will touch them):
+         * zeros, so a run made only of them needs no zeroing. */
+        size_t back = unrelease_locked(s->base, npages);
+        released_bytes -= (uint64_t)back << TCI_PAGE_SHIFT;
+        if (back == npages)
+            s->needzero = 0;
+    }
     if (!s) {
         if (bump_end - bump_next < (npages << TCI_PAGE_SHIFT) && grow_locked(npages) != 0) {
             pthread_mutex_unlock(&heap_lock);
@@ -275,8 +343,16 @@ void tci_heap_free_span(tci_span *s)
     for (size_t i = 0; i < s->npages; i++)
         set_page(s->base + (i << TCI_PAGE_SHIFT), NULL);
     s->needzero = 1;
+    s->scavenged = 0;
     s->state = TCI_SPAN_FREE;
     s->nalloc = 0;
+    insert_coalesced_locked(s);
+    pthread_mutex_unlock(&heap_lock);
+}
+
+/* Puts free span s on the free lists, merged with its free neighbours. */
+static void insert_coalesced_locked(tci_span *s)
+{
     tci_arena *a = arena_of(s->base);
     /* Coalesce with the free run just before, within the same arena chunk. */
     if ((s->base & (TCI_ARENA_SIZE - 1)) != 0) {
@@ -288,6 +364,8 @@ void tci_heap_free_span(tci_span *s)
             set_page(p->base + ((p->npages - 1) << TCI_PAGE_SHIFT), NULL);
             s->base = p->base;
             s->npages += p->npages;
+            s->needzero |= p->needzero;
+            s->scavenged &= p->scavenged;
             span_struct_free_locked(p);
         }
     }
@@ -301,11 +379,12 @@ void tci_heap_free_span(tci_span *s)
             set_page(n->base, NULL);
             set_page(n->base + ((n->npages - 1) << TCI_PAGE_SHIFT), NULL);
             s->npages += n->npages;
+            s->needzero |= n->needzero;
+            s->scavenged &= n->scavenged;
             span_struct_free_locked(n);
         }
     }
     free_list_insert_locked(s);
-    pthread_mutex_unlock(&heap_lock);
 }
 
 void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
@@ -315,7 +394,8 @@ void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
         tci_arena *a = arenas[i];
         for (size_t pg = 0; pg < TCI_ARENA_PAGES;) {
             tci_span *s = a->spans[pg];
-            if (s && s->state != TCI_SPAN_FREE && s->base == a->base + (pg << TCI_PAGE_SHIFT)) {
+            if (s && (s->state == TCI_SPAN_SMALL || s->state == TCI_SPAN_LARGE) &&
+                s->base == a->base + (pg << TCI_PAGE_SHIFT)) {
                 fn(s, arg);
                 /* A span longer than this arena chunk continues in the next
                  * chunk's table, where its base is not found again. */
@@ -343,7 +423,89 @@ void tci_heap_read_stats(tci_heap_stats *out)
     out->inuse_bytes = inuse_bytes;
     /* Plus at most one touched 4 KiB page of the first level per arena. */
     out->meta_bytes = meta_bytes + narenas * 4096;
-    out->released_bytes = 0;
+    out->released_bytes = released_bytes;
     out->fresh_bytes = bump_end - bump_next;
+    pthread_mutex_unlock(&heap_lock);
+}
+
+/* ---- Returning free pages to the OS ------------------------------------- */
+
+/* The heap's retained bytes: carved from the arenas (the untouched bump
+ * tail is not), less what was returned. */
+static uint64_t retained_locked(void)
+{
+    return sys_bytes - (bump_end - bump_next) - released_bytes;
+}
+
+/* A free run with pages still to return: the longest runs first (one
+ * system call returns the most), from the list of long runs, then the
+ * exact-length lists from the longest down. */
+static tci_span *pick_unreturned_locked(void)
+{
+    for (tci_span *c = free_lists[0]; c; c = c->next)
+        if (!c->scavenged)
+            return c;
+    for (size_t i = TCI_FREE_LISTS - 1; i > 0; i--)
+        for (tci_span *c = free_lists[i]; c; c = c->next)
+            if (!c->scavenged)
+                return c;
+    return NULL;
+}
+
+/* Returns the pages of free run s to the OS. With drop_lock, heap_lock is
+ * released around the system call (s is off the lists meanwhile, in state
+ * RELEASING); without, the call is made holding it (the synchronous path,
+ * inside an allocation that must not let another take the pages it is
+ * making room with). Returns the bytes newly released. */
+static uint64_t release_run_locked(tci_span *s, int drop_lock)
+{
+    free_list_remove_locked(s);
+    s->state = TCI_SPAN_RELEASING;
+    uintptr_t base = s->base;
+    size_t npages = s->npages;
+    if (drop_lock)
+        pthread_mutex_unlock(&heap_lock);
+    tci_os_release((void *)base, npages << TCI_PAGE_SHIFT);
+    if (drop_lock)
+        pthread_mutex_lock(&heap_lock);
+    uint64_t newly = (uint64_t)mark_released_locked(base, npages) << TCI_PAGE_SHIFT;
+    released_bytes += newly;
+    s->needzero = 0; /* every page reads as zeros now */
+    s->scavenged = 1;
+    s->state = TCI_SPAN_FREE;
+    insert_coalesced_locked(s);
+    return newly;
+}
+
+/* An allocation of `bytes` that would take the heap past retain_limit
+ * returns free pages first, holding heap_lock. */
+static void release_for_limit_locked(uint64_t bytes)
+{
+    while (retained_locked() + bytes > retain_limit) {
+        tci_span *s = pick_unreturned_locked();
+        if (!s)
+            return;
+        release_run_locked(s, 0);
+    }
+}
+
+uint64_t tci_heap_scavenge(uint64_t target_bytes)
+{
+    uint64_t got = 0;
+    pthread_mutex_lock(&heap_lock); /* released below (and around each release) */
+    while (retained_locked() > target_bytes) {
+        tci_span *s = pick_unreturned_locked();
+        if (!s)
+            break;
+        got += release_run_locked(s, 1);
+    }
+    pthread_mutex_unlock(&heap_lock);
+    return got;
+}
+
+void tci_heap_set_retain_limit(uint64_t bytes)
+{
+    pthread_mutex_lock(&heap_lock); /* released below */
+    retain_limit = bytes;
     pthread_mutex_unlock(&heap_lock);
 }

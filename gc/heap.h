@@ -23,6 +23,8 @@ enum tci_span_state {
     TCI_SPAN_FREE = 0,  /* in the page heap */
     TCI_SPAN_SMALL = 1, /* slots of one size class */
     TCI_SPAN_LARGE = 2, /* one object */
+    TCI_SPAN_RELEASING = 3, /* free, off the free lists while the scavenger
+                               returns its pages to the OS */
 };
 
 typedef struct tci_span tci_span;
@@ -35,6 +37,8 @@ struct tci_span {
     uint8_t sizeclass;     /* 0 for a large span */
     uint8_t needzero;      /* slots may hold old data; owner only */
     uint8_t in_cache;      /* a thread's cache owns it; owner only */
+    uint8_t scavenged;     /* free spans: every page returned to the OS (a hint:
+                              the arena's released bits are the truth); heap_lock */
     size_t elemsize;       /* slot bytes (large: npages * page) */
     uint32_t nelems;
     uint32_t div_mul;
@@ -50,6 +54,9 @@ struct tci_span {
 
 typedef struct tci_arena {
     uintptr_t base;
+    /* 1 = the page is free and was returned to the OS (reads as zeros,
+     * holds no memory); protected by heap_lock. */
+    uint64_t released[TCI_ARENA_PAGES / 64];
     tci_span *spans[TCI_ARENA_PAGES]; /* page -> span; written under heap_lock */
 } tci_arena;
 
@@ -138,6 +145,17 @@ static inline uintptr_t tci_find_object(uintptr_t p, tci_span **sp, uint32_t *id
     }
     return f.obj;
 }
+
+/* The scavenger's page work (the policy is in scavenge.c). Returns free
+ * pages to the OS, longest free runs first, until the heap retains at most
+ * target_bytes (heap_sys - released), or no free page is left to return;
+ * returns the bytes it released. heap_lock is dropped while the OS works,
+ * so allocation goes on meanwhile. */
+uint64_t tci_heap_scavenge(uint64_t target_bytes);
+/* The most the heap may retain before an allocation that would grow it
+ * past that first returns free pages itself (the memory limit, less what
+ * is not heap); UINT64_MAX: no such bound. */
+void tci_heap_set_retain_limit(uint64_t bytes);
 
 /* Calls fn on every in-use span. Takes heap_lock; fn must not take it. */
 void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg);

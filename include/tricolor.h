@@ -169,6 +169,11 @@ TC_API void tc_root_callback_remove(tc_root_fn fn, void *arg);
  * replaces it, NULL removes it. 0, or -1 with errno when the thread cannot
  * start. */
 TC_API void tc_collect(void);
+/* tc_release_memory: a full collection, then every free page of the heap
+ * goes back to the OS at once (Go's debug.FreeOSMemory). Without it, the
+ * collector returns free pages after each cycle beyond what the next one
+ * needs (goal x 1.1), and below the memory limit. */
+TC_API void tc_release_memory(void);
 TC_API int tc_set_gc_percent(int percent);
 TC_API int64_t tc_set_memory_limit(int64_t bytes);
 typedef struct tc_memory_pressure {
