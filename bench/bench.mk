@@ -36,7 +36,7 @@ BENCH_EXTRA_BACKENDS := tc_plain
 BENCH_FLOOR_BACKENDS := floor
 BENCH_PROGS = $(BENCH_DIR)/tcbench $(if $(HAVE_MIMALLOC),$(BENCH_DIR)/tcbench-mimalloc)
 BENCH_WORKLOADS := allocrate gcbench latency steady barrier
-BENCH_PEERS := gcbench latency steady
+BENCH_PEERS := gcbench latency steady spike
 
 BDWGC_CFLAGS = $(shell pkg-config --cflags bdw-gc 2>/dev/null)
 BDWGC_LIBS = $(shell pkg-config --libs bdw-gc 2>/dev/null || echo -lgc)
@@ -68,7 +68,7 @@ BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
 .PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier run run-report
 
-bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_PEER_BIN)
+bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_PEER_BIN)
 
 # backends.h lists a program's backends for gbench.cc (one directory per
 # program, since the file name is fixed).
@@ -118,6 +118,9 @@ $(BENCH_DIR)/tcbench-mimalloc: $(BENCH_DIR)/obj/gbench.mimalloc.o $(BENCH_UTIL_O
 $(BENCH_DIR)/obj/report.o: bench/report.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -c $< -o $@
+
+$(BENCH_DIR)/tcspike: bench/spike.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
+	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
 $(BENCH_DIR)/tcreport: $(BENCH_DIR)/obj/report.o $(BENCH_UTIL_OBJ) \
 		$(BENCH_DIR)/obj/latency.tricolor.o $(BENCH_DIR)/obj/steady.tricolor.o \

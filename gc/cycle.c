@@ -327,21 +327,87 @@ static void update_retain_limit(void)
     tci_heap_set_retain_limit(tci_scavenge_retain_limit(limit, nonheap));
 }
 
+/* The scavenger's thread: returning a spike's free pages took over a
+ * second here (thousands of madvise calls, each interrupting the other
+ * CPU on this VM), and on the collector's thread that second held the
+ * next cycle back while the program allocated on: the heap grew by what it
+ * allocated meanwhile. On a thread of its own (Go's bgscavenge) the cycles
+ * go on. It works towards the latest target it was given; protected by
+ * scav_lock. */
+static pthread_mutex_t scav_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t scav_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t scav_idle_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t scav_target, scav_seq, scav_seen;
+static int scav_running, scav_busy;
+
+static void *scav_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&scav_lock); /* held except while scavenging */
+    for (;;) {
+        while (scav_seen == scav_seq)
+            pthread_cond_wait(&scav_cond, &scav_lock);
+        scav_seen = scav_seq;
+        scav_busy = 1;
+        uint64_t target = scav_target;
+        pthread_mutex_unlock(&scav_lock);
+        uint64_t t0 = tci_os_now_ns();
+        uint64_t got = tci_heap_scavenge(target);
+        if (tci_cfg.scavtrace) {
+            tci_heap_stats hs;
+            tci_heap_read_stats(&hs);
+            fprintf(stderr, "scav: returned %.1f MB in %.3f ms; heap retains %.1f MB "
+                            "(target %.1f MB), %.1f MB returned in all\n",
+                    got / 1048576.0, (tci_os_now_ns() - t0) / 1e6,
+                    (hs.sys_bytes - hs.fresh_bytes - hs.released_bytes) / 1048576.0,
+                    target / 1048576.0, hs.released_bytes / 1048576.0);
+        }
+        pthread_mutex_lock(&scav_lock);
+        scav_busy = 0;
+        pthread_cond_broadcast(&scav_idle_cond);
+    }
+    return NULL;
+}
+
+void tci_scavenge_wait_idle(void)
+{
+    tc_blocking_begin();
+    pthread_mutex_lock(&scav_lock); /* released below */
+    while (scav_busy || scav_seen != scav_seq)
+        pthread_cond_wait(&scav_idle_cond, &scav_lock);
+    pthread_mutex_unlock(&scav_lock);
+    tc_blocking_end();
+}
+
 /* After a cycle's sweep (see scavenge.c): free pages beyond what the next
- * cycle needs go back to the OS. No lock held. */
+ * cycle needs go back to the OS, on the scavenger's thread. No lock held. */
 static void scavenge_after_sweep(void)
 {
     tci_heap_stats hs;
     tci_heap_read_stats(&hs);
     uint64_t nonheap = nonheap_bytes(&hs);
     pthread_mutex_lock(&pacer_lock); /* released below */
-    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag,
+    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_bytes,
                                           pacer.cfg.memlimit_bytes, nonheap);
     uint64_t retain = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
     pthread_mutex_unlock(&pacer_lock);
     tci_heap_set_retain_limit(retain);
-    if (target != UINT64_MAX)
-        tci_heap_scavenge(target);
+    uint64_t retained = hs.sys_bytes - hs.fresh_bytes - hs.released_bytes;
+    if (target == UINT64_MAX || retained <= target)
+        return;
+    pthread_mutex_lock(&scav_lock); /* released below */
+    if (!scav_running) {
+        if (tci_os_thread_start(scav_main, NULL) != 0) {
+            pthread_mutex_unlock(&scav_lock);
+            tci_heap_scavenge(target); /* no thread: here, then */
+            return;
+        }
+        scav_running = 1;
+    }
+    scav_target = target;
+    scav_seq++;
+    pthread_cond_signal(&scav_cond);
+    pthread_mutex_unlock(&scav_lock);
 }
 
 /* TRICOLOR_DEBUG=gcpacertrace=1: one line per cycle, what the pacer saw

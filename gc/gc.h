@@ -153,11 +153,12 @@ uint64_t tci_verify_marks_stw(void);
 uint64_t tci_checkmark_stw(void);
 
 /* ---- scavenge.c ------------------------------------------------------------ */
-/* How much heap to keep after a cycle: goal x fragmentation x 1.1, at most
- * 95% of the memory limit (if any, memlimit >= 0) less the non-heap
- * memory; UINT64_MAX: keep everything (no goal, no limit). */
-uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, int64_t memlimit,
-                             uint64_t nonheap_bytes);
+/* How much heap to keep after a cycle: the larger of goal x fragmentation
+ * and the spans in use at the last mark's end, x 1.1, at most 95% of the
+ * memory limit (if any, memlimit >= 0) less the non-heap memory;
+ * UINT64_MAX: keep everything (no goal, no limit). */
+uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_bytes,
+                             int64_t memlimit, uint64_t nonheap_bytes);
 /* The most an allocation may take the heap to before it returns free
  * pages itself: the limit less the non-heap memory; UINT64_MAX: none. */
 uint64_t tci_scavenge_retain_limit(int64_t memlimit, uint64_t nonheap_bytes);
@@ -195,6 +196,9 @@ void tci_gate_wait_held(void);
 /* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
  * returned it, is done, sweep included. */
 void tci_gate_wait_cycle(uint64_t want);
+/* Tests: waits (as a blocked thread) until the scavenger's thread has done
+ * all it was asked. */
+void tci_scavenge_wait_idle(void);
 /* Reports a call from a thread that is not attached; returns NULL. */
 void *tci_not_attached(const char *fn);
 

@@ -43,12 +43,17 @@ uintptr_t tci_heap_lo = UINTPTR_MAX, tci_heap_hi = 0;
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Everything below: protected by heap_lock. */
 static tci_span *free_lists[TCI_FREE_LISTS]; /* [n]: runs of n pages; [0]: longer */
-static tci_span *span_pool;                  /* recycled span structs */
 static tci_arena **arenas;                   /* every arena, for iteration */
 static size_t narenas, arenas_cap;
 static uintptr_t bump_next, bump_end;        /* never-used tail of the last arena */
 static uint64_t sys_bytes, inuse_bytes, meta_bytes;
 static uint64_t released_bytes;             /* free pages returned to the OS */
+/* Runs off the free lists while the scavenger returns them (heap_lock
+ * dropped): an allocation that finds no room waits for them
+ * (released_cond) rather than grow the heap beside memory that is about
+ * to be free again. */
+static int releasing_runs;
+static pthread_cond_t released_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t retain_limit = UINT64_MAX;  /* see tci_heap_set_retain_limit */
 static uint64_t nspans_inuse;
 
@@ -60,29 +65,88 @@ int tci_heap_init(void)
     return 0;
 }
 
-/* Span structs are carved from mapped chunks one at a time, as needed:
- * threading a whole fresh chunk onto the free list touched every page of
- * it at once, which cost the allocation that did it 3 ms of page faults
- * (heap growth in the latency experiment). Freed structs go to a list. */
-static char *span_chunk_next, *span_chunk_end; /* protected by heap_lock */
+/* Span structs are carved from 64 KiB chunks one at a time, as needed:
+ * threading a whole fresh chunk onto a free list touched every page of it
+ * at once, which cost the allocation that did it 3 ms of page faults (heap
+ * growth in the latency experiment). Each chunk (aligned to its size, its
+ * header first) keeps its own freed structs and a count of those in use,
+ * so the scavenger can give a chunk left with none in use back to the OS,
+ * all but its header page: after a spike to 1 GiB of 1 KiB objects, 80 MB
+ * of span structs were otherwise kept for good. (Releasing a chunk the
+ * moment it emptied, inside the sweep, made the spike's program 3x slower:
+ * a thousand system calls under the heap lock.) New structs come from the
+ * chunks in use first (`avail`, a list with emptied chunks at its tail),
+ * so the others can empty. All protected by heap_lock. */
+typedef struct span_chunk span_chunk;
+struct span_chunk {
+    span_chunk *next, *prev; /* on `avail` while it has room */
+    tci_span *free;          /* freed structs of this chunk */
+    uint32_t carved;         /* structs carved so far */
+    uint32_t inuse;
+    int released;            /* emptied and returned to the OS, not carved since */
+};
+#define CHUNK_FIRST ((sizeof(span_chunk) + 63) & ~(size_t)63)
+#define CHUNK_STRUCTS ((SPAN_CHUNK - CHUNK_FIRST) / sizeof(tci_span))
+#define CHUNK_HEADER_PAGE 4096 /* what stays resident of an emptied chunk */
+static span_chunk *avail_head, *avail_tail;
+
+static void avail_remove(span_chunk *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        avail_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        avail_tail = c->prev;
+    c->next = c->prev = NULL;
+}
+
+static void avail_push(span_chunk *c, int at_tail)
+{
+    c->next = c->prev = NULL;
+    if (!avail_head) {
+        avail_head = avail_tail = c;
+    } else if (at_tail) {
+        c->prev = avail_tail;
+        avail_tail->next = c;
+        avail_tail = c;
+    } else {
+        c->next = avail_head;
+        avail_head->prev = c;
+        avail_head = c;
+    }
+}
+
+static int chunk_full(const span_chunk *c)
+{
+    return !c->free && c->carved == CHUNK_STRUCTS;
+}
 
 static tci_span *span_struct_alloc_locked(void)
 {
-    tci_span *s = span_pool;
-    if (s) {
-        span_pool = s->next;
-    } else {
-        if (span_chunk_end - span_chunk_next < (ptrdiff_t)sizeof(tci_span)) {
-            char *chunk = tci_os_map(SPAN_CHUNK);
-            if (!chunk)
-                return NULL;
-            meta_bytes += SPAN_CHUNK;
-            span_chunk_next = chunk;
-            span_chunk_end = chunk + SPAN_CHUNK;
-        }
-        s = (tci_span *)span_chunk_next;
-        span_chunk_next += sizeof(tci_span);
+    span_chunk *c = avail_head;
+    if (!c) {
+        c = tci_os_map_aligned(SPAN_CHUNK, SPAN_CHUNK);
+        if (!c)
+            return NULL;
+        meta_bytes += SPAN_CHUNK;
+        avail_push(c, 0);
     }
+    tci_span *s = c->free;
+    if (s) {
+        c->free = s->next;
+    } else {
+        if (c->released) {
+            c->released = 0; /* an emptied chunk, in use again */
+            meta_bytes += SPAN_CHUNK - CHUNK_HEADER_PAGE;
+        }
+        s = (tci_span *)((char *)c + CHUNK_FIRST) + c->carved++;
+    }
+    c->inuse++;
+    if (chunk_full(c))
+        avail_remove(c);
     memset(s, 0, sizeof *s);
     return s;
 }
@@ -91,9 +155,34 @@ static void insert_coalesced_locked(tci_span *s);
 
 static void span_struct_free_locked(tci_span *s)
 {
-    s->state = TCI_SPAN_FREE;
-    s->next = span_pool;
-    span_pool = s;
+    span_chunk *c = (span_chunk *)((uintptr_t)s & ~(uintptr_t)(SPAN_CHUNK - 1));
+    int was_full = chunk_full(c);
+    s->state = TCI_SPAN_FREE; /* a marker holding a stale pointer sees a free span */
+    s->next = c->free;
+    c->free = s;
+    c->inuse--;
+    if (was_full)
+        avail_push(c, 0);
+    if (c->inuse == 0) {
+        /* Empty: to the tail, where the scavenger finds it. */
+        avail_remove(c);
+        avail_push(c, 1);
+    }
+}
+
+/* The scavenger's part for span structs: every chunk with none in use goes
+ * back to the OS, all but its header page (a marker still reading a stale
+ * struct there reads zeros: a free span), to be carved again when needed.
+ * Empty chunks wait at the tail of `avail`. */
+static void release_empty_chunks_locked(void)
+{
+    for (span_chunk *c = avail_tail; c && c->inuse == 0 && !c->released; c = c->prev) {
+        tci_os_release((char *)c + CHUNK_HEADER_PAGE, SPAN_CHUNK - CHUNK_HEADER_PAGE);
+        meta_bytes -= SPAN_CHUNK - CHUNK_HEADER_PAGE;
+        c->free = NULL;
+        c->carved = 0;
+        c->released = 1;
+    }
 }
 
 static tci_arena *arena_of(uintptr_t p)
@@ -293,6 +382,10 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
     if (retain_limit != UINT64_MAX)
         release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
     tci_span *s = take_free_locked(npages);
+    while (!s && releasing_runs > 0) {
+        pthread_cond_wait(&released_cond, &heap_lock);
+        s = take_free_locked(npages);
+    }
     if (s) {
         /* Its returned pages come back (the program will touch them):
          * zeros, so a run made only of them needs no zeroing. */
@@ -430,6 +523,11 @@ void tci_heap_read_stats(tci_heap_stats *out)
 
 /* ---- Returning free pages to the OS ------------------------------------- */
 
+/* The scavenger returns at most this much per system call with the lock
+ * dropped (4 MiB): an allocation that needs those pages waits for one
+ * call, not for a gigabyte's (120-280 ms here). */
+#define RELEASE_MAX_PAGES ((size_t)512)
+
 /* The heap's retained bytes: carved from the arenas (the untouched bump
  * tail is not), less what was returned. */
 static uint64_t retained_locked(void)
@@ -457,21 +555,63 @@ static tci_span *pick_unreturned_locked(void)
  * RELEASING); without, the call is made holding it (the synchronous path,
  * inside an allocation that must not let another take the pages it is
  * making room with). Returns the bytes newly released. */
+/* The first page of [base, base + npages) not yet returned, as an index
+ * from base; npages when there is none. */
+static size_t first_unreturned_locked(uintptr_t base, size_t npages)
+{
+    for (size_t i = 0; i < npages;) {
+        uintptr_t p = base + (i << TCI_PAGE_SHIFT);
+        size_t pg = (p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1);
+        uint64_t word = arena_of(p)->released[pg / 64];
+        uint64_t rest = ~(uint64_t)0 << (pg % 64); /* this page and the word's next */
+        if ((word & rest) == rest) {
+            i += 64 - pg % 64; /* all returned */
+            continue;
+        }
+        if (!(word & ((uint64_t)1 << (pg % 64))))
+            return i;
+        i++;
+    }
+    return npages;
+}
+
+/* Returns pages of free run s to the OS: its first RELEASE_MAX_PAGES not
+ * yet returned. With drop_lock, heap_lock is released around the system
+ * call (s is off the lists meanwhile, in state RELEASING, and an
+ * allocation that finds no room waits for it: see releasing_runs);
+ * without, the call is made holding it (the synchronous path, inside an
+ * allocation that must not let another take the pages it is making room
+ * with). Every call returns at least one page or marks s as having none
+ * left, so the scavenger's loop ends even when merges lose the hint.
+ * Returns the bytes newly released. */
 static uint64_t release_run_locked(tci_span *s, int drop_lock)
 {
     free_list_remove_locked(s);
+    size_t first = first_unreturned_locked(s->base, s->npages);
+    if (first == s->npages) {
+        s->scavenged = 1;
+        free_list_insert_locked(s);
+        return 0;
+    }
+    size_t n = s->npages - first < RELEASE_MAX_PAGES ? s->npages - first : RELEASE_MAX_PAGES;
+    uintptr_t from = s->base + (first << TCI_PAGE_SHIFT);
     s->state = TCI_SPAN_RELEASING;
-    uintptr_t base = s->base;
-    size_t npages = s->npages;
-    if (drop_lock)
+    if (drop_lock) {
+        releasing_runs++;
         pthread_mutex_unlock(&heap_lock);
-    tci_os_release((void *)base, npages << TCI_PAGE_SHIFT);
-    if (drop_lock)
+    }
+    tci_os_release((void *)from, n << TCI_PAGE_SHIFT);
+    if (drop_lock) {
         pthread_mutex_lock(&heap_lock);
-    uint64_t newly = (uint64_t)mark_released_locked(base, npages) << TCI_PAGE_SHIFT;
+        releasing_runs--;
+        pthread_cond_broadcast(&released_cond);
+    }
+    uint64_t newly = (uint64_t)mark_released_locked(from, n) << TCI_PAGE_SHIFT;
     released_bytes += newly;
-    s->needzero = 0; /* every page reads as zeros now */
-    s->scavenged = 1;
+    if (first_unreturned_locked(s->base, s->npages) == s->npages) {
+        s->needzero = 0; /* every page reads as zeros now */
+        s->scavenged = 1;
+    }
     s->state = TCI_SPAN_FREE;
     insert_coalesced_locked(s);
     return newly;
@@ -493,6 +633,7 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes)
 {
     uint64_t got = 0;
     pthread_mutex_lock(&heap_lock); /* released below (and around each release) */
+    release_empty_chunks_locked();
     while (retained_locked() > target_bytes) {
         tci_span *s = pick_unreturned_locked();
         if (!s)

@@ -153,6 +153,7 @@ void tci_pacer_mark_done(tci_pacer *p, const tci_pacer_mark *m)
     p->root_bytes = m->root_bytes;
     p->base_bytes = sat_add(m->marked_bytes, m->black_bytes);
     p->nonheap_bytes = m->nonheap_bytes;
+    p->inuse_bytes = m->inuse_bytes;
     if (m->heap_at_end > 0) {
         double f = (double)m->inuse_bytes / (double)m->heap_at_end;
         p->frag = f < 1.0 ? 1.0 : f > 4.0 ? 4.0 : f;
@@ -200,7 +201,17 @@ int tci_pacer_hold_cycles(const tci_pacer *p)
 
 void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t wall_ns)
 {
-    double allowed = (double)wall_ns * p->cfg.ncpu * p->cfg.cpu_limit_pct / 100.0;
+    /* 100% is no limit at all; and no span has more CPU time than every
+     * CPU's (the caller's running estimates can count a stop twice). */
+    if (p->cfg.cpu_limit_pct >= 100) {
+        p->bucket_ns = 0;
+        p->engaged = 0;
+        return;
+    }
+    double all = (double)wall_ns * p->cfg.ncpu;
+    if ((double)gc_cpu_ns > all)
+        gc_cpu_ns = (uint64_t)all;
+    double allowed = all * p->cfg.cpu_limit_pct / 100.0;
     double b = (double)p->bucket_ns + (double)gc_cpu_ns - allowed;
     p->bucket_ns = b < 0 ? 0 : b > (double)p->capacity_ns ? p->capacity_ns : (int64_t)b;
     if (!p->engaged && p->bucket_ns >= p->capacity_ns) {

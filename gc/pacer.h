@@ -43,6 +43,7 @@ typedef struct tci_pacer {
     uint64_t base_bytes;    /* heap_live the next cycle starts from (M + black) */
     uint64_t nonheap_bytes; /* of the last mark */
     double frag;            /* in-use span bytes per heap_live byte, >= 1 */
+    uint64_t inuse_bytes;   /* in-use span bytes at the last mark's end */
     double alloc_rate;      /* bytes allocated per ns outside marks, smoothed */
     double mark_rate;       /* bytes the markers mark per ns (assists not
                                counted), smoothed; 0 until measured */

@@ -120,7 +120,7 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
         if (!eq || parse_uint(eq + 1, 1u << 30, &v) != 0) {
             snprintf(err, errlen,
                      "TRICOLOR_DEBUG=\"%s\": \"%s\" is not of the form key=number "
-                     "(keys: gctrace, gcpacertrace, verify, checkmark, gcstoptheworld, gcstress)",
+                     "(keys: gctrace, gcpacertrace, scavtrace, verify, checkmark, gcstoptheworld, gcstress)",
                      value, item);
             return -1;
         }
@@ -129,6 +129,8 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
             c->gctrace = (int)v;
         else if (strcmp(item, "gcpacertrace") == 0)
             c->gcpacertrace = (int)v;
+        else if (strcmp(item, "scavtrace") == 0)
+            c->scavtrace = (int)v;
         else if (strcmp(item, "verify") == 0)
             c->verify = (int)v;
         else if (strcmp(item, "gcstress") == 0)

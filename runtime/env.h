@@ -14,6 +14,7 @@ typedef struct tci_config {
     int gc_cpu_limit;    /* TRICOLOR_GC_CPU_LIMIT: percent of CPU time, 1..100; default 50 */
     int gctrace;         /* TRICOLOR_DEBUG=gctrace=1 */
     int gcpacertrace;    /* TRICOLOR_DEBUG=gcpacertrace=1: the pacer's view, per cycle */
+    int scavtrace;       /* TRICOLOR_DEBUG=scavtrace=1: what each scavenge returned */
     int verify;          /* TRICOLOR_DEBUG=verify=1: heap check after every cycle */
     unsigned gcstress;   /* TRICOLOR_DEBUG=gcstress=N: a cycle every N span refills */
     int checkmark;       /* TRICOLOR_DEBUG=checkmark=1: after each concurrent mark, check
