@@ -66,7 +66,7 @@ bk_objs = $(foreach w,$(BENCH_WORKLOADS),$(BENCH_DIR)/obj/$(w).$(1).o) \
 BENCH_UTIL_OBJ := $(BENCH_DIR)/obj/bench_util.o $(BENCH_DIR)/obj/svg.o
 BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
-.PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier run run-report
+.PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer run run-report
 
 bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_PEER_BIN)
 
@@ -151,6 +151,11 @@ bench-quick: deps-bench
 	@$(MAKE) --no-print-directory bench-quick-run
 bench-quick-run: bench-bin
 	bench/bench.sh --quick --rounds 1 $(BENCH_DIR)
+
+# The pacer's scenarios, tricolor and Go side by side (bench/pacer.sh).
+bench-pacer: deps-bench
+	@$(MAKE) --no-print-directory bench-bin
+	bench/pacer.sh --rounds $(ROUNDS) $(BENCH_DIR)
 
 # The idle barrier's cost in instructions (cachegrind), which noise cannot
 # blur: see tools/barrier-cost.sh.

@@ -1000,7 +1000,10 @@ void tc_release_memory(void)
         return;
     }
     tc_collect();
+    /* As a blocked thread: a stop must not wait for the system calls. */
+    tc_blocking_begin();
     tci_heap_scavenge(0);
+    tc_blocking_end();
 }
 
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)

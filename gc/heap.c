@@ -12,8 +12,9 @@
  * Free runs of pages are spans in state FREE, kept in doubly-linked lists by
  * length (1..TCI_FREE_LISTS-1 pages, then one list of longer runs searched
  * best-fit) and coalesced with free neighbours on release, found through the
- * page map (a free span maps its first and last page). All of it is
- * protected by heap_lock.
+ * page map (a free span maps its first and last page; pages inside a free
+ * run may still name a run merged into it, which every lookup's range
+ * check rejects). All of it is protected by heap_lock.
  *
  * Free pages can be returned to the OS (tci_heap_scavenge, the scavenger's
  * page work; the policy is scavenge.c's): madvise(MADV_DONTNEED) through
@@ -43,6 +44,11 @@ uintptr_t tci_heap_lo = UINTPTR_MAX, tci_heap_hi = 0;
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Everything below: protected by heap_lock. */
 static tci_span *free_lists[TCI_FREE_LISTS]; /* [n]: runs of n pages; [0]: longer */
+/* Each list's last run. Runs with pages still resident go in at the head,
+ * runs returned whole to the OS at the tail: allocation (which takes the
+ * head, or the best fit) reuses resident pages first, and the scavenger
+ * finds what it can return by looking at the heads alone. */
+static tci_span *free_tails[TCI_FREE_LISTS];
 static tci_arena **arenas;                   /* every arena, for iteration */
 static size_t narenas, arenas_cap;
 static uintptr_t bump_next, bump_end;        /* never-used tail of the last arena */
@@ -53,7 +59,13 @@ static uint64_t released_bytes;             /* free pages returned to the OS */
  * (released_cond) rather than grow the heap beside memory that is about
  * to be free again. */
 static int releasing_runs;
+static uint64_t release_gen; /* + 1 at the end of each such system call */
 static pthread_cond_t released_cond = PTHREAD_COND_INITIALIZER;
+/* Allocations waiting for a piece: the scavenger lets them look again
+ * before it takes the next piece (else it took the same run off the lists
+ * again before they woke, and they grew the heap). */
+static int alloc_waiters;
+static pthread_cond_t waiters_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t retain_limit = UINT64_MAX;  /* see tci_heap_set_retain_limit */
 static uint64_t nspans_inuse;
 
@@ -177,7 +189,8 @@ static void span_struct_free_locked(tci_span *s)
 static void release_empty_chunks_locked(void)
 {
     for (span_chunk *c = avail_tail; c && c->inuse == 0 && !c->released; c = c->prev) {
-        tci_os_release((char *)c + CHUNK_HEADER_PAGE, SPAN_CHUNK - CHUNK_HEADER_PAGE);
+        if (tci_os_release((char *)c + CHUNK_HEADER_PAGE, SPAN_CHUNK - CHUNK_HEADER_PAGE) != 0)
+            break; /* the OS keeps them (locked memory): so do we */
         meta_bytes -= SPAN_CHUNK - CHUNK_HEADER_PAGE;
         c->free = NULL;
         c->carved = 0;
@@ -214,11 +227,20 @@ static void map_span_locked(tci_span *s)
 static void free_list_insert_locked(tci_span *s)
 {
     size_t i = s->npages < TCI_FREE_LISTS ? s->npages : 0;
-    s->prev = NULL;
-    s->next = free_lists[i];
-    if (s->next)
-        s->next->prev = s;
-    free_lists[i] = s;
+    if (s->scavenged && free_tails[i]) {
+        s->next = NULL;
+        s->prev = free_tails[i];
+        free_tails[i]->next = s;
+        free_tails[i] = s;
+    } else {
+        s->prev = NULL;
+        s->next = free_lists[i];
+        if (s->next)
+            s->next->prev = s;
+        else
+            free_tails[i] = s;
+        free_lists[i] = s;
+    }
     s->state = TCI_SPAN_FREE;
     map_free_span_locked(s);
 }
@@ -232,6 +254,8 @@ static void free_list_remove_locked(tci_span *s)
         free_lists[i] = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    else
+        free_tails[i] = s->prev;
     s->next = s->prev = NULL;
 }
 
@@ -379,20 +403,30 @@ static void release_for_limit_locked(uint64_t bytes);
 tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
 {
     pthread_mutex_lock(&heap_lock); /* released below on every path */
-    if (retain_limit != UINT64_MAX)
-        release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
     tci_span *s = take_free_locked(npages);
-    while (!s && releasing_runs > 0) {
-        pthread_cond_wait(&released_cond, &heap_lock);
+    if (!s && releasing_runs > 0) {
+        /* Wait for the pieces in flight now, once (not for the whole
+         * scavenge: this thread is not at a safepoint), then look again. */
+        uint64_t gen = release_gen;
+        alloc_waiters++;
+        while (releasing_runs > 0 && release_gen == gen)
+            pthread_cond_wait(&released_cond, &heap_lock);
         s = take_free_locked(npages);
+        if (--alloc_waiters == 0)
+            pthread_cond_broadcast(&waiters_cond);
     }
     if (s) {
         /* Its returned pages come back (the program will touch them):
-         * zeros, so a run made only of them needs no zeroing. */
+         * zeros, so a run made only of them needs no zeroing. Coming back
+         * they count again; under the memory limit others go first. */
         size_t back = unrelease_locked(s->base, npages);
         released_bytes -= (uint64_t)back << TCI_PAGE_SHIFT;
         if (back == npages)
             s->needzero = 0;
+        if (back && retain_limit != UINT64_MAX)
+            release_for_limit_locked(0);
+    } else if (retain_limit != UINT64_MAX) {
+        release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
     }
     if (!s) {
         if (bump_end - bump_next < (npages << TCI_PAGE_SHIFT) && grow_locked(npages) != 0) {
@@ -540,13 +574,13 @@ static uint64_t retained_locked(void)
  * exact-length lists from the longest down. */
 static tci_span *pick_unreturned_locked(void)
 {
-    for (tci_span *c = free_lists[0]; c; c = c->next)
-        if (!c->scavenged)
-            return c;
+    /* Resident runs sit before returned ones in every list (see
+     * free_tails): a list's head tells whether it has one. */
+    if (free_lists[0] && !free_lists[0]->scavenged)
+        return free_lists[0];
     for (size_t i = TCI_FREE_LISTS - 1; i > 0; i--)
-        for (tci_span *c = free_lists[i]; c; c = c->next)
-            if (!c->scavenged)
-                return c;
+        if (free_lists[i] && !free_lists[i]->scavenged)
+            return free_lists[i];
     return NULL;
 }
 
@@ -600,20 +634,32 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
         releasing_runs++;
         pthread_mutex_unlock(&heap_lock);
     }
-    tci_os_release((void *)from, n << TCI_PAGE_SHIFT);
+    int ok = tci_os_release((void *)from, n << TCI_PAGE_SHIFT) == 0;
     if (drop_lock) {
         pthread_mutex_lock(&heap_lock);
         releasing_runs--;
+        release_gen++;
         pthread_cond_broadcast(&released_cond);
     }
-    uint64_t newly = (uint64_t)mark_released_locked(from, n) << TCI_PAGE_SHIFT;
-    released_bytes += newly;
-    if (first_unreturned_locked(s->base, s->npages) == s->npages) {
-        s->needzero = 0; /* every page reads as zeros now */
+    int let_waiters_in = drop_lock && alloc_waiters > 0;
+    uint64_t newly = 0;
+    if (!ok) {
+        /* Not returned (locked memory; an OS page larger than ours): the
+         * pages keep their contents, and this run is not tried again
+         * until it is freed anew. */
         s->scavenged = 1;
+    } else {
+        newly = (uint64_t)mark_released_locked(from, n) << TCI_PAGE_SHIFT;
+        released_bytes += newly;
+        if (first_unreturned_locked(s->base, s->npages) == s->npages) {
+            s->needzero = 0; /* every page reads as zeros now */
+            s->scavenged = 1;
+        }
     }
     s->state = TCI_SPAN_FREE;
     insert_coalesced_locked(s);
+    while (let_waiters_in && alloc_waiters > 0)
+        pthread_cond_wait(&waiters_cond, &heap_lock);
     return newly;
 }
 
@@ -634,7 +680,12 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes)
     uint64_t got = 0;
     pthread_mutex_lock(&heap_lock); /* released below (and around each release) */
     release_empty_chunks_locked();
-    while (retained_locked() > target_bytes) {
+    /* No more than was over the target at the start: threads freeing
+     * spans meanwhile make new runs to return, and would keep a target
+     * of 0 going as long as they free. */
+    uint64_t r = retained_locked();
+    uint64_t budget = r > target_bytes ? r - target_bytes : 0;
+    while (got < budget && retained_locked() > target_bytes) {
         tci_span *s = pick_unreturned_locked();
         if (!s)
             break;

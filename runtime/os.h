@@ -14,8 +14,10 @@ void *tci_os_map_aligned(size_t size, size_t align);
 void *tci_os_map(size_t size);
 void tci_os_unmap(void *p, size_t size);
 /* Gives the pages of [p, p + size) back to the OS, keeping the mapping:
- * they hold no memory until touched, and then read as zeros. */
-void tci_os_release(void *p, size_t size);
+ * they hold no memory until touched, and then read as zeros. 0, or -1
+ * when the OS refused (locked memory, a range not aligned to its pages):
+ * then nothing changed. */
+int tci_os_release(void *p, size_t size);
 /* Fault injection for tests: the Nth map from now on fails (0: never). */
 void tci_os_fail_map_after(unsigned n);
 

@@ -118,10 +118,10 @@ int tci_os_thread_start(void *(*fn)(void *), void *arg)
     return rc;
 }
 
-void tci_os_release(void *p, size_t size)
+int tci_os_release(void *p, size_t size)
 {
     /* MADV_DONTNEED, not MADV_FREE: the resident size drops at once (an
      * operator watching RSS, a container's memory limit), and the pages
      * read as zeros afterwards, which the heap relies on to skip zeroing. */
-    madvise(p, size, MADV_DONTNEED);
+    return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : -1;
 }

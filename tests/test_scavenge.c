@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -156,6 +158,60 @@ static void test_scavenge_after_spike_without_a_call(void **state)
     tc_set_gc_percent(old_pct);
 }
 
+/* One object of `size` bytes filled with `fill`, its address hidden from
+ * the conservative scan; in a frame of its own, which is gone (and then
+ * cleared) before the caller collects. */
+static __attribute__((noinline)) uintptr_t alloc_filled_hidden(size_t size, int fill)
+{
+    unsigned char *x = tc_alloc_atomic(size);
+    assert_non_null(x);
+    memset(x, fill, size);
+    return test_hide(x);
+}
+
+/* A run longer than one system call's piece (512 pages) returned only in
+ * part keeps needing zeroing: its other pages still hold what was there. */
+static void test_scavenge_partly_returned_run_is_zeroed(void **state)
+{
+    (void)state;
+    const size_t big = 32 * MiB; /* 4,096 pages */
+    uintptr_t hidden = alloc_filled_hidden(big, 0xee);
+    test_clear_stack();
+    int old_pct = tc_set_gc_percent(10000); /* the cycle's own scavenge keeps it */
+    tc_collect();
+    tci_scavenge_wait_idle();
+    assert_false(test_is_live(test_unhide(hidden)));
+    /* One piece of the longest resident run (X's, freed last): 4 MiB. */
+    tc_memstats ms = test_stats();
+    uint64_t got = tci_heap_scavenge(retained(&ms) - 4 * MiB);
+    assert_true(got >= 4 * MiB && got < big);
+    check_fresh_zero(1, big);
+    tc_set_gc_percent(old_pct);
+}
+
+/* Locked memory: the OS refuses to take it back (madvise fails). Nothing
+ * may count as returned, and what comes back is zeroed all the same. */
+static void test_scavenge_locked_memory(void **state)
+{
+    (void)state;
+    if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+        printf("  mlockall not allowed here (%s): skipped\n", strerror(errno));
+        skip();
+    }
+    tc_release_memory(); /* a clean start: what is free now */
+    uint64_t released0 = test_stats().heap_released;
+    held h = hold(16, 1 * MiB, 0xee);
+    drop(&h);
+    test_clear_stack();
+    tc_release_memory();
+    uint64_t released1 = test_stats().heap_released;
+    check_fresh_zero(16, 1 * MiB);
+    munlockall();
+    printf("  released %.1f MiB before, %.1f MiB after, with the memory locked\n",
+           released0 / (double)MiB, released1 / (double)MiB);
+    assert_true(released1 <= released0 + MiB); /* the locked pages stayed */
+}
+
 int main(void)
 {
     if (test_init_verified() != 0)
@@ -164,6 +220,8 @@ int main(void)
         cmocka_unit_test(test_scavenge_release_memory),
         cmocka_unit_test(test_scavenge_reused_pages_read_zero),
         cmocka_unit_test(test_scavenge_after_spike_without_a_call),
+        cmocka_unit_test(test_scavenge_partly_returned_run_is_zeroed),
+        cmocka_unit_test(test_scavenge_locked_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
