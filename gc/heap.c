@@ -415,16 +415,19 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
         if (--alloc_waiters == 0)
             pthread_cond_broadcast(&waiters_cond);
     }
+    int release_after = 0;
     if (s) {
         /* Its returned pages come back (the program will touch them):
          * zeros, so a run made only of them needs no zeroing. Coming back
-         * they count again; under the memory limit others go first. */
+         * they count again; under the memory limit others go first, once
+         * s is in use (below): a run returned meanwhile, put back and
+         * merged with its free neighbours, would otherwise take s, still
+         * FREE and off the lists, for one of them. */
         size_t back = unrelease_locked(s->base, npages);
         released_bytes -= (uint64_t)back << TCI_PAGE_SHIFT;
         if (back == npages)
             s->needzero = 0;
-        if (back && retain_limit != UINT64_MAX)
-            release_for_limit_locked(0);
+        release_after = back && retain_limit != UINT64_MAX;
     } else if (retain_limit != UINT64_MAX) {
         release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
     }
@@ -458,6 +461,8 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
      * next must not take these pages for a free run to merge with. */
     s->state = (uint8_t)state;
     map_span_locked(s);
+    if (release_after)
+        release_for_limit_locked(0);
     pthread_mutex_unlock(&heap_lock);
     return s;
 }
