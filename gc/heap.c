@@ -692,6 +692,16 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes)
     uint64_t budget = r > target_bytes ? r - target_bytes : 0;
     while (got < budget && retained_locked() > target_bytes) {
         tci_span *s = pick_unreturned_locked();
+        if (!s && releasing_runs > 0) {
+            /* Another scavenge (the scavenger's thread, or
+             * tc_release_memory) holds runs off the lists: wait for its
+             * piece, then look again. It holds nothing while it waits for
+             * us, so this ends. */
+            uint64_t gen = release_gen;
+            while (releasing_runs > 0 && release_gen == gen)
+                pthread_cond_wait(&released_cond, &heap_lock);
+            continue;
+        }
         if (!s)
             break;
         got += release_run_locked(s, 1);
