@@ -66,7 +66,6 @@ static tci_pacer pacer;
 static uint64_t limiter_last_ns, limiter_last_cpu; /* pacer_lock */
 static tci_atomic limiter_on;  /* mirror of pacer.engaged */
 static tci_atomic goal_hard;   /* see goal_is_hard_locked */
-static tci_atomic gc_percent;       /* mirror of pacer.cfg.gc_percent (intptr_t) */
 /* GC CPU for the limiter: what the statistics have counted (stops, and
  * each finished mark's markers and assists), plus the mark in progress:
  * its markers by the wall clock since it started (they run throughout)
@@ -106,7 +105,7 @@ static const tci_thread_hooks thread_hooks = {
 
 static void pacer_publish_locked(void);
 static int goal_is_hard_locked(void);
-static void update_retain_limit(void);
+static uint64_t scavenge_plan(uint64_t *retained);
 
 int tc_init(void)
 {
@@ -146,7 +145,6 @@ int tc_init(void)
     }
     tci_mark_init(cfg.markers);
     tci_atomic_store_relaxed(&tci_sweepgen, 2);
-    tci_atomic_store_relaxed(&gc_percent, (uintptr_t)(intptr_t)cfg.gc_percent);
     tci_pacer_config pc = {
         .gc_percent = cfg.gc_percent,
         .memlimit_bytes = cfg.memlimit,
@@ -176,7 +174,6 @@ int tc_set_gc_percent(int percent)
     pthread_mutex_lock(&pacer_lock); /* released below */
     int old = pacer.cfg.gc_percent;
     tci_pacer_set_gc_percent(&pacer, percent);
-    tci_atomic_store_relaxed(&gc_percent, (uintptr_t)(intptr_t)percent);
     pacer_publish_locked();
     pthread_mutex_unlock(&pacer_lock);
     return old;
@@ -195,8 +192,9 @@ int64_t tc_set_memory_limit(int64_t bytes)
         pacer_publish_locked();
     }
     pthread_mutex_unlock(&pacer_lock);
+    uint64_t retained;
     if (bytes >= 0)
-        update_retain_limit();
+        (void)scavenge_plan(&retained); /* the synchronous bound follows the limit */
     return old;
 }
 
@@ -314,17 +312,22 @@ static uint64_t nonheap_bytes(const tci_heap_stats *hs)
     return hs->meta_bytes + tci_mark_buf_bytes() + tci_cache_sys_bytes();
 }
 
-/* The heap's bound for the synchronous scavenge, from the limit now. No
- * lock held. */
-static void update_retain_limit(void)
+/* The scavenger's figures now (see scavenge.c): sets the heap's bound for
+ * the synchronous scavenge, from the limit, and returns the background
+ * target; *retained gets what the heap retains. No lock held. */
+static uint64_t scavenge_plan(uint64_t *retained)
 {
     tci_heap_stats hs;
     tci_heap_read_stats(&hs);
     uint64_t nonheap = nonheap_bytes(&hs);
     pthread_mutex_lock(&pacer_lock); /* released below */
-    int64_t limit = pacer.cfg.memlimit_bytes;
+    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_bytes,
+                                          pacer.cfg.memlimit_bytes, nonheap);
+    uint64_t retain = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
     pthread_mutex_unlock(&pacer_lock);
-    tci_heap_set_retain_limit(tci_scavenge_retain_limit(limit, nonheap));
+    tci_heap_set_retain_limit(retain);
+    *retained = hs.sys_bytes - hs.fresh_bytes - hs.released_bytes;
+    return target;
 }
 
 /* The scavenger's thread: returning a spike's free pages took over a
@@ -383,16 +386,8 @@ void tci_scavenge_wait_idle(void)
  * cycle needs go back to the OS, on the scavenger's thread. No lock held. */
 static void scavenge_after_sweep(void)
 {
-    tci_heap_stats hs;
-    tci_heap_read_stats(&hs);
-    uint64_t nonheap = nonheap_bytes(&hs);
-    pthread_mutex_lock(&pacer_lock); /* released below */
-    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_bytes,
-                                          pacer.cfg.memlimit_bytes, nonheap);
-    uint64_t retain = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
-    pthread_mutex_unlock(&pacer_lock);
-    tci_heap_set_retain_limit(retain);
-    uint64_t retained = hs.sys_bytes - hs.fresh_bytes - hs.released_bytes;
+    uint64_t retained;
+    uint64_t target = scavenge_plan(&retained);
     if (target == UINT64_MAX || retained <= target)
         return;
     pthread_mutex_lock(&scav_lock); /* released below */
@@ -1146,7 +1141,6 @@ void tc_read_memstats(tc_memstats *out)
     memcpy(out->pause_end_ns, st.pause_end_ns, sizeof out->pause_end_ns);
     out->num_gc = st.num_gc;
     out->num_forced_gc = st.num_forced_gc;
-    out->gc_percent = (int32_t)(intptr_t)tci_atomic_load_relaxed(&gc_percent);
     out->markers = (uint32_t)tci_mark_workers();
     uint64_t elapsed = tci_os_now_ns() - init_ns;
     out->gc_cpu_fraction = elapsed ? (double)st.gc_cpu_ns /
@@ -1160,6 +1154,7 @@ void tc_read_memstats(tc_memstats *out)
     memcpy(out->stw_end_ns, st.stw_end_ns, sizeof out->stw_end_ns);
     tci_world_unlock();
     pthread_mutex_lock(&pacer_lock); /* released below */
+    out->gc_percent = pacer.cfg.gc_percent;
     out->memory_limit = pacer.cfg.memlimit_bytes < 0 ? INT64_MAX : pacer.cfg.memlimit_bytes;
     out->gc_cpu_limit = (uint32_t)pacer.cfg.cpu_limit_pct;
     out->limiter_engaged = (uint32_t)pacer.engaged;

@@ -656,7 +656,11 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
     } else {
         newly = (uint64_t)mark_released_locked(from, n) << TCI_PAGE_SHIFT;
         released_bytes += newly;
-        if (first_unreturned_locked(s->base, s->npages) == s->npages) {
+        /* Pages before `first` were returned already: only the rest of
+         * the run past this piece needs looking at. */
+        size_t after = first + n;
+        if (first_unreturned_locked(s->base + (after << TCI_PAGE_SHIFT), s->npages - after) ==
+            s->npages - after) {
             s->needzero = 0; /* every page reads as zeros now */
             s->scavenged = 1;
         }
