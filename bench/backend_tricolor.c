@@ -154,6 +154,7 @@ void bk_read_stats(bk_stats *out)
     out->num_gc = ms.num_gc;
     out->pause_total_ns = ms.pause_total_ns;
     out->gc_cpu_ns = ms.gc_cpu_ns;
+    out->gc_idle_cpu_ns = ms.gc_idle_mark_ns;
     out->heap_bytes = ms.heap_sys - ms.heap_released;
 }
 

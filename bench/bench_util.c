@@ -159,6 +159,8 @@ void bench_gc_summary(wl_result *r, const bk_stats *before, const bk_stats *afte
     r->pause_total_ns = after->pause_total_ns - before->pause_total_ns;
     double avail = (double)r->wall_ns * bench_ncpu();
     r->gc_cpu_fraction = avail > 0 ? (double)(after->gc_cpu_ns - before->gc_cpu_ns) / avail : 0;
+    r->gc_idle_fraction =
+        avail > 0 ? (double)(after->gc_idle_cpu_ns - before->gc_idle_cpu_ns) / avail : 0;
     if (after->heap_bytes > r->peak_heap_bytes)
         r->peak_heap_bytes = after->heap_bytes;
     r->maxrss_kib = bench_maxrss_kib();
@@ -198,6 +200,8 @@ void bench_print_result(const char *workload, const char *backend, const wl_resu
                (unsigned long long)r->gcs, (double)r->pause_total_ns / 1e6,
                (double)r->pause_p99_ns / 1e6, (double)r->pause_max_ns / 1e6,
                r->gc_cpu_fraction);
+    if (r->gc_idle_fraction > 0)
+        printf(" gc_idle_fraction=%.4f", r->gc_idle_fraction);
     printf(" peak_heap_mib=%.1f maxrss_mib=%.1f", mib(r->peak_heap_bytes),
            (double)r->maxrss_kib / 1024.0);
     if (r->live_bytes)

@@ -15,7 +15,7 @@ function median(list,   n, v, i, j, t) {
     return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
 BEGIN {
-    order = "gc50 gc100 gc200 limit200 spike spike_end below"
+    order = "gc50 gc100 gc200 limit200 spike spike_end below below_idle"
     what["gc50"] = "steady GC=50: peak heap / live"; bound["gc50"] = "<= 1.65"
     what["gc100"] = "steady GC=100: peak heap / live"; bound["gc100"] = "<= 2.20"
     what["gc200"] = "steady GC=200: peak heap / live"; bound["gc200"] = "<= 3.30"
@@ -23,12 +23,17 @@ BEGIN {
     what["spike"] = "spike 1 GiB -> 50 MiB: MiB allocated until RSS < 150 MiB"; bound["spike"] = "<= 2048"
     what["spike_end"] = "spike: RSS at the end, MiB"; bound["spike_end"] = "< 150"
     what["below"] = "64 MiB limit, 100 MiB live: GC CPU fraction"; bound["below"] = "<= 0.55"
+    what["below_idle"] = "  and marking on CPUs left idle (not in it, as in Go)"; bound["below_idle"] = "-"
 }
 {
     sc = field("scenario"); be = field("backend")
     if (sc ~ /^gc/) v = field("overhead")
     else if (sc == "limit200") v = field("maxrss_mib")
-    else if (sc == "below") v = field("gc_cpu_fraction")
+    else if (sc == "below") {
+        v = field("gc_cpu_fraction")
+        if (be == "tricolor")
+            vals["below_idle", be] = vals["below_idle", be] " " (field("gc_idle_fraction") == "" ? 0 : field("gc_idle_fraction"))
+    }
     else if (sc == "spike") {
         v = field("mib_to_target"); if (v == -1) v = 99999
         vals["spike_end", be] = vals["spike_end", be] " " field("rss_end_mib")
@@ -49,4 +54,6 @@ END {
     }
     print ""
     print "99999 in the spike row: RSS never got under 150 MiB."
+    print "GC CPU fraction: stops x CPUs, assists and the markers' 25% share, as Go's GCCPUFraction;"
+    print "marking beyond that share on a CPU the program left idle is the next row (Go 1.19 does not report it)."
 }

@@ -95,8 +95,11 @@ static void print_run(const char *what, const wl_result *r)
     if (r->pauses_lost)
         printf("  (%llu pauses fell out of the statistics ring between polls)\n",
                (unsigned long long)r->pauses_lost);
-    printf("  GC CPU        %.1f%% of the CPU time available (%d CPUs)\n",
-           100.0 * r->gc_cpu_fraction, bench_ncpu());
+    printf("  GC CPU        %.1f%% of the CPU time available (%d CPUs)", 100.0 * r->gc_cpu_fraction,
+           bench_ncpu());
+    if (r->gc_idle_fraction > 0)
+        printf(", and %.1f%% marking on CPUs the program left idle", 100.0 * r->gc_idle_fraction);
+    printf("\n");
     printf("  heap          peak %.1f MiB", mib(r->peak_heap_bytes));
     if (r->live_bytes)
         printf(", live %.1f MiB, peak / live %.2f", mib(r->live_bytes),

@@ -68,9 +68,9 @@ static tci_atomic limiter_on;  /* mirror of pacer.engaged */
 static tci_atomic goal_hard;   /* see goal_is_hard_locked */
 /* GC CPU for the limiter: what the statistics have counted (stops, and
  * each finished mark's markers and assists), plus the mark in progress:
- * its markers by the wall clock since it started (they run throughout)
- * and its assists as they finish. */
-static tci_atomic gc_cpu_counted_ns, mark_started_ns, cycle_assist_ns, cycle_assist_bytes;
+ * tci_mark_cpu_ns, to which the markers add their counted time every
+ * millisecond (gc/pacer.c, 5) and assists theirs as they finish. */
+static tci_atomic gc_cpu_counted_ns, cycle_assist_bytes;
 /* Where the last mark left the heap, for the next cycle's allocation rate.
  * Written by the collector with the world stopped. */
 static uint64_t last_mark_end_ns, last_base_bytes;
@@ -92,6 +92,7 @@ static struct {
     uint64_t cycle_pause_ns; /* the stops of the cycle in progress */
     uint32_t cycle_stops, last_cycle_stops;
     uint64_t gc_cpu_ns;
+    uint64_t gc_idle_mark_ns; /* markers on CPUs the program left idle (not in gc_cpu_ns) */
     uint64_t live_bytes, last_stw_ns, last_ttsp_ns;
 } st;
 static uint64_t init_ns;
@@ -143,7 +144,7 @@ int tc_init(void)
         errno = ENOMEM;
         return -1;
     }
-    tci_mark_init(cfg.markers);
+    tci_mark_init(cfg.markers, ncpu);
     tci_atomic_store_relaxed(&tci_sweepgen, 2);
     tci_pacer_config pc = {
         .gc_percent = cfg.gc_percent,
@@ -151,6 +152,7 @@ int tc_init(void)
         .cpu_limit_pct = cfg.gc_cpu_limit,
         .ncpu = ncpu,
         .markers = cfg.gcstoptheworld ? 0 : cfg.markers,
+        .markers_paced = tci_mark_paced(),
     };
     pthread_mutex_lock(&pacer_lock); /* released below */
     tci_pacer_init(&pacer, &pc);
@@ -283,12 +285,9 @@ static int goal_is_hard_locked(void)
 /* GC CPU so far, for the limiter (see gc_cpu_counted_ns). */
 static uint64_t gc_cpu_now(uint64_t now)
 {
-    uint64_t cpu = tci_atomic_load_relaxed(&gc_cpu_counted_ns) +
-                   tci_atomic_load_relaxed(&cycle_assist_ns);
-    uint64_t t = tci_atomic_load_relaxed(&mark_started_ns);
-    if (t && now > t)
-        cpu += (now - t) * (uint64_t)tci_mark_workers();
-    return cpu;
+    (void)now;
+    return tci_atomic_load_relaxed(&gc_cpu_counted_ns) +
+           tci_atomic_load_relaxed(&tci_mark_cpu_ns);
 }
 
 /* Feeds the limiter the GC CPU since its last update. The running
@@ -653,7 +652,6 @@ static void assist(size_t bytes)
     uint64_t done = tci_mark_assist(tr, (size_t)budget, &no_work, &marked);
     uint64_t spent = tci_os_now_ns() - t0;
     tci_atomic_add_full(&tci_mark_cpu_ns, spent); /* the thread ran throughout */
-    tci_atomic_add_full(&cycle_assist_ns, spent);
     tci_atomic_add_full(&cycle_assist_bytes, marked);
     /* Debt with no grey work left is forgiven; a stop that cut the assist
      * short leaves the rest owed. */
@@ -862,7 +860,6 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_sweep_all(); /* what allocation swept into caches meanwhile: normally nothing */
     tci_atomic_store_relaxed(&tci_black_bytes, 0);
     tci_atomic_store_relaxed(&mark_cycle_id, tci_atomic_load_relaxed(&mark_cycle_id) + 1);
-    tci_atomic_store_relaxed(&cycle_assist_ns, 0);
     tci_atomic_store_relaxed(&cycle_assist_bytes, 0);
     pthread_mutex_lock(&pacer_lock); /* released below */
     limiter_update_locked(tci_os_now_ns());
@@ -873,7 +870,6 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_mark_begin_stw();
     uint64_t t_mark = tci_world_start();
     record_stop(t0, t_mark, ttsp);
-    tci_atomic_store_relaxed(&mark_started_ns, t_mark);
     tci_world_unlock();
     pthread_mutex_lock(&gc_lock); /* released below */
     marks_started++;
@@ -908,9 +904,9 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
          * stops' in gc_cpu_ns; the limiter's estimate of it ends. */
         st.gc_cpu_ns += tci_atomic_load_relaxed(&tci_mark_cpu_ns);
         tci_atomic_store_relaxed(&tci_mark_cpu_ns, 0);
+        st.gc_idle_mark_ns += tci_atomic_load_relaxed(&tci_mark_idle_ns);
+        tci_atomic_store_relaxed(&tci_mark_idle_ns, 0);
         tci_atomic_store_relaxed(&gc_cpu_counted_ns, st.gc_cpu_ns);
-        tci_atomic_store_relaxed(&mark_started_ns, 0);
-        tci_atomic_store_relaxed(&cycle_assist_ns, 0);
         tci_pacer_mark m = {
             .marked_bytes = marked,
             .black_bytes = black,
@@ -1149,6 +1145,7 @@ void tc_read_memstats(tc_memstats *out)
     out->last_stw_ns = st.last_stw_ns;
     out->last_ttsp_ns = st.last_ttsp_ns;
     out->gc_cpu_ns = st.gc_cpu_ns;
+    out->gc_idle_mark_ns = st.gc_idle_mark_ns;
     out->num_stw = st.num_stw;
     memcpy(out->stw_ns, st.stw_ns, sizeof out->stw_ns);
     memcpy(out->stw_end_ns, st.stw_end_ns, sizeof out->stw_end_ns);

@@ -77,7 +77,14 @@ uint64_t tci_cache_sys_bytes(void);
 tc_tracer *tci_cache_tracer(void);
 
 /* ---- mark.c ---------------------------------------------------------------- */
-void tci_mark_init(int markers);
+void tci_mark_init(int markers, int ncpu);
+/* 1 when the markers can keep to their share (the kernel reports their
+ * waits for a CPU): see gc/pacer.c, 5. */
+int tci_mark_paced(void);
+/* Times a marker stepped aside to keep to its share; and, for tests, a
+ * switch that makes every marker's slice count as competing for a CPU. */
+uint64_t tci_mark_steps_aside(void);
+extern tci_atomic tci_mark_pace_test_compete;
 /* With the world stopped: marks everything reachable from the roots.
  * Returns the bytes marked. */
 uint64_t tci_mark_stw(void);
@@ -96,6 +103,7 @@ void tci_mark_drain_all(int concurrent_drain);
 /* CPU time of concurrent marking (markers and assists) not yet counted
  * into the cycle statistics. */
 extern tci_atomic tci_mark_cpu_ns;
+extern tci_atomic tci_mark_idle_ns;
 /* Whether grey work waits in the global pool (after a flush: any at all). */
 int tci_mark_has_work(void);
 /* In the last stop, every tracer flushed: greys what the thread stacks

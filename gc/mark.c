@@ -27,6 +27,7 @@
 
 #include "gc.h"
 #include "os.h"
+#include "pacer.h"
 
 #define WORKBUF_N 510 /* objects per buffer: a buffer is 4 KiB */
 
@@ -48,6 +49,13 @@ struct tc_tracer {
     uint64_t credited;     /* of marked_bytes, what is banked as credit; owner only */
     uint64_t scanned;      /* objects scanned, owner only */
     int id;
+    /* A background marker in a concurrent mark keeps to its share of the
+     * CPUs (gc/pacer.c, 5): the slice under way began at pace_wall, with
+     * the thread's run and wait times then; pace_owed is what it has
+     * counted beyond its share this mark. Owner only. */
+    int pace, pace_known;
+    uint64_t pace_wall, pace_run, pace_wait;
+    int64_t pace_owed;
     int check;             /* checkmark: report unmarked objects, mark nothing */
     uintptr_t check_from;  /* checkmark: the object (or 0: a root) being checked */
 };
@@ -64,6 +72,15 @@ static tci_atomic assists_active;
 /* CPU time the markers spent marking beside the program (not in a stop,
  * which counts on its own), handed to the cycle's statistics. */
 tci_atomic tci_mark_cpu_ns;
+/* Of the markers' CPU time, what ran on a CPU the program left idle: not
+ * GC CPU for the limiter or gc_cpu_fraction (gc/pacer.c, 5). */
+tci_atomic tci_mark_idle_ns;
+static uint64_t marker_share_1024; /* a marker's share of one CPU; tci_mark_init */
+static int pace_available;
+static tci_atomic steps_aside; /* times a marker stepped aside, for the tests */
+/* Tests: every slice counts as competing for a CPU, so markers step aside
+ * whatever the machine's load. */
+tci_atomic tci_mark_pace_test_compete;
 static int count_cpu; /* the current drain is concurrent: written before the epoch */
 /* Markers at work this cycle: 1 (the collector alone) until its grey list
  * outgrows a buffer, then 1 + nhelpers. Written by the collector before it
@@ -367,6 +384,65 @@ uint64_t tci_mark_progress(void)
  * its grey stack short, so waiting for a full buffer would never wake them. */
 #define WAKE_AFTER 4096
 
+/* ---- The markers' share (gc/pacer.c, 5) ---------------------------------- */
+
+#define PACE_SLICE_NS 1000000 /* a marker looks at its share every millisecond */
+
+static void pace_read(tc_tracer *tr, uint64_t *run, uint64_t *wait)
+{
+    tr->pace_known = pace_available && tci_os_thread_sched(run, wait) == 0;
+    if (!tr->pace_known) {
+        *run = tci_os_thread_cpu_ns();
+        *wait = 0;
+    }
+}
+
+static void pace_start(tc_tracer *tr)
+{
+    tr->pace_wall = tci_os_now_ns();
+    pace_read(tr, &tr->pace_run, &tr->pace_wait);
+}
+
+/* Counts the slice that ends now; with may_step_aside, steps aside when
+ * the marker is over its share, its grey objects left on the global list
+ * for assists and other markers. */
+static void pace_slice(tc_tracer *tr, uint64_t now, int may_step_aside)
+{
+    uint64_t run, wait, sleep_ns;
+    int was_known = tr->pace_known;
+    pace_read(tr, &run, &wait);
+    uint64_t run_d = run > tr->pace_run ? run - tr->pace_run : 0;
+    uint64_t wait_d = wait > tr->pace_wait ? wait - tr->pace_wait : 0;
+    uint64_t wall_d = now > tr->pace_wall ? now - tr->pace_wall : 0;
+    int known = was_known && tr->pace_known;
+    if (tci_atomic_load_relaxed(&tci_mark_pace_test_compete)) {
+        known = 1;
+        wait_d = wall_d;
+    }
+    uint64_t counted = tci_pacer_marker_slice(marker_share_1024, wall_d, run_d, wait_d, known,
+                                              &tr->pace_owed, &sleep_ns);
+    tci_atomic_add_full(&tci_mark_cpu_ns, counted);
+    if (run_d > counted)
+        tci_atomic_add_full(&tci_mark_idle_ns, run_d - counted);
+    tr->pace_wall = now;
+    tr->pace_run = run;
+    tr->pace_wait = wait;
+    if (!may_step_aside || sleep_ns == 0)
+        return;
+    if (tr->cur->n > 0) {
+        buf_put_full(tr->cur);
+        tr->cur = buf_get();
+    }
+    tci_atomic_add_full(&steps_aside, 1);
+    tci_os_sleep_ns(sleep_ns);
+    pace_slice(tr, tci_os_now_ns(), 0);
+}
+
+uint64_t tci_mark_steps_aside(void)
+{
+    return tci_atomic_load_relaxed(&steps_aside);
+}
+
 static void drain(tc_tracer *tr)
 {
     uintptr_t *ring = tr->ring;
@@ -396,6 +472,18 @@ static void drain(tc_tracer *tr)
                     maybe_share(tr);
                 else if (nhelpers > 0 && tr->scanned >= WAKE_AFTER && b->n >= 2)
                     share_half(tr); /* wakes the helpers */
+                if (tr->pace) {
+                    uint64_t now = tci_os_now_ns();
+                    /* The tests' switch makes slices short too, so the
+                     * small marks of a test step aside as well. */
+                    uint64_t slice = tci_atomic_load_relaxed(&tci_mark_pace_test_compete)
+                                         ? PACE_SLICE_NS / 50
+                                         : PACE_SLICE_NS;
+                    if (now - tr->pace_wall >= slice) {
+                        pace_slice(tr, now, 1);
+                        b = tr->cur; /* it may have handed its buffer over */
+                    }
+                }
             }
         }
         workbuf *got = buf_take_full();
@@ -416,8 +504,11 @@ static void drain(tc_tracer *tr)
              * on the list for the nfull check to see. */
             if (tci_atomic_load_acquire(&nidle) == (uintptr_t)nworkers &&
                 tci_atomic_load_acquire(&assists_active) == 0 &&
-                tci_atomic_load_acquire(&nfull) == 0)
+                tci_atomic_load_acquire(&nfull) == 0) {
+                if (tr->pace)
+                    pace_slice(tr, tci_os_now_ns(), 0);
                 return;
+            }
             sched_yield();
         }
     }
@@ -433,10 +524,12 @@ static void *helper_main(void *arg)
             pthread_cond_wait(&helper_cond, &helper_lock);
         seen = mark_epoch;
         pthread_mutex_unlock(&helper_lock);
-        uint64_t c0 = count_cpu ? tci_os_thread_cpu_ns() : 0;
-        drain(&tracers[id]);
+        /* A concurrent drain counts its CPU (and keeps to its share). */
+        tracers[id].pace = count_cpu;
         if (count_cpu)
-            tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_thread_cpu_ns() - c0);
+            pace_start(&tracers[id]);
+        drain(&tracers[id]);
+        tracers[id].pace = 0;
         pthread_mutex_lock(&helper_lock);
         if (--helpers_running == 0)
             pthread_cond_broadcast(&helper_done_cond);
@@ -446,9 +539,18 @@ static void *helper_main(void *arg)
 
 static int nmarkers_cfg;
 
-void tci_mark_init(int markers)
+void tci_mark_init(int markers, int ncpu)
 {
     nmarkers_cfg = markers;
+    /* TCI_BACKGROUND_PCT of the CPUs, over the markers; at most a CPU. */
+    uint64_t share = (uint64_t)ncpu * 1024 * TCI_BACKGROUND_PCT / 100 / (uint64_t)markers;
+    marker_share_1024 = share > 1024 ? 1024 : share;
+    pace_available = tci_os_thread_sched_available();
+}
+
+int tci_mark_paced(void)
+{
+    return pace_available;
 }
 
 int tci_mark_workers(void)
@@ -500,6 +602,7 @@ static void tracers_reset(void)
         tracers[i].credited = 0;
         tracers[i].scanned = 0;
         tracers[i].id = i;
+        tracers[i].pace_owed = 0;
     }
 }
 
@@ -579,7 +682,6 @@ void tci_mark_begin_stw(void)
 void tci_mark_drain_all(int concurrent_drain)
 {
     count_cpu = concurrent_drain;
-    uint64_t c0 = concurrent_drain ? tci_os_thread_cpu_ns() : 0;
     tci_atomic_store_relaxed(&nidle, 0);
     if (nhelpers > 0) {
         tci_atomic_fence_full();
@@ -589,9 +691,11 @@ void tci_mark_drain_all(int concurrent_drain)
         pthread_cond_broadcast(&helper_cond);
         pthread_mutex_unlock(&helper_lock);
     }
-    drain(&tracers[0]);
+    tracers[0].pace = concurrent_drain;
     if (concurrent_drain)
-        tci_atomic_add_full(&tci_mark_cpu_ns, tci_os_thread_cpu_ns() - c0);
+        pace_start(&tracers[0]);
+    drain(&tracers[0]);
+    tracers[0].pace = 0;
     if (nhelpers > 0)
         wait_helpers();
 }

@@ -45,6 +45,26 @@
  *    engagement held cycles back). The bucket holds LIMITER_WINDOW_NS of
  *    every CPU's time: over any longer span GC CPU stays within the limit
  *    plus that much, plus the stops where the markers fit under it.
+ * 5. The markers' share. A background marker is a thread of its own, and
+ *    on a small machine one marker is a large part of the CPUs (half of
+ *    two). Go's background workers take 25% of the CPUs (dedicated and
+ *    fractional workers) and fill any CPU the program leaves idle (idle
+ *    workers), and only the 25% counts: in its limiter (which charges
+ *    exactly 25% of the mark's wall time) and in GCCPUFraction (idle
+ *    marking "is free"). Ours the same, measured: each marker looks every
+ *    millisecond at how long it ran and how long it waited for a CPU
+ *    (/proc/thread-self/schedstat). A marker that did not wait had a CPU
+ *    nobody else wanted: it counts its share (25% of the CPUs over the
+ *    markers) and the rest is idle marking, reported on its own. A marker
+ *    that waited competed with the program (or with anything else): all
+ *    its time counts, and once it is over its share it steps aside
+ *    (handing its grey objects to the global list, where assists find
+ *    them) for as long as keeps it to its share, as Go's fractional
+ *    worker does. The limiter's bucket thus sees the markers at their
+ *    share at most, leaving the rest of TRICOLOR_GC_CPU_LIMIT to assists,
+ *    which is what bounds the heap. Without the kernel's figures every
+ *    marker's time counts and none steps aside (the cycles then hold as
+ *    in 4).
  */
 #include "pacer.h"
 
@@ -56,6 +76,9 @@
 #define RATIO_ONE 1024                      /* assist ratios are x 1024 */
 #define RATIO_MAX (64 * RATIO_ONE)          /* past the goal: 64 bytes per byte */
 #define RUNWAY_MIN ((uint64_t)64 << 10)
+#define WAIT_SHARE 16                       /* a marker that waited 1/16 of a slice competed */
+#define OWED_FLOOR_NS 2000000ll             /* credit a marker under its share can bank */
+#define STEP_ASIDE_MAX_NS 10000000ull       /* the longest a marker steps aside at once */
 /* The runway is planned 20% long: a mark that ends a little before the
  * goal costs a slightly earlier cycle, one that runs a little late costs
  * the program assists at the highest ratio for its last stretch. */
@@ -196,7 +219,30 @@ uint64_t tci_pacer_assist_ratio(const tci_pacer *p, uint64_t heap_live, uint64_t
 
 int tci_pacer_hold_cycles(const tci_pacer *p)
 {
-    return p->engaged && p->cfg.markers * 100 > p->cfg.cpu_limit_pct * p->cfg.ncpu;
+    /* In hundredths of a CPU: what the markers count, against the limit. */
+    int markers = p->cfg.markers * 100;
+    if (p->cfg.markers_paced && markers > TCI_BACKGROUND_PCT * p->cfg.ncpu)
+        markers = TCI_BACKGROUND_PCT * p->cfg.ncpu;
+    return p->engaged && markers > p->cfg.cpu_limit_pct * p->cfg.ncpu;
+}
+
+uint64_t tci_pacer_marker_slice(uint64_t share_1024, uint64_t wall_ns, uint64_t run_ns,
+                                uint64_t wait_ns, int known, int64_t *owed, uint64_t *sleep_ns)
+{
+    *sleep_ns = 0;
+    uint64_t share = wall_ns / 1024 * share_1024 + wall_ns % 1024 * share_1024 / 1024;
+    int competed = !known || wait_ns * WAIT_SHARE > wall_ns;
+    uint64_t counted = competed || run_ns < share ? run_ns : share;
+    int64_t o = *owed + (int64_t)counted - (int64_t)share;
+    if (o < -OWED_FLOOR_NS)
+        o = -OWED_FLOOR_NS;
+    *owed = o;
+    if (known && competed && o > 0 && share_1024 < 1024 && share_1024 > 0) {
+        /* Aside for s, the share grows by s x share: back to nothing owed. */
+        uint64_t s = (uint64_t)o / share_1024 * 1024 + (uint64_t)o % share_1024 * 1024 / share_1024;
+        *sleep_ns = s < STEP_ASIDE_MAX_NS ? s : STEP_ASIDE_MAX_NS;
+    }
+    return counted;
 }
 
 void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t wall_ns)

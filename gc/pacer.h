@@ -14,7 +14,14 @@ typedef struct tci_pacer_config {
     int cpu_limit_pct;      /* TRICOLOR_GC_CPU_LIMIT: 1..100 */
     int ncpu;               /* CPUs the process may use, >= 1 */
     int markers;            /* background markers, each a whole CPU while marking */
+    int markers_paced;      /* the markers keep to their share when they compete
+                               for a CPU (tci_pacer_marker_slice): what they
+                               count is at most TCI_BACKGROUND_PCT of the CPUs */
 } tci_pacer_config;
+
+/* The markers' share of all CPUs when the program wants them all (Go's
+ * gcBackgroundUtilization). */
+#define TCI_BACKGROUND_PCT 25
 
 /* What a finished mark measured, passed to tci_pacer_mark_done. */
 typedef struct tci_pacer_mark {
@@ -85,6 +92,17 @@ int tci_pacer_hold_cycles(const tci_pacer *p);
 
 /* The limiter: gc_cpu_ns of GC CPU time over a span of wall_ns. */
 void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t wall_ns);
+
+/* One background marker's slice: wall_ns of wall time in which it ran
+ * run_ns and waited wait_ns for a CPU (runnable, on a run queue). known:
+ * the kernel reported the wait (without it, the marker is taken to have
+ * competed for its CPU). share_1024: the marker's share of one CPU, x 1024.
+ * owed (in/out): the GC CPU it has counted beyond its share this mark.
+ * Returns the GC CPU time to count for the slice; the rest of run_ns was
+ * a CPU the program left idle. *sleep_ns: how long the marker should step
+ * aside now to keep to its share (0: go on). */
+uint64_t tci_pacer_marker_slice(uint64_t share_1024, uint64_t wall_ns, uint64_t run_ns,
+                                uint64_t wait_ns, int known, int64_t *owed, uint64_t *sleep_ns);
 
 /* The goal the memory limit alone would set (TCI_PACER_NONE without one). */
 uint64_t tci_pacer_limit_goal(const tci_pacer *p);

@@ -212,7 +212,9 @@ typedef struct tc_memstats {
     uint32_t num_forced_gc;
     int32_t gc_percent;      /* negative: off */
     uint32_t markers;        /* threads that mark */
-    double gc_cpu_fraction;  /* GC CPU time / process CPU time since tc_init */
+    double gc_cpu_fraction;  /* gc_cpu_ns / (CPUs x wall time since tc_init), as Go's
+                                GCCPUFraction: marking on CPUs the program left
+                                idle is not in it (gc_idle_mark_ns) */
     uint64_t live_bytes;     /* bytes marked by the last cycle */
     uint64_t last_stw_ns;    /* the last stop of the world (the latest of stw_ns) */
     uint64_t last_ttsp_ns;   /* the last stop's time to stop (request to all parked) */
@@ -232,6 +234,9 @@ typedef struct tc_memstats {
                                     allocated bytes plus the free slots the threads'
                                     caches hold) */
     uint32_t goal_limited;       /* 1 when the memory limit set next_gc */
+    uint64_t gc_idle_mark_ns;    /* the markers' CPU time on CPUs the program left idle,
+                                    beyond their 25% share: not in gc_cpu_ns (as Go's
+                                    idle mark workers) */
 } tc_memstats;
 
 TC_API void tc_read_memstats(tc_memstats *out);

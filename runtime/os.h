@@ -25,6 +25,13 @@ uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
 uint64_t tci_os_thread_cpu_ns(void);   /* CPU time of the calling thread */
 int tci_os_ncpu(void);
+/* The calling thread's time on a CPU and time runnable but waiting for one,
+ * since it started: 0, or -1 where the kernel does not say (then neither is
+ * written). For the library's own long-lived threads: the first call keeps
+ * a descriptor open for the thread's life. */
+int tci_os_thread_sched(uint64_t *run_ns, uint64_t *wait_ns);
+/* 1 if tci_os_thread_sched can work on this system. */
+int tci_os_thread_sched_available(void);
 void tci_os_sleep_ns(uint64_t ns);
 /* Starts a detached library thread running fn(arg): 0, or an errno value. */
 int tci_os_thread_start(void *(*fn)(void *), void *arg);

@@ -2,7 +2,9 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +73,44 @@ static uint64_t ts_ns(clockid_t id)
 uint64_t tci_os_now_ns(void) { return ts_ns(CLOCK_MONOTONIC); }
 uint64_t tci_os_wall_ns(void) { return ts_ns(CLOCK_REALTIME); }
 uint64_t tci_os_thread_cpu_ns(void) { return ts_ns(CLOCK_THREAD_CPUTIME_ID); }
+
+/* /proc/thread-self/schedstat: "run_ns wait_ns timeslices" (the kernel's
+ * CONFIG_SCHED_INFO). The descriptor names the thread that opened it, so
+ * each thread keeps its own; -2: tried, not there. */
+static __thread int sched_fd = -1;
+
+int tci_os_thread_sched(uint64_t *run_ns, uint64_t *wait_ns)
+{
+    if (sched_fd == -2)
+        return -1;
+    if (sched_fd < 0) {
+        sched_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+        if (sched_fd < 0) {
+            sched_fd = -2;
+            return -1;
+        }
+    }
+    char buf[96];
+    ssize_t n = pread(sched_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    unsigned long long run, wait;
+    if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+        return -1;
+    *run_ns = run;
+    *wait_ns = wait;
+    return 0;
+}
+
+int tci_os_thread_sched_available(void)
+{
+    int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
 
 int tci_os_ncpu(void)
 {

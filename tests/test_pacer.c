@@ -439,11 +439,87 @@ static void test_pacer_limiter_bucket(void **state)
     assert_int_equal(p.bucket_ns, b);
 }
 
+/* The markers' share (pacer.c, 5), one marker on two CPUs: share 512/1024
+ * of a CPU. Run/wait figures are what /proc/thread-self/schedstat reports. */
+static void test_pacer_marker_share(void **state)
+{
+    (void)state;
+    const uint64_t ms = 1000000;
+    int64_t owed = 0;
+    uint64_t sleep_ns;
+    /* A CPU to itself (no wait): its share counts, the rest is idle
+     * marking; it never steps aside. */
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(tci_pacer_marker_slice(512, ms, ms, 0, 1, &owed, &sleep_ns), ms / 2);
+        assert_int_equal(sleep_ns, 0);
+    }
+    assert_int_equal(owed, 0);
+    /* Under its share (little work): the credit it banks is bounded. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(tci_pacer_marker_slice(512, ms, ms / 10, 0, 1, &owed, &sleep_ns),
+                         ms / 10);
+    assert_int_equal(owed, -2000000);
+    /* Waiting under 1/16 of the slice is not competing. */
+    assert_int_equal(tci_pacer_marker_slice(512, ms, ms, ms / 17, 1, &owed, &sleep_ns), ms / 2);
+    /* Competing (3 threads on 2 CPUs: ran 2/3, waited 1/3): all of it
+     * counts; the banked credit goes first, then it steps aside for as
+     * long as brings it back to its share. */
+    owed = 0;
+    uint64_t c = tci_pacer_marker_slice(512, 3 * ms, 2 * ms, ms, 1, &owed, &sleep_ns);
+    assert_int_equal(c, 2 * ms);
+    assert_int_equal(owed, (int64_t)(ms / 2));
+    assert_int_equal(sleep_ns, ms);
+    /* Asleep for that long: nothing ran, nothing is owed. */
+    assert_int_equal(tci_pacer_marker_slice(512, sleep_ns, 0, 0, 1, &owed, &sleep_ns), 0);
+    assert_int_equal(owed, 0);
+    assert_int_equal(sleep_ns, 0);
+    /* A long run of competing slices, each followed by its step aside:
+     * the counted CPU stays at the share (50% of the wall time here). */
+    uint64_t wall = 0, counted = 0;
+    owed = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t s;
+        counted += tci_pacer_marker_slice(512, ms, 2 * ms / 3, ms / 3, 1, &owed, &s);
+        wall += ms;
+        if (s) {
+            counted += tci_pacer_marker_slice(512, s, 0, 0, 1, &owed, &sleep_ns);
+            wall += s;
+        }
+    }
+    assert_true(counted * 100 >= wall * 49 && counted * 100 <= wall * 51);
+    /* The kernel does not say: every nanosecond counts, nobody steps aside. */
+    owed = 0;
+    assert_int_equal(tci_pacer_marker_slice(512, ms, ms, 0, 0, &owed, &sleep_ns), ms);
+    assert_int_equal(sleep_ns, 0);
+    /* A whole CPU's share (8 CPUs, 2 markers): counted, never aside. */
+    owed = 0;
+    assert_int_equal(tci_pacer_marker_slice(1024, ms, ms / 2, ms / 2, 1, &owed, &sleep_ns),
+                     ms / 2);
+    assert_int_equal(sleep_ns, 0);
+    /* A step aside is at most 10 ms. */
+    owed = 0;
+    tci_pacer_marker_slice(64, 100 * ms, 100 * ms, 50 * ms, 1, &owed, &sleep_ns);
+    assert_int_equal(sleep_ns, 10 * ms);
+    /* Paced markers count at most 25% of the CPUs: one marker of two CPUs
+     * no longer holds cycles back at a 25% cap; it does at 20%. */
+    tci_pacer p;
+    pacer_default(&p);
+    p.cfg.markers_paced = 1;
+    for (int i = 0; i < 200; i++)
+        tci_pacer_limiter_update(&p, 2 * ms, ms);
+    assert_true(p.engaged);
+    p.cfg.cpu_limit_pct = 25;
+    assert_false(tci_pacer_hold_cycles(&p));
+    p.cfg.cpu_limit_pct = 20;
+    assert_true(tci_pacer_hold_cycles(&p));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pacer_settings_apply_at_once),
         cmocka_unit_test(test_pacer_limiter_bucket),
+        cmocka_unit_test(test_pacer_marker_share),
         cmocka_unit_test(test_pacer_steady_state),
         cmocka_unit_test(test_pacer_allocation_spike),
         cmocka_unit_test(test_pacer_tiny_heap),

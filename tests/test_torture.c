@@ -653,6 +653,22 @@ static void test_torture_four_threads(void **state)
     test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
 }
 
+/* The four threads again, with every marker counting itself as competing
+ * for a CPU, so the markers step aside to keep to their share (gc/pacer.c,
+ * 5) whatever the machine's load: their grey objects go to the global list
+ * mid-drain and the assists and the other marker carry on. */
+static void test_torture_four_threads_markers_aside(void **state)
+{
+    (void)state;
+    uint64_t before = tci_mark_steps_aside();
+    tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 1);
+    test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
+    tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 0);
+    uint64_t n = tci_mark_steps_aside() - before;
+    printf("torture_threads: markers stepped aside %llu times\n", (unsigned long long)n);
+    assert_true(n > 0);
+}
+
 /* On a fresh stack: the test demands that dropped graphs are freed. */
 static void test_torture_parallel_mark(void **state)
 {
@@ -676,6 +692,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_torture_single_thread),
         cmocka_unit_test(test_torture_four_threads),
+        cmocka_unit_test(test_torture_four_threads_markers_aside),
         cmocka_unit_test(test_torture_parallel_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
