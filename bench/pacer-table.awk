@@ -55,5 +55,6 @@ END {
     print ""
     print "99999 in the spike row: RSS never got under 150 MiB."
     print "GC CPU fraction: stops x CPUs, assists and the markers' 25% share, as Go's GCCPUFraction;"
-    print "marking beyond that share on a CPU the program left idle is the next row (Go 1.19 does not report it)."
+    print "marking beyond that share on a CPU the program left idle is the next row (Go leaves it out of"
+    print "GCCPUFraction too; only its gctrace shows it)."
 }

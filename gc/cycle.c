@@ -63,14 +63,20 @@ static tci_atomic gc_trigger;
  * engaged). */
 static pthread_mutex_t pacer_lock = PTHREAD_MUTEX_INITIALIZER;
 static tci_pacer pacer;
-static uint64_t limiter_last_ns, limiter_last_cpu; /* pacer_lock */
+static uint64_t limiter_last_ns, limiter_last_cpu, limiter_last_proc, limiter_last_work; /* pacer_lock */
+/* The CPU time GC work took on the threads that did it (markers' whole
+ * run time, idle marking included, and assists), monotone: what the
+ * process's CPU time holds that is not the program's own. */
+tci_atomic tci_gc_work_ns;
 static tci_atomic limiter_on;  /* mirror of pacer.engaged */
 static tci_atomic goal_hard;   /* see goal_is_hard_locked */
-/* GC CPU for the limiter: what the statistics have counted (stops, and
- * each finished mark's markers and assists), plus the mark in progress:
- * tci_mark_cpu_ns, to which the markers add their counted time every
- * millisecond (gc/pacer.c, 5) and assists theirs as they finish. */
-static tci_atomic gc_cpu_counted_ns, cycle_assist_bytes;
+/* GC CPU for the limiter, monotone: the time GC took from the program.
+ * Stops (their length times the CPUs) and assists, added as they end,
+ * plus the markers' time in slices where they competed with the program
+ * for a CPU (tci_mark_taken_ns, added every millisecond). A marker on a
+ * CPU the program left idle takes nothing from it: that time is not here
+ * (its 25% share is in gc_cpu_ns, as Go's GCCPUFraction counts it). */
+static tci_atomic limiter_gc_ns, cycle_assist_bytes;
 /* Where the last mark left the heap, for the next cycle's allocation rate.
  * Written by the collector with the world stopped. */
 static uint64_t last_mark_end_ns, last_base_bytes;
@@ -235,7 +241,7 @@ static void record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
     st.last_ttsp_ns = ttsp;
     /* A stopped world costs every CPU for the pause (Go counts it so too). */
     st.gc_cpu_ns += d * (uint64_t)ncpu;
-    tci_atomic_store_relaxed(&gc_cpu_counted_ns, st.gc_cpu_ns);
+    tci_atomic_add_full(&limiter_gc_ns, d * (uint64_t)ncpu);
 }
 
 /* Records the end of a cycle whose stops were recorded. Under world_lock. */
@@ -282,24 +288,35 @@ static int goal_is_hard_locked(void)
     return pacer.goal_bytes > pacer.base_bytes && pacer.goal_bytes - pacer.base_bytes >= room;
 }
 
-/* GC CPU so far, for the limiter (see gc_cpu_counted_ns). */
-static uint64_t gc_cpu_now(uint64_t now)
+/* GC CPU so far, for the limiter (see limiter_gc_ns). */
+static uint64_t gc_cpu_now(void)
 {
-    (void)now;
-    return tci_atomic_load_relaxed(&gc_cpu_counted_ns) +
-           tci_atomic_load_relaxed(&tci_mark_cpu_ns);
+    return tci_atomic_load_relaxed(&limiter_gc_ns) + tci_atomic_load_relaxed(&tci_mark_taken_ns);
 }
 
-/* Feeds the limiter the GC CPU since its last update. The running
- * estimate of a mark gives way to the measured figure when the mark ends,
- * which can be lower: then this update is skipped. Under pacer_lock. */
-static void limiter_update_locked(uint64_t now)
+/* Feeds the limiter the GC CPU and the program's CPU since its last
+ * update (the program's: the process's CPU time less the GC work in it;
+ * the library's other threads, the sweeper's and the scavenger's, count
+ * as the program's, as Go's sweeper does). At most once a millisecond
+ * unless forced (a mark's edges): it reads the process's CPU clock.
+ * Under pacer_lock. */
+static void limiter_update_locked(uint64_t now, int force)
 {
-    uint64_t cpu = gc_cpu_now(now);
-    if (limiter_last_ns && now > limiter_last_ns && cpu >= limiter_last_cpu)
-        tci_pacer_limiter_update(&pacer, cpu - limiter_last_cpu, now - limiter_last_ns);
+    if (!force && limiter_last_ns && now - limiter_last_ns < 1000000)
+        return;
+    uint64_t cpu = gc_cpu_now();
+    uint64_t proc = tci_os_process_cpu_ns();
+    uint64_t work = tci_atomic_load_relaxed(&tci_gc_work_ns);
+    if (limiter_last_ns && now > limiter_last_ns) {
+        uint64_t dproc = proc > limiter_last_proc ? proc - limiter_last_proc : 0;
+        uint64_t dwork = work - limiter_last_work;
+        tci_pacer_limiter_update(&pacer, cpu - limiter_last_cpu,
+                                 dproc > dwork ? dproc - dwork : 0, now - limiter_last_ns);
+    }
     limiter_last_ns = now;
     limiter_last_cpu = cpu;
+    limiter_last_proc = proc;
+    limiter_last_work = work;
     tci_atomic_store_relaxed(&limiter_on, (uintptr_t)pacer.engaged);
     tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
 }
@@ -440,7 +457,7 @@ static void mark_done_stw(tci_pacer_mark *m, uint64_t now)
     tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
     pthread_mutex_lock(&pacer_lock); /* released below */
     tci_pacer_mark_done(&pacer, m);
-    limiter_update_locked(now);
+    limiter_update_locked(now, 1);
     pacer_publish_locked();
     if (tci_cfg.gcpacertrace)
         pacer_trace_locked(m);
@@ -594,7 +611,7 @@ static uint64_t assist_revise(void)
 {
     uint64_t now = tci_os_now_ns();
     pthread_mutex_lock(&pacer_lock); /* released below */
-    limiter_update_locked(now);
+    limiter_update_locked(now, 0);
     uint64_t r = tci_pacer_assist_ratio(&pacer, tci_atomic_load_relaxed(&tci_heap_live),
                                         tci_mark_progress());
     pthread_mutex_unlock(&pacer_lock);
@@ -652,6 +669,8 @@ static void assist(size_t bytes)
     uint64_t done = tci_mark_assist(tr, (size_t)budget, &no_work, &marked);
     uint64_t spent = tci_os_now_ns() - t0;
     tci_atomic_add_full(&tci_mark_cpu_ns, spent); /* the thread ran throughout */
+    tci_atomic_add_full(&tci_gc_work_ns, spent);
+    tci_atomic_add_full(&limiter_gc_ns, spent);
     tci_atomic_add_full(&cycle_assist_bytes, marked);
     /* Debt with no grey work left is forgiven; a stop that cut the assist
      * short leaves the rest owed. */
@@ -684,7 +703,7 @@ static int limiter_wait(void)
 {
     for (int waited = 0;; waited = 1) {
         pthread_mutex_lock(&pacer_lock); /* released below */
-        limiter_update_locked(tci_os_now_ns());
+        limiter_update_locked(tci_os_now_ns(), 1);
         int on = tci_pacer_hold_cycles(&pacer);
         pthread_mutex_unlock(&pacer_lock);
         if (!on)
@@ -862,7 +881,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_atomic_store_relaxed(&mark_cycle_id, tci_atomic_load_relaxed(&mark_cycle_id) + 1);
     tci_atomic_store_relaxed(&cycle_assist_bytes, 0);
     pthread_mutex_lock(&pacer_lock); /* released below */
-    limiter_update_locked(tci_os_now_ns());
+    limiter_update_locked(tci_os_now_ns(), 1);
     tci_atomic_store_relaxed(&assist_ratio, tci_pacer_assist_ratio(&pacer, heap0, 0));
     pthread_mutex_unlock(&pacer_lock);
     tci_atomic_store_release(&tci_gcphase, TCI_PHASE_MARK);
@@ -906,7 +925,6 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
         tci_atomic_store_relaxed(&tci_mark_cpu_ns, 0);
         st.gc_idle_mark_ns += tci_atomic_load_relaxed(&tci_mark_idle_ns);
         tci_atomic_store_relaxed(&tci_mark_idle_ns, 0);
-        tci_atomic_store_relaxed(&gc_cpu_counted_ns, st.gc_cpu_ns);
         tci_pacer_mark m = {
             .marked_bytes = marked,
             .black_bytes = black,

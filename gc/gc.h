@@ -100,10 +100,12 @@ void tci_mark_begin_stw(void);
  * counts as GC CPU) or stopped: the markers drain the global grey work
  * until none is left that they can see. */
 void tci_mark_drain_all(int concurrent_drain);
-/* CPU time of concurrent marking (markers and assists) not yet counted
- * into the cycle statistics. */
+/* GC CPU of concurrent marking (the markers' counted time, gc/pacer.c 5,
+ * and assists) not yet counted into the cycle statistics. */
 extern tci_atomic tci_mark_cpu_ns;
 extern tci_atomic tci_mark_idle_ns;
+extern tci_atomic tci_mark_taken_ns;
+extern tci_atomic tci_gc_work_ns; /* GC work's CPU on the threads that did it (cycle.c) */
 /* Whether grey work waits in the global pool (after a flush: any at all). */
 int tci_mark_has_work(void);
 /* In the last stop, every tracer flushed: greys what the thread stacks

@@ -69,17 +69,22 @@ static tci_atomic nidle;   /* markers that found no work */
  * global list, which comes back when they stop, so the markers wait for
  * them before calling the mark done. */
 static tci_atomic assists_active;
-/* CPU time the markers spent marking beside the program (not in a stop,
- * which counts on its own), handed to the cycle's statistics. */
+/* GC CPU of marking beside the program (not in a stop, which counts on its
+ * own): the markers' counted time (their share, or all of it where they
+ * competed for a CPU) and assists; handed to the cycle's statistics. */
 tci_atomic tci_mark_cpu_ns;
 /* Of the markers' CPU time, what ran on a CPU the program left idle: not
  * GC CPU for the limiter or gc_cpu_fraction (gc/pacer.c, 5). */
 tci_atomic tci_mark_idle_ns;
+/* The markers' time in slices where they competed with the program for a
+ * CPU, monotone: what the GC CPU limiter counts of them. */
+tci_atomic tci_mark_taken_ns;
 static uint64_t marker_share_1024; /* a marker's share of one CPU; tci_mark_init */
 static int pace_available;
 static tci_atomic steps_aside; /* times a marker stepped aside, for the tests */
-/* Tests: every slice counts as competing for a CPU, so markers step aside
- * whatever the machine's load. */
+/* Tests: nonzero, every slice counts as competing for a CPU and this is
+ * every marker's share (x 1024), so markers step aside whatever the
+ * machine's load and size. */
 tci_atomic tci_mark_pace_test_compete;
 static int count_cpu; /* the current drain is concurrent: written before the epoch */
 /* Markers at work this cycle: 1 (the collector alone) until its grey list
@@ -388,13 +393,18 @@ uint64_t tci_mark_progress(void)
 
 #define PACE_SLICE_NS 1000000 /* a marker looks at its share every millisecond */
 
+/* The run time comes from the thread's clock: the kernel's schedstat run
+ * figure is brought up to date only at a tick or a switch (a running
+ * marker reads 0, 0, 0, then 4 ms). Its wait figure is what the marker
+ * needs: a wait is added when the thread gets its CPU back. A kernel that
+ * keeps no figures prints zeros: then nothing is known. */
 static void pace_read(tc_tracer *tr, uint64_t *run, uint64_t *wait)
 {
-    tr->pace_known = pace_available && tci_os_thread_sched(run, wait) == 0;
-    if (!tr->pace_known) {
-        *run = tci_os_thread_cpu_ns();
+    uint64_t srun = 0;
+    *run = tci_os_thread_cpu_ns();
+    tr->pace_known = pace_available && tci_os_thread_sched(&srun, wait) == 0 && srun != 0;
+    if (!tr->pace_known)
         *wait = 0;
-    }
 }
 
 static void pace_start(tc_tracer *tr)
@@ -403,10 +413,9 @@ static void pace_start(tc_tracer *tr)
     pace_read(tr, &tr->pace_run, &tr->pace_wait);
 }
 
-/* Counts the slice that ends now; with may_step_aside, steps aside when
- * the marker is over its share, its grey objects left on the global list
- * for assists and other markers. */
-static void pace_slice(tc_tracer *tr, uint64_t now, int may_step_aside)
+/* Counts the slice that ends now (its GC CPU, its idle marking) and starts
+ * the next. Returns how long the marker should step aside (0: go on). */
+static uint64_t pace_account(tc_tracer *tr, uint64_t now)
 {
     uint64_t run, wait, sleep_ns;
     int was_known = tr->pace_known;
@@ -415,27 +424,25 @@ static void pace_slice(tc_tracer *tr, uint64_t now, int may_step_aside)
     uint64_t wait_d = wait > tr->pace_wait ? wait - tr->pace_wait : 0;
     uint64_t wall_d = now > tr->pace_wall ? now - tr->pace_wall : 0;
     int known = was_known && tr->pace_known;
-    if (tci_atomic_load_relaxed(&tci_mark_pace_test_compete)) {
+    uint64_t share = marker_share_1024;
+    uint64_t test_share = tci_atomic_load_relaxed(&tci_mark_pace_test_compete);
+    if (test_share) {
         known = 1;
         wait_d = wall_d;
+        share = test_share;
     }
-    uint64_t counted = tci_pacer_marker_slice(marker_share_1024, wall_d, run_d, wait_d, known,
-                                              &tr->pace_owed, &sleep_ns);
+    uint64_t counted =
+        tci_pacer_marker_slice(share, wall_d, run_d, wait_d, known, &tr->pace_owed, &sleep_ns);
     tci_atomic_add_full(&tci_mark_cpu_ns, counted);
+    tci_atomic_add_full(&tci_gc_work_ns, run_d);
+    if (!known || wait_d * TCI_WAIT_SHARE > wall_d)
+        tci_atomic_add_full(&tci_mark_taken_ns, run_d); /* it competed: taken from the program */
     if (run_d > counted)
         tci_atomic_add_full(&tci_mark_idle_ns, run_d - counted);
     tr->pace_wall = now;
     tr->pace_run = run;
     tr->pace_wait = wait;
-    if (!may_step_aside || sleep_ns == 0)
-        return;
-    if (tr->cur->n > 0) {
-        buf_put_full(tr->cur);
-        tr->cur = buf_get();
-    }
-    tci_atomic_add_full(&steps_aside, 1);
-    tci_os_sleep_ns(sleep_ns);
-    pace_slice(tr, tci_os_now_ns(), 0);
+    return sleep_ns;
 }
 
 uint64_t tci_mark_steps_aside(void)
@@ -479,9 +486,25 @@ static void drain(tc_tracer *tr)
                     uint64_t slice = tci_atomic_load_relaxed(&tci_mark_pace_test_compete)
                                          ? PACE_SLICE_NS / 50
                                          : PACE_SLICE_NS;
-                    if (now - tr->pace_wall >= slice) {
-                        pace_slice(tr, now, 1);
-                        b = tr->cur; /* it may have handed its buffer over */
+                    uint64_t nap = now - tr->pace_wall >= slice ? pace_account(tr, now) : 0;
+                    if (nap) {
+                        /* Step aside, every grey object it holds on the
+                         * global list first (the prefetched ones too),
+                         * for assists and the other markers. */
+                        while (count > 0) {
+                            push(tr, ring[head]);
+                            head = (head + 1) % PREFETCH_N;
+                            count--;
+                        }
+                        head = 0;
+                        if (tr->cur->n > 0) {
+                            buf_put_full(tr->cur);
+                            tr->cur = buf_get();
+                        }
+                        tci_atomic_add_full(&steps_aside, 1);
+                        tci_os_sleep_ns(nap);
+                        (void)pace_account(tr, tci_os_now_ns());
+                        b = tr->cur;
                     }
                 }
             }
@@ -506,7 +529,7 @@ static void drain(tc_tracer *tr)
                 tci_atomic_load_acquire(&assists_active) == 0 &&
                 tci_atomic_load_acquire(&nfull) == 0) {
                 if (tr->pace)
-                    pace_slice(tr, tci_os_now_ns(), 0);
+                    (void)pace_account(tr, tci_os_now_ns());
                 return;
             }
             sched_yield();

@@ -32,39 +32,49 @@
  *    allocated owes (work left) / (heap left to the goal) bytes of
  *    marking, recomputed at each payment, so a mark that is behind asks
  *    more. The charge per allocation is capped by the caller (cycle.c).
- * 4. The limiter. GC CPU time (stops x CPUs, markers, assists) fills a
- *    bucket; the CPU time TRICOLOR_GC_CPU_LIMIT allows drains it. When
- *    the bucket is full the limiter engages: assists stop (the ratio is
- *    0), as in Go, so the heap grows past the goal, and past the memory
- *    limit if it must, instead of the program spending all its time
- *    collecting. Where the markers alone take more than the limit (one
- *    marker is half of two CPUs; a limit of 25% there), stopping assists
- *    is not enough: then the collector also waits between cycles until
- *    the bucket drains. Only then: the wait lets the heap balloon (the
- *    steady-state server went from 2.3x to 3.2x its live heap when every
- *    engagement held cycles back). The bucket holds LIMITER_WINDOW_NS of
- *    every CPU's time: over any longer span GC CPU stays within the limit
- *    plus that much, plus the stops where the markers fit under it.
+ * 4. The limiter. GC CPU time fills a bucket, and the share of the
+ *    process's CPU time that TRICOLOR_GC_CPU_LIMIT allows drains it. The
+ *    limit is meant to bound how much collecting slows the program, so
+ *    both sides count what the program could have run instead: GC time
+ *    is the stops (times the CPUs), the assists, and the markers' time
+ *    when they competed with the program for a CPU (see 5); the share is
+ *    of that GC time plus the program's own CPU time. CPUs the program
+ *    leaves idle count neither way, as in Go (its limiter weighs GC time
+ *    against mutator time with idle time taken out): of all CPUs' time
+ *    instead, a one-thread program on eight CPUs could spend nearly all
+ *    its time assisting and never reach 50%. When the bucket is full the
+ *    limiter engages: assists stop (the ratio is 0), as in Go, so the
+ *    heap grows past the goal, and past the memory limit if it must,
+ *    instead of the program spending all its time collecting. Where the
+ *    markers alone take more than the limit (their 25% share against a
+ *    limit under 25%; without the kernel's figures, one marker of two
+ *    CPUs against a limit under 50%), stopping assists is not enough:
+ *    then the collector also waits between cycles until the bucket
+ *    drains. Only then: the wait lets the heap balloon. The bucket holds
+ *    LIMITER_WINDOW_NS of every CPU's time.
  * 5. The markers' share. A background marker is a thread of its own, and
  *    on a small machine one marker is a large part of the CPUs (half of
  *    two). Go's background workers take 25% of the CPUs (dedicated and
  *    fractional workers) and fill any CPU the program leaves idle (idle
- *    workers), and only the 25% counts: in its limiter (which charges
- *    exactly 25% of the mark's wall time) and in GCCPUFraction (idle
- *    marking "is free"). Ours the same, measured: each marker looks every
- *    millisecond at how long it ran and how long it waited for a CPU
- *    (/proc/thread-self/schedstat). A marker that did not wait had a CPU
- *    nobody else wanted: it counts its share (25% of the CPUs over the
- *    markers) and the rest is idle marking, reported on its own. A marker
- *    that waited competed with the program (or with anything else): all
- *    its time counts, and once it is over its share it steps aside
- *    (handing its grey objects to the global list, where assists find
- *    them) for as long as keeps it to its share, as Go's fractional
- *    worker does. The limiter's bucket thus sees the markers at their
- *    share at most, leaving the rest of TRICOLOR_GC_CPU_LIMIT to assists,
- *    which is what bounds the heap. Without the kernel's figures every
- *    marker's time counts and none steps aside (the cycles then hold as
- *    in 4).
+ *    workers); GCCPUFraction counts the 25% and leaves idle marking out
+ *    ("free"). Ours keep to the same share, measured: each marker looks
+ *    every millisecond at how long it ran (its thread clock) and how long
+ *    it waited for a CPU (/proc/thread-self/schedstat). A marker that did
+ *    not wait ran on a CPU nobody else wanted: its share (25% of the CPUs
+ *    over the markers) counts as GC CPU in the statistics, the rest is
+ *    idle marking, reported on its own, and none of it is taken from the
+ *    program, so the limiter does not count it. A marker that waited
+ *    competed with the program (or with anything else): all its time
+ *    counts, in the statistics and in the limiter, and once it is over
+ *    its share it steps aside (handing every grey object it holds to the
+ *    global list, where assists and the other markers find them) for as
+ *    long as keeps it to its share, as Go's fractional worker does.
+ *    Without the kernel's figures every marker's time counts everywhere
+ *    and none steps aside. (Charging the markers' 25% share in the
+ *    limiter whatever they took, as Go does, engaged it at GC=50 on the
+ *    steady-state server on this 2-CPU VM, where the one marker runs on
+ *    the CPU the one-thread program leaves idle, and the heap went to
+ *    2.5x its live set; see docs/design.md.)
  */
 #include "pacer.h"
 
@@ -76,7 +86,6 @@
 #define RATIO_ONE 1024                      /* assist ratios are x 1024 */
 #define RATIO_MAX (64 * RATIO_ONE)          /* past the goal: 64 bytes per byte */
 #define RUNWAY_MIN ((uint64_t)64 << 10)
-#define WAIT_SHARE 16                       /* a marker that waited 1/16 of a slice competed */
 #define OWED_FLOOR_NS 2000000ll             /* credit a marker under its share can bank */
 #define STEP_ASIDE_MAX_NS 10000000ull       /* the longest a marker steps aside at once */
 /* The runway is planned 20% long: a mark that ends a little before the
@@ -231,7 +240,7 @@ uint64_t tci_pacer_marker_slice(uint64_t share_1024, uint64_t wall_ns, uint64_t 
 {
     *sleep_ns = 0;
     uint64_t share = wall_ns / 1024 * share_1024 + wall_ns % 1024 * share_1024 / 1024;
-    int competed = !known || wait_ns * WAIT_SHARE > wall_ns;
+    int competed = !known || wait_ns * TCI_WAIT_SHARE > wall_ns;
     uint64_t counted = competed || run_ns < share ? run_ns : share;
     int64_t o = *owed + (int64_t)counted - (int64_t)share;
     if (o < -OWED_FLOOR_NS)
@@ -245,20 +254,25 @@ uint64_t tci_pacer_marker_slice(uint64_t share_1024, uint64_t wall_ns, uint64_t 
     return counted;
 }
 
-void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t wall_ns)
+void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t mutator_ns,
+                              uint64_t wall_ns)
 {
     /* 100% is no limit at all; and no span has more CPU time than every
-     * CPU's (the caller's running estimates can count a stop twice). */
+     * CPU's (a stop counts every CPU, though some threads ran in it). */
     if (p->cfg.cpu_limit_pct >= 100) {
         p->bucket_ns = 0;
         p->engaged = 0;
         return;
     }
     double all = (double)wall_ns * p->cfg.ncpu;
-    if ((double)gc_cpu_ns > all)
-        gc_cpu_ns = (uint64_t)all;
-    double allowed = all * p->cfg.cpu_limit_pct / 100.0;
-    double b = (double)p->bucket_ns + (double)gc_cpu_ns - allowed;
+    double gc = (double)gc_cpu_ns > all ? all : (double)gc_cpu_ns;
+    double mut = (double)mutator_ns > all - gc ? all - gc : (double)mutator_ns;
+    /* The limit is a share of the time the process used: GC and program.
+     * CPUs left idle count neither way (as in Go: a single-threaded
+     * program on many CPUs must not spend all its time assisting because
+     * the idle CPUs keep the share of "all CPU time" low). */
+    double allowed = (gc + mut) * p->cfg.cpu_limit_pct / 100.0;
+    double b = (double)p->bucket_ns + gc - allowed;
     p->bucket_ns = b < 0 ? 0 : b > (double)p->capacity_ns ? p->capacity_ns : (int64_t)b;
     if (!p->engaged && p->bucket_ns >= p->capacity_ns) {
         p->engaged = 1;

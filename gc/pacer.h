@@ -13,7 +13,7 @@ typedef struct tci_pacer_config {
     int64_t memlimit_bytes; /* TRICOLOR_MEMLIMIT: > 0, or -1 for none */
     int cpu_limit_pct;      /* TRICOLOR_GC_CPU_LIMIT: 1..100 */
     int ncpu;               /* CPUs the process may use, >= 1 */
-    int markers;            /* background markers, each a whole CPU while marking */
+    int markers;            /* background markers */
     int markers_paced;      /* the markers keep to their share when they compete
                                for a CPU (tci_pacer_marker_slice): what they
                                count is at most TCI_BACKGROUND_PCT of the CPUs */
@@ -22,6 +22,8 @@ typedef struct tci_pacer_config {
 /* The markers' share of all CPUs when the program wants them all (Go's
  * gcBackgroundUtilization). */
 #define TCI_BACKGROUND_PCT 25
+/* A marker that waited for a CPU for 1/16 of a slice competed for it. */
+#define TCI_WAIT_SHARE 16
 
 /* What a finished mark measured, passed to tci_pacer_mark_done. */
 typedef struct tci_pacer_mark {
@@ -62,8 +64,8 @@ typedef struct tci_pacer {
     uint64_t trigger_bytes; /* heap_live at which the next cycle starts */
     int limited;            /* the memory limit, not TRICOLOR_GC, set the goal */
     /* The GC CPU limiter: a bucket filled by GC CPU time and drained by the
-     * CPU time the limit allows it (cpu_limit_pct of all CPU time), capped
-     * at capacity_ns; engaged while full. */
+     * CPU time the limit allows it (cpu_limit_pct of the GC and program
+     * CPU time), capped at capacity_ns; engaged while full. */
     int64_t bucket_ns, capacity_ns;
     int engaged;
     uint64_t engaged_cycle; /* the last cycle (1-based) in which it engaged; 0: never */
@@ -90,8 +92,10 @@ uint64_t tci_pacer_assist_ratio(const tci_pacer *p, uint64_t heap_live, uint64_t
  * engaged and the markers alone would take more than the limit. */
 int tci_pacer_hold_cycles(const tci_pacer *p);
 
-/* The limiter: gc_cpu_ns of GC CPU time over a span of wall_ns. */
-void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t wall_ns);
+/* The limiter: gc_cpu_ns of GC CPU time and mutator_ns of the program's
+ * own CPU time (not its assists) over a span of wall_ns. */
+void tci_pacer_limiter_update(tci_pacer *p, uint64_t gc_cpu_ns, uint64_t mutator_ns,
+                              uint64_t wall_ns);
 
 /* One background marker's slice: wall_ns of wall time in which it ran
  * run_ns and waited wait_ns for a CPU (runnable, on a run queue). known:

@@ -24,6 +24,7 @@ void tci_os_fail_map_after(unsigned n);
 uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
 uint64_t tci_os_thread_cpu_ns(void);   /* CPU time of the calling thread */
+uint64_t tci_os_process_cpu_ns(void);  /* CPU time of all the process's threads */
 int tci_os_ncpu(void);
 /* The calling thread's time on a CPU and time runnable but waiting for one,
  * since it started: 0, or -1 where the kernel does not say (then neither is

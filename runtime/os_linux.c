@@ -73,6 +73,7 @@ static uint64_t ts_ns(clockid_t id)
 uint64_t tci_os_now_ns(void) { return ts_ns(CLOCK_MONOTONIC); }
 uint64_t tci_os_wall_ns(void) { return ts_ns(CLOCK_REALTIME); }
 uint64_t tci_os_thread_cpu_ns(void) { return ts_ns(CLOCK_THREAD_CPUTIME_ID); }
+uint64_t tci_os_process_cpu_ns(void) { return ts_ns(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* /proc/thread-self/schedstat: "run_ns wait_ns timeslices" (the kernel's
  * CONFIG_SCHED_INFO). The descriptor names the thread that opened it, so

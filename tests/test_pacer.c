@@ -101,7 +101,7 @@ static void simulate(const scenario *s, outcome *o)
         uint64_t alloc = s->alloc_per_step;
         if (step >= s->spike_from && step < s->spike_to)
             alloc *= s->spike_factor;
-        uint64_t gc_cpu = 0;
+        uint64_t gc_cpu = 0, mut_gc = 0; /* mut_gc: of gc_cpu, on the program's CPU */
         if (!marking && !starting && heap >= p->trigger_bytes && !tci_pacer_hold_cycles(p)) {
             starting = 1; /* the collector wakes: START_DELAY steps */
             trigger_step = step;
@@ -119,6 +119,7 @@ static void simulate(const scenario *s, outcome *o)
             mark_start = step;
             credit = 0;
             gc_cpu += 2 * 20000;
+            mut_gc += 20000;
         }
         if (marking) {
             /* The marker runs the whole step on one CPU and banks what it
@@ -147,6 +148,7 @@ static void simulate(const scenario *s, outcome *o)
             o->assist_total += assist;
             o->marked_total += s->mark_per_step + assist;
             gc_cpu += STEP_NS + (uint64_t)((double)assist / m * STEP_NS);
+            mut_gc += (uint64_t)((double)assist / m * STEP_NS);
         }
         heap += alloc;
         if (heap > o->max_heap)
@@ -161,6 +163,7 @@ static void simulate(const scenario *s, outcome *o)
              * what was allocated since (black) survives. */
             marking = 0;
             gc_cpu += 2 * 30000;
+            mut_gc += 30000;
             uint64_t black = heap - heap_at_trigger;
             tci_pacer_mark m = {
                 .marked_bytes = snapshot_live,
@@ -196,7 +199,10 @@ static void simulate(const scenario *s, outcome *o)
                 }
             }
         }
-        tci_pacer_limiter_update(p, gc_cpu, STEP_NS);
+        /* The program runs on its CPU but for its assists (and the
+         * stops, which count as GC CPU on every CPU). */
+        uint64_t prog = STEP_NS - (mut_gc < STEP_NS ? mut_gc : STEP_NS);
+        tci_pacer_limiter_update(p, gc_cpu, prog, STEP_NS);
         if (p->engaged) {
             o->engaged_steps++;
             assert_int_equal(tci_pacer_assist_ratio(p, heap, done), 0);
@@ -415,9 +421,9 @@ static void test_pacer_limiter_bucket(void **state)
     pacer_default(&p);
     /* 100% GC on 2 CPUs fills at 1 CPU-ms per ms; the bucket holds 200. */
     for (int ms = 0; ms < 199; ms++)
-        tci_pacer_limiter_update(&p, 2000000, 1000000);
+        tci_pacer_limiter_update(&p, 2000000, 0, 1000000);
     assert_false(p.engaged);
-    tci_pacer_limiter_update(&p, 2000000, 1000000);
+    tci_pacer_limiter_update(&p, 2000000, 0, 1000000);
     assert_true(p.engaged);
     assert_int_equal(p.engagements, 1);
     assert_int_equal(p.engaged_cycle, 1);
@@ -427,16 +433,33 @@ static void test_pacer_limiter_bucket(void **state)
     p.cfg.cpu_limit_pct = 25;
     assert_true(tci_pacer_hold_cycles(&p));
     p.cfg.cpu_limit_pct = 50;
-    /* No GC: drains at 1 CPU-ms per ms; off below half. */
+    /* No GC, the program on both CPUs: drains at 1 CPU-ms per ms; off
+     * below half. */
     for (int ms = 0; ms < 100; ms++)
-        tci_pacer_limiter_update(&p, 0, 1000000);
+        tci_pacer_limiter_update(&p, 0, 2000000, 1000000);
     assert_true(p.engaged);
-    tci_pacer_limiter_update(&p, 0, 1000000);
+    tci_pacer_limiter_update(&p, 0, 2000000, 1000000);
     assert_false(p.engaged);
     /* At exactly the limit nothing changes. */
     int64_t b = p.bucket_ns;
-    tci_pacer_limiter_update(&p, 1000000, 1000000);
+    tci_pacer_limiter_update(&p, 1000000, 1000000, 1000000);
     assert_int_equal(p.bucket_ns, b);
+    /* Idle CPUs count neither way: a one-thread program on 8 CPUs that
+     * spends 80% of its time assisting (the markers on CPUs it leaves
+     * idle, which the caller does not count) is at 80% GC: the limiter
+     * engages, though that is 10% of all 8 CPUs' time. */
+    tci_pacer_config cfg8 = {.gc_percent = 100, .memlimit_bytes = -1, .cpu_limit_pct = 50,
+                             .ncpu = 8, .markers = 2, .markers_paced = 1};
+    tci_pacer p8;
+    tci_pacer_init(&p8, &cfg8);
+    int steps = 0;
+    while (!p8.engaged && steps < 10000) {
+        tci_pacer_limiter_update(&p8, 800000, 200000, 1000000);
+        steps++;
+    }
+    assert_true(p8.engaged);
+    /* 800 ms of bucket (100 ms x 8 CPUs), filled at 0.8 - 0.5 = 0.3 ms per ms. */
+    assert_int_equal(steps, 2667);
 }
 
 /* The markers' share (pacer.c, 5), one marker on two CPUs: share 512/1024
@@ -506,7 +529,7 @@ static void test_pacer_marker_share(void **state)
     pacer_default(&p);
     p.cfg.markers_paced = 1;
     for (int i = 0; i < 200; i++)
-        tci_pacer_limiter_update(&p, 2 * ms, ms);
+        tci_pacer_limiter_update(&p, 2 * ms, 0, ms);
     assert_true(p.engaged);
     p.cfg.cpu_limit_pct = 25;
     assert_false(tci_pacer_hold_cycles(&p));
