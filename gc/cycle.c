@@ -105,6 +105,46 @@ static uint64_t init_ns;
 static int ncpu; /* read once at tc_init: sysconf reads /sys, not for a pause */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Cycle hooks (tci_cycle_hook_add): written under world_lock, read with
+ * the world stopped (start) or after a cycle (after; the count is an
+ * atomic so a hook added meanwhile is seen whole or not at all). */
+static struct {
+    void (*start_stw)(void);
+    void (*after)(void);
+} cycle_hooks[TCI_MAX_CYCLE_HOOKS];
+static tci_atomic ncycle_hooks;
+
+int tci_cycle_hook_add(void (*start_stw)(void), void (*after)(void))
+{
+    tci_world_lock(tci_thread_self());
+    uintptr_t n = tci_atomic_load_relaxed(&ncycle_hooks);
+    int rc = -1;
+    if (n < TCI_MAX_CYCLE_HOOKS) {
+        cycle_hooks[n].start_stw = start_stw;
+        cycle_hooks[n].after = after;
+        tci_atomic_store_release(&ncycle_hooks, n + 1);
+        rc = 0;
+    }
+    tci_world_unlock();
+    return rc;
+}
+
+static void run_start_hooks_stw(void)
+{
+    uintptr_t n = tci_atomic_load_acquire(&ncycle_hooks);
+    for (uintptr_t i = 0; i < n; i++)
+        if (cycle_hooks[i].start_stw)
+            cycle_hooks[i].start_stw();
+}
+
+static void run_after_hooks(void)
+{
+    uintptr_t n = tci_atomic_load_acquire(&ncycle_hooks);
+    for (uintptr_t i = 0; i < n; i++)
+        if (cycle_hooks[i].after)
+            cycle_hooks[i].after();
+}
+
 static const tci_thread_hooks thread_hooks = {
     .attach = tci_cache_attach,
     .detach = tci_cache_detach,
@@ -558,6 +598,7 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     tci_cache_flush_all_stw();
     tci_sweep_all();
     uint64_t t_marks = tci_os_now_ns();
+    run_start_hooks_stw();
     uint64_t live = tci_mark_stw();
     uint64_t t_marke = tci_os_now_ns();
     if (tci_cfg.verify)
@@ -886,6 +927,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pthread_mutex_unlock(&pacer_lock);
     tci_atomic_store_release(&tci_gcphase, TCI_PHASE_MARK);
     tc_barrier_enabled_ = 1;
+    run_start_hooks_stw();
     tci_mark_begin_stw();
     uint64_t t_mark = tci_world_start();
     record_stop(t0, t_mark, ttsp);
@@ -949,6 +991,8 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     marks_ended++;
     pthread_cond_broadcast(&gc_done_cond);
     pthread_mutex_unlock(&gc_lock);
+    tci_special_after_cycle();
+    run_after_hooks();
     pressure_notify();
 
     /* 4. The background sweep, and then the scavenger. */
@@ -974,6 +1018,8 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
     }
     collect_locked(self, forced);
     tci_world_unlock();
+    tci_special_after_cycle();
+    run_after_hooks();
     pressure_notify();
 }
 

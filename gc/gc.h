@@ -140,6 +140,38 @@ void tci_mark_check_roots(void);
 void tci_mark_check_enable(tc_tracer *tr);
 void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
 
+/* The specials' pass (gc/special.c), with the world stopped and the mark
+ * drained: whether the object containing p is marked (1 for an address
+ * outside the heap: nothing to collect); greying an object into the
+ * collector's tracer and draining what it reaches; scanning an object's
+ * contents without marking the object itself. */
+int tci_mark_is_marked(uintptr_t p);
+void tci_mark_grey_stw(uintptr_t p);
+void tci_mark_drain_stw(void);
+void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
+
+/* ---- special.c: weak references, ephemerons, finalizers ------------------- */
+/* World stopped, from tci_roots_scan: greys what finalizers keep (the
+ * contents of every object with a finalizer, and every object queued for
+ * its finalizer). */
+void tci_special_roots(tc_tracer *tr);
+/* World stopped, the mark drained (tci_mark_end_stw, tci_mark_stw):
+ * ephemerons to their fixpoint, weak references and ephemerons to dead
+ * objects cleared, dead objects with finalizers queued (and kept). */
+void tci_special_mark_done_stw(void);
+/* After the world restarts: wakes the finalizer thread if anything was
+ * queued. Takes special_lock: not with the world stopped. */
+void tci_special_after_cycle(void);
+
+/* ---- cycle.c: hooks for the layers above (pool/) -------------------------- */
+/* start_stw runs in every cycle's first stop, before the roots are
+ * scanned (world stopped: it must not allocate or take a lock a stopped
+ * thread may hold); after runs once the cycle's mark is over and the world
+ * runs again, outside every collector lock, on the collecting thread.
+ * Registered once, at most TCI_MAX_CYCLE_HOOKS of them. 0, or -1. */
+#define TCI_MAX_CYCLE_HOOKS 4
+int tci_cycle_hook_add(void (*start_stw)(void), void (*after)(void));
+
 /* ---- roots.c --------------------------------------------------------------- */
 /* With the world stopped: every root into the tracer. */
 void tci_roots_scan(tc_tracer *tr);

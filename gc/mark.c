@@ -663,7 +663,45 @@ uint64_t tci_mark_stw(void)
 
     if (nworkers > 1)
         wait_helpers();
+    tci_special_mark_done_stw(); /* weak references, ephemerons, finalizers */
     return tracers_release();
+}
+
+/* ---- The specials' pass (gc/special.c), world stopped, marking done -------- */
+
+int tci_mark_is_marked(uintptr_t p)
+{
+    tci_found f = tci_find_object_v(p);
+    return !f.obj || tci_mark_get(f.span, f.idx);
+}
+
+void tci_mark_grey_stw(uintptr_t p)
+{
+    mark_ptr(&tracers[0], p);
+}
+
+void tci_mark_drain_stw(void)
+{
+    /* The helpers are done (joined before this pass): the collector alone. */
+    nworkers = 1;
+    tci_atomic_store_relaxed(&nidle, 0);
+    drain(&tracers[0]);
+    /* In the stopped mode a long drain shares its work and wakes the
+     * helpers (buf_put_full): they must be done before anything else. */
+    if (nworkers > 1)
+        wait_helpers();
+}
+
+void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj)
+{
+    tci_span *s = tci_span_of(obj);
+    if (s && s->kind != TCI_KIND_NOSCAN) {
+        /* A checking tracer pushes nothing (and would never give a buffer
+         * back). */
+        if (__builtin_expect(tr->cur == NULL, 0) && !tr->check)
+            tr->cur = buf_get();
+        scan_object(tr, obj);
+    }
 }
 
 /* ---- Concurrent marking ---------------------------------------------------
@@ -743,6 +781,7 @@ uint64_t tci_mark_end_stw(void)
      * did not (a dropped 10-million list, once). */
     tci_roots_scan_new_frames(&tracers[0], mark_id);
     tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
+    tci_special_mark_done_stw(); /* weak references, ephemerons, finalizers */
     uint64_t marked = tci_atomic_load_relaxed(&marked_total) + tracers_release();
     concurrent = 0;
     return marked;

@@ -163,6 +163,7 @@ void tci_roots_scan(tc_tracer *tr)
     for (size_t i = 0; i < ncallbacks; i++)
         callbacks[i].fn(tr, callbacks[i].arg);
     pthread_mutex_unlock(&roots_lock);
+    tci_special_roots(tr);
     last_bytes = bytes;
 }
 

@@ -241,6 +241,40 @@ typedef struct tc_memstats {
 
 TC_API void tc_read_memstats(tc_memstats *out);
 
+/* ---- Weak references, ephemerons, finalizers (docs/api.md) ---------------
+ * Handles live outside the heap; every call needs an attached thread
+ * outside a blocking region (else it fails with errno EPERM), and objects
+ * are named by their start (else EINVAL). */
+
+/* A weak reference: tc_weak_get returns obj until a cycle finds obj
+ * unreachable (other weak references and ephemerons do not count), then
+ * NULL for good. Safe against a concurrent mark: what it returns is kept. */
+typedef struct tc_weak tc_weak;
+TC_API tc_weak *tc_weak_create(void *obj);
+TC_API void *tc_weak_get(tc_weak *w);
+TC_API void tc_weak_destroy(tc_weak *w);
+
+/* An ephemeron: value is kept alive while key is reachable by other paths
+ * (not through value); once key is found unreachable both read NULL. */
+typedef struct tc_ephemeron tc_ephemeron;
+TC_API tc_ephemeron *tc_ephemeron_create(void *key, void *value);
+TC_API void *tc_ephemeron_key(tc_ephemeron *e);
+TC_API void *tc_ephemeron_value(tc_ephemeron *e);
+TC_API void tc_ephemeron_destroy(tc_ephemeron *e);
+
+/* Runs fn(obj, arg) once, after a cycle finds obj unreachable; obj and
+ * everything it reaches stay intact until fn returns. fn NULL removes the
+ * finalizer. 0, or -1 with errno set. Finalizers run on a library thread,
+ * or, after tc_finalizer_thread_disable, only in tc_finalizers_run_pending
+ * (which returns how many it ran). The enable/disable calls return whether
+ * the thread was enabled before. */
+TC_API int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg);
+TC_API int tc_finalizers_run_pending(void);
+TC_API int tc_finalizer_thread_disable(void);
+TC_API int tc_finalizer_thread_enable(void);
+/* Objects with a finalizer now, finalizers queued and run since tc_init. */
+TC_API void tc_finalizer_counts(uint64_t *registered, uint64_t *queued, uint64_t *run);
+
 #ifdef __cplusplus
 }
 #endif

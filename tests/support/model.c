@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "tricolor.h"
 
@@ -45,9 +46,15 @@ static void *fresh_main(void *p)
 
 void test_run_on_fresh_stack(void (*fn)(void *), void *arg)
 {
-    size_t size = (size_t)8 << 20;
-    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (stack == MAP_FAILED) {
+    /* One page more, left inaccessible above the stack: the stack's end
+     * (stack + size, which this frame and the thread library keep) then
+     * points into that page, never into whatever the kernel maps next,
+     * which may be a heap arena: the conservative scan kept an object at
+     * exactly that address alive (found under TSan). */
+    size_t size = (size_t)8 << 20, guard = (size_t)sysconf(_SC_PAGESIZE);
+    void *stack = mmap(NULL, size + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+    if (stack == MAP_FAILED || mprotect((char *)stack + size, guard, PROT_NONE) != 0) {
         perror("test_run_on_fresh_stack: mmap");
         abort();
     }
@@ -64,5 +71,5 @@ void test_run_on_fresh_stack(void (*fn)(void *), void *arg)
     tc_blocking_begin();
     pthread_join(th, NULL);
     tc_blocking_end();
-    munmap(stack, size);
+    munmap(stack, size + guard);
 }

@@ -1,0 +1,583 @@
+/* special.c: weak references, ephemerons and finalizers, the objects the
+ * mark treats specially (Go's "specials").
+ *
+ * All three live outside the heap, in handles the collector does not scan
+ * as roots, and are settled at the end of the mark, with the world stopped
+ * and every grey object drained (tci_special_mark_done_stw), in this order:
+ *
+ *  1. Ephemerons, to a fixpoint: an ephemeron whose key is marked marks
+ *     its value, and what the value reaches, which may mark the key of
+ *     another; until a pass marks nothing. A value reachable only through
+ *     its own key's ephemeron (a cycle through the value) is not a path to
+ *     the key, so such a pair goes when nothing else holds the key.
+ *  2. Weak references to unmarked objects are cleared, and ephemerons with
+ *     unmarked keys (key and value together).
+ *  3. Objects with a finalizer that are unmarked are queued for it, and
+ *     marked: the object survives this cycle for its finalizer to see. Its
+ *     contents were kept from the start: every cycle's first stop greys
+ *     what each object with a finalizer points to (tci_special_roots, as
+ *     Go's markrootSpans), so everything it reaches is intact when its
+ *     finalizer runs, and an object reachable from another object with a
+ *     finalizer is finalized only after that one is gone (if A points to
+ *     B, A's finalizer runs first; B's in a later cycle). A cycle through
+ *     an object with a finalizer keeps itself: it is never finalized.
+ *
+ * So weak references and ephemerons see reachability before finalizers
+ * resurrect anything (Java's weak references, Go's weak.Pointer): a weak
+ * reference to an object whose finalizer is pending reads NULL, though the
+ * object lives until its finalizer is done with it.
+ *
+ * Reading a handle during a mark. A weak reference's target may be white
+ * and reachable from nothing else: handing it out would give the program a
+ * pointer to an object the mark will not see (the snapshot of the roots is
+ * taken, and the program's stack is not a barriered store). So during a
+ * mark every read (tc_weak_get, tc_ephemeron_key/value) shades what it
+ * returns, like the write barrier: the object is marked by the end of the
+ * mark, and the clearing in 2 does not touch it. Outside a mark a handle
+ * holds either a marked object or NULL (2 ran with the world stopped), and
+ * the sweep frees only unmarked ones. A reading thread is attached and
+ * running, not at a safepoint, so no stop (and no clearing) happens in the
+ * middle of its read.
+ *
+ * Finalizers run once each: the record leaves the registry when queued, so
+ * an object its finalizer resurrects (stores somewhere reachable) lives on
+ * without one, and is not finalized again unless it is given a new one.
+ * They run on a library thread (attached, started with the first
+ * finalizer), in the order they were queued, or, when the embedder turns
+ * that thread off, on the embedder's thread at each
+ * tc_finalizers_run_pending(). Queued objects are roots until their
+ * finalizer returns.
+ *
+ * Costs: the first stop scans the contents of every object with a
+ * finalizer, and the last settles every handle and runs the ephemeron
+ * fixpoint's marking, all with the world stopped: proportional to the
+ * number of specials, and to what only ephemerons keep, times the passes
+ * the fixpoint takes (one per link of a chain whose entries were created
+ * newest first: quadratic at worst).
+ *
+ * Locks: special_lock protects the registries and the queue. It is never
+ * held across a safepoint, and no thread that holds it waits for the
+ * collector (unattached callers of the destroy and thread calls, threads
+ * in blocking regions, hold it briefly), so the collector may take it with
+ * the world stopped. Lock order: world_lock, then special_lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gc.h"
+#include "os.h"
+
+struct tc_weak {
+    /* The target; 0 once cleared. Cleared only with the world stopped;
+     * read by attached threads with relaxed loads. */
+    tci_atomic obj;
+    struct tc_weak *prev, *next; /* protected by special_lock */
+};
+
+struct tc_ephemeron {
+    tci_atomic key, value; /* as tc_weak's obj; cleared together */
+    struct tc_ephemeron *prev, *next; /* protected by special_lock */
+};
+
+typedef struct fin {
+    uintptr_t obj;
+    void (*fn)(void *obj, void *arg);
+    void *arg;
+    struct fin *next; /* the registry's bucket chain, or the queue */
+} fin;
+
+static pthread_mutex_t special_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tc_weak *weaks;          /* special_lock */
+static struct tc_ephemeron *ephemerons, *ephemerons_tail; /* oldest first; special_lock */
+/* Objects with a finalizer: a hash table by address, chained; special_lock. */
+static fin **fin_table;
+static size_t fin_buckets, fin_count;
+/* Queued finalizers, oldest first; special_lock. */
+static fin *queue_head, *queue_tail;
+static uint64_t fin_queued_total, fin_run_total; /* special_lock */
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
+/* The finalizer thread: started with the first finalizer unless turned off;
+ * enabled says whether it runs them. special_lock. */
+static int thread_started, thread_disabled;
+static pthread_t thread_id;
+/* Set while the finalizer thread runs one (special_lock), so disabling it
+ * can wait for that one to return. */
+static int thread_running_one;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
+
+/* An API call that needs an attached, running thread. */
+static int check_thread(const char *fn)
+{
+    tci_thread *self = tci_thread_self();
+    if (!self) {
+        tci_not_attached(fn);
+        return -1;
+    }
+    if (self->blocking_depth > 0) {
+        fprintf(stderr, "tricolor: %s called inside a blocking region (the heap may not be "
+                        "touched there: call tc_blocking_end first)\n", fn);
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+/* The object p must be the start of one: handles name objects, not slots. */
+static int check_object(const char *fn, void *p)
+{
+    if (!p || tc_object_base(p) != p) {
+        fprintf(stderr, "tricolor: %s: %p is not the start of an object in the heap\n", fn,
+                p);
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+/* What a handle gives out during a mark is shaded (see the essay). */
+static void *read_handle(tci_atomic *slot)
+{
+    uintptr_t p = tci_atomic_load_relaxed(slot);
+    if (p && tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
+        tc_tracer *tr = tci_cache_tracer();
+        if (tr)
+            tci_mark_shade(tr, p);
+    }
+    return (void *)p;
+}
+
+/* ---- Weak references ------------------------------------------------------ */
+
+tc_weak *tc_weak_create(void *obj)
+{
+    if (check_thread("tc_weak_create") || check_object("tc_weak_create", obj))
+        return NULL;
+    tc_weak *w = malloc(sizeof *w);
+    if (!w) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    tci_atomic_store_relaxed(&w->obj, (uintptr_t)obj);
+    pthread_mutex_lock(&special_lock); /* released below */
+    w->prev = NULL;
+    w->next = weaks;
+    if (weaks)
+        weaks->prev = w;
+    weaks = w;
+    pthread_mutex_unlock(&special_lock);
+    return w;
+}
+
+void *tc_weak_get(tc_weak *w)
+{
+    if (!w || check_thread("tc_weak_get"))
+        return NULL;
+    return read_handle(&w->obj);
+}
+
+void tc_weak_destroy(tc_weak *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&special_lock); /* released below */
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        weaks = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&special_lock);
+    free(w);
+}
+
+/* ---- Ephemerons ------------------------------------------------------------- */
+
+tc_ephemeron *tc_ephemeron_create(void *key, void *value)
+{
+    if (check_thread("tc_ephemeron_create") || check_object("tc_ephemeron_create", key) ||
+        (value && check_object("tc_ephemeron_create", value)))
+        return NULL;
+    tc_ephemeron *e = malloc(sizeof *e);
+    if (!e) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    tci_atomic_store_relaxed(&e->key, (uintptr_t)key);
+    tci_atomic_store_relaxed(&e->value, (uintptr_t)value);
+    /* Appended: a pass of the fixpoint takes them oldest first, so a chain
+     * built in order (each entry keyed on an earlier one's value) settles
+     * in one pass. */
+    pthread_mutex_lock(&special_lock); /* released below */
+    e->next = NULL;
+    e->prev = ephemerons_tail;
+    if (ephemerons_tail)
+        ephemerons_tail->next = e;
+    else
+        ephemerons = e;
+    ephemerons_tail = e;
+    pthread_mutex_unlock(&special_lock);
+    return e;
+}
+
+void *tc_ephemeron_key(tc_ephemeron *e)
+{
+    if (!e || check_thread("tc_ephemeron_key"))
+        return NULL;
+    return read_handle(&e->key);
+}
+
+void *tc_ephemeron_value(tc_ephemeron *e)
+{
+    if (!e || check_thread("tc_ephemeron_value"))
+        return NULL;
+    /* NULL once the key is gone, whatever the value was. */
+    if (!tci_atomic_load_relaxed(&e->key))
+        return NULL;
+    return read_handle(&e->value);
+}
+
+void tc_ephemeron_destroy(tc_ephemeron *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&special_lock); /* released below */
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        ephemerons = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        ephemerons_tail = e->prev;
+    pthread_mutex_unlock(&special_lock);
+    free(e);
+}
+
+/* ---- Finalizers ------------------------------------------------------------- */
+
+static size_t fin_hash(uintptr_t obj, size_t nbuckets)
+{
+    /* Objects are 16-byte aligned: drop the zero bits, then Fibonacci. */
+    return (size_t)(((obj >> 4) * 11400714819323198485ull) >> 20) & (nbuckets - 1);
+}
+
+/* Doubles the table; under special_lock. -1 when out of memory. */
+static int fin_grow_locked(void)
+{
+    size_t n = fin_buckets ? fin_buckets * 2 : 64;
+    fin **t = calloc(n, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t b = 0; b < fin_buckets; b++)
+        for (fin *f = fin_table[b], *next; f; f = next) {
+            next = f->next;
+            size_t h = fin_hash(f->obj, n);
+            f->next = t[h];
+            t[h] = f;
+        }
+    free(fin_table);
+    fin_table = t;
+    fin_buckets = n;
+    return 0;
+}
+
+static void *finalizer_main(void *arg);
+
+/* Starts the finalizer thread (thread_started already set by the caller
+ * under special_lock). 0, or -1 with the thread marked not started and
+ * disabled. */
+static int start_thread(void)
+{
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, finalizer_main, NULL);
+    pthread_mutex_lock(&special_lock); /* released below */
+    if (rc == 0) {
+        thread_id = t;
+    } else {
+        thread_started = 0;
+        thread_disabled = 1;
+    }
+    pthread_mutex_unlock(&special_lock);
+    if (rc != 0) {
+        fprintf(stderr, "tricolor: could not start the finalizer thread (error %d): "
+                        "finalizers run only from tc_finalizers_run_pending\n", rc);
+        errno = EAGAIN;
+        return -1;
+    }
+    pthread_detach(t);
+    return 0;
+}
+
+int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
+{
+    if (check_thread("tc_set_finalizer") || check_object("tc_set_finalizer", obj))
+        return -1;
+    pthread_mutex_lock(&special_lock); /* released on every path */
+    fin **link = NULL;
+    if (fin_buckets) {
+        link = &fin_table[fin_hash((uintptr_t)obj, fin_buckets)];
+        while (*link && (*link)->obj != (uintptr_t)obj)
+            link = &(*link)->next;
+    }
+    if (link && *link) {
+        fin *f = *link;
+        if (fn) {
+            f->fn = fn;
+            f->arg = arg;
+        } else {
+            *link = f->next;
+            fin_count--;
+            free(f);
+        }
+        pthread_mutex_unlock(&special_lock);
+        return 0;
+    }
+    if (!fn) {
+        pthread_mutex_unlock(&special_lock);
+        return 0; /* nothing to remove */
+    }
+    fin *f = malloc(sizeof *f);
+    if (!f || (fin_count >= fin_buckets && fin_grow_locked() != 0)) {
+        pthread_mutex_unlock(&special_lock);
+        free(f);
+        errno = ENOMEM;
+        return -1;
+    }
+    f->obj = (uintptr_t)obj;
+    f->fn = fn;
+    f->arg = arg;
+    size_t h = fin_hash(f->obj, fin_buckets);
+    f->next = fin_table[h];
+    fin_table[h] = f;
+    fin_count++;
+    int start = !thread_started && !thread_disabled;
+    if (start)
+        thread_started = 1;
+    pthread_mutex_unlock(&special_lock);
+    if (start)
+        (void)start_thread(); /* on failure: run them with tc_finalizers_run_pending */
+    return 0;
+}
+
+/* Takes the oldest queued finalizer, or NULL; under special_lock. */
+static fin *queue_pop_locked(void)
+{
+    fin *f = queue_head;
+    if (f) {
+        queue_head = f->next;
+        if (!queue_head)
+            queue_tail = NULL;
+    }
+    return f;
+}
+
+/* Runs one taken finalizer. The object's address stays in this frame while
+ * the function runs: the conservative stack scan keeps it. */
+static void run_one(fin *f)
+{
+    void *volatile obj = (void *)f->obj;
+    f->fn(obj, f->arg);
+    free(f);
+}
+
+int tc_finalizers_run_pending(void)
+{
+    if (check_thread("tc_finalizers_run_pending"))
+        return -1;
+    int n = 0;
+    for (;;) {
+        pthread_mutex_lock(&special_lock); /* released below */
+        fin *f = queue_pop_locked();
+        if (f)
+            fin_run_total++;
+        pthread_mutex_unlock(&special_lock);
+        if (!f)
+            return n;
+        run_one(f);
+        n++;
+    }
+}
+
+static void *finalizer_main(void *arg)
+{
+    (void)arg;
+    if (tc_thread_attach() != 0) {
+        fprintf(stderr, "tricolor: the finalizer thread could not attach: finalizers run "
+                        "only from tc_finalizers_run_pending\n");
+        pthread_mutex_lock(&special_lock); /* released below */
+        thread_disabled = 1;
+        thread_started = 0; /* tc_finalizer_thread_enable may try again */
+        pthread_cond_broadcast(&idle_cond);
+        pthread_mutex_unlock(&special_lock);
+        return NULL;
+    }
+    for (;;) {
+        /* Waiting holds up no collection: a blocking region. */
+        tc_blocking_begin();
+        pthread_mutex_lock(&special_lock); /* released below */
+        while (thread_disabled || !queue_head)
+            pthread_cond_wait(&queue_cond, &special_lock);
+        pthread_mutex_unlock(&special_lock);
+        tc_blocking_end();
+        /* Taken only now, running: from the queue (a root) to this frame
+         * with no safepoint between. Taken in the blocking region, the
+         * object would be in neither when a stop scanned the roots. */
+        pthread_mutex_lock(&special_lock); /* released below */
+        fin *f = thread_disabled ? NULL : queue_pop_locked();
+        if (f) {
+            fin_run_total++;
+            thread_running_one = 1;
+        }
+        pthread_mutex_unlock(&special_lock);
+        if (!f)
+            continue;
+        run_one(f);
+        pthread_mutex_lock(&special_lock); /* released below */
+        thread_running_one = 0;
+        pthread_cond_broadcast(&idle_cond);
+        pthread_mutex_unlock(&special_lock);
+    }
+    return NULL;
+}
+
+int tc_finalizer_thread_disable(void)
+{
+    /* Once this returns no finalizer runs on the library thread: it waits
+     * for the one that thread may be running (unless the caller is that
+     * finalizer), in a blocking region, since the finalizer may need a
+     * collection to finish. */
+    tci_thread *me = tci_thread_self();
+    if (me)
+        tc_blocking_begin();
+    pthread_mutex_lock(&special_lock); /* released below */
+    int was = !thread_disabled;
+    thread_disabled = 1;
+    int self = thread_started && pthread_equal(pthread_self(), thread_id);
+    while (thread_running_one && !self)
+        pthread_cond_wait(&idle_cond, &special_lock);
+    pthread_mutex_unlock(&special_lock);
+    if (me)
+        tc_blocking_end();
+    return was;
+}
+
+int tc_finalizer_thread_enable(void)
+{
+    pthread_mutex_lock(&special_lock); /* released below */
+    int was = !thread_disabled;
+    thread_disabled = 0;
+    int start = !thread_started && (fin_count > 0 || queue_head);
+    if (start)
+        thread_started = 1;
+    pthread_cond_broadcast(&queue_cond);
+    pthread_mutex_unlock(&special_lock);
+    if (start && start_thread() != 0)
+        return -1;
+    return was;
+}
+
+void tc_finalizer_counts(uint64_t *registered, uint64_t *queued, uint64_t *run)
+{
+    pthread_mutex_lock(&special_lock); /* released below */
+    if (registered)
+        *registered = fin_count;
+    if (queued)
+        *queued = fin_queued_total;
+    if (run)
+        *run = fin_run_total;
+    pthread_mutex_unlock(&special_lock);
+}
+
+/* ---- The collector's side ------------------------------------------------- */
+
+void tci_special_roots(tc_tracer *tr)
+{
+    pthread_mutex_lock(&special_lock); /* released below */
+    /* arg too, when it is a heap object (a context object, say): it must
+     * be there when fn runs. So an arg that reaches obj keeps obj alive,
+     * and its finalizer never runs (Go's closures have the same catch). */
+    for (size_t b = 0; b < fin_buckets; b++)
+        for (fin *f = fin_table[b]; f; f = f->next) {
+            tci_mark_scan_contents(tr, f->obj);
+            tc_trace(tr, f->arg);
+        }
+    for (fin *f = queue_head; f; f = f->next) {
+        tc_trace(tr, (void *)f->obj);
+        tc_trace(tr, f->arg);
+    }
+    pthread_mutex_unlock(&special_lock);
+}
+
+static int queued_this_cycle; /* world stopped, then read by tci_special_after_cycle */
+
+void tci_special_mark_done_stw(void)
+{
+    pthread_mutex_lock(&special_lock); /* released below */
+    /* 1. Ephemerons to their fixpoint. */
+    for (int again = 1; again;) {
+        again = 0;
+        for (tc_ephemeron *e = ephemerons; e; e = e->next) {
+            uintptr_t k = tci_atomic_load_relaxed(&e->key);
+            uintptr_t v = tci_atomic_load_relaxed(&e->value);
+            if (k && v && tci_mark_is_marked(k) && !tci_mark_is_marked(v)) {
+                tci_mark_grey_stw(v);
+                again = 1;
+            }
+        }
+        if (again)
+            tci_mark_drain_stw();
+    }
+    /* 2. Handles to what is not marked. */
+    for (tc_weak *w = weaks; w; w = w->next) {
+        uintptr_t p = tci_atomic_load_relaxed(&w->obj);
+        if (p && !tci_mark_is_marked(p))
+            tci_atomic_store_relaxed(&w->obj, 0);
+    }
+    for (tc_ephemeron *e = ephemerons; e; e = e->next) {
+        uintptr_t k = tci_atomic_load_relaxed(&e->key);
+        if (k && !tci_mark_is_marked(k)) {
+            tci_atomic_store_relaxed(&e->key, 0);
+            tci_atomic_store_relaxed(&e->value, 0);
+        }
+    }
+    /* 3. Finalizers of what is not marked: queued, the object kept. */
+    int queued = 0;
+    for (size_t b = 0; b < fin_buckets; b++) {
+        fin **link = &fin_table[b];
+        while (*link) {
+            fin *f = *link;
+            if (tci_mark_is_marked(f->obj)) {
+                link = &f->next;
+                continue;
+            }
+            *link = f->next;
+            fin_count--;
+            f->next = NULL;
+            if (queue_tail)
+                queue_tail->next = f;
+            else
+                queue_head = f;
+            queue_tail = f;
+            tci_mark_grey_stw(f->obj);
+            queued++;
+        }
+    }
+    if (queued) {
+        tci_mark_drain_stw(); /* its contents are marked already: normally nothing */
+        fin_queued_total += (uint64_t)queued;
+    }
+    queued_this_cycle += queued;
+    pthread_mutex_unlock(&special_lock);
+}
+
+void tci_special_after_cycle(void)
+{
+    pthread_mutex_lock(&special_lock); /* released below */
+    if (queued_this_cycle) {
+        queued_this_cycle = 0;
+        pthread_cond_broadcast(&queue_cond);
+    }
+    pthread_mutex_unlock(&special_lock);
+}

@@ -1,0 +1,714 @@
+/* test_special.c: weak references, ephemerons and finalizers (gc/special.c).
+ *
+ * Objects are built in functions whose frames are gone (and cleared)
+ * before each collection, and held through the root area below or not at
+ * all; the tests keep their own copies of addresses hidden (testutil.h),
+ * so nothing but the handle under test can keep an object alive. Every
+ * collection runs checkmark and the heap verifier. Finalizers run on the
+ * test's thread (tc_finalizers_run_pending) except in the test of the
+ * library's finalizer thread. Each test runs on a freshly mapped stack
+ * (test_run_on_fresh_stack), so no word an earlier frame left keeps a
+ * dropped object alive, and the whole group runs twice: in a child
+ * process with the stopped collector (gcstoptheworld=1), then concurrent.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "atomic.h"
+#include "gc.h"
+#include "model.h"
+#include "testutil.h"
+#include "tricolor.h"
+
+typedef struct node node;
+struct node {
+    node *l, *r;
+    uint64_t id;
+    uint64_t pat[5];
+};
+
+static const tc_type *t_node;
+
+/* The root area, written with plain stores (roots need no barrier). */
+static struct {
+    node *keep[8];
+    node *resurrected;
+} roots;
+
+static node *new_node(uint64_t id)
+{
+    node *n = tc_alloc(t_node);
+    assert_non_null(n);
+    n->id = id;
+    for (int i = 0; i < 5; i++)
+        n->pat[i] = id * 0x9e3779b97f4a7c15ull + (uint64_t)i;
+    return n;
+}
+
+static int node_ok(const node *n, uint64_t id)
+{
+    if (!n || n->id != id)
+        return 0;
+    for (int i = 0; i < 5; i++)
+        if (n->pat[i] != id * 0x9e3779b97f4a7c15ull + (uint64_t)i)
+            return 0;
+    return 1;
+}
+
+/* Allocates enough to reuse any slot a wrong sweep freed, then checks. */
+static void churn(void)
+{
+    for (int i = 0; i < 20000; i++)
+        (void)new_node(999);
+}
+
+static void clear_roots(void)
+{
+    memset(&roots, 0, sizeof roots);
+}
+
+/* ---- Weak references ------------------------------------------------------ */
+
+static uintptr_t h_obj;
+
+/* Builds and checks run on threads of their own (fresh stacks, gone when
+ * they return), so the addresses they load are in no frame of the test's:
+ * a dead frame's slot that a stack clearing misses would keep a dropped
+ * object alive (seen under ASan and TSan, whose frames are laid out
+ * differently). Handles and flags come back, never an object. */
+typedef struct call {
+    uintptr_t (*fn)(uintptr_t, uintptr_t, uintptr_t);
+    uintptr_t a, b, c, ret;
+} call;
+
+static void call_main(void *p)
+{
+    call *k = p;
+    k->ret = k->fn(k->a, k->b, k->c);
+}
+
+static uintptr_t fresh(uintptr_t (*fn)(uintptr_t, uintptr_t, uintptr_t), uintptr_t a, uintptr_t b,
+                       uintptr_t c)
+{
+    call k = {fn, a, b, c, 0};
+    test_run_on_fresh_stack(call_main, &k);
+    return k.ret;
+}
+
+static uintptr_t build_weak(uintptr_t rooted, uintptr_t id, uintptr_t unused)
+{
+    (void)unused;
+    node *n = new_node(id);
+    if (rooted)
+        roots.keep[0] = n;
+    h_obj = test_hide(n);
+    return (uintptr_t)tc_weak_create(n);
+}
+
+/* The checks in a frame of their own, which dies (and is cleared) before
+ * the next collection: the pointers they load stay out of the caller's. */
+static uintptr_t weak_holds(uintptr_t w_, uintptr_t id, uintptr_t unused)
+{
+    (void)unused;
+    tc_weak *w = (tc_weak *)w_;
+    node *n = tc_weak_get(w);
+    return n == test_unhide(h_obj) && node_ok(n, id);
+}
+
+static void weak_cleared_exactly_when_target_dies_body(void *unused)
+{
+    (void)unused;
+    tc_weak *w = (tc_weak *)fresh(build_weak, 1, 11, 0);
+    assert_non_null(w);
+    for (int i = 0; i < 3; i++) {
+        test_collect();
+        assert_true(fresh(weak_holds, (uintptr_t)w, 11, 0));
+    }
+    roots.keep[0] = NULL;
+    test_collect();
+    assert_null(tc_weak_get(w));
+    assert_false(test_is_live(test_unhide(h_obj))); /* and freed by that cycle's sweep */
+    test_collect();
+    assert_null(tc_weak_get(w)); /* for good */
+    tc_weak_destroy(w);
+    clear_roots();
+}
+
+static uintptr_t second_weak(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    return (uintptr_t)tc_weak_create(test_unhide(h_obj));
+}
+
+/* Two weak references to one object, the second reachable only through
+ * weak references: both read NULL after the one cycle that frees it. */
+static void weak_references_do_not_keep_alive_body(void *unused)
+{
+    (void)unused;
+    tc_weak *a = (tc_weak *)fresh(build_weak, 0, 12, 0);
+    tc_weak *b = (tc_weak *)fresh(second_weak, 0, 0, 0);
+    assert_non_null(b);
+    test_collect();
+    assert_null(tc_weak_get(a));
+    assert_null(tc_weak_get(b));
+    tc_weak_destroy(a);
+    tc_weak_destroy(b);
+}
+
+/* The race: a mark is held after its first stop, with the target white and
+ * reachable only through the weak reference; the program reads it and
+ * stores it in a root the mark has already scanned. The read must shade
+ * it: without that the target stays white, the end of the mark clears the
+ * reference and the sweep frees an object a root holds (checkmark would
+ * abort first, naming it). */
+/* The read and the checks in frames of their own (see weak_holds). */
+static uintptr_t grab_into_root(uintptr_t w_, uintptr_t b, uintptr_t c)
+{
+    (void)b, (void)c;
+    tc_weak *w = (tc_weak *)w_;
+    roots.keep[1] = tc_weak_get(w);
+    return 0;
+}
+
+static uintptr_t root_holds_weak_target(uintptr_t w_, uintptr_t id, uintptr_t c)
+{
+    (void)c;
+    tc_weak *w = (tc_weak *)w_;
+    return roots.keep[1] == test_unhide(h_obj) && tc_weak_get(w) == roots.keep[1] &&
+           node_ok(roots.keep[1], id);
+}
+
+static void weak_get_during_mark_keeps_target_body(void *unused)
+{
+    (void)unused;
+    if (tci_cfg.gcstoptheworld) {
+        printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
+        return;
+    }
+    tc_weak *w = (tc_weak *)fresh(build_weak, 0, 13, 0);
+    test_clear_stack();
+    tci_gate_hold(1);
+    uint64_t cycle = tci_gate_start_cycle();
+    tci_gate_wait_held();
+    assert_int_equal(tci_atomic_load_relaxed(&tci_gcphase), TCI_PHASE_MARK);
+    tci_span *s = NULL;
+    uint32_t idx = 0;
+    assert_true(tci_find_object(h_obj ^ TEST_HIDE_MASK, &s, &idx) != 0);
+    assert_false(tci_mark_get(s, idx)); /* white: nothing reaches it */
+    fresh(grab_into_root, (uintptr_t)w, 0, 0);
+    assert_true(tci_mark_get(s, idx)); /* the read shaded it */
+    tci_gate_hold(0);
+    tci_gate_wait_cycle(cycle);
+    churn();
+    assert_true(fresh(root_holds_weak_target, (uintptr_t)w, 13, 0));
+    /* Dropped again, it goes. */
+    roots.keep[1] = NULL;
+    test_collect();
+    assert_null(tc_weak_get(w));
+    tc_weak_destroy(w);
+    clear_roots();
+}
+
+/* ---- Ephemerons ------------------------------------------------------------- */
+
+static uintptr_t h_key, h_val, h_child;
+
+/* key -> (ephemeron) -> value -> child; the key rooted or not; with
+ * cycle, the value points back at the key. */
+static uintptr_t build_ephemeron(uintptr_t rooted, uintptr_t cycle, uintptr_t id)
+{
+    node *k = new_node(id);
+    node *v = new_node(id + 1);
+    node *c = new_node(id + 2);
+    TC_STORE(v, l, c);
+    if (cycle)
+        TC_STORE(v, r, k);
+    if (rooted)
+        roots.keep[2] = k;
+    h_key = test_hide(k);
+    h_val = test_hide(v);
+    h_child = test_hide(c);
+    return (uintptr_t)tc_ephemeron_create(k, v);
+}
+
+/* In a frame of its own (see weak_holds): key, value and what the value
+ * reaches are the ones built, intact. */
+static uintptr_t ephemeron_holds(uintptr_t e_, uintptr_t id, uintptr_t c)
+{
+    (void)c;
+    tc_ephemeron *e = (tc_ephemeron *)e_;
+    node *k = tc_ephemeron_key(e), *v = tc_ephemeron_value(e);
+    return k == test_unhide(h_key) && v == test_unhide(h_val) && node_ok(k, id) &&
+           node_ok(v, id + 1) && node_ok(v->l, id + 2);
+}
+
+static uintptr_t chain_holds(uintptr_t e1_, uintptr_t e2_, uintptr_t c)
+{
+    (void)c;
+    tc_ephemeron *e1 = (tc_ephemeron *)e1_, *e2 = (tc_ephemeron *)e2_;
+    return node_ok(tc_ephemeron_value(e1), 41) && node_ok(tc_ephemeron_value(e2), 42);
+}
+
+static void ephemeron_value_lives_while_key_does_body(void *unused)
+{
+    (void)unused;
+    tc_ephemeron *e = (tc_ephemeron *)fresh(build_ephemeron, 1, 0, 20);
+    assert_non_null(e);
+    for (int i = 0; i < 3; i++) {
+        test_collect();
+        churn();
+        assert_true(fresh(ephemeron_holds, (uintptr_t)e, 20, 0));
+    }
+    roots.keep[2] = NULL;
+    test_collect();
+    assert_null(tc_ephemeron_key(e));
+    assert_null(tc_ephemeron_value(e));
+    assert_false(test_is_live(test_unhide(h_key)));
+    assert_false(test_is_live(test_unhide(h_val)));
+    assert_false(test_is_live(test_unhide(h_child)));
+    tc_ephemeron_destroy(e);
+    clear_roots();
+}
+
+/* The value points back at the key: that is no path to the key. */
+static void ephemeron_cycle_through_value_collected_body(void *unused)
+{
+    (void)unused;
+    tc_ephemeron *e = (tc_ephemeron *)fresh(build_ephemeron, 0, 1, 30);
+    test_collect();
+    assert_null(tc_ephemeron_key(e));
+    assert_null(tc_ephemeron_value(e));
+    assert_false(test_is_live(test_unhide(h_key)));
+    assert_false(test_is_live(test_unhide(h_val)));
+    tc_ephemeron_destroy(e);
+}
+
+/* A chain: e2's key is what e1's value points to, and e2 was made first
+ * (a pass takes the oldest first). With e1's key rooted, both values live,
+ * which takes the fixpoint a second pass: e2's key is marked only by the
+ * drain after the first. Dropped, all go in one cycle. */
+static uintptr_t build_chain(uintptr_t e1_, uintptr_t e2_, uintptr_t c)
+{
+    (void)c;
+    tc_ephemeron **e1 = (tc_ephemeron **)e1_, **e2 = (tc_ephemeron **)e2_;
+    node *k1 = new_node(40), *v1 = new_node(41), *v2 = new_node(42), *c1 = new_node(43);
+    TC_STORE(v1, l, c1);
+    roots.keep[3] = k1;
+    *e2 = tc_ephemeron_create(c1, v2);
+    *e1 = tc_ephemeron_create(k1, v1);
+    h_key = test_hide(k1);
+    h_val = test_hide(v1);
+    h_child = test_hide(v2);
+    return 0;
+}
+
+static void ephemeron_chain_reaches_fixpoint_body(void *unused)
+{
+    (void)unused;
+    tc_ephemeron *e1, *e2;
+    fresh(build_chain, (uintptr_t)&e1, (uintptr_t)&e2, 0);
+    assert_non_null(e1);
+    assert_non_null(e2);
+    test_collect();
+    churn();
+    assert_true(fresh(chain_holds, (uintptr_t)e1, (uintptr_t)e2, 0));
+    roots.keep[3] = NULL;
+    test_collect();
+    assert_null(tc_ephemeron_value(e1));
+    assert_null(tc_ephemeron_key(e2));
+    assert_false(test_is_live(test_unhide(h_child)));
+    tc_ephemeron_destroy(e1);
+    tc_ephemeron_destroy(e2);
+    clear_roots();
+}
+
+/* ---- Finalizers ------------------------------------------------------------- */
+
+enum { NFIN = 64 };
+static int fin_calls[NFIN];
+static int fin_bad; /* a finalizer found its object or what it reaches damaged */
+
+static void count_fin(void *obj, void *arg)
+{
+    uintptr_t i = (uintptr_t)arg;
+    node *n = obj;
+    if (!node_ok(n, 100 + i) || (n->l && !node_ok(n->l, 1000 + i)))
+        fin_bad++;
+    fin_calls[i]++;
+}
+
+static uintptr_t build_finalized(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    for (uintptr_t i = 0; i < NFIN; i++) {
+        node *n = new_node(100 + i);
+        TC_STORE(n, l, new_node(1000 + i)); /* kept for the finalizer */
+        assert_int_equal(tc_set_finalizer(n, count_fin, (void *)i), 0);
+        if (i % 2 == 0 && i / 2 < 8)
+            roots.keep[i / 2] = n; /* 0, 2, ..., 14 stay reachable */
+    }
+    return 0;
+}
+
+static void finalizers_run_once_never_while_reachable_body(void *unused)
+{
+    (void)unused;
+    memset(fin_calls, 0, sizeof fin_calls);
+    fin_bad = 0;
+    fresh(build_finalized, 0, 0, 0);
+    test_collect();
+    churn(); /* a wrongly freed object would be reused by now */
+    assert_int_equal(tc_finalizers_run_pending(), NFIN - 8);
+    for (int i = 0; i < NFIN; i++)
+        assert_int_equal(fin_calls[i], (i % 2 == 0 && i / 2 < 8) ? 0 : 1);
+    assert_int_equal(fin_bad, 0);
+    /* Queued ones are gone after their run; the kept ones stay kept. */
+    for (int k = 0; k < 3; k++) {
+        test_collect();
+        assert_int_equal(tc_finalizers_run_pending(), 0);
+    }
+    for (int i = 0; i < NFIN; i++)
+        assert_int_equal(fin_calls[i], (i % 2 == 0 && i / 2 < 8) ? 0 : 1);
+    clear_roots();
+    test_collect();
+    churn();
+    assert_int_equal(tc_finalizers_run_pending(), 8);
+    for (int i = 0; i < NFIN; i++)
+        assert_int_equal(fin_calls[i], 1);
+    assert_int_equal(fin_bad, 0);
+}
+
+static void resurrect_fin(void *obj, void *arg)
+{
+    (void)arg;
+    if (!node_ok(obj, 50))
+        fin_bad++;
+    fin_calls[0]++;
+    roots.resurrected = obj;
+}
+
+static uintptr_t build_resurrecting(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    node *n = new_node(50);
+    h_obj = test_hide(n);
+    assert_int_equal(tc_set_finalizer(n, resurrect_fin, NULL), 0);
+    return 0;
+}
+
+static uintptr_t resurrected_ok(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    return roots.resurrected == test_unhide(h_obj) && node_ok(roots.resurrected, 50);
+}
+
+/* A finalizer that stores its object somewhere reachable: the object lives
+ * on, intact, without a finalizer, and is collected once dropped. */
+static void finalizer_resurrection_runs_once_body(void *unused)
+{
+    (void)unused;
+    memset(fin_calls, 0, sizeof fin_calls);
+    fin_bad = 0;
+    fresh(build_resurrecting, 0, 0, 0);
+    test_collect();
+    churn();
+    assert_int_equal(tc_finalizers_run_pending(), 1);
+    assert_true(fresh(resurrected_ok, 0, 0, 0));
+    for (int k = 0; k < 3; k++) {
+        test_collect();
+        assert_int_equal(tc_finalizers_run_pending(), 0);
+    }
+    churn();
+    assert_true(fresh(resurrected_ok, 0, 0, 0));
+    assert_int_equal(fin_calls[0], 1);
+    assert_int_equal(fin_bad, 0);
+    roots.resurrected = NULL;
+    test_collect();
+    assert_int_equal(tc_finalizers_run_pending(), 0);
+    assert_false(test_is_live(test_unhide(h_obj)));
+}
+
+static int order_log[4], order_n;
+
+static void order_fin(void *obj, void *arg)
+{
+    (void)obj;
+    order_log[order_n++] = (int)(uintptr_t)arg;
+}
+
+static uintptr_t build_a_to_b(uintptr_t x, uintptr_t y, uintptr_t z)
+{
+    (void)x, (void)y, (void)z;
+    node *a = new_node(60), *b = new_node(61);
+    TC_STORE(a, l, b);
+    assert_int_equal(tc_set_finalizer(b, order_fin, (void *)2), 0);
+    assert_int_equal(tc_set_finalizer(a, order_fin, (void *)1), 0);
+    return 0;
+}
+
+/* A points to B, both with finalizers, both dropped: A's runs first; B's
+ * only in a later cycle, once A is gone. */
+static void finalizer_order_follows_references_body(void *unused)
+{
+    (void)unused;
+    order_n = 0;
+    fresh(build_a_to_b, 0, 0, 0);
+    test_collect();
+    assert_int_equal(tc_finalizers_run_pending(), 1);
+    assert_int_equal(order_n, 1);
+    assert_int_equal(order_log[0], 1);
+    test_collect();
+    assert_int_equal(tc_finalizers_run_pending(), 1);
+    assert_int_equal(order_n, 2);
+    assert_int_equal(order_log[1], 2);
+}
+
+/* The weak reference reads NULL once its target is queued for its
+ * finalizer (reachability before resurrection), though the object lives
+ * until the finalizer is done. */
+static void weak_cleared_before_finalizer_runs_body(void *unused)
+{
+    (void)unused;
+    memset(fin_calls, 0, sizeof fin_calls);
+    fresh(build_resurrecting, 0, 0, 0);
+    tc_weak *w = tc_weak_create(test_unhide(h_obj));
+    test_collect();
+    assert_null(tc_weak_get(w));
+    assert_int_equal(tc_finalizers_run_pending(), 1);
+    assert_true(node_ok(roots.resurrected, 50));
+    roots.resurrected = NULL;
+    tc_weak_destroy(w);
+}
+
+/* The library's finalizer thread (on by default; the other tests turned it
+ * off): the finalizer runs there, with no call from the program. */
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sig_cond = PTHREAD_COND_INITIALIZER;
+static int sig_done;
+static pthread_t sig_thread;
+
+static void signal_fin(void *obj, void *arg)
+{
+    (void)arg;
+    if (!node_ok(obj, 70))
+        fin_bad++;
+    pthread_mutex_lock(&sig_lock);
+    sig_done = 1;
+    sig_thread = pthread_self();
+    pthread_cond_broadcast(&sig_cond);
+    pthread_mutex_unlock(&sig_lock);
+}
+
+static uintptr_t build_signalling(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    node *n = new_node(70);
+    assert_int_equal(tc_set_finalizer(n, signal_fin, NULL), 0);
+    return 0;
+}
+
+static void finalizer_thread_runs_them_body(void *unused)
+{
+    (void)unused;
+    fin_bad = 0;
+    assert_int_equal(tc_finalizer_thread_enable(), 0);
+    fresh(build_signalling, 0, 0, 0);
+    test_collect();
+    tc_blocking_begin(); /* waiting holds up no collection */
+    pthread_mutex_lock(&sig_lock);
+    while (!sig_done)
+        pthread_cond_wait(&sig_cond, &sig_lock);
+    pthread_mutex_unlock(&sig_lock);
+    tc_blocking_end();
+    assert_false(pthread_equal(sig_thread, pthread_self()));
+    assert_int_equal(fin_bad, 0);
+    assert_int_equal(tc_finalizer_thread_disable(), 1);
+    uint64_t reg, queued, run;
+    tc_finalizer_counts(&reg, &queued, &run);
+    assert_true(queued >= run && run > 0);
+}
+
+/* ---- Bad calls -------------------------------------------------------------- */
+
+static void *unattached_main(void *arg)
+{
+    node *n = arg;
+    errno = 0;
+    if (tc_weak_create(n) != NULL || errno != EPERM)
+        return (void *)1;
+    errno = 0;
+    if (tc_set_finalizer(n, count_fin, NULL) != -1 || errno != EPERM)
+        return (void *)2;
+    errno = 0;
+    if (tc_ephemeron_create(n, n) != NULL || errno != EPERM)
+        return (void *)3;
+    return NULL;
+}
+
+static void bad_calls_fail_clearly_body(void *unused)
+{
+    (void)unused;
+    node *n = new_node(80);
+    roots.keep[0] = n;
+    static int not_heap;
+    errno = 0;
+    assert_null(tc_weak_create(&not_heap));
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(tc_set_finalizer((char *)n + 8, count_fin, NULL), -1); /* interior */
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_null(tc_ephemeron_create(NULL, n));
+    assert_int_equal(errno, EINVAL);
+    pthread_t t;
+    void *ret;
+    assert_int_equal(pthread_create(&t, NULL, unattached_main, n), 0);
+    tc_blocking_begin();
+    pthread_join(t, &ret);
+    tc_blocking_end();
+    assert_null(ret);
+    /* Removing a finalizer that was never set is no error. */
+    assert_int_equal(tc_set_finalizer(n, NULL, NULL), 0);
+    clear_roots();
+}
+
+static void weak_cleared_exactly_when_target_dies(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(weak_cleared_exactly_when_target_dies_body, NULL);
+}
+
+static void weak_references_do_not_keep_alive(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(weak_references_do_not_keep_alive_body, NULL);
+}
+
+static void weak_get_during_mark_keeps_target(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(weak_get_during_mark_keeps_target_body, NULL);
+}
+
+static void ephemeron_value_lives_while_key_does(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(ephemeron_value_lives_while_key_does_body, NULL);
+}
+
+static void ephemeron_cycle_through_value_collected(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(ephemeron_cycle_through_value_collected_body, NULL);
+}
+
+static void ephemeron_chain_reaches_fixpoint(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(ephemeron_chain_reaches_fixpoint_body, NULL);
+}
+
+static void finalizers_run_once_never_while_reachable(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(finalizers_run_once_never_while_reachable_body, NULL);
+}
+
+static void finalizer_resurrection_runs_once(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(finalizer_resurrection_runs_once_body, NULL);
+}
+
+static void finalizer_order_follows_references(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(finalizer_order_follows_references_body, NULL);
+}
+
+static void weak_cleared_before_finalizer_runs(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(weak_cleared_before_finalizer_runs_body, NULL);
+}
+
+static void finalizer_thread_runs_them(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(finalizer_thread_runs_them_body, NULL);
+}
+
+static void bad_calls_fail_clearly(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(bad_calls_fail_clearly_body, NULL);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    setenv("TRICOLOR_DEBUG", "checkmark=1,verify=1", 0);
+    if (tc_init() != 0)
+        return -1;
+    static const size_t offs[2] = {offsetof(node, l), offsetof(node, r)};
+    t_node = tc_type_new("special.node", sizeof(node), offs, 2);
+    if (!t_node || tc_root_add(&roots, sizeof roots) != 0)
+        return -1;
+    /* Finalizers on this thread, when the tests say, but for the test of
+     * the finalizer thread. */
+    if (tc_finalizer_thread_disable() != 1)
+        return -1;
+    return 0;
+}
+
+int main(void)
+{
+    /* A failed assertion on the fresh-stack threads aborts with its
+     * message (cmocka's longjmp works only on the thread that runs it). */
+    setenv("CMOCKA_TEST_ABORT", "1", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(weak_cleared_exactly_when_target_dies),
+        cmocka_unit_test(weak_references_do_not_keep_alive),
+        cmocka_unit_test(weak_get_during_mark_keeps_target),
+        cmocka_unit_test(ephemeron_value_lives_while_key_does),
+        cmocka_unit_test(ephemeron_cycle_through_value_collected),
+        cmocka_unit_test(ephemeron_chain_reaches_fixpoint),
+        cmocka_unit_test(finalizers_run_once_never_while_reachable),
+        cmocka_unit_test(finalizer_resurrection_runs_once),
+        cmocka_unit_test(finalizer_order_follows_references),
+        cmocka_unit_test(weak_cleared_before_finalizer_runs),
+        cmocka_unit_test(finalizer_thread_runs_them),
+        cmocka_unit_test(bad_calls_fail_clearly),
+    };
+    /* First the stopped collector, in a child (tc_init runs once per
+     * process), then the concurrent one here. */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        setenv("TRICOLOR_DEBUG", "gcstoptheworld=1,verify=1", 1);
+        printf("== the specials with gcstoptheworld=1\n");
+        return cmocka_run_group_tests(tests, setup, NULL);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return 1;
+    printf("== the specials with the concurrent collector\n");
+    int rc = cmocka_run_group_tests(tests, setup, NULL);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "the gcstoptheworld=1 run failed (status %d)\n", status);
+        return 1;
+    }
+    return rc;
+}
