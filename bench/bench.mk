@@ -6,6 +6,7 @@
 #                                           the Go peers, interleaved rounds,
 #                                           medians and the ratio table
 #   make bench-quick                        the same, small and one round (CI)
+#   make bench-pool [ROUNDS=3]              what a pool saves (bench/poolbench.c)
 #   make bench-bin                          just build them
 #
 # Every workload (workload_<w>.c) and backend (backend_<b>.c) is compiled
@@ -66,9 +67,11 @@ bk_objs = $(foreach w,$(BENCH_WORKLOADS),$(BENCH_DIR)/obj/$(w).$(1).o) \
 BENCH_UTIL_OBJ := $(BENCH_DIR)/obj/bench_util.o $(BENCH_DIR)/obj/svg.o
 BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
-.PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer run run-report
+.PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer bench-pool \
+	run run-report
 
-bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_PEER_BIN)
+bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_DIR)/tcpool \
+	$(BENCH_PEER_BIN)
 
 # backends.h lists a program's backends for gbench.cc (one directory per
 # program, since the file name is fixed).
@@ -122,6 +125,9 @@ $(BENCH_DIR)/obj/report.o: bench/report.c
 $(BENCH_DIR)/tcspike: bench/spike.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
+$(BENCH_DIR)/tcpool: bench/poolbench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
+	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
+
 $(BENCH_DIR)/tcreport: $(BENCH_DIR)/obj/report.o $(BENCH_UTIL_OBJ) \
 		$(BENCH_DIR)/obj/latency.tricolor.o $(BENCH_DIR)/obj/steady.tricolor.o \
 		$(BENCH_DIR)/obj/backend.tricolor.o $(B)/libtricolor.a
@@ -156,6 +162,12 @@ bench-quick-run: bench-bin
 bench-pacer: deps-bench
 	@$(MAKE) --no-print-directory bench-bin
 	bench/pacer.sh --rounds $(ROUNDS) $(BENCH_DIR)
+
+# What a pool saves: get+put against allocation and malloc, 1 and 2
+# threads, and a request loop with and without a pool (bench/poolbench.c).
+bench-pool: deps-bench
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcpool
+	$(BENCH_DIR)/tcpool --rounds $(ROUNDS)
 
 # The idle barrier's cost in instructions (cachegrind), which noise cannot
 # blur: see tools/barrier-cost.sh.

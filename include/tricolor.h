@@ -241,6 +241,27 @@ typedef struct tc_memstats {
 
 TC_API void tc_read_memstats(tc_memstats *out);
 
+/* ---- Pools (docs/api.md) ---------------------------------------------------
+ * Reusable objects, emptied a generation per cycle (Go's sync.Pool): an
+ * entry put before cycle N can be got after it and is dropped at N + 1.
+ * get returns a pooled entry or make(arg) (NULL without make); put of a
+ * full shard drops the entry. A native pool holds memory outside the heap
+ * and calls release(buf, arg) for every entry it drops or still holds at
+ * destroy, outside any collector lock. Calls need an attached thread
+ * outside a blocking region; destroy only once no other thread uses the
+ * pool. The counters are read without stopping anything. */
+typedef struct tc_pool tc_pool;
+typedef struct tc_pool_counts {
+    uint64_t gets, hits, victim_hits, misses, puts, dropped;
+} tc_pool_counts;
+TC_API tc_pool *tc_pool_create(void *(*make)(void *arg), void *arg);
+TC_API tc_pool *tc_pool_create_native(void *(*make)(void *arg),
+                                      void (*release)(void *buf, void *arg), void *arg);
+TC_API void *tc_pool_get(tc_pool *pool);
+TC_API void tc_pool_put(tc_pool *pool, void *obj);
+TC_API void tc_pool_destroy(tc_pool *pool);
+TC_API void tc_pool_read_counts(tc_pool *pool, tc_pool_counts *out);
+
 /* ---- Weak references, ephemerons, finalizers (docs/api.md) ---------------
  * Handles live outside the heap; every call needs an attached thread
  * outside a blocking region (else it fails with errno EPERM), and objects
