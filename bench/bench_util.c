@@ -2,6 +2,7 @@
  * RESULT line, shared by every workload whatever the backend. */
 #include "bench_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,4 +212,16 @@ void bench_print_result(const char *workload, const char *backend, const wl_resu
         printf(" pauses_lost=%llu", (unsigned long long)r->pauses_lost);
     printf("\n");
     fflush(stdout);
+}
+
+long bench_arg_positive(const char *prog, const char *opt, const char *v)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno != 0 || *v == '\0' || *end != '\0' || x <= 0) {
+        fprintf(stderr, "%s: %s needs a positive whole number, not \"%s\"\n", prog, opt, v);
+        exit(2);
+    }
+    return x;
 }

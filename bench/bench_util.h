@@ -97,6 +97,9 @@ uint64_t bench_outside_heap(void);
 uint64_t bench_rss_bytes(void);
 /* Online CPUs, read once. */
 int bench_ncpu(void);
+/* The value of command-line option opt of program prog, a positive whole
+ * number; anything else exits 2 with a message naming both. */
+long bench_arg_positive(const char *prog, const char *opt, const char *v);
 /* Nearest-rank quantile q (0 < q <= 1) of n sorted values; 0 when n == 0. */
 uint64_t bench_quantile(const uint64_t *sorted, size_t n, double q);
 void bench_sort_u64(uint64_t *v, size_t n);

@@ -28,17 +28,6 @@
 #define PER_REQUEST 8
 #define MAX_ROUNDS 31
 
-static long arg_long(const char *name, const char *v)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || x <= 0) {
-        fprintf(stderr, "tcpool: %s needs a positive whole number, not \"%s\"\n", name, v);
-        exit(2);
-    }
-    return x;
-}
-
 enum mode { POOL, ALLOC, MALLOC, NMODES };
 static const char *mode_name[NMODES] = {"pool get+put", "tc_alloc and drop", "malloc+free"};
 
@@ -174,11 +163,11 @@ int main(int argc, char **argv)
     ops = 5000000;
     for (int i = 1; i < argc; i++) {
         if (i + 1 < argc && strcmp(argv[i], "--rounds") == 0)
-            rounds = (int)arg_long("--rounds", argv[++i]);
+            rounds = (int)bench_arg_positive("tcpool", "--rounds", argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--ops") == 0)
-            ops = arg_long("--ops", argv[++i]);
+            ops = bench_arg_positive("tcpool", "--ops", argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--requests") == 0)
-            nreq = arg_long("--requests", argv[++i]);
+            nreq = bench_arg_positive("tcpool", "--requests", argv[++i]);
         else {
             fprintf(stderr, "usage: tcpool [--rounds N] [--ops N] [--requests N]\n");
             return 2;

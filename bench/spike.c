@@ -28,17 +28,6 @@
 #define RING 4096
 #define SAMPLE_MIB 32
 
-static long arg_long(const char *name, const char *v)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || x <= 0) {
-        fprintf(stderr, "spike: %s needs a positive whole number, not \"%s\"\n", name, v);
-        exit(2);
-    }
-    return x;
-}
-
 int main(int argc, char **argv)
 {
     long peak_mib = 1024, base_mib = 50, after_mib = 2048, target_mib = 150;
@@ -49,13 +38,13 @@ int main(int argc, char **argv)
             return 2;
         }
         if (strcmp(argv[i], "--peak-mib") == 0)
-            peak_mib = arg_long(argv[i], argv[i + 1]);
+            peak_mib = bench_arg_positive("spike", argv[i], argv[i + 1]);
         else if (strcmp(argv[i], "--base-mib") == 0)
-            base_mib = arg_long(argv[i], argv[i + 1]);
+            base_mib = bench_arg_positive("spike", argv[i], argv[i + 1]);
         else if (strcmp(argv[i], "--after-mib") == 0)
-            after_mib = arg_long(argv[i], argv[i + 1]);
+            after_mib = bench_arg_positive("spike", argv[i], argv[i + 1]);
         else if (strcmp(argv[i], "--target-mib") == 0)
-            target_mib = arg_long(argv[i], argv[i + 1]);
+            target_mib = bench_arg_positive("spike", argv[i], argv[i + 1]);
         else {
             fprintf(stderr, "spike: unknown option %s\n", argv[i]);
             return 2;

@@ -421,3 +421,19 @@ void *tci_not_attached(const char *fn)
     errno = EPERM;
     return NULL;
 }
+
+int tci_check_heap_thread(const char *fn)
+{
+    tci_thread *self = tci_thread_self();
+    if (!self) {
+        tci_not_attached(fn);
+        return -1;
+    }
+    if (self->blocking_depth > 0) {
+        fprintf(stderr, "tricolor: %s called inside a blocking region (the heap may not be "
+                        "touched there: call tc_blocking_end first)\n", fn);
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}

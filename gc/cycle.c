@@ -137,8 +137,11 @@ static void run_start_hooks_stw(void)
             cycle_hooks[i].start_stw();
 }
 
-static void run_after_hooks(void)
+/* Once a cycle's mark is over and the world runs: the finalizers queued
+ * are signalled, then the hooks' after functions. No collector lock held. */
+static void after_mark(void)
 {
+    tci_special_after_cycle();
     uintptr_t n = tci_atomic_load_acquire(&ncycle_hooks);
     for (uintptr_t i = 0; i < n; i++)
         if (cycle_hooks[i].after)
@@ -962,7 +965,8 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
         tc_barrier_enabled_ = 0;
         tci_atomic_store_release(&tci_gcphase, TCI_PHASE_OFF);
         /* The concurrent marking's CPU (markers and assists) joins the
-         * stops' in gc_cpu_ns; the limiter's estimate of it ends. */
+         * stops' in gc_cpu_ns (the limiter keeps tallies of its own), and
+         * the idle marking its own figure. */
         st.gc_cpu_ns += tci_atomic_load_relaxed(&tci_mark_cpu_ns);
         tci_atomic_store_relaxed(&tci_mark_cpu_ns, 0);
         st.gc_idle_mark_ns += tci_atomic_load_relaxed(&tci_mark_idle_ns);
@@ -991,8 +995,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     marks_ended++;
     pthread_cond_broadcast(&gc_done_cond);
     pthread_mutex_unlock(&gc_lock);
-    tci_special_after_cycle();
-    run_after_hooks();
+    after_mark();
     pressure_notify();
 
     /* 4. The background sweep, and then the scavenger. */
@@ -1018,8 +1021,7 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
     }
     collect_locked(self, forced);
     tci_world_unlock();
-    tci_special_after_cycle();
-    run_after_hooks();
+    after_mark();
     pressure_notify();
 }
 

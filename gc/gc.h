@@ -243,5 +243,8 @@ void tci_gate_wait_cycle(uint64_t want);
 void tci_scavenge_wait_idle(void);
 /* Reports a call from a thread that is not attached; returns NULL. */
 void *tci_not_attached(const char *fn);
+/* For an API call that touches the heap: 0 from an attached thread outside
+ * a blocking region; otherwise reports it naming fn, errno EPERM, -1. */
+int tci_check_heap_thread(const char *fn);
 
 #endif

@@ -107,23 +107,6 @@ static pthread_t thread_id;
 static int thread_running_one;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
 
-/* An API call that needs an attached, running thread. */
-static int check_thread(const char *fn)
-{
-    tci_thread *self = tci_thread_self();
-    if (!self) {
-        tci_not_attached(fn);
-        return -1;
-    }
-    if (self->blocking_depth > 0) {
-        fprintf(stderr, "tricolor: %s called inside a blocking region (the heap may not be "
-                        "touched there: call tc_blocking_end first)\n", fn);
-        errno = EPERM;
-        return -1;
-    }
-    return 0;
-}
-
 /* The object p must be the start of one: handles name objects, not slots. */
 static int check_object(const char *fn, void *p)
 {
@@ -152,7 +135,7 @@ static void *read_handle(tci_atomic *slot)
 
 tc_weak *tc_weak_create(void *obj)
 {
-    if (check_thread("tc_weak_create") || check_object("tc_weak_create", obj))
+    if (tci_check_heap_thread("tc_weak_create") || check_object("tc_weak_create", obj))
         return NULL;
     tc_weak *w = malloc(sizeof *w);
     if (!w) {
@@ -172,7 +155,7 @@ tc_weak *tc_weak_create(void *obj)
 
 void *tc_weak_get(tc_weak *w)
 {
-    if (!w || check_thread("tc_weak_get"))
+    if (!w || tci_check_heap_thread("tc_weak_get"))
         return NULL;
     return read_handle(&w->obj);
 }
@@ -196,7 +179,7 @@ void tc_weak_destroy(tc_weak *w)
 
 tc_ephemeron *tc_ephemeron_create(void *key, void *value)
 {
-    if (check_thread("tc_ephemeron_create") || check_object("tc_ephemeron_create", key) ||
+    if (tci_check_heap_thread("tc_ephemeron_create") || check_object("tc_ephemeron_create", key) ||
         (value && check_object("tc_ephemeron_create", value)))
         return NULL;
     tc_ephemeron *e = malloc(sizeof *e);
@@ -223,14 +206,14 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
 
 void *tc_ephemeron_key(tc_ephemeron *e)
 {
-    if (!e || check_thread("tc_ephemeron_key"))
+    if (!e || tci_check_heap_thread("tc_ephemeron_key"))
         return NULL;
     return read_handle(&e->key);
 }
 
 void *tc_ephemeron_value(tc_ephemeron *e)
 {
-    if (!e || check_thread("tc_ephemeron_value"))
+    if (!e || tci_check_heap_thread("tc_ephemeron_value"))
         return NULL;
     /* NULL once the key is gone, whatever the value was. */
     if (!tci_atomic_load_relaxed(&e->key))
@@ -312,7 +295,7 @@ static int start_thread(void)
 
 int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
 {
-    if (check_thread("tc_set_finalizer") || check_object("tc_set_finalizer", obj))
+    if (tci_check_heap_thread("tc_set_finalizer") || check_object("tc_set_finalizer", obj))
         return -1;
     pthread_mutex_lock(&special_lock); /* released on every path */
     fin **link = NULL;
@@ -384,7 +367,7 @@ static void run_one(fin *f)
 
 int tc_finalizers_run_pending(void)
 {
-    if (check_thread("tc_finalizers_run_pending"))
+    if (tci_check_heap_thread("tc_finalizers_run_pending"))
         return -1;
     int n = 0;
     for (;;) {
@@ -510,7 +493,7 @@ void tci_special_roots(tc_tracer *tr)
     pthread_mutex_unlock(&special_lock);
 }
 
-static int queued_this_cycle; /* world stopped, then read by tci_special_after_cycle */
+static int queued_this_cycle; /* special_lock: queued by the last mark, not yet signalled */
 
 void tci_special_mark_done_stw(void)
 {

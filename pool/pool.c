@@ -188,22 +188,6 @@ static uintptr_t gen_get(gen *g, int me)
 
 /* ---- The API ---------------------------------------------------------------- */
 
-static int check_thread(const char *fn)
-{
-    tci_thread *self = tci_thread_self();
-    if (!self) {
-        tci_not_attached(fn);
-        return -1;
-    }
-    if (self->blocking_depth > 0) {
-        fprintf(stderr, "tricolor: %s called inside a blocking region (call tc_blocking_end "
-                        "first)\n", fn);
-        errno = EPERM;
-        return -1;
-    }
-    return 0;
-}
-
 static int shard_of_caller(void)
 {
     if (my_shard < 0)
@@ -245,7 +229,7 @@ static int ensure_hooks(const char *fn)
 static tc_pool *pool_create(void *(*make)(void *arg), void (*release)(void *, void *),
                             void *arg, const char *fn)
 {
-    if (check_thread(fn) || ensure_hooks(fn))
+    if (tci_check_heap_thread(fn) || ensure_hooks(fn))
         return NULL;
     tc_pool *p = line_alloc(sizeof *p);
     gen *a = gen_new(), *b = gen_new(), *spare = gen_new();
@@ -293,7 +277,7 @@ tc_pool *tc_pool_create_native(void *(*make)(void *arg), void (*release)(void *b
 
 void *tc_pool_get(tc_pool *p)
 {
-    if (!p || check_thread("tc_pool_get"))
+    if (!p || tci_check_heap_thread("tc_pool_get"))
         return NULL;
     int me = shard_of_caller();
     counters *c = &p->ctr[me];
@@ -313,7 +297,7 @@ void *tc_pool_get(tc_pool *p)
 
 void tc_pool_put(tc_pool *p, void *obj)
 {
-    if (!p || !obj || check_thread("tc_pool_put"))
+    if (!p || !obj || tci_check_heap_thread("tc_pool_put"))
         return;
     int me = shard_of_caller();
     counters *c = &p->ctr[me];
@@ -351,7 +335,7 @@ static void gen_empty(tc_pool *p, gen *g)
 
 void tc_pool_destroy(tc_pool *p)
 {
-    if (!p || check_thread("tc_pool_destroy"))
+    if (!p || tci_check_heap_thread("tc_pool_destroy"))
         return;
     /* Waits (a blocking region: a release callback may need a collection)
      * while an after-cycle pass is releasing this pool's entries. */

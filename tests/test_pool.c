@@ -67,31 +67,11 @@ static void *make_node(void *arg)
 
 static uintptr_t h_a, h_child;
 
-/* Builds and checks run on threads of their own (see test_special.c):
- * the addresses they load are in no frame of the test's. */
-typedef struct call {
-    uintptr_t (*fn)(uintptr_t, uintptr_t);
-    uintptr_t a, b, ret;
-} call;
-
-static void call_main(void *p)
-{
-    call *k = p;
-    k->ret = k->fn(k->a, k->b);
-}
-
-static uintptr_t fresh(uintptr_t (*fn)(uintptr_t, uintptr_t), uintptr_t a, uintptr_t b)
-{
-    call k = {fn, a, b, 0};
-    test_run_on_fresh_stack(call_main, &k);
-    return k.ret;
-}
-
-
 /* In frames of their own, which die before the collections: only the pool
  * holds the objects (see test_special.c). */
-static uintptr_t put_one(uintptr_t p_, uintptr_t with_child)
+static uintptr_t put_one(uintptr_t p_, uintptr_t with_child, uintptr_t unused)
 {
+    (void)unused;
     tc_pool *p = (tc_pool *)p_;
     node *a = make_node(NULL);
     if (with_child) {
@@ -105,15 +85,15 @@ static uintptr_t put_one(uintptr_t p_, uintptr_t with_child)
     return (uintptr_t)w;
 }
 
-static uintptr_t weak_is_set(uintptr_t w, uintptr_t unused)
+static uintptr_t weak_is_set(uintptr_t w, uintptr_t unused, uintptr_t unused2)
 {
-    (void)unused;
+    (void)unused, (void)unused2;
     return tc_weak_get((tc_weak *)w) != NULL;
 }
 
-static uintptr_t get_is_the_one(uintptr_t p_, uintptr_t unused)
+static uintptr_t get_is_the_one(uintptr_t p_, uintptr_t unused, uintptr_t unused2)
 {
-    (void)unused;
+    (void)unused, (void)unused2;
     tc_pool *p = (tc_pool *)p_;
     node *n = tc_pool_get(p);
     int ok = n == test_unhide(h_a) && node_ok(n);
@@ -121,9 +101,9 @@ static uintptr_t get_is_the_one(uintptr_t p_, uintptr_t unused)
     return ok;
 }
 
-static uintptr_t get_is_new(uintptr_t p_, uintptr_t unused)
+static uintptr_t get_is_new(uintptr_t p_, uintptr_t unused, uintptr_t unused2)
 {
-    (void)unused;
+    (void)unused, (void)unused2;
     tc_pool *p = (tc_pool *)p_;
     /* Made by the constructor (the address may be the old one's: its slot
      * was freed and reused). */
@@ -139,21 +119,21 @@ static void victim_generation_body(void *unused)
     (void)unused;
     tc_pool *p = tc_pool_create(make_node, NULL);
     assert_non_null(p);
-    tc_weak *w = (tc_weak *)fresh(put_one, (uintptr_t)p, 0);
+    tc_weak *w = (tc_weak *)test_fresh_call(put_one, (uintptr_t)p, 0, 0);
     test_collect(); /* N */
     tc_pool_counts c0, c1;
     tc_pool_read_counts(p, &c0);
-    assert_true(fresh(get_is_the_one, (uintptr_t)p, 0));
+    assert_true(test_fresh_call(get_is_the_one, (uintptr_t)p, 0, 0));
     tc_pool_read_counts(p, &c1);
     assert_int_equal(c1.victim_hits, c0.victim_hits + 1);
     assert_int_equal(c1.misses, c0.misses);
     /* Put back after N: it survives N + 1 (victim), not N + 2. */
     test_collect();
-    assert_true(fresh(weak_is_set, (uintptr_t)w, 0));
+    assert_true(test_fresh_call(weak_is_set, (uintptr_t)w, 0, 0));
     test_collect();
-    assert_false(fresh(weak_is_set, (uintptr_t)w, 0));
+    assert_false(test_fresh_call(weak_is_set, (uintptr_t)w, 0, 0));
     assert_false(test_is_live(test_unhide(h_a)));
-    assert_true(fresh(get_is_new, (uintptr_t)p, 0)); /* the constructor's */
+    assert_true(test_fresh_call(get_is_new, (uintptr_t)p, 0, 0)); /* the constructor's */
     tc_weak_destroy(w);
     tc_pool_destroy(p);
 }
@@ -163,11 +143,11 @@ static void pooled_object_keeps_nothing_past_two_cycles_body(void *unused)
 {
     (void)unused;
     tc_pool *p = tc_pool_create(make_node, NULL);
-    tc_weak *w = (tc_weak *)fresh(put_one, (uintptr_t)p, 1); /* to the child */
+    tc_weak *w = (tc_weak *)test_fresh_call(put_one, (uintptr_t)p, 1, 0); /* to the child */
     test_collect();
-    assert_true(fresh(weak_is_set, (uintptr_t)w, 0)); /* in the victim: kept */
+    assert_true(test_fresh_call(weak_is_set, (uintptr_t)w, 0, 0)); /* in the victim: kept */
     test_collect();
-    assert_false(fresh(weak_is_set, (uintptr_t)w, 0));
+    assert_false(test_fresh_call(weak_is_set, (uintptr_t)w, 0, 0));
     assert_false(test_is_live(test_unhide(h_child)));
     assert_false(test_is_live(test_unhide(h_a)));
     tc_weak_destroy(w);
@@ -246,8 +226,8 @@ static void four_threads_with_collections_body(void *unused)
     tc_pool_counts c;
     tc_pool_read_counts(shared_pool, &c);
     fflush(stdout);
-    printf("pool_threads: %d threads x %d ops, %d collections asked meanwhile; gets %llu (hits %llu, "
-           "victim %llu, misses %llu), puts %llu, dropped %llu\n",
+    printf("pool_threads: %d threads x %d ops, %d collections asked meanwhile; gets %llu "
+           "(hits %llu, victim %llu, misses %llu), puts %llu, dropped %llu\n",
            NTHREADS, OPS, cycles, (unsigned long long)c.gets, (unsigned long long)c.hits,
            (unsigned long long)c.victim_hits, (unsigned long long)c.misses,
            (unsigned long long)c.puts, (unsigned long long)c.dropped);

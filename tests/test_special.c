@@ -81,30 +81,7 @@ static void clear_roots(void)
 
 static uintptr_t h_obj;
 
-/* Builds and checks run on threads of their own (fresh stacks, gone when
- * they return), so the addresses they load are in no frame of the test's:
- * a dead frame's slot that a stack clearing misses would keep a dropped
- * object alive (seen under ASan and TSan, whose frames are laid out
- * differently). Handles and flags come back, never an object. */
-typedef struct call {
-    uintptr_t (*fn)(uintptr_t, uintptr_t, uintptr_t);
-    uintptr_t a, b, c, ret;
-} call;
-
-static void call_main(void *p)
-{
-    call *k = p;
-    k->ret = k->fn(k->a, k->b, k->c);
-}
-
-static uintptr_t fresh(uintptr_t (*fn)(uintptr_t, uintptr_t, uintptr_t), uintptr_t a, uintptr_t b,
-                       uintptr_t c)
-{
-    call k = {fn, a, b, c, 0};
-    test_run_on_fresh_stack(call_main, &k);
-    return k.ret;
-}
-
+/* Builds and checks run on threads of their own (test_fresh_call). */
 static uintptr_t build_weak(uintptr_t rooted, uintptr_t id, uintptr_t unused)
 {
     (void)unused;
@@ -128,11 +105,11 @@ static uintptr_t weak_holds(uintptr_t w_, uintptr_t id, uintptr_t unused)
 static void weak_cleared_exactly_when_target_dies_body(void *unused)
 {
     (void)unused;
-    tc_weak *w = (tc_weak *)fresh(build_weak, 1, 11, 0);
+    tc_weak *w = (tc_weak *)test_fresh_call(build_weak, 1, 11, 0);
     assert_non_null(w);
     for (int i = 0; i < 3; i++) {
         test_collect();
-        assert_true(fresh(weak_holds, (uintptr_t)w, 11, 0));
+        assert_true(test_fresh_call(weak_holds, (uintptr_t)w, 11, 0));
     }
     roots.keep[0] = NULL;
     test_collect();
@@ -155,8 +132,8 @@ static uintptr_t second_weak(uintptr_t a, uintptr_t b, uintptr_t c)
 static void weak_references_do_not_keep_alive_body(void *unused)
 {
     (void)unused;
-    tc_weak *a = (tc_weak *)fresh(build_weak, 0, 12, 0);
-    tc_weak *b = (tc_weak *)fresh(second_weak, 0, 0, 0);
+    tc_weak *a = (tc_weak *)test_fresh_call(build_weak, 0, 12, 0);
+    tc_weak *b = (tc_weak *)test_fresh_call(second_weak, 0, 0, 0);
     assert_non_null(b);
     test_collect();
     assert_null(tc_weak_get(a));
@@ -195,7 +172,7 @@ static void weak_get_during_mark_keeps_target_body(void *unused)
         printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
         return;
     }
-    tc_weak *w = (tc_weak *)fresh(build_weak, 0, 13, 0);
+    tc_weak *w = (tc_weak *)test_fresh_call(build_weak, 0, 13, 0);
     test_clear_stack();
     tci_gate_hold(1);
     uint64_t cycle = tci_gate_start_cycle();
@@ -205,12 +182,12 @@ static void weak_get_during_mark_keeps_target_body(void *unused)
     uint32_t idx = 0;
     assert_true(tci_find_object(h_obj ^ TEST_HIDE_MASK, &s, &idx) != 0);
     assert_false(tci_mark_get(s, idx)); /* white: nothing reaches it */
-    fresh(grab_into_root, (uintptr_t)w, 0, 0);
+    test_fresh_call(grab_into_root, (uintptr_t)w, 0, 0);
     assert_true(tci_mark_get(s, idx)); /* the read shaded it */
     tci_gate_hold(0);
     tci_gate_wait_cycle(cycle);
     churn();
-    assert_true(fresh(root_holds_weak_target, (uintptr_t)w, 13, 0));
+    assert_true(test_fresh_call(root_holds_weak_target, (uintptr_t)w, 13, 0));
     /* Dropped again, it goes. */
     roots.keep[1] = NULL;
     test_collect();
@@ -262,12 +239,12 @@ static uintptr_t chain_holds(uintptr_t e1_, uintptr_t e2_, uintptr_t c)
 static void ephemeron_value_lives_while_key_does_body(void *unused)
 {
     (void)unused;
-    tc_ephemeron *e = (tc_ephemeron *)fresh(build_ephemeron, 1, 0, 20);
+    tc_ephemeron *e = (tc_ephemeron *)test_fresh_call(build_ephemeron, 1, 0, 20);
     assert_non_null(e);
     for (int i = 0; i < 3; i++) {
         test_collect();
         churn();
-        assert_true(fresh(ephemeron_holds, (uintptr_t)e, 20, 0));
+        assert_true(test_fresh_call(ephemeron_holds, (uintptr_t)e, 20, 0));
     }
     roots.keep[2] = NULL;
     test_collect();
@@ -284,7 +261,7 @@ static void ephemeron_value_lives_while_key_does_body(void *unused)
 static void ephemeron_cycle_through_value_collected_body(void *unused)
 {
     (void)unused;
-    tc_ephemeron *e = (tc_ephemeron *)fresh(build_ephemeron, 0, 1, 30);
+    tc_ephemeron *e = (tc_ephemeron *)test_fresh_call(build_ephemeron, 0, 1, 30);
     test_collect();
     assert_null(tc_ephemeron_key(e));
     assert_null(tc_ephemeron_value(e));
@@ -316,12 +293,12 @@ static void ephemeron_chain_reaches_fixpoint_body(void *unused)
 {
     (void)unused;
     tc_ephemeron *e1, *e2;
-    fresh(build_chain, (uintptr_t)&e1, (uintptr_t)&e2, 0);
+    test_fresh_call(build_chain, (uintptr_t)&e1, (uintptr_t)&e2, 0);
     assert_non_null(e1);
     assert_non_null(e2);
     test_collect();
     churn();
-    assert_true(fresh(chain_holds, (uintptr_t)e1, (uintptr_t)e2, 0));
+    assert_true(test_fresh_call(chain_holds, (uintptr_t)e1, (uintptr_t)e2, 0));
     roots.keep[3] = NULL;
     test_collect();
     assert_null(tc_ephemeron_value(e1));
@@ -365,7 +342,7 @@ static void finalizers_run_once_never_while_reachable_body(void *unused)
     (void)unused;
     memset(fin_calls, 0, sizeof fin_calls);
     fin_bad = 0;
-    fresh(build_finalized, 0, 0, 0);
+    test_fresh_call(build_finalized, 0, 0, 0);
     test_collect();
     churn(); /* a wrongly freed object would be reused by now */
     assert_int_equal(tc_finalizers_run_pending(), NFIN - 8);
@@ -419,17 +396,17 @@ static void finalizer_resurrection_runs_once_body(void *unused)
     (void)unused;
     memset(fin_calls, 0, sizeof fin_calls);
     fin_bad = 0;
-    fresh(build_resurrecting, 0, 0, 0);
+    test_fresh_call(build_resurrecting, 0, 0, 0);
     test_collect();
     churn();
     assert_int_equal(tc_finalizers_run_pending(), 1);
-    assert_true(fresh(resurrected_ok, 0, 0, 0));
+    assert_true(test_fresh_call(resurrected_ok, 0, 0, 0));
     for (int k = 0; k < 3; k++) {
         test_collect();
         assert_int_equal(tc_finalizers_run_pending(), 0);
     }
     churn();
-    assert_true(fresh(resurrected_ok, 0, 0, 0));
+    assert_true(test_fresh_call(resurrected_ok, 0, 0, 0));
     assert_int_equal(fin_calls[0], 1);
     assert_int_equal(fin_bad, 0);
     roots.resurrected = NULL;
@@ -462,7 +439,7 @@ static void finalizer_order_follows_references_body(void *unused)
 {
     (void)unused;
     order_n = 0;
-    fresh(build_a_to_b, 0, 0, 0);
+    test_fresh_call(build_a_to_b, 0, 0, 0);
     test_collect();
     assert_int_equal(tc_finalizers_run_pending(), 1);
     assert_int_equal(order_n, 1);
@@ -480,7 +457,7 @@ static void weak_cleared_before_finalizer_runs_body(void *unused)
 {
     (void)unused;
     memset(fin_calls, 0, sizeof fin_calls);
-    fresh(build_resurrecting, 0, 0, 0);
+    test_fresh_call(build_resurrecting, 0, 0, 0);
     tc_weak *w = tc_weak_create(test_unhide(h_obj));
     test_collect();
     assert_null(tc_weak_get(w));
@@ -522,7 +499,7 @@ static void finalizer_thread_runs_them_body(void *unused)
     (void)unused;
     fin_bad = 0;
     assert_int_equal(tc_finalizer_thread_enable(), 0);
-    fresh(build_signalling, 0, 0, 0);
+    test_fresh_call(build_signalling, 0, 0, 0);
     test_collect();
     tc_blocking_begin(); /* waiting holds up no collection */
     pthread_mutex_lock(&sig_lock);

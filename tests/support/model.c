@@ -44,6 +44,25 @@ static void *fresh_main(void *p)
     return NULL;
 }
 
+typedef struct fresh_call {
+    uintptr_t (*fn)(uintptr_t, uintptr_t, uintptr_t);
+    uintptr_t a, b, c, ret;
+} fresh_call;
+
+static void fresh_call_main(void *p)
+{
+    fresh_call *k = p;
+    k->ret = k->fn(k->a, k->b, k->c);
+}
+
+uintptr_t test_fresh_call(uintptr_t (*fn)(uintptr_t, uintptr_t, uintptr_t), uintptr_t a,
+                          uintptr_t b, uintptr_t c)
+{
+    fresh_call k = {fn, a, b, c, 0};
+    test_run_on_fresh_stack(fresh_call_main, &k);
+    return k.ret;
+}
+
 void test_run_on_fresh_stack(void (*fn)(void *), void *arg)
 {
     /* One page more, left inaccessible above the stack: the stack's end

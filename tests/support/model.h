@@ -16,6 +16,14 @@ uint64_t test_seed(const char *test, uint64_t fallback);
  * test may demand that dropped objects are freed. */
 void test_run_on_fresh_stack(void (*fn)(void *), void *arg);
 
+/* fn(a, b, c) through test_run_on_fresh_stack, returning its result: for
+ * the builds and checks of a test that demands dropped objects be freed.
+ * The addresses they load stay in no frame of the caller's (a dead frame's
+ * slot that a stack clearing misses kept an object alive under ASan and
+ * TSan), so pass and return handles and flags, never objects. */
+uintptr_t test_fresh_call(uintptr_t (*fn)(uintptr_t, uintptr_t, uintptr_t), uintptr_t a,
+                          uintptr_t b, uintptr_t c);
+
 typedef struct test_rng { uint64_t s; } test_rng;
 static inline uint64_t test_rand(test_rng *r)
 {
