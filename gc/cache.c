@@ -41,12 +41,18 @@ typedef struct tci_cache {
     tci_atomic large_nmalloc;            /* written by the owner only */
     tci_atomic large_bytes;              /* written by the owner only */
     tc_tracer *tracer;   /* the barrier's and assists' grey objects (owner, or stopped) */
+    struct tci_cache *all_next;  /* every cache ever made; set before publication */
+    struct tci_cache *free_next; /* detached caches kept for reuse; world_lock */
 } tci_cache;
 
 static __thread tci_cache *my_cache __attribute__((tls_model("initial-exec")));
 
-/* Counts of threads that have detached. */
-static tci_atomic dead_mallocs, dead_bytes;
+/* Every cache ever made, newest first: a list that only grows, so that
+ * tc_read_memstats can sum the counters without a lock (a detached
+ * thread's cache is kept, its counts with it, and reused by the next
+ * thread to attach: the counters are totals, whoever owned them). */
+static tci_atomic all_caches;
+static tci_cache *free_caches; /* world_lock (attach and detach hold it) */
 
 static inline void counter_inc(tci_atomic *a, uintptr_t n)
 {
@@ -150,8 +156,8 @@ static int next_window(alloc_slot *a)
     return load_window(a, s, word + 1);
 }
 
-/* Bytes of the attached threads' caches (and their tracers), which the
- * memory limit counts. */
+/* Bytes of the caches (and their tracers), attached or kept for reuse,
+ * which the memory limit counts. */
 static tci_atomic cache_sys_bytes;
 
 uint64_t tci_cache_sys_bytes(void)
@@ -161,15 +167,24 @@ uint64_t tci_cache_sys_bytes(void)
 
 int tci_cache_attach(tci_thread *t)
 {
-    tci_cache *c = calloc(1, sizeof *c);
-    if (!c)
-        return -1;
-    c->tracer = tci_tracer_new();
-    if (!c->tracer) {
-        free(c);
-        return -1;
+    tci_cache *c = free_caches;
+    if (c) {
+        free_caches = c->free_next;
+        memset(c->slots, 0, sizeof c->slots); /* flushed at detach: no span held */
+    } else {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return -1;
+        c->tracer = tci_tracer_new();
+        if (!c->tracer) {
+            free(c);
+            return -1;
+        }
+        tci_atomic_add_full(&cache_sys_bytes, sizeof *c + tci_tracer_size());
+        /* Published whole: partner the acquire in tci_cache_read_counts. */
+        c->all_next = (tci_cache *)tci_atomic_load_relaxed(&all_caches);
+        tci_atomic_store_release(&all_caches, (uintptr_t)c);
     }
-    tci_atomic_add_full(&cache_sys_bytes, sizeof *c + tci_tracer_size());
     t->gc_local = c;
     my_cache = c;
     return 0;
@@ -191,33 +206,15 @@ void tci_cache_flush_all_stw(void)
         tci_cache_flush(t);
 }
 
-static uint64_t cache_mallocs(tci_cache *c, uint64_t *bytes)
-{
-    uint64_t n = 0, b = 0;
-    for (int cl = 1; cl < tci_nclasses; cl++) {
-        uint64_t m = tci_atomic_load_relaxed(&c->nmalloc[cl]);
-        n += m;
-        b += m * tci_classes[cl].size;
-    }
-    n += tci_atomic_load_relaxed(&c->large_nmalloc);
-    b += tci_atomic_load_relaxed(&c->large_bytes);
-    *bytes = b;
-    return n;
-}
-
 void tci_cache_detach(tci_thread *t)
 {
     tci_cache *c = t->gc_local;
     tci_cache_flush(t);
-    uint64_t bytes, n = cache_mallocs(c, &bytes);
-    tci_atomic_add_full(&dead_mallocs, n);
-    tci_atomic_add_full(&dead_bytes, bytes);
     if (my_cache == c)
         my_cache = NULL;
     t->gc_local = NULL;
-    tci_tracer_free(c->tracer);
-    free(c);
-    tci_atomic_sub_full(&cache_sys_bytes, sizeof *c + tci_tracer_size());
+    c->free_next = free_caches;
+    free_caches = c;
 }
 
 tc_tracer *tci_cache_tracer(void)
@@ -225,15 +222,20 @@ tc_tracer *tci_cache_tracer(void)
     return my_cache ? my_cache->tracer : NULL;
 }
 
-/* With world_lock held (the thread list is stable). */
 void tci_cache_read_counts(tci_alloc_counts *out)
 {
-    out->mallocs = tci_atomic_load_relaxed(&dead_mallocs);
-    out->total_bytes = tci_atomic_load_relaxed(&dead_bytes);
-    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
-        uint64_t b;
-        out->mallocs += cache_mallocs(t->gc_local, &b);
-        out->total_bytes += b;
+    memset(out, 0, sizeof *out);
+    for (tci_cache *c = (tci_cache *)tci_atomic_load_acquire(&all_caches); c; c = c->all_next) {
+        for (int cl = 1; cl < tci_nclasses; cl++) {
+            uint64_t m = tci_atomic_load_relaxed(&c->nmalloc[cl]);
+            out->class_mallocs[cl] += m;
+            out->mallocs += m;
+            out->total_bytes += m * tci_classes[cl].size;
+        }
+        uint64_t m = tci_atomic_load_relaxed(&c->large_nmalloc);
+        out->class_mallocs[0] += m;
+        out->mallocs += m;
+        out->total_bytes += tci_atomic_load_relaxed(&c->large_bytes);
     }
 }
 

@@ -69,6 +69,20 @@ static uint64_t limiter_last_ns, limiter_last_cpu, limiter_last_proc, limiter_la
  * process's CPU time holds that is not the program's own. */
 tci_atomic tci_gc_work_ns;
 static tci_atomic limiter_on;  /* mirror of pacer.engaged */
+/* Mirrors of the pacer's settings and limiter counts for tc_read_memstats,
+ * which takes no lock: written under pacer_lock. */
+static tci_atomic set_gc_percent, set_memlimit, set_cpu_limit, set_limited;
+static tci_atomic set_engaged_cycle, set_engagements;
+
+static void publish_settings_locked(void)
+{
+    tci_atomic_store_relaxed(&set_gc_percent, (uintptr_t)(intptr_t)pacer.cfg.gc_percent);
+    tci_atomic_store_relaxed(&set_memlimit, (uintptr_t)(intptr_t)pacer.cfg.memlimit_bytes);
+    tci_atomic_store_relaxed(&set_cpu_limit, (uintptr_t)pacer.cfg.cpu_limit_pct);
+    tci_atomic_store_relaxed(&set_limited, (uintptr_t)pacer.limited);
+    tci_atomic_store_relaxed(&set_engaged_cycle, (uintptr_t)pacer.engaged_cycle);
+    tci_atomic_store_relaxed(&set_engagements, (uintptr_t)pacer.engagements);
+}
 static tci_atomic goal_hard;   /* see goal_is_hard_locked */
 /* GC CPU for the limiter, monotone: the time GC took from the program.
  * Stops (their length times the CPUs) and assists, added as they end,
@@ -84,24 +98,6 @@ static uint64_t last_mark_end_ns, last_base_bytes;
  * the call, which runs with no lock held). */
 static void (*pressure_fn)(void *arg, const tc_memory_pressure *info);
 static void *pressure_arg;
-/* Cycle statistics: written with world_lock held, read under it. */
-static struct {
-    uint32_t num_gc, num_forced_gc;
-    uint64_t pause_total_ns, last_gc_ns;
-    uint64_t pause_ns[TC_PAUSE_RING], pause_end_ns[TC_PAUSE_RING]; /* per cycle */
-    /* Every stop on its own (a concurrent cycle makes two or more). */
-    uint32_t num_stw;
-    uint64_t stw_ns[TC_PAUSE_RING], stw_end_ns[TC_PAUSE_RING];
-    /* The same stops on CLOCK_MONOTONIC (tci_os_now_ns), for the tests
-     * that check every held thread's wait lies inside a reported stop. */
-    uint64_t stw_start_mono[TC_PAUSE_RING], stw_end_mono[TC_PAUSE_RING];
-    uint64_t cycle_pause_ns; /* the stops of the cycle in progress */
-    uint32_t cycle_stops, last_cycle_stops;
-    uint64_t gc_cpu_ns;
-    uint64_t gc_idle_mark_ns; /* markers on CPUs the program left idle (not in gc_cpu_ns) */
-    uint64_t live_bytes, last_stw_ns, last_ttsp_ns;
-} st;
-static uint64_t init_ns;
 static int ncpu; /* read once at tc_init: sysconf reads /sys, not for a pause */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -154,6 +150,7 @@ static const tci_thread_hooks thread_hooks = {
 };
 
 static void pacer_publish_locked(void);
+static void stop_gate_pass(void);
 static int goal_is_hard_locked(void);
 static uint64_t scavenge_plan(uint64_t *retained);
 
@@ -207,7 +204,7 @@ int tc_init(void)
     tci_pacer_init(&pacer, &pc);
     pacer_publish_locked();
     pthread_mutex_unlock(&pacer_lock);
-    init_ns = tci_os_now_ns();
+    tci_stats_init(ncpu, tci_os_now_ns());
     tci_initialised = 1;
     pthread_mutex_unlock(&init_lock);
     if (tc_thread_attach() != 0)
@@ -250,58 +247,13 @@ int64_t tc_set_memory_limit(int64_t bytes)
 }
 
 
-static void gctrace(uint64_t start_ns, uint64_t heap0, uint64_t live, uint64_t goal,
-                    int forced, int concurrent_mark, uint64_t mark_ns)
-{
-    double since = (double)(start_ns - init_ns) / 1e9;
-    fprintf(stderr,
-            "gc %u @%.3fs %d%%: %.3f ms in %u stop%s (last %.3f, %.3f to stop), "
-            "%.3f ms %s mark, %.1f->%.1f MB live, %.1f MB goal, %d markers%s\n",
-            st.num_gc, since,
-            (int)(st.gc_cpu_ns * 100 / ((tci_os_now_ns() - init_ns) + 1) / (uint64_t)ncpu),
-            st.pause_ns[(st.num_gc + TC_PAUSE_RING - 1) % TC_PAUSE_RING] / 1e6,
-            st.last_cycle_stops, st.last_cycle_stops == 1 ? "" : "s", st.last_stw_ns / 1e6,
-            st.last_ttsp_ns / 1e6, mark_ns / 1e6, concurrent_mark ? "concurrent" : "stopped",
-            heap0 / 1048576.0, live / 1048576.0, goal == UINT64_MAX ? 0.0 : goal / 1048576.0,
-            tci_mark_workers(), forced ? " (forced)" : "");
-}
-
 /* Records a stop from t0 (the request) to t1 (every held thread running
- * again), both tci_os_now_ns. Under world_lock. */
+ * again), both tci_os_now_ns: the statistics, and the limiter's GC CPU
+ * (a stopped world costs every CPU). Under world_lock. */
 static void record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
 {
-    uint64_t d = t1 - t0;
-    uint32_t slot = st.num_stw % TC_PAUSE_RING;
-    st.stw_ns[slot] = d;
-    st.stw_end_ns[slot] = tci_os_wall_ns();
-    st.stw_start_mono[slot] = t0;
-    st.stw_end_mono[slot] = t1;
-    st.num_stw++;
-    st.cycle_pause_ns += d;
-    st.cycle_stops++;
-    st.pause_total_ns += d;
-    st.last_stw_ns = d;
-    st.last_ttsp_ns = ttsp;
-    /* A stopped world costs every CPU for the pause (Go counts it so too). */
-    st.gc_cpu_ns += d * (uint64_t)ncpu;
-    tci_atomic_add_full(&limiter_gc_ns, d * (uint64_t)ncpu);
-}
-
-/* Records the end of a cycle whose stops were recorded. Under world_lock. */
-static void record_cycle(uint64_t live, int forced)
-{
-    uint32_t slot = st.num_gc % TC_PAUSE_RING;
-    uint64_t wall = tci_os_wall_ns();
-    st.pause_ns[slot] = st.cycle_pause_ns; /* Go's PauseNs: the cycle's stops together */
-    st.pause_end_ns[slot] = wall;
-    st.cycle_pause_ns = 0;
-    st.last_cycle_stops = st.cycle_stops;
-    st.cycle_stops = 0;
-    st.num_gc++;
-    if (forced)
-        st.num_forced_gc++;
-    st.last_gc_ns = wall;
-    st.live_bytes = live;
+    tci_stats_record_stop(t0, t1, ttsp);
+    tci_atomic_add_full(&limiter_gc_ns, (t1 - t0) * (uint64_t)ncpu);
 }
 
 /* The pacer's goal and trigger, where the allocation paths read them. The
@@ -309,6 +261,7 @@ static void record_cycle(uint64_t live, int forced)
  * stop, so no runway is needed). Under pacer_lock. */
 static void pacer_publish_locked(void)
 {
+    publish_settings_locked();
     tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
     tci_atomic_store_relaxed(&tci_next_gc, pacer.goal_bytes);
     tci_atomic_store_relaxed(&gc_trigger,
@@ -362,6 +315,7 @@ static void limiter_update_locked(uint64_t now, int force)
     limiter_last_work = work;
     tci_atomic_store_relaxed(&limiter_on, (uintptr_t)pacer.engaged);
     tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
+    publish_settings_locked();
 }
 
 /* Non-heap memory the library holds, which the memory limit counts:
@@ -397,6 +351,17 @@ static uint64_t scavenge_plan(uint64_t *retained)
  * go on. It works towards the latest target it was given; protected by
  * scav_lock. */
 static pthread_mutex_t scav_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* TRICOLOR_DEBUG=scavtrace=1: Go's line per scavenge: what it returned,
+ * what is returned in all, and the in-use share of what the heap retains
+ * (forced: tc_release_memory). scavtrace=2 adds our own line. */
+static void scav_trace(uint64_t got, int forced)
+{
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    tci_trace_scav(got, hs.released_bytes, hs.inuse_bytes,
+                   hs.sys_bytes - hs.fresh_bytes - hs.released_bytes, forced);
+}
 static pthread_cond_t scav_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t scav_idle_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t scav_target, scav_seq, scav_seen;
@@ -415,7 +380,9 @@ static void *scav_main(void *arg)
         pthread_mutex_unlock(&scav_lock);
         uint64_t t0 = tci_os_now_ns();
         uint64_t got = tci_heap_scavenge(target);
-        if (tci_cfg.scavtrace) {
+        if (tci_cfg.scavtrace)
+            scav_trace(got, 0);
+        if (tci_cfg.scavtrace > 1) {
             tci_heap_stats hs;
             tci_heap_read_stats(&hs);
             fprintf(stderr, "scav: returned %.1f MB in %.3f ms; heap retains %.1f MB "
@@ -464,23 +431,46 @@ static void scavenge_after_sweep(void)
     pthread_mutex_unlock(&scav_lock);
 }
 
-/* TRICOLOR_DEBUG=gcpacertrace=1: one line per cycle, what the pacer saw
- * and what it planned. Under pacer_lock. */
-static void pacer_trace_locked(const tci_pacer_mark *m)
+/* TRICOLOR_DEBUG=gcpacertrace=1: Go's line at a mark's end: the GC CPU
+ * of the mark against the 25% goal, the scan work done (heap + stacks +
+ * globals) against what was expected (the last mark's), the heap at the
+ * trigger and at the end, how far that was from the goal, the cons/mark
+ * ratio. gcpacertrace=2 adds our own line: what the mark found, the rates
+ * measured, the next goal and trigger, the limiter. Printed by the
+ * collector after the world restarts, no lock held but pacer_lock's
+ * moment: the pacer's figures then (a setter may have moved them). */
+static void pacer_trace(const tci_pacer_mark *m, uint64_t goal, uint64_t expected_work,
+                        uint64_t stack_bytes, uint64_t mark_cpu_ns)
 {
     const double mb = 1048576.0;
+    char f[32];
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_pacer p = pacer;
+    pthread_mutex_unlock(&pacer_lock);
+    double util = m->mark_ns && ncpu ? (double)mark_cpu_ns / ((double)m->mark_ns * ncpu) : 0.0;
+    long long dgoal = goal == UINT64_MAX ? 0 : (long long)m->heap_at_end - (long long)goal;
+    fprintf(stderr,
+            "pacer: %d%% CPU (25 exp.) for %llu+%llu+%llu B work (%llu B exp.) in %llu B -> "
+            "%llu B (\u2206goal %lld, cons/mark %s)\n",
+            (int)(util * 100), (unsigned long long)m->marked_bytes,
+            (unsigned long long)stack_bytes,
+            (unsigned long long)(m->root_bytes - stack_bytes), (unsigned long long)expected_work,
+            (unsigned long long)m->heap_at_trigger, (unsigned long long)m->heap_at_end, dgoal,
+            tci_trace_float(f, p.cons_mark));
+    if (tci_cfg.gcpacertrace < 2)
+        return;
     fprintf(stderr,
             "pacer: cycle %llu marked %.1f MB black %.1f MB roots %.1f KB assists %.1f MB "
             "heap %.1f->%.1f MB in-use %.1f MB non-heap %.1f MB; alloc %.0f MB/s mark %.0f "
             "MB/s cons/mark %.3f; goal %.1f MB%s trigger %.1f MB; limiter %s bucket %.0f ms\n",
-            (unsigned long long)pacer.cycles, m->marked_bytes / mb, m->black_bytes / mb,
+            (unsigned long long)p.cycles, m->marked_bytes / mb, m->black_bytes / mb,
             m->root_bytes / 1024.0, m->assist_bytes / mb, m->heap_at_trigger / mb,
             m->heap_at_end / mb, m->inuse_bytes / mb, m->nonheap_bytes / mb,
-            pacer.alloc_rate * 1e9 / mb, pacer.mark_rate * 1e9 / mb, pacer.cons_mark,
-            pacer.goal_bytes == TCI_PACER_NONE ? 0.0 : pacer.goal_bytes / mb,
-            pacer.limited ? " (memory limit)" : "",
-            pacer.trigger_bytes == TCI_PACER_NONE ? 0.0 : pacer.trigger_bytes / mb,
-            pacer.engaged ? "on" : "off", pacer.bucket_ns / 1e6);
+            p.alloc_rate * 1e9 / mb, p.mark_rate * 1e9 / mb, p.cons_mark,
+            p.goal_bytes == TCI_PACER_NONE ? 0.0 : p.goal_bytes / mb,
+            p.limited ? " (memory limit)" : "",
+            p.trigger_bytes == TCI_PACER_NONE ? 0.0 : p.trigger_bytes / mb,
+            p.engaged ? "on" : "off", p.bucket_ns / 1e6);
 }
 
 /* With the world stopped, the mark done: every span becomes unswept
@@ -502,8 +492,6 @@ static void mark_done_stw(tci_pacer_mark *m, uint64_t now)
     tci_pacer_mark_done(&pacer, m);
     limiter_update_locked(now, 1);
     pacer_publish_locked();
-    if (tci_cfg.gcpacertrace)
-        pacer_trace_locked(m);
     pthread_mutex_unlock(&pacer_lock);
     last_mark_end_ns = now;
     last_base_bytes = kept;
@@ -593,11 +581,17 @@ int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
 
 /* Runs one cycle with the world stopped throughout (gcstoptheworld=1);
  * the caller holds world_lock and published its frame. */
-static __attribute__((noinline)) void collect_locked(tci_thread *self, int forced)
+static __attribute__((noinline)) void collect_locked(tci_thread *self, int forced,
+                                                     tci_cycle_report *out,
+                                                     tci_pacer_mark *mout, uint64_t *expected)
 {
     uint64_t t0 = tci_os_now_ns();
     uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
+    uint64_t goal = tci_atomic_load_relaxed(&tci_next_gc);
     uint64_t ttsp = tci_world_stop(self);
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    *expected = pacer.live_bytes + pacer.root_bytes;
+    pthread_mutex_unlock(&pacer_lock);
     tci_cache_flush_all_stw();
     tci_sweep_all();
     uint64_t t_marks = tci_os_now_ns();
@@ -612,15 +606,28 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
         .heap_at_trigger = heap0,
     };
     mark_done_stw(&m, t_marke);
+    stop_gate_pass();
     /* The pause ends when every held thread runs again (tci_world_start
      * waits for them): the statistics below are written after it, still
-     * under world_lock, which readers take. */
+     * under world_lock. */
     uint64_t t1 = tci_world_start();
     record_stop(t0, t1, ttsp);
-    record_cycle(live, forced);
-    if (tci_cfg.gctrace)
-        gctrace(t0, heap0, live, tci_atomic_load_relaxed(&tci_next_gc), forced, 0,
-                t_marke - t_marks);
+    uint64_t stacks = tci_roots_last_stack_bytes();
+    tci_cycle_report r = {
+        .forced = forced,
+        .t_start = t0, .t_mark = t_marks, .t_term = t_marke, .t_end = t1,
+        .start_cpu_ns = (t_marks - t0) * (uint64_t)ncpu,
+        .mark_cpu_ns = (t_marke - t_marks) * (uint64_t)ncpu,
+        .term_cpu_ns = (t1 - t_marke) * (uint64_t)ncpu,
+        .heap0 = heap0, .heap1 = m.heap_at_end, .live = live, .goal = goal,
+        .next_goal = tci_atomic_load_relaxed(&tci_next_gc),
+        .stack_bytes = stacks, .global_bytes = m.root_bytes - stacks,
+        .pause_ns = tci_stats_cycle_pause_ns(), .stops = tci_stats_cycle_stops(),
+        .procs = tci_mark_workers() + tci_threads_count(),
+    };
+    r.cycle = tci_stats_record_cycle(live, forced, stacks, m.root_bytes - stacks);
+    *out = r;
+    *mout = m;
 }
 
 /* ---- The concurrent cycle ------------------------------------------------ */
@@ -909,6 +916,40 @@ static void gate_pass(void)
     pthread_mutex_unlock(&gate_lock);
 }
 
+/* The stop gate (tests): held, the collector waits inside its next stop,
+ * the world stopped and world_lock held, until released; see
+ * tci_gate_hold_stop. */
+static int stop_gate_held, stop_gate_waiting; /* gate_lock */
+
+void tci_gate_hold_stop(int on)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    stop_gate_held = on;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+void tci_gate_wait_stopped(void)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    while (!stop_gate_waiting)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static void stop_gate_pass(void)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    if (stop_gate_held) {
+        stop_gate_waiting = 1;
+        pthread_cond_broadcast(&gate_cond);
+        while (stop_gate_held)
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        stop_gate_waiting = 0;
+    }
+    pthread_mutex_unlock(&gate_lock);
+}
+
 static void concurrent_cycle(int forced, uint64_t requested_ns_)
 {
     /* 0. The previous cycle's sweep, world running. */
@@ -918,6 +959,8 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_world_lock(NULL);
     uint64_t t0 = tci_os_now_ns();
     uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
+    uint64_t goal = tci_atomic_load_relaxed(&tci_next_gc);
+    uint64_t assist_count0, assist_ns0 = tci_stats_hist_sum(TC_HIST_ASSIST, &assist_count0);
     uint64_t ttsp = tci_world_stop(NULL);
     tci_cache_flush_all_stw();
     tci_sweep_all(); /* what allocation swept into caches meanwhile: normally nothing */
@@ -927,14 +970,30 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pthread_mutex_lock(&pacer_lock); /* released below */
     limiter_update_locked(tci_os_now_ns(), 1);
     tci_atomic_store_relaxed(&assist_ratio, tci_pacer_assist_ratio(&pacer, heap0, 0));
+    uint64_t expected_work = pacer.live_bytes + pacer.root_bytes;
     pthread_mutex_unlock(&pacer_lock);
     tci_atomic_store_release(&tci_gcphase, TCI_PHASE_MARK);
     tc_barrier_enabled_ = 1;
     run_start_hooks_stw();
     tci_mark_begin_stw();
+    stop_gate_pass();
     uint64_t t_mark = tci_world_start();
     record_stop(t0, t_mark, ttsp);
+    uint64_t stw1_ns = t_mark - t0;
+    uint64_t ratio = tci_atomic_load_relaxed(&assist_ratio);
     tci_world_unlock();
+    if (tci_cfg.gcpacertrace) {
+        /* Go's line at a cycle's start: the assist ratio (scan bytes owed
+         * per byte allocated), the scan work expected, the heap now and the
+         * goal, the workers (dedicated + fractional: ours are all
+         * dedicated, paced to their share). */
+        char f[2][32];
+        fprintf(stderr, "pacer: assist ratio=%s (scan %llu MB in %llu->%llu MB) workers=%d+%s\n",
+                tci_trace_float(f[0], ratio / 1024.0), (unsigned long long)(expected_work >> 20),
+                (unsigned long long)(heap0 >> 20),
+                (unsigned long long)(goal == UINT64_MAX ? 0 : goal >> 20), tci_mark_workers(),
+                tci_trace_float(f[1], 0.0));
+    }
     pthread_mutex_lock(&gc_lock); /* released below */
     marks_started++;
     pthread_cond_broadcast(&gc_done_cond);
@@ -943,6 +1002,8 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
 
     /* 2 and 3: mark, then stop and look for what the mutators still hold. */
     uint64_t mark_ns = 0;
+    tci_cycle_report r;
+    tci_pacer_mark m;
     for (int round = 1;; round++) {
         tci_mark_drain_all(1);
         tci_world_lock(NULL);
@@ -967,11 +1028,12 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
         /* The concurrent marking's CPU (markers and assists) joins the
          * stops' in gc_cpu_ns (the limiter keeps tallies of its own), and
          * the idle marking its own figure. */
-        st.gc_cpu_ns += tci_atomic_load_relaxed(&tci_mark_cpu_ns);
+        uint64_t mark_cpu = tci_atomic_load_relaxed(&tci_mark_cpu_ns);
+        uint64_t idle_cpu = tci_atomic_load_relaxed(&tci_mark_idle_ns);
+        tci_stats_add_mark_cpu(mark_cpu, idle_cpu);
         tci_atomic_store_relaxed(&tci_mark_cpu_ns, 0);
-        st.gc_idle_mark_ns += tci_atomic_load_relaxed(&tci_mark_idle_ns);
         tci_atomic_store_relaxed(&tci_mark_idle_ns, 0);
-        tci_pacer_mark m = {
+        m = (tci_pacer_mark){
             .marked_bytes = marked,
             .black_bytes = black,
             .root_bytes = tci_roots_last_bytes(),
@@ -983,14 +1045,36 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
             .start_delay_ns = t_mark > requested_ns_ ? t_mark - requested_ns_ : 0,
         };
         mark_done_stw(&m, t2);
-        record_stop(t2, tci_world_start(), ttsp2);
-        record_cycle(live, forced);
-        if (tci_cfg.gctrace)
-            gctrace(t0, heap0, live, tci_atomic_load_relaxed(&tci_next_gc), forced, 1,
-                    mark_ns);
+        uint64_t t_end = tci_world_start();
+        record_stop(t2, t_end, ttsp2);
+        uint64_t assist_count1, assist_ns1 = tci_stats_hist_sum(TC_HIST_ASSIST, &assist_count1);
+        uint64_t assist_cpu = assist_ns1 - assist_ns0;
+        uint64_t stacks = tci_roots_last_stack_bytes();
+        uint64_t pause = tci_stats_cycle_pause_ns();
+        r = (tci_cycle_report){
+            .forced = forced,
+            .t_start = t0, .t_mark = t_mark, .t_term = t2, .t_end = t_end,
+            .start_cpu_ns = stw1_ns * (uint64_t)ncpu,
+            .assist_cpu_ns = assist_cpu,
+            /* tci_mark_cpu_ns holds the assists too */
+            .mark_cpu_ns = mark_cpu > assist_cpu ? mark_cpu - assist_cpu : 0,
+            .idle_cpu_ns = idle_cpu,
+            .term_cpu_ns = (pause - stw1_ns) * (uint64_t)ncpu,
+            .heap0 = heap0, .heap1 = m.heap_at_end, .live = live, .goal = goal,
+            .next_goal = tci_atomic_load_relaxed(&tci_next_gc),
+            .stack_bytes = stacks, .global_bytes = m.root_bytes - stacks,
+            .pause_ns = pause, .stops = tci_stats_cycle_stops(),
+            .procs = tci_mark_workers() + tci_threads_count(),
+        };
+        r.cycle = tci_stats_record_cycle(live, forced, stacks, m.root_bytes - stacks);
         tci_world_unlock();
         break;
     }
+    /* Written with no lock held: stderr may be a full pipe. */
+    if (tci_cfg.gcpacertrace)
+        pacer_trace(&m, goal, expected_work, r.stack_bytes, r.assist_cpu_ns + r.mark_cpu_ns);
+    if (tci_cfg.gctrace)
+        tci_trace_gc(&r);
     pthread_mutex_lock(&gc_lock); /* released below */
     marks_ended++;
     pthread_cond_broadcast(&gc_done_cond);
@@ -1001,6 +1085,25 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     /* 4. The background sweep, and then the scavenger. */
     tci_sweep_all();
     scavenge_after_sweep();
+}
+
+/* collect's cycle, world_lock held; released here. Its own frame: collect's
+ * holds no locals, whose red zones tci_thread_save_frame would read under
+ * ASan. */
+static __attribute__((noinline)) void collect_run(tci_thread *self, int forced)
+{
+    tci_cycle_report r;
+    tci_pacer_mark m;
+    uint64_t expected;
+    collect_locked(self, forced, &r, &m, &expected);
+    tci_world_unlock();
+    /* Written with no lock held: stderr may be a full pipe. */
+    if (tci_cfg.gcpacertrace)
+        pacer_trace(&m, r.goal, expected, r.stack_bytes, r.mark_cpu_ns);
+    if (tci_cfg.gctrace)
+        tci_trace_gc(&r);
+    after_mark();
+    pressure_notify();
 }
 
 /* A cycle, unless not forced and the heap (with `bytes` about to be taken)
@@ -1019,10 +1122,7 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
         tci_world_unlock();
         return;
     }
-    collect_locked(self, forced);
-    tci_world_unlock();
-    after_mark();
-    pressure_notify();
+    collect_run(self, forced);
 }
 
 /* A full cycle that starts after the call, and its sweep, done. */
@@ -1059,8 +1159,10 @@ void tc_release_memory(void)
     tc_collect();
     /* As a blocked thread: a stop must not wait for the system calls. */
     tc_blocking_begin();
-    tci_heap_scavenge(0);
+    uint64_t got = tci_heap_scavenge(0);
     tc_blocking_end();
+    if (tci_cfg.scavtrace)
+        scav_trace(got, 1);
 }
 
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
@@ -1167,76 +1269,15 @@ size_t tc_object_size(const void *p)
     return tci_span_of((uintptr_t)p)->elemsize;
 }
 
-void tc_read_memstats(tc_memstats *out)
+void tci_pacer_read_settings(tc_memstats *out)
 {
-    memset(out, 0, sizeof *out);
-    if (!tci_initialised)
-        return;
-    tci_thread *self = tci_thread_self();
-    /* Until the observability issue makes this lock-free, the counters are
-     * read under world_lock, which a collection holds. */
-    tci_world_lock(self);
-    tci_alloc_counts counts;
-    tci_cache_read_counts(&counts);
-    tci_heap_stats hs;
-    tci_heap_read_stats(&hs);
-    uint64_t freed = tci_atomic_load_relaxed(&tci_freed_objects);
-    uint64_t freed_bytes = tci_atomic_load_relaxed(&tci_freed_bytes);
-    out->mallocs = counts.mallocs;
-    out->total_alloc = counts.total_bytes;
-    out->frees = freed;
-    out->heap_objects = counts.mallocs - freed;
-    out->heap_alloc = counts.total_bytes - freed_bytes;
-    /* An arena's untouched tail is address space, not memory: heap_sys
-     * counts what the page heap has carved out (as Go's counts what it has
-     * mapped ready), so a 64 MiB arena holding 3 MiB of spans is 3 MiB. */
-    out->heap_sys = hs.sys_bytes - hs.fresh_bytes;
-    out->heap_inuse = hs.inuse_bytes;
-    out->heap_idle = out->heap_sys - hs.inuse_bytes;
-    out->heap_released = hs.released_bytes;
-    out->meta_sys = hs.meta_bytes;
-    out->sys = out->heap_sys + hs.meta_bytes;
-    out->next_gc = tci_atomic_load_relaxed(&tci_next_gc);
-    out->last_gc_ns = st.last_gc_ns;
-    out->pause_total_ns = st.pause_total_ns;
-    memcpy(out->pause_ns, st.pause_ns, sizeof out->pause_ns);
-    memcpy(out->pause_end_ns, st.pause_end_ns, sizeof out->pause_end_ns);
-    out->num_gc = st.num_gc;
-    out->num_forced_gc = st.num_forced_gc;
-    out->markers = (uint32_t)tci_mark_workers();
-    uint64_t elapsed = tci_os_now_ns() - init_ns;
-    out->gc_cpu_fraction = elapsed ? (double)st.gc_cpu_ns /
-                                         ((double)elapsed * ncpu) : 0.0;
-    out->live_bytes = st.live_bytes;
-    out->last_stw_ns = st.last_stw_ns;
-    out->last_ttsp_ns = st.last_ttsp_ns;
-    out->gc_cpu_ns = st.gc_cpu_ns;
-    out->gc_idle_mark_ns = st.gc_idle_mark_ns;
-    out->num_stw = st.num_stw;
-    memcpy(out->stw_ns, st.stw_ns, sizeof out->stw_ns);
-    memcpy(out->stw_end_ns, st.stw_end_ns, sizeof out->stw_end_ns);
-    tci_world_unlock();
-    pthread_mutex_lock(&pacer_lock); /* released below */
-    out->gc_percent = pacer.cfg.gc_percent;
-    out->memory_limit = pacer.cfg.memlimit_bytes < 0 ? INT64_MAX : pacer.cfg.memlimit_bytes;
-    out->gc_cpu_limit = (uint32_t)pacer.cfg.cpu_limit_pct;
-    out->limiter_engaged = (uint32_t)pacer.engaged;
-    out->limiter_last_cycle = pacer.engaged_cycle;
-    out->limiter_engagements = pacer.engagements;
+    out->gc_percent = (int32_t)tci_atomic_load_relaxed(&set_gc_percent);
+    int64_t lim = (int64_t)tci_atomic_load_relaxed(&set_memlimit);
+    out->memory_limit = lim < 0 ? INT64_MAX : lim;
+    out->gc_cpu_limit = (uint32_t)tci_atomic_load_relaxed(&set_cpu_limit);
+    out->limiter_engaged = (uint32_t)tci_atomic_load_relaxed(&limiter_on);
+    out->limiter_last_cycle = tci_atomic_load_relaxed(&set_engaged_cycle);
+    out->limiter_engagements = tci_atomic_load_relaxed(&set_engagements);
     out->gc_trigger = tci_atomic_load_relaxed(&gc_trigger);
-    out->goal_limited = (uint32_t)pacer.limited;
-    pthread_mutex_unlock(&pacer_lock);
-}
-
-int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end)
-{
-    int found = 0;
-    tci_world_lock(tci_thread_self());
-    if (stop < st.num_stw && st.num_stw - stop <= TC_PAUSE_RING) {
-        *start = st.stw_start_mono[stop % TC_PAUSE_RING];
-        *end = st.stw_end_mono[stop % TC_PAUSE_RING];
-        found = 1;
-    }
-    tci_world_unlock();
-    return found;
+    out->goal_limited = (uint32_t)tci_atomic_load_relaxed(&set_limited);
 }

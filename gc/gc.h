@@ -58,6 +58,10 @@ extern tci_atomic tci_unswept_spans;
 int tci_span_sweep(tci_span *s, int keep);
 /* Sweeps every span not yet swept in this cycle. */
 void tci_sweep_all(void);
+/* Objects freed by sweeping, per size class ([0] unused) and large ones
+ * (with their bytes): atomics, read without a lock. */
+void tci_sweep_read_frees(uint64_t class_frees[TCI_MAX_CLASSES], uint64_t *large_frees,
+                          uint64_t *large_bytes);
 
 /* ---- cache.c: per-thread allocation caches ------------------------------- */
 int tci_cache_attach(tci_thread *t);
@@ -66,9 +70,12 @@ void tci_cache_detach(tci_thread *t);
  * stopped or by the owner. */
 void tci_cache_flush(tci_thread *t);
 void tci_cache_flush_all_stw(void);
-/* Allocation counters of attached and detached threads, summed. */
+/* Allocation counters of every thread that ever allocated, summed without
+ * a lock (every cache ever made stays on a list that only grows); [0] is
+ * large objects. */
 typedef struct tci_alloc_counts {
     uint64_t mallocs, total_bytes;
+    uint64_t class_mallocs[TCI_MAX_CLASSES];
 } tci_alloc_counts;
 void tci_cache_read_counts(tci_alloc_counts *out);
 /* Bytes of the attached threads' caches. */
@@ -181,8 +188,10 @@ void tci_roots_scan(tc_tracer *tr);
  * frame's registers), and whole stacks of threads attached since. */
 void tci_roots_note_stacks(uint64_t mark_id);
 uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id);
-/* Bytes of root ranges and stacks scanned by the last scan. */
+/* Bytes of root ranges and stacks scanned by the last scan, together and
+ * the stacks alone. */
 uint64_t tci_roots_last_bytes(void);
+uint64_t tci_roots_last_stack_bytes(void);
 
 /* ---- verify.c -------------------------------------------------------------- */
 /* With the world stopped, after marking: aborts with a description if a
@@ -216,12 +225,63 @@ extern tci_atomic tci_gcphase;
 extern tci_atomic tci_black_bytes;
 extern tci_atomic tci_heap_live; /* bytes allocated since last mark + marked */
 extern tci_atomic tci_next_gc;   /* trigger; UINT64_MAX when off */
-extern tci_atomic tci_freed_objects, tci_freed_bytes; /* by sweeping */
 extern int tci_initialised;
 /* Called on allocation slow paths with the bytes about to be taken: may run
  * a collection. */
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes);
 void tci_gc_stress_tick(tci_thread *self);
+/* Memory outside the heap that the library's tables hold (weak,
+ * ephemeron and finalizer records, profiling records): atomic adds. */
+extern tci_atomic tci_other_sys_bytes;
+/* tc_memstats' pacer settings (gc_percent, memory_limit, gc_cpu_limit,
+ * limiter_*, gc_trigger, goal_limited), without a lock. */
+void tci_pacer_read_settings(tc_memstats *out);
+
+/* ---- trace.c: TRICOLOR_DEBUG's traces, in Go's formats -------------------- */
+/* One cycle's figures, for gctrace and the cycle events. Times are
+ * tci_os_now_ns; CPU times in ns. */
+typedef struct tci_cycle_report {
+    uint32_t cycle;  /* num_gc after it */
+    int forced;
+    uint64_t t_start, t_mark, t_term, t_end; /* first stop's request, mark start
+                                                 (restart), final stop's request,
+                                                 its restart */
+    uint64_t start_cpu_ns, assist_cpu_ns, mark_cpu_ns, idle_cpu_ns, term_cpu_ns;
+    uint64_t heap0, heap1, live, goal, next_goal;
+    uint64_t stack_bytes, global_bytes;
+    uint64_t pause_ns;
+    uint32_t stops;
+    int procs;
+} tci_cycle_report;
+void tci_trace_gc(const tci_cycle_report *r);
+void tci_trace_scav(uint64_t released_bytes, uint64_t released_total, uint64_t inuse_bytes,
+                    uint64_t retained_bytes, int forced);
+/* Go's number formats: fmtNSAsMS, and print(float64); buf holds 32 bytes. */
+const char *tci_trace_ms(char *buf, uint64_t ns);
+const char *tci_trace_float(char *buf, double v);
+
+/* ---- stats.c: the statistics (read without a lock) ----------------------- */
+void tci_stats_init(int ncpu, uint64_t now_ns);
+uint64_t tci_stats_init_ns(void);
+/* The world_lock holder: a stop from t0 (the request) to t1 (every held
+ * thread running again), both tci_os_now_ns, with its time to stop. */
+void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp);
+/* The world_lock holder: concurrent marking's counted CPU, and idle marking. */
+void tci_stats_add_mark_cpu(uint64_t cpu_ns, uint64_t idle_ns);
+/* The world_lock holder, at a cycle's end (its stops recorded): returns
+ * the cycle's number (num_gc after it). */
+uint32_t tci_stats_record_cycle(uint64_t live, int forced, uint64_t stacks_bytes,
+                                uint64_t globals_bytes);
+/* The cycle in progress so far (world_lock holder). */
+uint32_t tci_stats_cycle_stops(void);
+uint64_t tci_stats_cycle_pause_ns(void);
+void tci_stats_record_assist(uint64_t ns);
+double tci_stats_gc_cpu_fraction(void);
+/* A histogram's total and count (TC_HIST_*). */
+uint64_t tci_stats_hist_sum(int which, uint64_t *count);
+/* pool/ registers how to read its totals: hits, victim hits, misses, puts,
+ * dropped (and one spare). */
+void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]));
 /* Stop number `stop` (0-based, counting every stop of every cycle) on
  * CLOCK_MONOTONIC (tci_os_now_ns): from the stop request to every held
  * thread running again. Returns 0 when that stop is not (or no longer) in
@@ -233,6 +293,14 @@ int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end);
  * (a cycle must not be running: the gate is for a test alone with it);
  * tci_gate_wait_held blocks (as a blocked thread) until one sits there. */
 void tci_gate_hold(int on);
+/* The stop gate: held, the collector waits inside its next cycle's first
+ * stop (the stopped collector: inside its one stop), the world stopped and
+ * world_lock held, until released; tci_gate_wait_stopped blocks until it
+ * sits there, and must be called inside a blocking region (or unattached):
+ * leaving the region would park the caller in that stop. For the test that statistics are
+ * read while a collection holds the world. */
+void tci_gate_hold_stop(int on);
+void tci_gate_wait_stopped(void);
 uint64_t tci_gate_start_cycle(void);
 void tci_gate_wait_held(void);
 /* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle

@@ -54,6 +54,25 @@ static size_t narenas, arenas_cap;
 static uintptr_t bump_next, bump_end;        /* never-used tail of the last arena */
 static uint64_t sys_bytes, inuse_bytes, meta_bytes;
 static uint64_t released_bytes;             /* free pages returned to the OS */
+/* What tci_heap_read_stats returns, republished by every heap_lock holder
+ * as it lets go (heap_unlock), under a sequence count: tc_read_memstats
+ * reads the heap's figures without the lock, so it never waits behind a
+ * scavenge's system calls or a collection. */
+static tci_seqcount pub_seq;
+static tci_atomic pub_sys, pub_inuse, pub_meta, pub_released, pub_fresh;
+
+static void heap_unlock(void)
+{
+    tci_seq_write_begin(&pub_seq);
+    tci_atomic_store_relaxed(&pub_sys, sys_bytes);
+    tci_atomic_store_relaxed(&pub_inuse, inuse_bytes);
+    /* Plus at most one touched 4 KiB page of the first level per arena. */
+    tci_atomic_store_relaxed(&pub_meta, meta_bytes + narenas * 4096);
+    tci_atomic_store_relaxed(&pub_released, released_bytes);
+    tci_atomic_store_relaxed(&pub_fresh, bump_end - bump_next);
+    tci_seq_write_end(&pub_seq);
+    pthread_mutex_unlock(&heap_lock); /* partner: every pthread_mutex_lock(&heap_lock) */
+}
 /* Runs off the free lists while the scavenger returns them (heap_lock
  * dropped): an allocation that finds no room waits for them
  * (released_cond) rather than grow the heap beside memory that is about
@@ -433,13 +452,13 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
     }
     if (!s) {
         if (bump_end - bump_next < (npages << TCI_PAGE_SHIFT) && grow_locked(npages) != 0) {
-            pthread_mutex_unlock(&heap_lock);
+            heap_unlock();
             errno = ENOMEM;
             return NULL;
         }
         s = span_struct_alloc_locked();
         if (!s) {
-            pthread_mutex_unlock(&heap_lock);
+            heap_unlock();
             errno = ENOMEM;
             return NULL;
         }
@@ -463,7 +482,7 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
     map_span_locked(s);
     if (release_after)
         release_for_limit_locked(0);
-    pthread_mutex_unlock(&heap_lock);
+    heap_unlock();
     return s;
 }
 
@@ -479,7 +498,7 @@ void tci_heap_free_span(tci_span *s)
     s->state = TCI_SPAN_FREE;
     s->nalloc = 0;
     insert_coalesced_locked(s);
-    pthread_mutex_unlock(&heap_lock);
+    heap_unlock();
 }
 
 /* Puts free span s on the free lists, merged with its free neighbours. */
@@ -537,27 +556,29 @@ void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
             }
         }
     }
-    pthread_mutex_unlock(&heap_lock);
+    heap_unlock();
 }
 
 uint64_t tci_heap_nspans(void)
 {
     pthread_mutex_lock(&heap_lock); /* released below */
     uint64_t n = nspans_inuse;
-    pthread_mutex_unlock(&heap_lock);
+    heap_unlock();
     return n;
 }
 
 void tci_heap_read_stats(tci_heap_stats *out)
 {
-    pthread_mutex_lock(&heap_lock); /* released below */
-    out->sys_bytes = sys_bytes;
-    out->inuse_bytes = inuse_bytes;
-    /* Plus at most one touched 4 KiB page of the first level per arena. */
-    out->meta_bytes = meta_bytes + narenas * 4096;
-    out->released_bytes = released_bytes;
-    out->fresh_bytes = bump_end - bump_next;
-    pthread_mutex_unlock(&heap_lock);
+    for (;;) {
+        uintptr_t v = tci_seq_read_begin(&pub_seq);
+        out->sys_bytes = tci_atomic_load_relaxed(&pub_sys);
+        out->inuse_bytes = tci_atomic_load_relaxed(&pub_inuse);
+        out->meta_bytes = tci_atomic_load_relaxed(&pub_meta);
+        out->released_bytes = tci_atomic_load_relaxed(&pub_released);
+        out->fresh_bytes = tci_atomic_load_relaxed(&pub_fresh);
+        if (!tci_seq_read_retry(&pub_seq, v))
+            return;
+    }
 }
 
 /* ---- Returning free pages to the OS ------------------------------------- */
@@ -637,7 +658,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
     s->state = TCI_SPAN_RELEASING;
     if (drop_lock) {
         releasing_runs++;
-        pthread_mutex_unlock(&heap_lock);
+        heap_unlock();
     }
     int ok = tci_os_release((void *)from, n << TCI_PAGE_SHIFT) == 0;
     if (drop_lock) {
@@ -710,7 +731,7 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes)
             break;
         got += release_run_locked(s, 1);
     }
-    pthread_mutex_unlock(&heap_lock);
+    heap_unlock();
     return got;
 }
 
@@ -718,5 +739,5 @@ void tci_heap_set_retain_limit(uint64_t bytes)
 {
     pthread_mutex_lock(&heap_lock); /* released below */
     retain_limit = bytes;
-    pthread_mutex_unlock(&heap_lock);
+    heap_unlock();
 }

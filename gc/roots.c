@@ -21,7 +21,8 @@ static range *ranges;         /* protected by roots_lock */
 static size_t nranges, ranges_cap;
 static callback *callbacks;   /* protected by roots_lock */
 static size_t ncallbacks, callbacks_cap;
-static uint64_t last_bytes;   /* written with the world stopped */
+/* Written with the world stopped, read by the collector's thread. */
+static uint64_t last_bytes, last_stack_bytes;
 
 static int grow(void **arr, size_t *cap, size_t elem)
 {
@@ -153,6 +154,7 @@ void tci_roots_scan(tc_tracer *tr)
      * registers before the world stopped (park, blocking region, collect). */
     for (tci_thread *t = tci_threads_first(); t; t = t->next)
         bytes += scan_thread(tr, t, t->stack_hi);
+    last_stack_bytes = bytes;
     /* No stopped thread holds roots_lock: it is never held across a
      * safepoint. */
     pthread_mutex_lock(&roots_lock); /* released below */
@@ -170,4 +172,9 @@ void tci_roots_scan(tc_tracer *tr)
 uint64_t tci_roots_last_bytes(void)
 {
     return last_bytes;
+}
+
+uint64_t tci_roots_last_stack_bytes(void)
+{
+    return last_stack_bytes;
 }

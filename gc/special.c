@@ -96,7 +96,10 @@ static fin **fin_table;
 static size_t fin_buckets, fin_count;
 /* Queued finalizers, oldest first; special_lock. */
 static fin *queue_head, *queue_tail;
-static uint64_t fin_queued_total, fin_run_total; /* special_lock */
+/* Totals for tc_finalizer_counts, which tc_read_memstats calls and which
+ * must not wait for special_lock (held through a stop's specials pass):
+ * atomics, written under special_lock. fin_registered mirrors fin_count. */
+static tci_atomic fin_registered, fin_queued_total, fin_run_total;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
 /* The finalizer thread: started with the first finalizer unless turned off;
  * enabled says whether it runs them. special_lock. */
@@ -142,6 +145,7 @@ tc_weak *tc_weak_create(void *obj)
         errno = ENOMEM;
         return NULL;
     }
+    tci_atomic_add_full(&tci_other_sys_bytes, sizeof *w);
     tci_atomic_store_relaxed(&w->obj, (uintptr_t)obj);
     pthread_mutex_lock(&special_lock); /* released below */
     w->prev = NULL;
@@ -172,6 +176,7 @@ void tc_weak_destroy(tc_weak *w)
     if (w->next)
         w->next->prev = w->prev;
     pthread_mutex_unlock(&special_lock);
+    tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *w);
     free(w);
 }
 
@@ -187,6 +192,7 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
         errno = ENOMEM;
         return NULL;
     }
+    tci_atomic_add_full(&tci_other_sys_bytes, sizeof *e);
     tci_atomic_store_relaxed(&e->key, (uintptr_t)key);
     tci_atomic_store_relaxed(&e->value, (uintptr_t)value);
     /* Appended: a pass of the fixpoint takes them oldest first, so a chain
@@ -235,6 +241,7 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
     else
         ephemerons_tail = e->prev;
     pthread_mutex_unlock(&special_lock);
+    tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *e);
     free(e);
 }
 
@@ -261,6 +268,7 @@ static int fin_grow_locked(void)
             t[h] = f;
         }
     free(fin_table);
+    tci_atomic_add_full(&tci_other_sys_bytes, (n - fin_buckets) * sizeof *t);
     fin_table = t;
     fin_buckets = n;
     return 0;
@@ -312,6 +320,8 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
         } else {
             *link = f->next;
             fin_count--;
+            tci_atomic_store_relaxed(&fin_registered, fin_count);
+            tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *f);
             free(f);
         }
         pthread_mutex_unlock(&special_lock);
@@ -335,6 +345,8 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     f->next = fin_table[h];
     fin_table[h] = f;
     fin_count++;
+    tci_atomic_store_relaxed(&fin_registered, fin_count);
+    tci_atomic_add_full(&tci_other_sys_bytes, sizeof *f);
     int start = !thread_started && !thread_disabled;
     if (start)
         thread_started = 1;
@@ -362,6 +374,7 @@ static void run_one(fin *f)
 {
     void *volatile obj = (void *)f->obj;
     f->fn(obj, f->arg);
+    tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *f);
     free(f);
 }
 
@@ -374,7 +387,7 @@ int tc_finalizers_run_pending(void)
         pthread_mutex_lock(&special_lock); /* released below */
         fin *f = queue_pop_locked();
         if (f)
-            fin_run_total++;
+            tci_atomic_add_full(&fin_run_total, 1);
         pthread_mutex_unlock(&special_lock);
         if (!f)
             return n;
@@ -410,7 +423,7 @@ static void *finalizer_main(void *arg)
         pthread_mutex_lock(&special_lock); /* released below */
         fin *f = thread_disabled ? NULL : queue_pop_locked();
         if (f) {
-            fin_run_total++;
+            tci_atomic_add_full(&fin_run_total, 1);
             thread_running_one = 1;
         }
         pthread_mutex_unlock(&special_lock);
@@ -463,14 +476,12 @@ int tc_finalizer_thread_enable(void)
 
 void tc_finalizer_counts(uint64_t *registered, uint64_t *queued, uint64_t *run)
 {
-    pthread_mutex_lock(&special_lock); /* released below */
     if (registered)
-        *registered = fin_count;
+        *registered = tci_atomic_load_relaxed(&fin_registered);
     if (queued)
-        *queued = fin_queued_total;
+        *queued = tci_atomic_load_relaxed(&fin_queued_total);
     if (run)
-        *run = fin_run_total;
-    pthread_mutex_unlock(&special_lock);
+        *run = tci_atomic_load_relaxed(&fin_run_total);
 }
 
 /* ---- The collector's side ------------------------------------------------- */
@@ -537,6 +548,7 @@ void tci_special_mark_done_stw(void)
             }
             *link = f->next;
             fin_count--;
+            tci_atomic_store_relaxed(&fin_registered, fin_count);
             f->next = NULL;
             if (queue_tail)
                 queue_tail->next = f;
@@ -549,7 +561,7 @@ void tci_special_mark_done_stw(void)
     }
     if (queued) {
         tci_mark_drain_stw(); /* its contents are marked already: normally nothing */
-        fin_queued_total += (uint64_t)queued;
+        tci_atomic_add_full(&fin_queued_total, (uintptr_t)queued);
     }
     queued_this_cycle += queued;
     pthread_mutex_unlock(&special_lock);

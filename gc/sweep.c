@@ -15,6 +15,20 @@
 
 tci_atomic tci_sweepgen;
 tci_atomic tci_unswept_spans;
+/* Objects freed, per size class; [0] large objects, with their bytes in
+ * large_freed_bytes. Atomic adds, once per span swept. */
+static tci_atomic class_frees[TCI_MAX_CLASSES];
+static tci_atomic large_freed_bytes;
+
+void tci_sweep_read_frees(uint64_t out[TCI_MAX_CLASSES], uint64_t *large_frees,
+                          uint64_t *large_bytes)
+{
+    *large_bytes = tci_atomic_load_relaxed(&large_freed_bytes);
+    *large_frees = tci_atomic_load_relaxed(&class_frees[0]);
+    out[0] = 0;
+    for (int cl = 1; cl < TCI_MAX_CLASSES; cl++)
+        out[cl] = tci_atomic_load_relaxed(&class_frees[cl]);
+}
 
 int tci_span_sweep(tci_span *s, int keep)
 {
@@ -30,8 +44,9 @@ int tci_span_sweep(tci_span *s, int keep)
         tci_atomic_store_relaxed(&s->mark_bits[w], 0);
     }
     if (freed) {
-        tci_atomic_add_full(&tci_freed_objects, freed);
-        tci_atomic_add_full(&tci_freed_bytes, freed * s->elemsize);
+        tci_atomic_add_full(&class_frees[s->sizeclass], freed);
+        if (s->sizeclass == 0)
+            tci_atomic_add_full(&large_freed_bytes, freed * s->elemsize);
         s->needzero = 1;
     }
     s->nalloc = (uint32_t)live;

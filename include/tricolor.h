@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define TC_VERSION_MAJOR 0
-#define TC_VERSION_MINOR 1
+#define TC_VERSION_MINOR 2
 
 /* ---- Set-up and threads ------------------------------------------------
  * tc_init() reads the TRICOLOR_* environment, sets up the one process-wide
@@ -187,8 +187,17 @@ typedef struct tc_memory_pressure {
 TC_API int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
                                  void *arg);
 
-/* ---- Statistics (Go's runtime.MemStats meanings) ------------------------ */
+/* ---- Statistics (Go's runtime.MemStats meanings; docs/observability.md) ---
+ * tc_read_memstats never stops the world, takes no lock a collection holds
+ * and never waits for a cycle: the counters are per thread, or atomics, or
+ * published by the collector under a sequence count, and are summed as
+ * they are read. Any thread may call it, attached or not, at any time
+ * (before tc_init it fills zeros). The struct is versioned by its size:
+ * tc_read_memstats is a macro that passes sizeof *out, and the library
+ * fills only that many bytes, so a program built against an older header
+ * keeps working with a newer library. Fields are only ever appended. */
 #define TC_PAUSE_RING 256
+#define TC_NUM_SIZE_CLASSES 96
 typedef struct tc_memstats {
     uint64_t heap_alloc;     /* bytes of allocated heap objects (incl. unswept dead) */
     uint64_t heap_objects;   /* number of allocated heap objects */
@@ -237,9 +246,53 @@ typedef struct tc_memstats {
     uint64_t gc_idle_mark_ns;    /* the markers' CPU time on CPUs the program left idle,
                                     beyond their 25% share: not in gc_cpu_ns (as Go's
                                     idle mark workers) */
+    /* ---- Appended with the size-versioned read (tricolor 0.2) ---------- */
+    uint64_t cache_sys;          /* the threads' allocation caches and tracers */
+    uint64_t mark_sys;           /* the mark's work buffers */
+    uint64_t other_sys;          /* profiling records, weak, ephemeron and
+                                    finalizer tables */
+    uint64_t stacks_bytes;       /* stack bytes the last cycle scanned as roots */
+    uint64_t globals_bytes;      /* root ranges the last cycle scanned */
+    uint64_t num_assists;        /* mark assists since tc_init */
+    uint64_t assist_ns;          /* their total duration */
+    uint64_t finalizers_registered, finalizers_queued, finalizers_run;
+    uint64_t pool_gets, pool_hits, pool_victim_hits, pool_misses, pool_puts, pool_dropped;
+    uint64_t gc_events_dropped;  /* tc_on_gc_event calls lost to a slow callback */
+    uint64_t mem_profile_rate;   /* bytes between heap-profile samples; 0: off */
+    uint64_t mem_profile_samples;/* samples taken since tc_init */
+    uint32_t num_size_classes;   /* entries of by_size in use */
+    uint32_t reserved0;
+    /* by_size[0] counts large objects (size 0: each its own page run);
+     * by_size[i] the objects of size class i, of `size` bytes. */
+    struct {
+        uint64_t size, mallocs, frees;
+    } by_size[TC_NUM_SIZE_CLASSES];
 } tc_memstats;
 
+TC_API void tc_read_memstats_sized(tc_memstats *out, size_t size);
+/* The entry point of binaries built before the struct was versioned: it
+ * fills the fields up to gc_idle_mark_ns. Source code reaches
+ * tc_read_memstats_sized through the macro. */
 TC_API void tc_read_memstats(tc_memstats *out);
+#define tc_read_memstats(out) tc_read_memstats_sized((out), sizeof *(out))
+
+/* Pause and assist histograms, log-bucketed (8 buckets per power of two,
+ * from 1 us to about 18 minutes, under 13% wide), counted since tc_init:
+ *   TC_HIST_PAUSE   every stop of the world, from the request to every
+ *                   held thread running again;
+ *   TC_HIST_TTSP    the same stops' time to stop (request to all parked);
+ *   TC_HIST_ASSIST  every mark assist an allocating thread made.
+ * tc_read_histogram copies up to n buckets: counts[i] values fell in
+ * (upper_ns[i-1], upper_ns[i]] (the last bucket's bound is UINT64_MAX); it
+ * returns the number of buckets there are (call with n 0 to size the
+ * arrays), or 0 with errno EINVAL for an unknown histogram.
+ * tc_pause_quantile(q), 0 <= q <= 1: the upper bound of the bucket that
+ * holds the q-quantile of TC_HIST_PAUSE (0 when nothing stopped; UINT64_MAX
+ * with errno EINVAL for a q outside [0, 1]). Lock-free, as tc_read_memstats. */
+enum { TC_HIST_PAUSE = 0, TC_HIST_TTSP = 1, TC_HIST_ASSIST = 2 };
+TC_API size_t tc_read_histogram(int which, uint64_t *counts, uint64_t *upper_ns, size_t n);
+TC_API uint64_t tc_pause_quantile(double q);
+
 
 /* ---- Pools (docs/api.md) ---------------------------------------------------
  * Reusable objects, emptied a generation per cycle (Go's sync.Pool): an

@@ -87,8 +87,10 @@ struct tc_pool {
     gen *free_gens, *dropped; /* pool_lock */
     tc_pool *prev, *next;     /* the registry; pool_lock */
     int busy;                 /* the after-cycle pass releases its entries; pool_lock */
-    counters ctr[POOL_SHARDS];
+    struct ctr_block *cb;     /* set at creation */
+    uint64_t base[5];         /* cb's counts then (hits, victim hits, misses, puts, dropped) */
 };
+
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t busy_cond = PTHREAD_COND_INITIALIZER; /* with pool_lock */
@@ -103,6 +105,60 @@ static __thread int my_shard = -1;
 static void *line_alloc(size_t size)
 {
     return aligned_alloc(CACHE_LINE, (size + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE);
+}
+
+/* A pool's counters live in a block that outlives it: blocks are kept on
+ * a list that only grows (a destroyed pool's block is reused by the next
+ * pool made, which starts from its counts), so tc_read_memstats sums every
+ * pool's counts, past ones included, without a lock. */
+typedef struct ctr_block {
+    counters ctr[POOL_SHARDS];
+    struct ctr_block *all_next;  /* set before publication */
+    struct ctr_block *free_next; /* pool_lock */
+} ctr_block;
+static tci_atomic all_blocks;
+static ctr_block *free_blocks; /* pool_lock */
+
+static void block_sum(const ctr_block *b, uint64_t out[5])
+{
+    for (int s = 0; s < POOL_SHARDS; s++) {
+        const counters *c = &b->ctr[s];
+        out[0] += tci_atomic_load_relaxed(&c->hits);
+        out[1] += tci_atomic_load_relaxed(&c->victim_hits);
+        out[2] += tci_atomic_load_relaxed(&c->misses);
+        out[3] += tci_atomic_load_relaxed(&c->puts);
+        out[4] += tci_atomic_load_relaxed(&c->dropped);
+    }
+}
+
+/* A counters block for a new pool: a destroyed pool's, or a new one
+ * published on all_blocks. NULL when out of memory. */
+static ctr_block *block_take(void)
+{
+    pthread_mutex_lock(&pool_lock); /* released below */
+    ctr_block *cb = free_blocks;
+    if (cb)
+        free_blocks = cb->free_next;
+    pthread_mutex_unlock(&pool_lock);
+    if (cb)
+        return cb;
+    cb = line_alloc(sizeof *cb);
+    if (!cb)
+        return NULL;
+    memset(cb, 0, sizeof *cb);
+    /* Published whole: partner the acquire in pool_totals. */
+    cb->all_next = (ctr_block *)tci_atomic_load_relaxed(&all_blocks);
+    while (!tci_atomic_cas_full(&all_blocks, (uintptr_t)cb->all_next, (uintptr_t)cb))
+        cb->all_next = (ctr_block *)tci_atomic_load_relaxed(&all_blocks);
+    return cb;
+}
+
+/* tc_read_memstats' pool figures (registered with tci_stats_set_pool_totals). */
+static void pool_totals(uint64_t out[6])
+{
+    memset(out, 0, 6 * sizeof *out);
+    for (ctr_block *b = (ctr_block *)tci_atomic_load_acquire(&all_blocks); b; b = b->all_next)
+        block_sum(b, out);
 }
 
 static gen *gen_new(void)
@@ -216,6 +272,8 @@ static int ensure_hooks(const char *fn)
         if (st == 0 && tci_atomic_cas_full(&hooks_state, 0, 1)) {
             int ok = tci_cycle_hook_add(pool_rotate_stw, pool_after_cycle) == 0 &&
                      tc_root_callback_add(pool_roots, NULL) == 0;
+            if (ok)
+                tci_stats_set_pool_totals(pool_totals);
             if (!ok)
                 fprintf(stderr, "tricolor: %s: could not register the pools' cycle hooks\n",
                         fn);
@@ -233,7 +291,8 @@ static tc_pool *pool_create(void *(*make)(void *arg), void (*release)(void *, vo
         return NULL;
     tc_pool *p = line_alloc(sizeof *p);
     gen *a = gen_new(), *b = gen_new(), *spare = gen_new();
-    if (!p || !a || !b || !spare) {
+    ctr_block *cb = p && a && b && spare ? block_take() : NULL;
+    if (!cb) {
         free(p);
         free(a);
         free(b);
@@ -242,6 +301,8 @@ static tc_pool *pool_create(void *(*make)(void *arg), void (*release)(void *, vo
         return NULL;
     }
     memset(p, 0, sizeof *p);
+    p->cb = cb;
+    block_sum(cb, p->base);
     p->free_gens = spare; /* the first rotation's: none is made in a stop */
     p->make = make;
     p->release = release;
@@ -280,7 +341,7 @@ void *tc_pool_get(tc_pool *p)
     if (!p || tci_check_heap_thread("tc_pool_get"))
         return NULL;
     int me = shard_of_caller();
-    counters *c = &p->ctr[me];
+    counters *c = &p->cb->ctr[me];
     uintptr_t v = gen_get((gen *)tci_atomic_load_relaxed(&p->primary), me);
     if (v) {
         tci_atomic_add_full(&c->hits, 1);
@@ -300,7 +361,7 @@ void tc_pool_put(tc_pool *p, void *obj)
     if (!p || !obj || tci_check_heap_thread("tc_pool_put"))
         return;
     int me = shard_of_caller();
-    counters *c = &p->ctr[me];
+    counters *c = &p->cb->ctr[me];
     tci_atomic_add_full(&c->puts, 1);
     shard *sh = &((gen *)tci_atomic_load_relaxed(&p->primary))->shards[me];
     if (tci_atomic_cas_full(&sh->priv, 0, (uintptr_t)obj) || ring_put(sh, (uintptr_t)obj))
@@ -330,7 +391,7 @@ static void gen_empty(tc_pool *p, gen *g)
         }
     }
     if (n)
-        tci_atomic_add_full(&p->ctr[0].dropped, n);
+        tci_atomic_add_full(&p->cb->ctr[0].dropped, n);
 }
 
 void tc_pool_destroy(tc_pool *p)
@@ -370,6 +431,10 @@ void tc_pool_destroy(tc_pool *p)
         next = g->next;
         free(g);
     }
+    pthread_mutex_lock(&pool_lock); /* released below */
+    p->cb->free_next = free_blocks;
+    free_blocks = p->cb;
+    pthread_mutex_unlock(&pool_lock);
     free(p);
 }
 
@@ -378,17 +443,15 @@ void tc_pool_read_counts(tc_pool *p, tc_pool_counts *out)
     memset(out, 0, sizeof *out);
     if (!p)
         return;
-    for (int s = 0; s < POOL_SHARDS; s++) {
-        counters *c = &p->ctr[s];
-        out->hits += tci_atomic_load_relaxed(&c->hits);
-        out->victim_hits += tci_atomic_load_relaxed(&c->victim_hits);
-        out->misses += tci_atomic_load_relaxed(&c->misses);
-        out->puts += tci_atomic_load_relaxed(&c->puts);
-        out->dropped += tci_atomic_load_relaxed(&c->dropped);
-    }
+    uint64_t c[5] = {0};
+    block_sum(p->cb, c);
+    out->hits = c[0] - p->base[0];
+    out->victim_hits = c[1] - p->base[1];
+    out->misses = c[2] - p->base[2];
+    out->puts = c[3] - p->base[3];
+    out->dropped = c[4] - p->base[4];
     out->gets = out->hits + out->victim_hits + out->misses;
 }
-
 /* ---- The collector's side ------------------------------------------------- */
 
 /* World stopped, first stop of a cycle. The fresh generation comes from

@@ -85,4 +85,40 @@ static inline int tci_atomic_or_test(tci_atomic *a, uintptr_t mask)
     }
 }
 
+/* A sequence count (a seqlock without the lock): one writer at a time,
+ * serialised by a lock of the writer's, publishes a group of tci_atomic
+ * fields; readers never block it or each other. A reader copies the
+ * fields between tci_seq_read_begin and tci_seq_read_retry and copies
+ * again when a write overlapped. The fields are atomics (relaxed), so an
+ * overlapping copy is a stale read, never a data race. */
+typedef struct { tci_atomic seq; } tci_seqcount;
+
+static inline void tci_seq_write_begin(tci_seqcount *s)
+{
+    tci_atomic_store_relaxed(&s->seq, tci_atomic_load_relaxed(&s->seq) + 1);
+    tci_atomic_fence_full(); /* odd before any field: partner tci_seq_read_retry */
+}
+static inline void tci_seq_write_end(tci_seqcount *s)
+{
+    /* Every field before even: partner tci_seq_read_begin's acquire. */
+    tci_atomic_store_release(&s->seq, tci_atomic_load_relaxed(&s->seq) + 1);
+}
+/* Returns the count to hand to tci_seq_read_retry; waits out a write in
+ * progress (a few stores: the writers never block inside one). */
+static inline uintptr_t tci_seq_read_begin(const tci_seqcount *s)
+{
+    for (;;) {
+        uintptr_t v = tci_atomic_load_acquire(&s->seq);
+        if (!(v & 1))
+            return v;
+        tci_cpu_relax();
+    }
+}
+/* Nonzero when a write overlapped the copy since tci_seq_read_begin. */
+static inline int tci_seq_read_retry(const tci_seqcount *s, uintptr_t v)
+{
+    tci_atomic_fence_full(); /* the copy's loads before the second look */
+    return tci_atomic_load_relaxed(&s->seq) != v;
+}
+
 #endif
