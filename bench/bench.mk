@@ -7,6 +7,8 @@
 #                                           medians and the ratio table
 #   make bench-quick                        the same, small and one round (CI)
 #   make bench-pool [ROUNDS=3]              what a pool saves (bench/poolbench.c)
+#   make bench-observe [ROUNDS=5]           what profiling and reading the
+#                                           statistics cost (bench/observebench.c)
 #   make bench-bin                          just build them
 #
 # Every workload (workload_<w>.c) and backend (backend_<b>.c) is compiled
@@ -68,9 +70,10 @@ BENCH_UTIL_OBJ := $(BENCH_DIR)/obj/bench_util.o $(BENCH_DIR)/obj/svg.o
 BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
 .PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer bench-pool \
+	bench-observe \
 	run run-report
 
-bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_DIR)/tcpool \
+bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_DIR)/tcpool $(BENCH_DIR)/tcobserve \
 	$(BENCH_PEER_BIN)
 
 # backends.h lists a program's backends for gbench.cc (one directory per
@@ -128,6 +131,9 @@ $(BENCH_DIR)/tcspike: bench/spike.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 $(BENCH_DIR)/tcpool: bench/poolbench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
+$(BENCH_DIR)/tcobserve: bench/observebench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
+	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
+
 $(BENCH_DIR)/tcreport: $(BENCH_DIR)/obj/report.o $(BENCH_UTIL_OBJ) \
 		$(BENCH_DIR)/obj/latency.tricolor.o $(BENCH_DIR)/obj/steady.tricolor.o \
 		$(BENCH_DIR)/obj/backend.tricolor.o $(B)/libtricolor.a
@@ -168,6 +174,13 @@ bench-pacer: deps-bench
 bench-pool: deps-bench
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcpool
 	$(BENCH_DIR)/tcpool --rounds $(ROUNDS)
+
+# What observing costs: heap profiling at the default rate on binary-trees
+# (against rate 0, alternating rounds), and tc_read_memstats while other
+# threads allocate (bench/observebench.c).
+bench-observe: deps
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcobserve
+	$(BENCH_DIR)/tcobserve --rounds $(if $(filter 3,$(ROUNDS)),5,$(ROUNDS))
 
 # The idle barrier's cost in instructions (cachegrind), which noise cannot
 # blur: see tools/barrier-cost.sh.

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "gc.h"
+#include "os.h"
 
 typedef struct alloc_slot {
     uint64_t free_bits;   /* free slots of the window, bit i = slot window_idx + i */
@@ -41,6 +42,8 @@ typedef struct tci_cache {
     tci_atomic large_nmalloc;            /* written by the owner only */
     tci_atomic large_bytes;              /* written by the owner only */
     tc_tracer *tracer;   /* the barrier's and assists' grey objects (owner, or stopped) */
+    int64_t sample_left;  /* bytes to the next heap-profile sample; owner only */
+    uint64_t sample_rng;  /* owner only */
     struct tci_cache *all_next;  /* every cache ever made; set before publication */
     struct tci_cache *free_next; /* detached caches kept for reuse; world_lock */
 } tci_cache;
@@ -185,6 +188,8 @@ int tci_cache_attach(tci_thread *t)
         c->all_next = (tci_cache *)tci_atomic_load_relaxed(&all_caches);
         tci_atomic_store_release(&all_caches, (uintptr_t)c);
     }
+    c->sample_rng = (uintptr_t)c ^ tci_os_now_ns();
+    c->sample_left = tci_profile_next(&c->sample_rng);
     t->gc_local = c;
     my_cache = c;
     return 0;
@@ -346,13 +351,9 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     return (void *)s->base;
 }
 
-static inline void *alloc_kind(int kind, size_t size, uint32_t type_id, const char *fn)
+static inline __attribute__((always_inline)) void *alloc_plain(tci_cache *c, int kind,
+                                                               size_t size, uint32_t type_id)
 {
-    tci_cache *c = my_cache;
-    if (__builtin_expect(c == NULL, 0))
-        return tci_not_attached(fn);
-    if (size == 0)
-        size = 1;
     if (__builtin_expect(size > TCI_MAX_SMALL, 0)) {
         if (size > TCI_MAX_OBJECT) {
             errno = ENOMEM;
@@ -365,6 +366,34 @@ static inline void *alloc_kind(int kind, size_t size, uint32_t type_id, const ch
     if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_stw_pending), 0))
         return alloc_slow(c, kind, cl, type_id);
     return alloc_from_window(c, a, kind, cl, type_id);
+}
+
+/* The countdown reached a heap-profile sample (see profile.c). */
+static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, size_t size,
+                                                     uint32_t type_id, uintptr_t caller)
+{
+    uint64_t rate, samples;
+    tci_profile_read_counts(&rate, &samples);
+    c->sample_left = tci_profile_next(&c->sample_rng);
+    void *p = alloc_plain(c, kind, size, type_id);
+    if (p && rate)
+        tci_profile_sample(p, caller);
+    return p;
+}
+
+/* Always inlined into the tc_alloc* entry points: __builtin_return_address
+ * is then the program's call site, where a sample's stack begins. */
+static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t size,
+                                                              uint32_t type_id, const char *fn)
+{
+    tci_cache *c = my_cache;
+    if (__builtin_expect(c == NULL, 0))
+        return tci_not_attached(fn);
+    if (size == 0)
+        size = 1;
+    if (__builtin_expect((c->sample_left -= (int64_t)size) < 0, 0))
+        return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
+    return alloc_plain(c, kind, size, type_id);
 }
 
 static inline int type_kind(const tc_type *t)

@@ -191,6 +191,7 @@ int tc_init(void)
         return -1;
     }
     tci_mark_init(cfg.markers, ncpu);
+    tci_profile_init(cfg.mem_profile_rate);
     tci_atomic_store_relaxed(&tci_sweepgen, 2);
     tci_pacer_config pc = {
         .gc_percent = cfg.gc_percent,
@@ -981,7 +982,13 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     record_stop(t0, t_mark, ttsp);
     uint64_t stw1_ns = t_mark - t0;
     uint64_t ratio = tci_atomic_load_relaxed(&assist_ratio);
+    tci_cycle_report r = {
+        .cycle = tci_stats_num_gc() + 1, .forced = forced,
+        .t_start = t0, .t_mark = t_mark, .heap0 = heap0, .goal = goal,
+        .pause_ns = tci_stats_cycle_pause_ns(), .stops = tci_stats_cycle_stops(),
+    };
     tci_world_unlock();
+    tci_event_post(TC_GC_EVENT_START, &r, 0);
     if (tci_cfg.gcpacertrace) {
         /* Go's line at a cycle's start: the assist ratio (scan bytes owed
          * per byte allocated), the scan work expected, the heap now and the
@@ -1002,7 +1009,6 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
 
     /* 2 and 3: mark, then stop and look for what the mutators still hold. */
     uint64_t mark_ns = 0;
-    tci_cycle_report r;
     tci_pacer_mark m;
     for (int round = 1;; round++) {
         tci_mark_drain_all(1);
@@ -1075,6 +1081,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
         pacer_trace(&m, goal, expected_work, r.stack_bytes, r.assist_cpu_ns + r.mark_cpu_ns);
     if (tci_cfg.gctrace)
         tci_trace_gc(&r);
+    tci_event_post(TC_GC_EVENT_MARK_DONE, &r, 0);
     pthread_mutex_lock(&gc_lock); /* released below */
     marks_ended++;
     pthread_cond_broadcast(&gc_done_cond);
@@ -1083,7 +1090,9 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pressure_notify();
 
     /* 4. The background sweep, and then the scavenger. */
+    uint64_t t_sweep = tci_os_now_ns();
     tci_sweep_all();
+    tci_event_post(TC_GC_EVENT_SWEEP_DONE, &r, tci_os_now_ns() - t_sweep);
     scavenge_after_sweep();
 }
 
@@ -1102,6 +1111,11 @@ static __attribute__((noinline)) void collect_run(tci_thread *self, int forced)
         pacer_trace(&m, r.goal, expected, r.stack_bytes, r.mark_cpu_ns);
     if (tci_cfg.gctrace)
         tci_trace_gc(&r);
+    /* One stop: the three events at once (this collector sweeps lazily,
+     * as threads allocate; its sweep has no end to report). */
+    tci_event_post(TC_GC_EVENT_START, &r, 0);
+    tci_event_post(TC_GC_EVENT_MARK_DONE, &r, 0);
+    tci_event_post(TC_GC_EVENT_SWEEP_DONE, &r, 0);
     after_mark();
     pressure_notify();
 }

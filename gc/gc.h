@@ -237,6 +237,18 @@ extern tci_atomic tci_other_sys_bytes;
  * limiter_*, gc_trigger, goal_limited), without a lock. */
 void tci_pacer_read_settings(tc_memstats *out);
 
+/* ---- profile.c: sampled heap profiles ------------------------------------ */
+void tci_profile_init(size_t rate);
+/* A thread's next countdown to a sample, from the rate now (rng: the
+ * thread's generator state). */
+int64_t tci_profile_next(uint64_t *rng);
+/* Records the allocation of p; caller: the return address of the
+ * program's call into tc_alloc*, where its stack begins. */
+void tci_profile_sample(void *p, uintptr_t caller);
+/* The sweeper of span s frees the slots of freed_bits in word `word`. */
+void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits);
+void tci_profile_read_counts(uint64_t *rate, uint64_t *samples);
+
 /* ---- trace.c: TRICOLOR_DEBUG's traces, in Go's formats -------------------- */
 /* One cycle's figures, for gctrace and the cycle events. Times are
  * tci_os_now_ns; CPU times in ns. */
@@ -260,6 +272,12 @@ void tci_trace_scav(uint64_t released_bytes, uint64_t released_total, uint64_t i
 const char *tci_trace_ms(char *buf, uint64_t ns);
 const char *tci_trace_float(char *buf, double v);
 
+/* ---- event.c: cycle events (tc_on_gc_event) ------------------------------ */
+/* Queues event `kind` (TC_GC_EVENT_*) from r's figures; any thread, no
+ * collector lock held. */
+void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns);
+uint64_t tci_event_dropped(void);
+
 /* ---- stats.c: the statistics (read without a lock) ----------------------- */
 void tci_stats_init(int ncpu, uint64_t now_ns);
 uint64_t tci_stats_init_ns(void);
@@ -272,6 +290,7 @@ void tci_stats_add_mark_cpu(uint64_t cpu_ns, uint64_t idle_ns);
  * the cycle's number (num_gc after it). */
 uint32_t tci_stats_record_cycle(uint64_t live, int forced, uint64_t stacks_bytes,
                                 uint64_t globals_bytes);
+uint32_t tci_stats_num_gc(void);
 /* The cycle in progress so far (world_lock holder). */
 uint32_t tci_stats_cycle_stops(void);
 uint64_t tci_stats_cycle_pause_ns(void);

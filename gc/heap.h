@@ -46,6 +46,7 @@ struct tci_span {
     uint32_t type_id;      /* large precise objects: the type */
     uint32_t *types;       /* precise small spans: a type id per slot */
     tci_atomic sweepgen;   /* see sweep.c */
+    tci_atomic profiled;   /* heap-profile samples among its objects (profile.c) */
     tci_span *next;        /* list link: central, large or free list */
     tci_span *prev;        /* free lists only */
     uint64_t alloc_bits[TCI_BITMAP_WORDS]; /* 1 = allocated; owner only */

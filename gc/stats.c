@@ -220,6 +220,11 @@ void tci_stats_add_mark_cpu(uint64_t cpu_ns, uint64_t idle_ns)
     tci_seq_write_end(&st_seq);
 }
 
+uint32_t tci_stats_num_gc(void)
+{
+    return (uint32_t)get(&st.num_gc);
+}
+
 uint32_t tci_stats_cycle_stops(void)
 {
     return cycle_stops;
@@ -372,6 +377,8 @@ void tc_read_memstats_sized(tc_memstats *dst, size_t size)
         tci_pacer_read_settings(&m);
         m.num_assists = get(&hists[TC_HIST_ASSIST].count);
         m.assist_ns = get(&hists[TC_HIST_ASSIST].sum_ns);
+        m.gc_events_dropped = tci_event_dropped();
+        tci_profile_read_counts(&m.mem_profile_rate, &m.mem_profile_samples);
         tc_finalizer_counts(&m.finalizers_registered, &m.finalizers_queued, &m.finalizers_run);
         void (*pf)(uint64_t out[6]) = __atomic_load_n(&pool_totals_fn, __ATOMIC_ACQUIRE);
         if (pf) {

@@ -35,9 +35,12 @@ int tci_span_sweep(tci_span *s, int keep)
     uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
     uint64_t freed = 0, live = 0;
     size_t nwords = (s->nelems + 63) / 64;
+    int profiled = tci_atomic_load_relaxed(&s->profiled) != 0;
     for (size_t w = 0; w < nwords; w++) {
         uint64_t alloc = s->alloc_bits[w];
         uint64_t mark = tci_atomic_load_relaxed(&s->mark_bits[w]);
+        if (profiled && (alloc & ~mark))
+            tci_profile_freed(s, w, alloc & ~mark);
         freed += (uint64_t)__builtin_popcountll(alloc & ~mark);
         live += (uint64_t)__builtin_popcountll(mark);
         s->alloc_bits[w] = mark;

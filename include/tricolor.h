@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -293,6 +294,67 @@ enum { TC_HIST_PAUSE = 0, TC_HIST_TTSP = 1, TC_HIST_ASSIST = 2 };
 TC_API size_t tc_read_histogram(int which, uint64_t *counts, uint64_t *upper_ns, size_t n);
 TC_API uint64_t tc_pause_quantile(double q);
 
+
+/* Cycle events: fn(arg, ev) is called at each cycle's start (after its
+ * first stop), at mark termination (after the last stop) and when its
+ * sweep is done, with the cycle's figures so far. It runs on a library
+ * thread of its own (started at the first registration), with no library
+ * lock held; that thread is not attached (fn must not touch the heap).
+ * Events queue (up to 1024); a callback slower than the cycles loses the
+ * oldest, counted in gc_events_dropped. One callback: a second
+ * registration replaces it, NULL removes it. 0, or -1 with errno. ev->size
+ * is the bytes of the struct the library filled: read a field only if it
+ * lies below it. The stopped collector (gcstoptheworld=1) posts the three
+ * at once after its one stop, sweep_ns 0 (it sweeps lazily). */
+enum { TC_GC_EVENT_START = 1, TC_GC_EVENT_MARK_DONE = 2, TC_GC_EVENT_SWEEP_DONE = 3 };
+typedef struct tc_gc_event {
+    size_t size;
+    int kind;            /* TC_GC_EVENT_* */
+    int forced;          /* tc_collect asked for it */
+    uint32_t cycle;      /* num_gc once it ends: the first cycle is 1 */
+    uint32_t stops;      /* stops of the world so far */
+    uint64_t time_ns;    /* when, ns since the epoch */
+    uint64_t pause_ns;   /* the cycle's stops so far, together */
+    uint64_t heap_start_bytes; /* the heap when the cycle started */
+    uint64_t heap_end_bytes;   /* at mark termination (0 before it) */
+    uint64_t live_bytes;       /* what the mark kept (0 before it) */
+    uint64_t goal_bytes;       /* the goal the cycle worked to; then the next one */
+    uint64_t mark_ns;          /* the concurrent mark's length (0 before it) */
+    uint64_t sweep_ns;         /* the sweep's length (SWEEP_DONE only) */
+} tc_gc_event;
+TC_API int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *arg);
+
+/* Heap profiles: one allocation is sampled per about `rate` bytes
+ * allocated (TRICOLOR_DEBUG=memprofilerate=N, default 524288; 1 samples
+ * every allocation, 0 none), with its call stack. tc_write_heap_profile
+ * writes the profile in pprof's format (protobuf; `go tool pprof` and
+ * `pprof` read it): alloc_objects, alloc_space, inuse_objects and
+ * inuse_space, scaled to estimates of all allocations as Go's are; in use
+ * means not yet found dead by a sweep (right after tc_collect: the live
+ * objects). 0, or -1 with errno. Any thread; it copies the records out and
+ * writes with no library lock held. tc_set_mem_profile_rate returns the
+ * previous rate; each thread takes a new rate at its next sample (within
+ * 64 MiB of allocation when profiling was off). */
+TC_API int tc_write_heap_profile(FILE *f);
+TC_API size_t tc_set_mem_profile_rate(size_t bytes);
+/* Guest frames: an interpreter registers fn, which the allocating thread
+ * calls at each sample (inside the allocation: it must not allocate from
+ * the heap, block or call the library) to fill up to max frames of the
+ * program it runs, innermost first, and return how many. The strings must
+ * stay valid until fn's next call on that thread (they are copied). The
+ * sample's stack is those frames, then the native ones. NULL removes it. */
+typedef struct tc_frame {
+    const char *function;
+    const char *file;
+    int64_t line;
+} tc_frame;
+TC_API void tc_set_profile_frames(int (*fn)(void *arg, tc_frame *frames, int max), void *arg);
+
+/* The statistics and histograms in Prometheus' text exposition format
+ * (version 0.0.4), for a /metrics endpoint: every tc_memstats figure and
+ * the three histograms (docs/observability.md lists the names). Lock-free
+ * as tc_read_memstats. 0, or -1 with errno (EINVAL: f NULL; EIO). */
+TC_API int tc_write_prometheus(FILE *f);
 
 /* ---- Pools (docs/api.md) ---------------------------------------------------
  * Reusable objects, emptied a generation per cycle (Go's sync.Pool): an

@@ -15,6 +15,7 @@ void tci_config_default(tci_config *c)
     c->gc_percent = 100;
     c->memlimit = -1;
     c->gc_cpu_limit = 50;
+    c->mem_profile_rate = 512 * 1024; /* Go's runtime.MemProfileRate */
 }
 
 /* Parses a whole decimal number with no sign, no space, no suffix. */
@@ -120,7 +121,8 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
         if (!eq || parse_uint(eq + 1, 1u << 30, &v) != 0) {
             snprintf(err, errlen,
                      "TRICOLOR_DEBUG=\"%s\": \"%s\" is not of the form key=number "
-                     "(keys: gctrace, gcpacertrace, scavtrace, verify, checkmark, gcstoptheworld, gcstress)",
+                     "(keys: gctrace, gcpacertrace, scavtrace, memprofilerate, verify, checkmark, "
+                     "gcstoptheworld, gcstress)",
                      value, item);
             return -1;
         }
@@ -139,10 +141,13 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
             c->checkmark = (int)v;
         else if (strcmp(item, "gcstoptheworld") == 0)
             c->gcstoptheworld = (int)v;
+        else if (strcmp(item, "memprofilerate") == 0)
+            c->mem_profile_rate = (size_t)v;
         else {
             snprintf(err, errlen,
                      "TRICOLOR_DEBUG=\"%s\": unknown key \"%s\" (keys: gctrace, "
-                     "verify, checkmark, gcstoptheworld, gcstress)", value, item);
+                     "gcpacertrace, scavtrace, memprofilerate, verify, checkmark, "
+                     "gcstoptheworld, gcstress)", value, item);
             return -1;
         }
     }

@@ -21,6 +21,8 @@ typedef struct tci_config {
                             with the world stopped that it missed nothing reachable */
     int gcstoptheworld;  /* TRICOLOR_DEBUG=gcstoptheworld=1: the whole cycle with the
                             world stopped, on the allocating thread (no concurrency) */
+    size_t mem_profile_rate; /* TRICOLOR_DEBUG=memprofilerate=N: bytes per heap-profile
+                                sample (0 off, 1 every allocation); default 512 KiB */
 } tci_config;
 
 void tci_config_default(tci_config *c);

@@ -44,4 +44,18 @@ void tci_os_deadline_after(struct timespec *ts, uint64_t ns);
  * down). 0 on failure. */
 uintptr_t tci_os_stack_base(void);
 
+/* One executable file mapping of the process: what a profile's Mapping
+ * records, and where a code address's symbols are looked up. */
+typedef struct tci_os_mapping {
+    uintptr_t start, limit;  /* [start, limit) */
+    uint64_t offset;         /* the file offset mapped at start */
+    char *path;              /* malloc'd */
+} tci_os_mapping;
+/* The process's executable mappings of files, lowest address first: a
+ * malloc'd array in *out (free it with tci_os_mappings_free), its length
+ * in *n. 0, or -1 with errno (ENOMEM, or why the list could not be read);
+ * *n is 0 and *out NULL after a failure. */
+int tci_os_exec_mappings(tci_os_mapping **out, size_t *n);
+void tci_os_mappings_free(tci_os_mapping *m, size_t n);
+
 #endif

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,4 +167,83 @@ int tci_os_release(void *p, size_t size)
      * operator watching RSS, a container's memory limit), and the pages
      * read as zeros afterwards, which the heap relies on to skip zeroing. */
     return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : -1;
+}
+
+void tci_os_mappings_free(tci_os_mapping *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(m[i].path);
+    free(m);
+}
+
+/* One line of /proc/self/maps: "start-limit perms offset dev inode path".
+ * 1 and *m filled (path not yet copied: *path_at points into line) for an
+ * executable mapping of a file; 0 for any other line. Anonymous memory,
+ * [vdso] and [stack] have no file whose symbols could be read. */
+static int maps_parse_line(char *line, tci_os_mapping *m, char **path_at)
+{
+    unsigned long long start, limit, offset, inode;
+    char perms[5];
+    int at = 0;
+    if (sscanf(line, "%llx-%llx %4s %llx %*s %llu %n", &start, &limit, perms, &offset,
+               &inode, &at) != 5 || at == 0)
+        return 0;
+    if (perms[2] != 'x' || line[at] != '/')
+        return 0;
+    line[strcspn(line, "\n")] = 0;
+    m->start = (uintptr_t)start;
+    m->limit = (uintptr_t)limit;
+    m->offset = offset;
+    *path_at = line + at;
+    return 1;
+}
+
+int tci_os_exec_mappings(tci_os_mapping **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return -1;
+    tci_os_mapping *m = NULL;
+    size_t len = 0, cap = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int err = 0;
+    while (getline(&line, &line_cap, f) > 0) {
+        tci_os_mapping one;
+        char *path;
+        if (!maps_parse_line(line, &one, &path))
+            continue;
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            tci_os_mapping *grown = realloc(m, ncap * sizeof *m);
+            if (!grown) {
+                err = ENOMEM;
+                break;
+            }
+            m = grown;
+            cap = ncap;
+        }
+        one.path = strdup(path);
+        if (!one.path) {
+            err = ENOMEM;
+            break;
+        }
+        m[len++] = one;
+    }
+    /* getline also stops on a read error or when it cannot grow its
+     * buffer: then the list is not at its end. */
+    if (!err && !feof(f))
+        err = errno ? errno : EIO;
+    free(line);
+    fclose(f);
+    if (err) {
+        tci_os_mappings_free(m, len);
+        errno = err;
+        return -1;
+    }
+    *out = m;
+    *n = len;
+    return 0;
 }

@@ -1,0 +1,115 @@
+/* event.c: cycle events (tc_on_gc_event), delivered on a library thread of
+ * their own.
+ *
+ * The collector posts an event at three points of each cycle (after its
+ * first stop, after the last, after the sweep) with no lock held but the
+ * event queue's, which nothing else is taken under. The callback runs on
+ * the event thread, outside every lock: a callback that blocks, or takes
+ * a lock an allocating thread holds while that thread waits for the
+ * collector, holds up only later events (the memory-pressure callback
+ * deadlocked the collector when it ran on the collector's thread: see
+ * gc/cycle.c). The queue is a ring of EVENT_RING events; when the callback
+ * falls that far behind, the oldest is dropped and counted
+ * (gc_events_dropped), so the collector never waits for a callback.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gc.h"
+#include "os.h"
+
+#define EVENT_RING 1024
+
+static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t event_cond = PTHREAD_COND_INITIALIZER;
+static tc_gc_event ring[EVENT_RING]; /* event_lock */
+static uint64_t head, tail;          /* event_lock: events [tail, head) wait */
+static int running;                  /* event_lock: the thread started */
+static void (*event_fn)(void *arg, const tc_gc_event *ev); /* event_lock */
+static void *event_arg;
+static tci_atomic dropped;
+
+uint64_t tci_event_dropped(void)
+{
+    return tci_atomic_load_relaxed(&dropped);
+}
+
+static void *event_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&event_lock); /* held except while calling */
+    for (;;) {
+        while (tail == head)
+            pthread_cond_wait(&event_cond, &event_lock);
+        tc_gc_event ev = ring[tail % EVENT_RING];
+        tail++;
+        void (*fn)(void *, const tc_gc_event *) = event_fn;
+        void *fn_arg = event_arg;
+        pthread_mutex_unlock(&event_lock);
+        if (fn)
+            fn(fn_arg, &ev);
+        pthread_mutex_lock(&event_lock);
+    }
+    return NULL;
+}
+
+void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns)
+{
+    /* Nothing registered: one load, no lock. */
+    if (!__atomic_load_n(&event_fn, __ATOMIC_ACQUIRE))
+        return;
+    tc_gc_event ev = {
+        .size = sizeof ev,
+        .kind = kind,
+        .forced = r->forced,
+        .cycle = r->cycle,
+        .stops = r->stops,
+        .time_ns = tci_os_wall_ns(),
+        .pause_ns = r->pause_ns,
+        .heap_start_bytes = r->heap0,
+        .goal_bytes = kind == TC_GC_EVENT_START ? r->goal : r->next_goal,
+    };
+    if (kind != TC_GC_EVENT_START) {
+        ev.heap_end_bytes = r->heap1;
+        ev.live_bytes = r->live;
+        ev.mark_ns = r->t_term - r->t_mark;
+    }
+    if (kind == TC_GC_EVENT_SWEEP_DONE)
+        ev.sweep_ns = sweep_ns;
+    pthread_mutex_lock(&event_lock); /* released below */
+    if (!event_fn) { /* unregistered since the look above */
+        pthread_mutex_unlock(&event_lock);
+        return;
+    }
+    if (head - tail == EVENT_RING) {
+        tail++; /* the oldest goes */
+        tci_atomic_add_full(&dropped, 1);
+    }
+    ring[head % EVENT_RING] = ev;
+    head++;
+    pthread_cond_signal(&event_cond);
+    pthread_mutex_unlock(&event_lock);
+}
+
+int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *arg)
+{
+    pthread_mutex_lock(&event_lock); /* released below */
+    if (fn && !running) {
+        int rc = tci_os_thread_start(event_main, NULL);
+        if (rc != 0) {
+            pthread_mutex_unlock(&event_lock);
+            fprintf(stderr, "tricolor: tc_on_gc_event: cannot start the event thread\n");
+            errno = rc;
+            return -1;
+        }
+        running = 1;
+    }
+    event_arg = arg;
+    __atomic_store_n(&event_fn, fn, __ATOMIC_RELEASE);
+    if (!fn)
+        tail = head; /* queued events are for nobody now */
+    pthread_mutex_unlock(&event_lock);
+    return 0;
+}

@@ -1,0 +1,388 @@
+/* profile.c: sampled heap profiling (Go's MemProfile), written in pprof's
+ * format by tc_write_heap_profile.
+ *
+ * 1. Sampling. Each thread's cache counts down the bytes to its next
+ *    sample (one subtraction and a branch on the allocation fast path);
+ *    the intervals are drawn from an exponential distribution with the
+ *    rate as its mean, as Go's are, so that a program allocating in a
+ *    fixed pattern is not sampled in step with it. With profiling off the
+ *    countdown is 64 MiB, after which the thread looks at the rate again.
+ * 2. A sample records the allocating stack: the guest frames an
+ *    interpreter hands over (tc_set_profile_frames), then the native
+ *    return addresses (backtrace), from the program's call into tc_alloc*
+ *    outwards. Samples with the same stack and object size share a bucket,
+ *    which counts what was allocated and what was freed.
+ * 3. Frees. A sampled object's address goes into a table, and its span
+ *    counts its sampled objects; sweeping a span with any looks up each
+ *    slot it frees (gc/sweep.c), so a span without samples costs the sweep
+ *    one load.
+ * 4. Writing copies the buckets out under the lock, then scales each to an
+ *    estimate of all allocations (Go's scaleHeapSample: a sample of size s
+ *    stands for 1 / (1 - exp(-s/rate)) allocations) and encodes them
+ *    (runtime/pprof.c) with no lock held: a slow FILE holds up nothing.
+ *
+ * Locks: profile_lock protects the buckets and the address table. Taken
+ * by a sampling thread (no safepoint inside, so a stop never waits for a
+ * parked holder) and by sweepers; nothing is taken under it.
+ */
+#include <errno.h>
+#include <execinfo.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc.h"
+#include "os.h"
+#include "pprof.h"
+
+#define MAX_NATIVE 32
+#define MAX_GUEST 32
+#define OFF_RECHECK ((int64_t)64 << 20)
+
+typedef struct bucket {
+    struct bucket *next; /* hash chain */
+    uint64_t hash;
+    uint64_t size;       /* object bytes (the slot's) */
+    uint64_t allocs, frees;
+    size_t npcs, nguest;
+    uintptr_t *pcs;
+    tc_frame *guest;     /* strings owned */
+} bucket;
+
+typedef struct sampled {
+    struct sampled *next;
+    uintptr_t addr;
+    bucket *b;
+} sampled;
+
+static pthread_mutex_t profile_lock = PTHREAD_MUTEX_INITIALIZER;
+static bucket **buckets;   /* profile_lock */
+static size_t nbuckets_cap, nbuckets;
+static sampled **objs;     /* profile_lock: address -> bucket */
+static size_t nobjs_cap, nobjs;
+static tci_atomic rate_bytes, samples_taken;
+/* The guest-frame hook, read at every sample. */
+static int (*frames_fn)(void *, tc_frame *, int);
+static void *frames_arg;
+static pthread_mutex_t frames_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tci_profile_init(size_t rate)
+{
+    tci_atomic_store_relaxed(&rate_bytes, rate);
+}
+
+void tci_profile_read_counts(uint64_t *rate, uint64_t *samples)
+{
+    *rate = tci_atomic_load_relaxed(&rate_bytes);
+    *samples = tci_atomic_load_relaxed(&samples_taken);
+}
+
+size_t tc_set_mem_profile_rate(size_t bytes)
+{
+    for (;;) {
+        uintptr_t old = tci_atomic_load_relaxed(&rate_bytes);
+        if (tci_atomic_cas_full(&rate_bytes, old, bytes))
+            return (size_t)old;
+    }
+}
+
+/* The next countdown for a thread: exponential with mean `rate`. */
+int64_t tci_profile_next(uint64_t *rng)
+{
+    uint64_t rate = tci_atomic_load_relaxed(&rate_bytes);
+    if (rate == 0)
+        return OFF_RECHECK;
+    if (rate == 1)
+        return 0; /* every allocation */
+    /* xorshift64*: the thread's own stream. */
+    uint64_t x = *rng ? *rng : 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    double u = (double)((x * 0x2545f4914f6cdd1dull) >> 11) * (1.0 / 9007199254740992.0);
+    double next = -log(1.0 - u) * (double)rate; /* u in [0, 1): no log(0) */
+    return next > (double)(INT64_MAX / 2) ? INT64_MAX / 2 : (int64_t)next;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t str_hash(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = mix(h, (unsigned char)*s);
+    return mix(h, 0xff);
+}
+
+static int same_stack(const bucket *b, uint64_t size, const uintptr_t *pcs, size_t npcs,
+                      const tc_frame *g, size_t ng)
+{
+    if (b->size != size || b->npcs != npcs || b->nguest != ng)
+        return 0;
+    if (memcmp(b->pcs, pcs, npcs * sizeof *pcs) != 0)
+        return 0;
+    for (size_t i = 0; i < ng; i++) {
+        const char *x = g[i].function ? g[i].function : "", *y = b->guest[i].function;
+        const char *fx = g[i].file ? g[i].file : "", *fy = b->guest[i].file;
+        if (strcmp(x, y) != 0 || strcmp(fx, fy) != 0 || g[i].line != b->guest[i].line)
+            return 0;
+    }
+    return 1;
+}
+
+static char *dup_str(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Doubles a chained table (buckets or objs). Under profile_lock. */
+static int grow_table(void ***tab, size_t *cap, int is_bucket)
+{
+    size_t n = *cap ? *cap * 2 : 1024;
+    void **t = calloc(n, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < *cap; i++) {
+        if (is_bucket) {
+            for (bucket *b = (*tab)[i], *next; b; b = next) {
+                next = b->next;
+                b->next = t[b->hash & (n - 1)];
+                t[b->hash & (n - 1)] = b;
+            }
+        } else {
+            for (sampled *o = (*tab)[i], *next; o; o = next) {
+                next = o->next;
+                size_t h = (size_t)((o->addr >> 4) * 11400714819323198485ull >> 20) & (n - 1);
+                o->next = t[h];
+                t[h] = o;
+            }
+        }
+    }
+    tci_atomic_add_full(&tci_other_sys_bytes, (n - *cap) * sizeof *t);
+    free(*tab);
+    *tab = t;
+    *cap = n;
+    return 0;
+}
+
+static size_t obj_slot(uintptr_t addr)
+{
+    return (size_t)((addr >> 4) * 11400714819323198485ull >> 20) & (nobjs_cap - 1);
+}
+
+/* Finds or makes the bucket; under profile_lock. NULL when out of memory. */
+static bucket *bucket_get_locked(uint64_t size, const uintptr_t *pcs, size_t npcs,
+                                 const tc_frame *g, size_t ng)
+{
+    uint64_t h = mix(0, size);
+    for (size_t i = 0; i < npcs; i++)
+        h = mix(h, pcs[i]);
+    for (size_t i = 0; i < ng; i++)
+        h = mix(str_hash(str_hash(h, g[i].function), g[i].file), (uint64_t)g[i].line);
+    if (nbuckets >= nbuckets_cap && grow_table((void ***)&buckets, &nbuckets_cap, 1) != 0)
+        return NULL;
+    for (bucket *b = buckets[h & (nbuckets_cap - 1)]; b; b = b->next)
+        if (b->hash == h && same_stack(b, size, pcs, npcs, g, ng))
+            return b;
+    bucket *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->pcs = malloc((npcs ? npcs : 1) * sizeof *pcs);
+    b->guest = calloc(ng ? ng : 1, sizeof *b->guest);
+    if (!b->pcs || !b->guest) {
+        free(b->pcs);
+        free(b->guest);
+        free(b);
+        return NULL;
+    }
+    memcpy(b->pcs, pcs, npcs * sizeof *pcs);
+    size_t bytes = sizeof *b + npcs * sizeof *pcs + ng * sizeof *b->guest;
+    for (size_t i = 0; i < ng; i++) {
+        b->guest[i].function = dup_str(g[i].function);
+        b->guest[i].file = dup_str(g[i].file);
+        b->guest[i].line = g[i].line;
+        if (!b->guest[i].function || !b->guest[i].file) {
+            for (size_t j = 0; j <= i; j++) {
+                free((char *)b->guest[j].function);
+                free((char *)b->guest[j].file);
+            }
+            free(b->pcs);
+            free(b->guest);
+            free(b);
+            return NULL;
+        }
+        bytes += strlen(b->guest[i].function) + strlen(b->guest[i].file) + 2;
+    }
+    b->hash = h;
+    b->size = size;
+    b->npcs = npcs;
+    b->nguest = ng;
+    b->next = buckets[h & (nbuckets_cap - 1)];
+    buckets[h & (nbuckets_cap - 1)] = b;
+    nbuckets++;
+    tci_atomic_add_full(&tci_other_sys_bytes, bytes);
+    return b;
+}
+
+void tci_profile_sample(void *p, uintptr_t caller)
+{
+    uintptr_t pcs[MAX_NATIVE + 8];
+    void *raw[MAX_NATIVE + 8];
+    int n = backtrace(raw, MAX_NATIVE + 8);
+    /* Drop the library's frames: everything up to the program's call into
+     * tc_alloc* (its return address, which the entry point passed). */
+    int from = 0;
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)raw[i] == caller) {
+            from = i;
+            break;
+        }
+    size_t npcs = 0;
+    for (int i = from; i < n && npcs < MAX_NATIVE; i++)
+        pcs[npcs++] = (uintptr_t)raw[i];
+    tc_frame guest[MAX_GUEST];
+    int ng = 0;
+    pthread_mutex_lock(&frames_lock); /* released below */
+    int (*fn)(void *, tc_frame *, int) = frames_fn;
+    void *arg = frames_arg;
+    pthread_mutex_unlock(&frames_lock);
+    if (fn) {
+        ng = fn(arg, guest, MAX_GUEST);
+        ng = ng < 0 ? 0 : ng > MAX_GUEST ? MAX_GUEST : ng;
+    }
+    tci_span *s = tci_span_of((uintptr_t)p);
+    pthread_mutex_lock(&profile_lock); /* released below */
+    bucket *b = bucket_get_locked(s->elemsize, pcs, npcs, guest, (size_t)ng);
+    sampled *o = b ? malloc(sizeof *o) : NULL;
+    if (o && nobjs >= nobjs_cap / 2 && grow_table((void ***)&objs, &nobjs_cap, 0) != 0) {
+        free(o);
+        o = NULL;
+    }
+    if (o) {
+        b->allocs++;
+        o->addr = (uintptr_t)p;
+        o->b = b;
+        size_t h = obj_slot(o->addr);
+        o->next = objs[h];
+        objs[h] = o;
+        nobjs++;
+        tci_atomic_add_full(&s->profiled, 1);
+        tci_atomic_add_full(&tci_other_sys_bytes, sizeof *o);
+        tci_atomic_add_full(&samples_taken, 1);
+    }
+    /* Out of memory: the sample is lost, the allocation is not. */
+    pthread_mutex_unlock(&profile_lock);
+}
+
+void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits)
+{
+    pthread_mutex_lock(&profile_lock); /* released below */
+    while (freed_bits && nobjs_cap) {
+        unsigned bit = (unsigned)__builtin_ctzll(freed_bits);
+        freed_bits &= freed_bits - 1;
+        uintptr_t addr = s->base + (uintptr_t)(word * 64 + bit) * s->elemsize;
+        for (sampled **link = &objs[obj_slot(addr)]; *link; link = &(*link)->next) {
+            if ((*link)->addr == addr) {
+                sampled *o = *link;
+                *link = o->next;
+                o->b->frees++;
+                nobjs--;
+                tci_atomic_sub_full(&s->profiled, 1);
+                tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *o);
+                free(o);
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&profile_lock);
+}
+
+void tc_set_profile_frames(int (*fn)(void *arg, tc_frame *frames, int max), void *arg)
+{
+    pthread_mutex_lock(&frames_lock); /* released below */
+    frames_fn = fn;
+    frames_arg = arg;
+    pthread_mutex_unlock(&frames_lock);
+}
+
+/* Go's scaleHeapSample: a sample of `size`-byte objects stands for
+ * 1 / (1 - exp(-size/rate)) of them. */
+static double scale(uint64_t size, uint64_t rate)
+{
+    if (rate <= 1 || size == 0 || size >= rate)
+        return 1.0;
+    return 1.0 / (1.0 - exp(-(double)size / (double)rate));
+}
+
+int tc_write_heap_profile(FILE *f)
+{
+    if (!f) {
+        errno = EINVAL;
+        return -1;
+    }
+    uint64_t rate = tci_atomic_load_relaxed(&rate_bytes);
+    /* Copied out under the lock, written without it. */
+    pthread_mutex_lock(&profile_lock); /* released below */
+    size_t n = nbuckets, k = 0;
+    tci_pprof_sample *smp = calloc(n ? n : 1, sizeof *smp);
+    bucket *copy = calloc(n ? n : 1, sizeof *copy);
+    int ok = smp && copy;
+    for (size_t i = 0; ok && i < nbuckets_cap; i++)
+        for (bucket *b = buckets[i]; b && ok; b = b->next) {
+            bucket *c = &copy[k];
+            *c = *b;
+            c->pcs = malloc((b->npcs ? b->npcs : 1) * sizeof *b->pcs);
+            c->guest = calloc(b->nguest ? b->nguest : 1, sizeof *c->guest);
+            if (!c->pcs || !c->guest) {
+                free(c->pcs);
+                free(c->guest);
+                ok = 0;
+                break;
+            }
+            memcpy(c->pcs, b->pcs, b->npcs * sizeof *b->pcs);
+            for (size_t g = 0; g < b->nguest; g++) {
+                c->guest[g].function = strdup(b->guest[g].function);
+                c->guest[g].file = strdup(b->guest[g].file);
+                c->guest[g].line = b->guest[g].line;
+            }
+            k++;
+        }
+    pthread_mutex_unlock(&profile_lock);
+    int rc = -1;
+    if (ok) {
+        for (size_t i = 0; i < k; i++) {
+            const bucket *b = &copy[i];
+            double sc = scale(b->size, rate);
+            uint64_t inuse = b->allocs - b->frees;
+            smp[i] = (tci_pprof_sample){
+                .pcs = b->pcs, .npcs = b->npcs, .guest = b->guest, .nguest = b->nguest,
+                .values = {(int64_t)(b->allocs * sc + 0.5),
+                           (int64_t)(b->allocs * sc * b->size + 0.5),
+                           (int64_t)(inuse * sc + 0.5), (int64_t)(inuse * sc * b->size + 0.5)},
+                .object_bytes = (int64_t)b->size,
+            };
+        }
+        rc = tci_pprof_write_heap(f, smp, k, (int64_t)(rate ? rate : 1),
+                                  (int64_t)tci_os_wall_ns());
+    } else {
+        errno = ENOMEM;
+    }
+    int saved = errno;
+    for (size_t i = 0; copy && i < k; i++) {
+        for (size_t g = 0; g < copy[i].nguest; g++) {
+            free((char *)copy[i].guest[g].function);
+            free((char *)copy[i].guest[g].file);
+        }
+        free(copy[i].pcs);
+        free(copy[i].guest);
+    }
+    free(copy);
+    free(smp);
+    errno = saved;
+    return rc;
+}
