@@ -44,6 +44,7 @@ typedef struct tci_cache {
     tc_tracer *tracer;   /* the barrier's and assists' grey objects (owner, or stopped) */
     int64_t sample_left;  /* bytes to the next heap-profile sample; owner only */
     uint64_t sample_rng;  /* owner only */
+    uint64_t sample_epoch; /* the profile rate's epoch the countdown was drawn in */
     struct tci_cache *all_next;  /* every cache ever made; set before publication */
     struct tci_cache *free_next; /* detached caches kept for reuse; world_lock */
 } tci_cache;
@@ -189,7 +190,7 @@ int tci_cache_attach(tci_thread *t)
         tci_atomic_store_release(&all_caches, (uintptr_t)c);
     }
     c->sample_rng = (uintptr_t)c ^ tci_os_now_ns();
-    c->sample_left = tci_profile_next(&c->sample_rng);
+    c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
     t->gc_local = c;
     my_cache = c;
     return 0;
@@ -282,10 +283,20 @@ alloc_from_window(tci_cache *c, alloc_slot *a, int kind, int cl, uint32_t type_i
     return p;
 }
 
+/* Off the fast path (a window refill, a large object): a countdown drawn
+ * before the profile rate changed is drawn again, so a change reaches
+ * every allocating thread within a window's allocations. */
+static inline void sample_recheck(tci_cache *c)
+{
+    if (__builtin_expect(c->sample_epoch != tci_profile_epoch(), 0))
+        c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
+}
+
 static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl,
                                                   uint32_t type_id)
 {
     tci_thread *self = tci_thread_self();
+    sample_recheck(c);
     if (tci_atomic_load_relaxed(&tci_stw_pending))
         tci_thread_park(self);
     alloc_slot *a = &c->slots[kind][cl];
@@ -312,6 +323,7 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
                                                    uint32_t type_id)
 {
     tci_thread *self = tci_thread_self();
+    sample_recheck(c);
     if (tci_atomic_load_relaxed(&tci_stw_pending))
         tci_thread_park(self);
     size_t npages = (size + TCI_PAGE_SIZE - 1) >> TCI_PAGE_SHIFT;
@@ -351,32 +363,24 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     return (void *)s->base;
 }
 
-static inline __attribute__((always_inline)) void *alloc_plain(tci_cache *c, int kind,
-                                                               size_t size, uint32_t type_id)
-{
-    if (__builtin_expect(size > TCI_MAX_SMALL, 0)) {
-        if (size > TCI_MAX_OBJECT) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return alloc_large(c, kind, size, type_id);
-    }
-    int cl = tci_size_to_class(size);
-    alloc_slot *a = &c->slots[kind][cl];
-    if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_stw_pending), 0))
-        return alloc_slow(c, kind, cl, type_id);
-    return alloc_from_window(c, a, kind, cl, type_id);
-}
-
-/* The countdown reached a heap-profile sample (see profile.c). */
+/* The countdown reached a heap-profile sample (see profile.c): bytes is
+ * what the object takes (its slot or pages), which the countdown counts,
+ * as Go's does. */
 static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, size_t size,
                                                      uint32_t type_id, uintptr_t caller)
 {
-    uint64_t rate, samples;
-    tci_profile_read_counts(&rate, &samples);
-    c->sample_left = tci_profile_next(&c->sample_rng);
-    void *p = alloc_plain(c, kind, size, type_id);
-    if (p && rate)
+    c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
+    void *p;
+    if (size > TCI_MAX_SMALL) {
+        p = alloc_large(c, kind, size, type_id);
+    } else {
+        int cl = tci_size_to_class(size);
+        alloc_slot *a = &c->slots[kind][cl];
+        p = a->free_bits && !tci_atomic_load_relaxed(&tci_stw_pending)
+                ? alloc_from_window(c, a, kind, cl, type_id)
+                : alloc_slow(c, kind, cl, type_id);
+    }
+    if (p)
         tci_profile_sample(p, caller);
     return p;
 }
@@ -391,9 +395,24 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
         return tci_not_attached(fn);
     if (size == 0)
         size = 1;
-    if (__builtin_expect((c->sample_left -= (int64_t)size) < 0, 0))
+    if (__builtin_expect(size > TCI_MAX_SMALL, 0)) {
+        if (size > TCI_MAX_OBJECT) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        c->sample_left -= (int64_t)((size + TCI_PAGE_SIZE - 1) & ~(size_t)(TCI_PAGE_SIZE - 1));
+        if (__builtin_expect(c->sample_left < 0, 0))
+            return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
+        return alloc_large(c, kind, size, type_id);
+    }
+    int cl = tci_size_to_class(size);
+    c->sample_left -= (int64_t)tci_classes[cl].size;
+    if (__builtin_expect(c->sample_left < 0, 0))
         return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
-    return alloc_plain(c, kind, size, type_id);
+    alloc_slot *a = &c->slots[kind][cl];
+    if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_stw_pending), 0))
+        return alloc_slow(c, kind, cl, type_id);
+    return alloc_from_window(c, a, kind, cl, type_id);
 }
 
 static inline int type_kind(const tc_type *t)
@@ -443,6 +462,12 @@ void *tc_alloc_atomic(size_t size)
 void *tc_alloc_conservative(size_t size)
 {
     return alloc_kind(TCI_KIND_CONSERVATIVE, size, 0, "tc_alloc_conservative");
+}
+
+void tci_cache_sample_reset(void)
+{
+    if (my_cache)
+        my_cache->sample_left = tci_profile_next(&my_cache->sample_rng, &my_cache->sample_epoch);
 }
 
 void *tci_not_attached(const char *fn)

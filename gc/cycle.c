@@ -436,12 +436,12 @@ static void scavenge_after_sweep(void)
  * of the mark against the 25% goal, the scan work done (heap + stacks +
  * globals) against what was expected (the last mark's), the heap at the
  * trigger and at the end, how far that was from the goal, the cons/mark
- * ratio. gcpacertrace=2 adds our own line: what the mark found, the rates
+ * ratio the mark was paced with (Go's oldConsMark). gcpacertrace=2 adds our own line: what the mark found, the rates
  * measured, the next goal and trigger, the limiter. Printed by the
  * collector after the world restarts, no lock held but pacer_lock's
  * moment: the pacer's figures then (a setter may have moved them). */
 static void pacer_trace(const tci_pacer_mark *m, uint64_t goal, uint64_t expected_work,
-                        uint64_t stack_bytes, uint64_t mark_cpu_ns)
+                        uint64_t stack_bytes, uint64_t mark_cpu_ns, double cons_before)
 {
     const double mb = 1048576.0;
     char f[32];
@@ -457,7 +457,7 @@ static void pacer_trace(const tci_pacer_mark *m, uint64_t goal, uint64_t expecte
             (unsigned long long)stack_bytes,
             (unsigned long long)(m->root_bytes - stack_bytes), (unsigned long long)expected_work,
             (unsigned long long)m->heap_at_trigger, (unsigned long long)m->heap_at_end, dgoal,
-            tci_trace_float(f, p.cons_mark));
+            tci_trace_float(f, cons_before));
     if (tci_cfg.gcpacertrace < 2)
         return;
     fprintf(stderr,
@@ -584,7 +584,8 @@ int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
  * the caller holds world_lock and published its frame. */
 static __attribute__((noinline)) void collect_locked(tci_thread *self, int forced,
                                                      tci_cycle_report *out,
-                                                     tci_pacer_mark *mout, uint64_t *expected)
+                                                     tci_pacer_mark *mout, uint64_t *expected,
+                                                     double *cons_before)
 {
     uint64_t t0 = tci_os_now_ns();
     uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
@@ -592,6 +593,7 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     uint64_t ttsp = tci_world_stop(self);
     pthread_mutex_lock(&pacer_lock); /* released below */
     *expected = pacer.live_bytes + pacer.root_bytes;
+    *cons_before = pacer.cons_mark;
     pthread_mutex_unlock(&pacer_lock);
     tci_cache_flush_all_stw();
     tci_sweep_all();
@@ -722,6 +724,7 @@ static void assist(size_t bytes)
     uint64_t spent = tci_os_now_ns() - t0;
     tci_atomic_add_full(&tci_mark_cpu_ns, spent); /* the thread ran throughout */
     tci_atomic_add_full(&tci_gc_work_ns, spent);
+    tci_stats_record_assist(spent);
     tci_atomic_add_full(&limiter_gc_ns, spent);
     tci_atomic_add_full(&cycle_assist_bytes, marked);
     /* Debt with no grey work left is forgiven; a stop that cut the assist
@@ -972,6 +975,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     limiter_update_locked(tci_os_now_ns(), 1);
     tci_atomic_store_relaxed(&assist_ratio, tci_pacer_assist_ratio(&pacer, heap0, 0));
     uint64_t expected_work = pacer.live_bytes + pacer.root_bytes;
+    double cons_before = pacer.cons_mark;
     pthread_mutex_unlock(&pacer_lock);
     tci_atomic_store_release(&tci_gcphase, TCI_PHASE_MARK);
     tc_barrier_enabled_ = 1;
@@ -1078,7 +1082,8 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     }
     /* Written with no lock held: stderr may be a full pipe. */
     if (tci_cfg.gcpacertrace)
-        pacer_trace(&m, goal, expected_work, r.stack_bytes, r.assist_cpu_ns + r.mark_cpu_ns);
+        pacer_trace(&m, goal, expected_work, r.stack_bytes, r.assist_cpu_ns + r.mark_cpu_ns,
+                    cons_before);
     if (tci_cfg.gctrace)
         tci_trace_gc(&r);
     tci_event_post(TC_GC_EVENT_MARK_DONE, &r, 0);
@@ -1104,18 +1109,26 @@ static __attribute__((noinline)) void collect_run(tci_thread *self, int forced)
     tci_cycle_report r;
     tci_pacer_mark m;
     uint64_t expected;
-    collect_locked(self, forced, &r, &m, &expected);
-    tci_world_unlock();
-    /* Written with no lock held: stderr may be a full pipe. */
-    if (tci_cfg.gcpacertrace)
-        pacer_trace(&m, r.goal, expected, r.stack_bytes, r.mark_cpu_ns);
-    if (tci_cfg.gctrace)
-        tci_trace_gc(&r);
+    double cons_before;
+    collect_locked(self, forced, &r, &m, &expected, &cons_before);
     /* One stop: the three events at once (this collector sweeps lazily,
-     * as threads allocate; its sweep has no end to report). */
+     * as threads allocate; its sweep has no end to report). Posted before
+     * world_lock goes (posting never blocks), so that another thread's
+     * next cycle cannot post first. */
     tci_event_post(TC_GC_EVENT_START, &r, 0);
     tci_event_post(TC_GC_EVENT_MARK_DONE, &r, 0);
     tci_event_post(TC_GC_EVENT_SWEEP_DONE, &r, 0);
+    tci_world_unlock();
+    /* Written with no lock held, as a blocked thread: stderr may be a
+     * full pipe, and a stop must not wait for it. */
+    if (tci_cfg.gcpacertrace || tci_cfg.gctrace) {
+        tc_blocking_begin();
+        if (tci_cfg.gcpacertrace)
+            pacer_trace(&m, r.goal, expected, r.stack_bytes, r.mark_cpu_ns, cons_before);
+        if (tci_cfg.gctrace)
+            tci_trace_gc(&r);
+        tc_blocking_end();
+    }
     after_mark();
     pressure_notify();
 }
@@ -1174,9 +1187,9 @@ void tc_release_memory(void)
     /* As a blocked thread: a stop must not wait for the system calls. */
     tc_blocking_begin();
     uint64_t got = tci_heap_scavenge(0);
-    tc_blocking_end();
     if (tci_cfg.scavtrace)
-        scav_trace(got, 1);
+        scav_trace(got, 1); /* blocked too: stderr may be a full pipe */
+    tc_blocking_end();
 }
 
 void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)

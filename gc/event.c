@@ -30,6 +30,13 @@ static int running;                  /* event_lock: the thread started */
 static void (*event_fn)(void *arg, const tc_gc_event *ev); /* event_lock */
 static void *event_arg;
 static tci_atomic dropped;
+/* The callback in progress (event_lock): a registration that replaces or
+ * removes it waits until that call returns, so the program may free what
+ * the old arg points to as soon as tc_on_gc_event returns. */
+static int calling;
+static uint64_t calls;
+static pthread_t event_thread;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
 
 uint64_t tci_event_dropped(void)
 {
@@ -40,6 +47,7 @@ static void *event_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&event_lock); /* held except while calling */
+    event_thread = pthread_self();
     for (;;) {
         while (tail == head)
             pthread_cond_wait(&event_cond, &event_lock);
@@ -47,10 +55,14 @@ static void *event_main(void *arg)
         tail++;
         void (*fn)(void *, const tc_gc_event *) = event_fn;
         void *fn_arg = event_arg;
+        calling = 1;
+        calls++;
         pthread_mutex_unlock(&event_lock);
         if (fn)
             fn(fn_arg, &ev);
         pthread_mutex_lock(&event_lock);
+        calling = 0;
+        pthread_cond_broadcast(&idle_cond);
     }
     return NULL;
 }
@@ -110,6 +122,22 @@ int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *arg)
     __atomic_store_n(&event_fn, fn, __ATOMIC_RELEASE);
     if (!fn)
         tail = head; /* queued events are for nobody now */
+    /* Wait out a call of the old callback (not from inside it: the event
+     * thread itself may re-register), as a blocked thread if attached: a
+     * stop must not wait for a callback. */
+    uint64_t call = calls;
+    int wait = calling && !pthread_equal(pthread_self(), event_thread);
     pthread_mutex_unlock(&event_lock);
+    if (!wait)
+        return 0;
+    int attached = tc_thread_is_attached();
+    if (attached)
+        tc_blocking_begin();
+    pthread_mutex_lock(&event_lock); /* released below */
+    while (calling && calls == call)
+        pthread_cond_wait(&idle_cond, &event_lock);
+    pthread_mutex_unlock(&event_lock);
+    if (attached)
+        tc_blocking_end();
     return 0;
 }

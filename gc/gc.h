@@ -224,7 +224,7 @@ extern tci_atomic tci_gcphase;
  * unused; large objects). */
 extern tci_atomic tci_black_bytes;
 extern tci_atomic tci_heap_live; /* bytes allocated since last mark + marked */
-extern tci_atomic tci_next_gc;   /* trigger; UINT64_MAX when off */
+extern tci_atomic tci_next_gc;   /* the heap goal; UINT64_MAX when off */
 extern int tci_initialised;
 /* Called on allocation slow paths with the bytes about to be taken: may run
  * a collection. */
@@ -240,8 +240,12 @@ void tci_pacer_read_settings(tc_memstats *out);
 /* ---- profile.c: sampled heap profiles ------------------------------------ */
 void tci_profile_init(size_t rate);
 /* A thread's next countdown to a sample, from the rate now (rng: the
- * thread's generator state). */
-int64_t tci_profile_next(uint64_t *rng);
+ * thread's generator state); *epoch gets the rate's epoch it was drawn
+ * in. tci_profile_epoch: the epoch now (+1 at every rate change). */
+int64_t tci_profile_next(uint64_t *rng, uint64_t *epoch);
+uint64_t tci_profile_epoch(void);
+/* The calling thread's countdown drawn again from the rate now. */
+void tci_cache_sample_reset(void);
 /* Records the allocation of p; caller: the return address of the
  * program's call into tc_alloc*, where its stack begins. */
 void tci_profile_sample(void *p, uintptr_t caller);

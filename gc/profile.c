@@ -5,8 +5,11 @@
  *    sample (one subtraction and a branch on the allocation fast path);
  *    the intervals are drawn from an exponential distribution with the
  *    rate as its mean, as Go's are, so that a program allocating in a
- *    fixed pattern is not sampled in step with it. With profiling off the
- *    countdown is 64 MiB, after which the thread looks at the rate again.
+ *    fixed pattern is not sampled in step with it. The countdown counts
+ *    what objects take (slots, pages), as Go's does, so the scaling below
+ *    holds. A rate change bumps an epoch; a thread draws its countdown
+ *    again at its next window refill or large object when the epoch moved
+ *    (and the calling thread at once).
  * 2. A sample records the allocating stack: the guest frames an
  *    interpreter hands over (tc_set_profile_frames), then the native
  *    return addresses (backtrace), from the program's call into tc_alloc*
@@ -38,7 +41,7 @@
 
 #define MAX_NATIVE 32
 #define MAX_GUEST 32
-#define OFF_RECHECK ((int64_t)64 << 20)
+#define OFF_COUNTDOWN (INT64_MAX / 2)
 
 typedef struct bucket {
     struct bucket *next; /* hash chain */
@@ -61,15 +64,28 @@ static bucket **buckets;   /* profile_lock */
 static size_t nbuckets_cap, nbuckets;
 static sampled **objs;     /* profile_lock: address -> bucket */
 static size_t nobjs_cap, nobjs;
-static tci_atomic rate_bytes, samples_taken;
-/* The guest-frame hook, read at every sample. */
+static tci_atomic rate_bytes, rate_epoch, samples_taken;
+/* The guest-frame hook: read-held across each call, so that replacing it
+ * waits for calls in progress (the program may then free its arg). */
 static int (*frames_fn)(void *, tc_frame *, int);
 static void *frames_arg;
-static pthread_mutex_t frames_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t frames_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Set while this thread takes a sample: a guest callback that breaks its
+ * contract and allocates is not sampled again (no recursion). */
+static __thread int in_sample;
 
 void tci_profile_init(size_t rate)
 {
     tci_atomic_store_relaxed(&rate_bytes, rate);
+    /* glibc loads the unwinder on backtrace's first call: here, not
+     * inside the first sampled allocation. */
+    void *warm[2];
+    (void)backtrace(warm, 2);
+}
+
+uint64_t tci_profile_epoch(void)
+{
+    return tci_atomic_load_relaxed(&rate_epoch);
 }
 
 void tci_profile_read_counts(uint64_t *rate, uint64_t *samples)
@@ -80,19 +96,20 @@ void tci_profile_read_counts(uint64_t *rate, uint64_t *samples)
 
 size_t tc_set_mem_profile_rate(size_t bytes)
 {
-    for (;;) {
-        uintptr_t old = tci_atomic_load_relaxed(&rate_bytes);
-        if (tci_atomic_cas_full(&rate_bytes, old, bytes))
-            return (size_t)old;
-    }
+    uintptr_t old = tci_atomic_load_relaxed(&rate_bytes);
+    while (!tci_atomic_cas_full(&rate_bytes, old, bytes))
+        old = tci_atomic_load_relaxed(&rate_bytes);
+    tci_atomic_add_full(&rate_epoch, 1);
+    tci_cache_sample_reset();
+    return (size_t)old;
 }
 
-/* The next countdown for a thread: exponential with mean `rate`. */
-int64_t tci_profile_next(uint64_t *rng)
+int64_t tci_profile_next(uint64_t *rng, uint64_t *epoch)
 {
+    *epoch = tci_atomic_load_relaxed(&rate_epoch);
     uint64_t rate = tci_atomic_load_relaxed(&rate_bytes);
     if (rate == 0)
-        return OFF_RECHECK;
+        return OFF_COUNTDOWN;
     if (rate == 1)
         return 0; /* every allocation */
     /* xorshift64*: the thread's own stream. */
@@ -103,7 +120,7 @@ int64_t tci_profile_next(uint64_t *rng)
     *rng = x;
     double u = (double)((x * 0x2545f4914f6cdd1dull) >> 11) * (1.0 / 9007199254740992.0);
     double next = -log(1.0 - u) * (double)rate; /* u in [0, 1): no log(0) */
-    return next > (double)(INT64_MAX / 2) ? INT64_MAX / 2 : (int64_t)next;
+    return next > (double)OFF_COUNTDOWN ? OFF_COUNTDOWN : (int64_t)next;
 }
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -231,6 +248,9 @@ static bucket *bucket_get_locked(uint64_t size, const uintptr_t *pcs, size_t npc
 
 void tci_profile_sample(void *p, uintptr_t caller)
 {
+    if (in_sample || tci_atomic_load_relaxed(&rate_bytes) == 0)
+        return;
+    in_sample = 1;
     uintptr_t pcs[MAX_NATIVE + 8];
     void *raw[MAX_NATIVE + 8];
     int n = backtrace(raw, MAX_NATIVE + 8);
@@ -247,17 +267,17 @@ void tci_profile_sample(void *p, uintptr_t caller)
         pcs[npcs++] = (uintptr_t)raw[i];
     tc_frame guest[MAX_GUEST];
     int ng = 0;
-    pthread_mutex_lock(&frames_lock); /* released below */
-    int (*fn)(void *, tc_frame *, int) = frames_fn;
-    void *arg = frames_arg;
-    pthread_mutex_unlock(&frames_lock);
-    if (fn) {
-        ng = fn(arg, guest, MAX_GUEST);
+    pthread_rwlock_rdlock(&frames_lock); /* released below, after the copy */
+    if (frames_fn) {
+        ng = frames_fn(frames_arg, guest, MAX_GUEST);
         ng = ng < 0 ? 0 : ng > MAX_GUEST ? MAX_GUEST : ng;
     }
     tci_span *s = tci_span_of((uintptr_t)p);
     pthread_mutex_lock(&profile_lock); /* released below */
+    /* The guest strings are copied into a new bucket here, while the
+     * callback's promise (valid until its next call) still holds. */
     bucket *b = bucket_get_locked(s->elemsize, pcs, npcs, guest, (size_t)ng);
+    pthread_rwlock_unlock(&frames_lock);
     sampled *o = b ? malloc(sizeof *o) : NULL;
     if (o && nobjs >= nobjs_cap / 2 && grow_table((void ***)&objs, &nobjs_cap, 0) != 0) {
         free(o);
@@ -277,6 +297,7 @@ void tci_profile_sample(void *p, uintptr_t caller)
     }
     /* Out of memory: the sample is lost, the allocation is not. */
     pthread_mutex_unlock(&profile_lock);
+    in_sample = 0;
 }
 
 void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits)
@@ -304,17 +325,24 @@ void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits)
 
 void tc_set_profile_frames(int (*fn)(void *arg, tc_frame *frames, int max), void *arg)
 {
-    pthread_mutex_lock(&frames_lock); /* released below */
+    /* Waits for the calls in progress (they hold the read side), as a
+     * blocked thread if attached: a stop must not wait here. */
+    int attached = tc_thread_is_attached();
+    if (attached)
+        tc_blocking_begin();
+    pthread_rwlock_wrlock(&frames_lock); /* released below */
     frames_fn = fn;
     frames_arg = arg;
-    pthread_mutex_unlock(&frames_lock);
+    pthread_rwlock_unlock(&frames_lock);
+    if (attached)
+        tc_blocking_end();
 }
 
 /* Go's scaleHeapSample: a sample of `size`-byte objects stands for
  * 1 / (1 - exp(-size/rate)) of them. */
 static double scale(uint64_t size, uint64_t rate)
 {
-    if (rate <= 1 || size == 0 || size >= rate)
+    if (rate <= 1 || size == 0)
         return 1.0;
     return 1.0 / (1.0 - exp(-(double)size / (double)rate));
 }
@@ -326,32 +354,17 @@ int tc_write_heap_profile(FILE *f)
         return -1;
     }
     uint64_t rate = tci_atomic_load_relaxed(&rate_bytes);
-    /* Copied out under the lock, written without it. */
+    /* Copied out under the lock, written without it. A bucket's stack and
+     * size never change and buckets are never freed: the copy takes the
+     * counts and shares the rest. */
     pthread_mutex_lock(&profile_lock); /* released below */
     size_t n = nbuckets, k = 0;
     tci_pprof_sample *smp = calloc(n ? n : 1, sizeof *smp);
     bucket *copy = calloc(n ? n : 1, sizeof *copy);
     int ok = smp && copy;
     for (size_t i = 0; ok && i < nbuckets_cap; i++)
-        for (bucket *b = buckets[i]; b && ok; b = b->next) {
-            bucket *c = &copy[k];
-            *c = *b;
-            c->pcs = malloc((b->npcs ? b->npcs : 1) * sizeof *b->pcs);
-            c->guest = calloc(b->nguest ? b->nguest : 1, sizeof *c->guest);
-            if (!c->pcs || !c->guest) {
-                free(c->pcs);
-                free(c->guest);
-                ok = 0;
-                break;
-            }
-            memcpy(c->pcs, b->pcs, b->npcs * sizeof *b->pcs);
-            for (size_t g = 0; g < b->nguest; g++) {
-                c->guest[g].function = strdup(b->guest[g].function);
-                c->guest[g].file = strdup(b->guest[g].file);
-                c->guest[g].line = b->guest[g].line;
-            }
-            k++;
-        }
+        for (bucket *b = buckets[i]; b; b = b->next)
+            copy[k++] = *b;
     pthread_mutex_unlock(&profile_lock);
     int rc = -1;
     if (ok) {
@@ -361,26 +374,17 @@ int tc_write_heap_profile(FILE *f)
             uint64_t inuse = b->allocs - b->frees;
             smp[i] = (tci_pprof_sample){
                 .pcs = b->pcs, .npcs = b->npcs, .guest = b->guest, .nguest = b->nguest,
-                .values = {(int64_t)(b->allocs * sc + 0.5),
-                           (int64_t)(b->allocs * sc * b->size + 0.5),
-                           (int64_t)(inuse * sc + 0.5), (int64_t)(inuse * sc * b->size + 0.5)},
+                /* Truncated, as Go's scaleHeapSample's callers do. */
+                .values = {(int64_t)(b->allocs * sc), (int64_t)(b->allocs * sc * b->size),
+                           (int64_t)(inuse * sc), (int64_t)(inuse * sc * b->size)},
                 .object_bytes = (int64_t)b->size,
             };
         }
-        rc = tci_pprof_write_heap(f, smp, k, (int64_t)(rate ? rate : 1),
-                                  (int64_t)tci_os_wall_ns());
+        rc = tci_pprof_write_heap(f, smp, k, (int64_t)rate, (int64_t)tci_os_wall_ns());
     } else {
         errno = ENOMEM;
     }
     int saved = errno;
-    for (size_t i = 0; copy && i < k; i++) {
-        for (size_t g = 0; g < copy[i].nguest; g++) {
-            free((char *)copy[i].guest[g].function);
-            free((char *)copy[i].guest[g].file);
-        }
-        free(copy[i].pcs);
-        free(copy[i].guest);
-    }
     free(copy);
     free(smp);
     errno = saved;

@@ -321,21 +321,27 @@ void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]))
  * 0.1): what tc_read_memstats, the function, fills for binaries built
  * then. */
 #define MEMSTATS_V1_SIZE offsetof(tc_memstats, cache_sys)
+_Static_assert(TCI_MAX_CLASSES <= TC_NUM_SIZE_CLASSES, "by_size holds every size class");
 
 void tc_read_memstats_sized(tc_memstats *dst, size_t size)
 {
     if (!dst)
         return;
     /* Filled whole on the stack, copied out as far as the caller's struct
-     * goes: 30 KB of stack at most, and the caller's tail untouched. */
+     * goes: 11 KB of stack, and the caller's tail untouched. */
     tc_memstats m;
     memset(&m, 0, sizeof m);
     if (tci_initialised) {
-        tci_alloc_counts counts;
-        tci_cache_read_counts(&counts);
+        /* Frees first, then mallocs: every free counted was of an object
+         * whose allocation was counted before it (a stop lies between),
+         * so frees <= mallocs per class in every read. The other order let
+         * a cycle's allocations and sweep fall between the two reads. */
         uint64_t class_frees[TCI_MAX_CLASSES];
         uint64_t large_frees, large_freed_bytes;
         tci_sweep_read_frees(class_frees, &large_frees, &large_freed_bytes);
+        tci_atomic_fence_full();
+        tci_alloc_counts counts;
+        tci_cache_read_counts(&counts);
         tci_heap_stats hs;
         tci_heap_read_stats(&hs);
         m.mallocs = counts.mallocs;
@@ -351,11 +357,9 @@ void tc_read_memstats_sized(tc_memstats *dst, size_t size)
             frees += class_frees[cl];
             freed_bytes += class_frees[cl] * tci_classes[cl].size;
         }
-        /* Frees are read after mallocs: an object cannot be freed before
-         * it is allocated, so frees <= mallocs holds in every read. */
         m.frees = frees;
         m.heap_objects = m.mallocs > frees ? m.mallocs - frees : 0;
-        m.heap_alloc = m.total_alloc - freed_bytes;
+        m.heap_alloc = m.total_alloc > freed_bytes ? m.total_alloc - freed_bytes : 0;
         /* An arena's untouched tail is address space, not memory: heap_sys
          * counts what the page heap has carved out (as Go's counts what it
          * has mapped ready), so a 64 MiB arena holding 3 MiB of spans is

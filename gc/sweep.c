@@ -39,8 +39,10 @@ int tci_span_sweep(tci_span *s, int keep)
     for (size_t w = 0; w < nwords; w++) {
         uint64_t alloc = s->alloc_bits[w];
         uint64_t mark = tci_atomic_load_relaxed(&s->mark_bits[w]);
-        if (profiled && (alloc & ~mark))
+        if (profiled && (alloc & ~mark)) {
             tci_profile_freed(s, w, alloc & ~mark);
+            profiled = tci_atomic_load_relaxed(&s->profiled) != 0; /* all found: stop looking */
+        }
         freed += (uint64_t)__builtin_popcountll(alloc & ~mark);
         live += (uint64_t)__builtin_popcountll(mark);
         s->alloc_bits[w] = mark;

@@ -26,6 +26,7 @@
  * With TRICOLOR_DEBUG=gcstoptheworld=1 the three clock terms are the
  * stop's parts: stopping and sweeping, marking, restarting.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +69,10 @@ const char *tci_trace_ms(char *buf, uint64_t ns)
 /* Go's runtime print of a float64: +d.dddddde+ddd. buf holds 32 bytes. */
 const char *tci_trace_float(char *buf, double v)
 {
-    if (v != v)
+    if (isnan(v))
         return "NaN";
-    if (v > 1e308 * 10)
-        return "+Inf";
-    if (v < -1e308 * 10)
-        return "-Inf";
+    if (isinf(v))
+        return v > 0 ? "+Inf" : "-Inf";
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%+.6e", v); /* +d.dddddde+dd, or e+ddd */
     char *e = strchr(tmp, 'e');

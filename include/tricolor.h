@@ -302,7 +302,9 @@ TC_API uint64_t tc_pause_quantile(double q);
  * lock held; that thread is not attached (fn must not touch the heap).
  * Events queue (up to 1024); a callback slower than the cycles loses the
  * oldest, counted in gc_events_dropped. One callback: a second
- * registration replaces it, NULL removes it. 0, or -1 with errno. ev->size
+ * registration replaces it, NULL removes it; either returns once a call
+ * of the old one in progress has returned (so its arg may be freed then).
+ * 0, or -1 with errno. ev->size
  * is the bytes of the struct the library filled: read a field only if it
  * lies below it. The stopped collector (gcstoptheworld=1) posts the three
  * at once after its one stop, sweep_ns 0 (it sweeps lazily). */
@@ -333,16 +335,20 @@ TC_API int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *ar
  * means not yet found dead by a sweep (right after tc_collect: the live
  * objects). 0, or -1 with errno. Any thread; it copies the records out and
  * writes with no library lock held. tc_set_mem_profile_rate returns the
- * previous rate; each thread takes a new rate at its next sample (within
- * 64 MiB of allocation when profiling was off). */
+ * previous rate; the calling thread takes the new one at once, every other
+ * thread at its next window refill (within 64 allocations of a size) or
+ * large object. */
 TC_API int tc_write_heap_profile(FILE *f);
 TC_API size_t tc_set_mem_profile_rate(size_t bytes);
 /* Guest frames: an interpreter registers fn, which the allocating thread
  * calls at each sample (inside the allocation: it must not allocate from
  * the heap, block or call the library) to fill up to max frames of the
- * program it runs, innermost first, and return how many. The strings must
- * stay valid until fn's next call on that thread (they are copied). The
- * sample's stack is those frames, then the native ones. NULL removes it. */
+ * program it runs, innermost first, and return how many. Every allocating
+ * thread calls it, concurrently: fn finds the running program's state from
+ * the thread (a thread-local), arg is shared. The strings must stay valid
+ * until fn's next call on that thread (they are copied). The sample's
+ * stack is those frames, then the native ones. NULL removes it; either
+ * returns once the calls of the old fn in progress have returned. */
 typedef struct tc_frame {
     const char *function;
     const char *file;

@@ -76,88 +76,6 @@ static __attribute__((noinline, noipa)) uintptr_t serve(uintptr_t n, uintptr_t b
     return 0;
 }
 
-/* inuse_space of the sample whose string table names fn (found by the
- * function's string id through the Function and Location tables). */
-static int64_t inuse_at(const char *buf, size_t len, const char *fn, int64_t *alloc_objects)
-{
-    /* Strings, functions (id -> name id), locations (id -> function id). */
-    uint64_t str_id = 0, fn_id = 0, want_str = UINT64_MAX;
-    static uint64_t loc_fn[4096];
-    pb r = {(const uint8_t *)buf, (const uint8_t *)buf + len};
-    unsigned field;
-    uint64_t v;
-    pb sub;
-    while (pb_next(&r, &field, &v, &sub))
-        if (field == 6) { /* string_table */
-            if ((size_t)(sub.end - sub.p) == strlen(fn) && memcmp(sub.p, fn, strlen(fn)) == 0)
-                want_str = str_id;
-            str_id++;
-        }
-    r = (pb){(const uint8_t *)buf, (const uint8_t *)buf + len};
-    while (pb_next(&r, &field, &v, &sub)) {
-        pb in = sub, in2;
-        unsigned f2;
-        uint64_t v2, id = 0, name = 0;
-        if (field == 5) { /* Function: id 1, name 2 */
-            while (pb_next(&in, &f2, &v2, &in2)) {
-                if (f2 == 1)
-                    id = v2;
-                if (f2 == 2)
-                    name = v2;
-            }
-            if (name == want_str)
-                fn_id = id;
-        }
-    }
-    r = (pb){(const uint8_t *)buf, (const uint8_t *)buf + len};
-    while (pb_next(&r, &field, &v, &sub)) {
-        pb in = sub, in2;
-        unsigned f2;
-        uint64_t v2, id = 0, func = 0;
-        if (field == 4) { /* Location: id 1, line 4 (Line: function_id 1) */
-            while (pb_next(&in, &f2, &v2, &in2)) {
-                if (f2 == 1)
-                    id = v2;
-                if (f2 == 4) {
-                    pb ln = in2, ln2;
-                    unsigned f3;
-                    uint64_t v3;
-                    while (pb_next(&ln, &f3, &v3, &ln2))
-                        if (f3 == 1)
-                            func = v3;
-                }
-            }
-            if (id < 4096)
-                loc_fn[id] = func;
-        }
-    }
-    /* The first sample whose innermost named frame... any frame is fn. */
-    int64_t inuse = 0;
-    *alloc_objects = 0;
-    r = (pb){(const uint8_t *)buf, (const uint8_t *)buf + len};
-    while (pb_next(&r, &field, &v, &sub)) {
-        if (field != 2)
-            continue;
-        pb in = sub, in2;
-        unsigned f2;
-        uint64_t v2, locs[64], vals[8];
-        size_t nl = 0, nv = 0;
-        while (pb_next(&in, &f2, &v2, &in2)) {
-            if (f2 == 1)
-                pb_repeated(&in2, v2, locs, &nl, 64);
-            if (f2 == 2)
-                pb_repeated(&in2, v2, vals, &nv, 8);
-        }
-        for (size_t i = 0; i < nl; i++)
-            if (locs[i] < 4096 && loc_fn[locs[i]] == fn_id && fn_id && nv == 4) {
-                inuse += (int64_t)vals[3];
-                *alloc_objects += (int64_t)vals[0];
-                break;
-            }
-    }
-    return inuse;
-}
-
 static int64_t run(const char *name, int64_t *allocs, int64_t *parse_inuse)
 {
     memset(table, 0, sizeof table);
@@ -175,9 +93,12 @@ static int64_t run(const char *name, int64_t *allocs, int64_t *parse_inuse)
     assert_non_null(buf);
     assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
     fclose(f);
-    int64_t parse_allocs;
-    *parse_inuse = inuse_at(buf, (size_t)len, "parse", &parse_allocs);
-    int64_t inuse = inuse_at(buf, (size_t)len, "session_new", allocs);
+    int64_t pv[4], sv[4];
+    pb_profile_site(buf, (size_t)len, "parse", pv);
+    pb_profile_site(buf, (size_t)len, "session_new", sv);
+    *parse_inuse = pv[3];
+    *allocs = sv[0];
+    int64_t inuse = sv[3];
     free(buf);
     if (!dir)
         remove(path);
@@ -207,14 +128,21 @@ static void leak_found_and_fixed(void **state)
     tc_root_remove(table);
 }
 
+static int setup(void **state)
+{
+    if (test_group_setup_verified(state) != 0)
+        return -1;
+    /* Every allocation sampled, so the figures are exact (whatever
+     * TRICOLOR_DEBUG says); the doc's example uses the default rate. */
+    tc_set_mem_profile_rate(1);
+    return 0;
+}
+
 int main(void)
 {
-    /* Every allocation sampled, so the figures are exact; the doc's
-     * example uses the default rate. */
-    setenv("TRICOLOR_DEBUG", "memprofilerate=1", 0);
     setenv("CMOCKA_TEST_ABORT", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leak_found_and_fixed),
     };
-    return cmocka_run_group_tests(tests, test_group_setup_verified, NULL);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }

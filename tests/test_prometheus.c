@@ -250,6 +250,24 @@ static void exposition_is_valid(void **state)
                 1e-6);
     assert_int_equal((uint64_t)value_of(text, "tricolor_size_class_mallocs_total{size=\"16\"}"),
                      m.by_size[1].mallocs);
+    /* The pause buckets: at each power-of-two bound, the histogram's
+     * cumulative count. */
+    uint64_t counts[256], upper[256], cum = 0;
+    size_t nb = tc_read_histogram(TC_HIST_PAUSE, counts, upper, 256);
+    int bounds = 0;
+    for (size_t i = 0; i + 1 < nb; i++) {
+        cum += counts[i];
+        if (upper[i] & (upper[i] - 1))
+            continue;
+        char key[128];
+        snprintf(key, sizeof key, "tricolor_stw_pause_seconds_bucket{le=\"%.13g\"}",
+                 (double)upper[i] / 1e9);
+        assert_int_equal((uint64_t)value_of(text, key), cum);
+        bounds++;
+    }
+    assert_int_equal(bounds, 31);
+    assert_true(strstr(text, "tricolor_stw_pause_seconds_bucket{le=\"1.024e-06\"}") != NULL);
+    assert_true(strstr(text, "tricolor_stw_pause_seconds_bucket{le=\"1099.511627776\"}") != NULL);
     char *copy = strdup(text);
     int samples = check_exposition(copy);
     printf("prometheus: %zu bytes, %d families, %d samples: valid\n", len, nfam, samples);

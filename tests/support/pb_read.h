@@ -84,4 +84,80 @@ static inline fields decode_fields(pb m)
     return out;
 }
 
+/* The four values (alloc_objects, alloc_space, inuse_objects, inuse_space)
+ * of a heap profile's samples whose stack holds function fn, summed. */
+static inline void pb_profile_site(const char *buf, size_t len, const char *fn,
+                                   int64_t vals[4])
+{
+    enum { MAXID = 1 << 14 };
+    static uint64_t loc_fn[MAXID];
+    memset(loc_fn, 0, sizeof loc_fn);
+    memset(vals, 0, 4 * sizeof *vals);
+    uint64_t str_id = 0, want_str = UINT64_MAX, fn_id = 0;
+    const unsigned char *b = (const unsigned char *)buf;
+    pb r = {b, b + len}, sub;
+    unsigned field;
+    uint64_t v;
+    while (pb_next(&r, &field, &v, &sub))
+        if (field == 6) { /* string_table */
+            if ((size_t)(sub.end - sub.p) == strlen(fn) && memcmp(sub.p, fn, strlen(fn)) == 0)
+                want_str = str_id;
+            str_id++;
+        }
+    r = (pb){b, b + len};
+    while (pb_next(&r, &field, &v, &sub)) {
+        pb in = sub, in2;
+        unsigned f2;
+        uint64_t v2, id = 0, x = 0;
+        if (field == 5) { /* Function: id 1, name 2 */
+            while (pb_next(&in, &f2, &v2, &in2))
+                if (f2 == 1)
+                    id = v2;
+                else if (f2 == 2)
+                    x = v2;
+            if (x == want_str)
+                fn_id = id;
+        } else if (field == 4) { /* Location: id 1, line 4 (Line: function_id 1) */
+            while (pb_next(&in, &f2, &v2, &in2)) {
+                if (f2 == 1)
+                    id = v2;
+                if (f2 == 4) {
+                    pb ln = in2, ln2;
+                    unsigned f3;
+                    uint64_t v3;
+                    while (pb_next(&ln, &f3, &v3, &ln2))
+                        if (f3 == 1)
+                            x = v3;
+                }
+            }
+            assert_true(id < MAXID);
+            loc_fn[id] = x;
+        }
+    }
+    if (!fn_id)
+        return;
+    r = (pb){b, b + len};
+    while (pb_next(&r, &field, &v, &sub)) {
+        if (field != 2) /* Sample: location_id 1, value 2 */
+            continue;
+        pb in = sub, in2;
+        unsigned f2;
+        uint64_t v2, locs[128], sv[8];
+        size_t nl = 0, nv = 0;
+        while (pb_next(&in, &f2, &v2, &in2)) {
+            if (f2 == 1)
+                pb_repeated(&in2, v2, locs, &nl, 128);
+            if (f2 == 2)
+                pb_repeated(&in2, v2, sv, &nv, 8);
+        }
+        assert_int_equal(nv, 4);
+        for (size_t i = 0; i < nl; i++)
+            if (locs[i] < MAXID && loc_fn[locs[i]] == fn_id) {
+                for (int k = 0; k < 4; k++)
+                    vals[k] += (int64_t)sv[k];
+                break;
+            }
+    }
+}
+
 #endif
