@@ -7,7 +7,7 @@
 #                                           medians and the ratio table
 #   make bench-quick                        the same, small and one round (CI)
 #   make bench-pool [ROUNDS=3]              what a pool saves (bench/poolbench.c)
-#   make bench-observe [ROUNDS=5]           what profiling and reading the
+#   make bench-observe [ROUNDS=3]           what profiling and reading the
 #                                           statistics cost (bench/observebench.c)
 #   make bench-bin                          just build them
 #
@@ -176,11 +176,14 @@ bench-pool: deps-bench
 	$(BENCH_DIR)/tcpool --rounds $(ROUNDS)
 
 # What observing costs: heap profiling at the default rate on binary-trees
-# (against rate 0, alternating rounds), and tc_read_memstats while other
+# (against rate 0, alternating rounds, and in instructions counted by
+# valgrind: tools/profile-cost.sh), and tc_read_memstats while other
 # threads allocate (bench/observebench.c).
 bench-observe: deps
+	@tools/deps.sh valgrind
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcobserve
-	$(BENCH_DIR)/tcobserve --rounds $(if $(filter 3,$(ROUNDS)),5,$(ROUNDS))
+	$(BENCH_DIR)/tcobserve --rounds $(ROUNDS)
+	tools/profile-cost.sh $(BENCH_DIR)
 
 # The idle barrier's cost in instructions (cachegrind), which noise cannot
 # blur: see tools/barrier-cost.sh.
