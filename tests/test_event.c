@@ -8,19 +8,23 @@
  *    tc_read_memstats).
  * 2. A callback that blocks holds up no collection: 400 cycles complete
  *    while it waits, the queue drops the oldest events and counts them.
- * 3. Unregistered, it is not called again.
+ * 3. Unregistered, it is not called again; unregistering waits for a call
+ *    in progress to return (so the program may free its arg then).
  * The test waits for events with a condition variable, never a sleep.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "atomic.h"
 #include "testutil.h"
 #include "tricolor.h"
 
@@ -31,6 +35,8 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static tc_gc_event evs[MAXEV]; /* lock */
 static size_t nev;
 static int bad_thread, blocked, in_callback;
+static tci_atomic unreg_returned; /* set by the unregistering thread */
+static int returned_early;        /* lock: the callback saw it set */
 static pthread_t main_thread;
 
 static void record(void *arg, const tc_gc_event *ev)
@@ -49,6 +55,8 @@ static void record(void *arg, const tc_gc_event *ev)
     pthread_cond_broadcast(&cond);
     while (blocked)
         pthread_cond_wait(&cond, &lock);
+    if (tci_atomic_load_acquire(&unreg_returned))
+        returned_early = 1;
     in_callback = 0;
     if (nev < MAXEV)
         evs[nev++] = *ev;
@@ -173,6 +181,73 @@ static void unregistered_not_called(void **state)
     assert_int_equal(tc_on_gc_event(NULL, NULL), 0);
 }
 
+static tci_atomic unreg_tid;
+
+static void *unregister_main(void *arg)
+{
+    (void)arg;
+    tci_atomic_store_release(&unreg_tid, (uintptr_t)gettid());
+    tc_on_gc_event(NULL, NULL);
+    tci_atomic_store_release(&unreg_returned, 1);
+    return NULL;
+}
+
+/* The state letter of thread tid of this process ('S': sleeping), or 0
+ * once it has exited. */
+static char thread_state(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *close = strrchr(buf, ')');
+    return close && close[1] == ' ' ? close[2] : 0;
+}
+
+static void unregistering_waits_for_the_call(void **state)
+{
+    (void)state;
+    assert_int_equal(tc_on_gc_event(record, NULL), 0);
+    pthread_mutex_lock(&lock);
+    blocked = 1;
+    returned_early = 0;
+    pthread_mutex_unlock(&lock);
+    tc_collect();
+    tc_blocking_begin();
+    pthread_mutex_lock(&lock);
+    while (!in_callback)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+    /* Another thread unregisters while the callback is held; once it is
+     * asleep in there (or, wrongly, done), the callback is let go. */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, unregister_main, NULL), 0);
+    while (!tci_atomic_load_acquire(&unreg_tid))
+        sched_yield();
+    pid_t tid = (pid_t)tci_atomic_load_acquire(&unreg_tid);
+    char st;
+    while (!tci_atomic_load_acquire(&unreg_returned) && (st = thread_state(tid)) != 'S' &&
+           st != 0)
+        sched_yield();
+    pthread_mutex_lock(&lock);
+    blocked = 0;
+    pthread_cond_broadcast(&cond);
+    while (in_callback) /* the held call returns */
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    tc_blocking_end();
+    pthread_mutex_lock(&lock);
+    int early = returned_early;
+    nev = 0;
+    pthread_mutex_unlock(&lock);
+    assert_false(early);
+}
+
 int main(void)
 {
     main_thread = pthread_self();
@@ -180,6 +255,7 @@ int main(void)
         cmocka_unit_test(every_cycle_posts_three_events_in_order),
         cmocka_unit_test(slow_callback_holds_up_nothing),
         cmocka_unit_test(unregistered_not_called),
+        cmocka_unit_test(unregistering_waits_for_the_call),
     };
     return cmocka_run_group_tests(tests, test_group_setup_verified, NULL);
 }
