@@ -183,7 +183,7 @@ bench-observe: deps
 	@tools/deps.sh valgrind
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcobserve
 	$(BENCH_DIR)/tcobserve --rounds $(ROUNDS)
-	tools/profile-cost.sh $(BENCH_DIR)
+	tools/profile-cost.sh $(BENCH_DIR) 18
 
 # The idle barrier's cost in instructions (cachegrind), which noise cannot
 # blur: see tools/barrier-cost.sh.

@@ -406,6 +406,8 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
         return alloc_large(c, kind, size, type_id);
     }
     int cl = tci_size_to_class(size);
+    /* Counted before the allocation, which may still fail (ENOMEM): a
+     * bias of one failed allocation's bytes, against a branch here. */
     c->sample_left -= (int64_t)tci_classes[cl].size;
     if (__builtin_expect(c->sample_left < 0, 0))
         return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));

@@ -3,7 +3,9 @@
  *
  * The collector posts an event at three points of each cycle (after its
  * first stop, after the last, after the sweep) with no lock held but the
- * event queue's, which nothing else is taken under. The callback runs on
+ * event queue's, which nothing else is taken under; the stopped collector
+ * posts its three under world_lock (so that cycles post in order), which
+ * is safe for the same reason: nothing takes world_lock under event_lock. The callback runs on
  * the event thread, outside every lock: a callback that blocks, or takes
  * a lock an allocating thread holds while that thread waits for the
  * collector, holds up only later events (the memory-pressure callback

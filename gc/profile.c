@@ -24,6 +24,9 @@
  *    stands for 1 / (1 - exp(-s/rate)) allocations) and encodes them
  *    (runtime/pprof.c) with no lock held: a slow FILE holds up nothing.
  *
+ * glibc's rwlocks prefer readers: with every thread sampling all the time
+ * (rate 1), tc_set_profile_frames may wait long for its write side.
+ *
  * Locks: profile_lock protects the buckets and the address table. Taken
  * by a sampling thread (no safepoint inside, so a stop never waits for a
  * parked holder) and by sweepers; nothing is taken under it.
@@ -106,7 +109,10 @@ size_t tc_set_mem_profile_rate(size_t bytes)
 
 int64_t tci_profile_next(uint64_t *rng, uint64_t *epoch)
 {
-    *epoch = tci_atomic_load_relaxed(&rate_epoch);
+    /* The epoch first, with acquire: a thread that records the new epoch
+     * reads the new rate (its writer stores the rate, then bumps the
+     * epoch with a full barrier). */
+    *epoch = tci_atomic_load_acquire(&rate_epoch);
     uint64_t rate = tci_atomic_load_relaxed(&rate_bytes);
     if (rate == 0)
         return OFF_COUNTDOWN;
@@ -303,7 +309,7 @@ void tci_profile_sample(void *p, uintptr_t caller)
 void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits)
 {
     pthread_mutex_lock(&profile_lock); /* released below */
-    while (freed_bits && nobjs_cap) {
+    while (freed_bits && nobjs_cap && tci_atomic_load_relaxed(&s->profiled)) {
         unsigned bit = (unsigned)__builtin_ctzll(freed_bits);
         freed_bits &= freed_bits - 1;
         uintptr_t addr = s->base + (uintptr_t)(word * 64 + bit) * s->elemsize;

@@ -303,7 +303,8 @@ TC_API uint64_t tc_pause_quantile(double q);
  * Events queue (up to 1024); a callback slower than the cycles loses the
  * oldest, counted in gc_events_dropped. One callback: a second
  * registration replaces it, NULL removes it; either returns once a call
- * of the old one in progress has returned (so its arg may be freed then).
+ * of the old one in progress has returned (so its arg may be freed then),
+ * except when made from inside that call.
  * 0, or -1 with errno. ev->size
  * is the bytes of the struct the library filled: read a field only if it
  * lies below it. The stopped collector (gcstoptheworld=1) posts the three
