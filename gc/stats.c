@@ -323,10 +323,10 @@ void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]))
 #define MEMSTATS_V1_SIZE offsetof(tc_memstats, cache_sys)
 _Static_assert(TCI_MAX_CLASSES <= TC_NUM_SIZE_CLASSES, "by_size holds every size class");
 
-void tc_read_memstats_sized(tc_memstats *dst, size_t size)
+size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
 {
     if (!dst)
-        return;
+        return 0;
     /* Filled whole on the stack, copied out as far as the caller's struct
      * goes: 11 KB of stack, and the caller's tail untouched. */
     tc_memstats m;
@@ -396,7 +396,9 @@ void tc_read_memstats_sized(tc_memstats *dst, size_t size)
             m.pool_gets = p[0] + p[1] + p[2];
         }
     }
-    memcpy(dst, &m, size < sizeof m ? size : sizeof m);
+    size_t n = size < sizeof m ? size : sizeof m;
+    memcpy(dst, &m, n);
+    return n;
 }
 
 /* Binaries built before the struct was versioned call this. */

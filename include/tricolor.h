@@ -270,7 +270,10 @@ typedef struct tc_memstats {
     } by_size[TC_NUM_SIZE_CLASSES];
 } tc_memstats;
 
-TC_API void tc_read_memstats_sized(tc_memstats *out, size_t size);
+/* Returns the bytes it filled: the smaller of size and the library's
+ * sizeof(tc_memstats), so a program built against a newer header can tell
+ * which fields an older library left alone. */
+TC_API size_t tc_read_memstats_sized(tc_memstats *out, size_t size);
 /* The entry point of binaries built before the struct was versioned: it
  * fills the fields up to gc_idle_mark_ns. Source code reaches
  * tc_read_memstats_sized through the macro. */

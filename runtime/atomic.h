@@ -7,6 +7,7 @@
 #define TCI_ATOMIC_H
 
 #include <atomic_ops.h>
+#include <sched.h>
 #include <stdint.h>
 
 #if !defined(AO_HAVE_load) || !defined(AO_HAVE_load_acquire) || \
@@ -104,14 +105,19 @@ static inline void tci_seq_write_end(tci_seqcount *s)
     tci_atomic_store_release(&s->seq, tci_atomic_load_relaxed(&s->seq) + 1);
 }
 /* Returns the count to hand to tci_seq_read_retry; waits out a write in
- * progress (a few stores: the writers never block inside one). */
+ * progress (a few stores: the writers never block inside one, but the OS
+ * may preempt one there, and on a CPU the reader shares: after a while
+ * the reader yields its CPU rather than spin out its time slice). */
 static inline uintptr_t tci_seq_read_begin(const tci_seqcount *s)
 {
-    for (;;) {
+    for (unsigned spins = 0;; spins++) {
         uintptr_t v = tci_atomic_load_acquire(&s->seq);
         if (!(v & 1))
             return v;
-        tci_cpu_relax();
+        if (spins >= 1024)
+            sched_yield();
+        else
+            tci_cpu_relax();
     }
 }
 /* Nonzero when a write overlapped the copy since tci_seq_read_begin. */
