@@ -225,6 +225,7 @@ void bk_read_stats(bk_stats *out)
      * tricolor's); the rest of a collection is one thread's work. */
     out->gc_cpu_ns = stopped * (uint64_t)bench_ncpu() + (total > stopped ? total - stopped : 0);
     out->gc_idle_cpu_ns = 0;
+    out->assists = out->assist_ns = 0;
     GC_word heap = 0;
     GC_get_heap_usage_safe(&heap, NULL, NULL, NULL, NULL); /* unmapped excluded */
     out->heap_bytes = heap;

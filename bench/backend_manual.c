@@ -94,6 +94,7 @@ void bk_read_stats(bk_stats *out)
     out->pause_total_ns = 0;
     out->gc_cpu_ns = 0;
     out->gc_idle_cpu_ns = 0;
+    out->assists = out->assist_ns = 0;
     /* The heap a manual allocator holds is measured as the growth of the
      * process's resident memory since bk_init, less what the workload keeps
      * outside any heap: the allocators' own figures cost too much to read

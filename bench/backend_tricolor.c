@@ -155,6 +155,8 @@ void bk_read_stats(bk_stats *out)
     out->pause_total_ns = ms.pause_total_ns;
     out->gc_cpu_ns = ms.gc_cpu_ns;
     out->gc_idle_cpu_ns = ms.gc_idle_mark_ns;
+    out->assists = ms.num_assists;
+    out->assist_ns = ms.assist_ns;
     out->heap_bytes = ms.heap_sys - ms.heap_released;
 }
 

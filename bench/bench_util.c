@@ -162,6 +162,8 @@ void bench_gc_summary(wl_result *r, const bk_stats *before, const bk_stats *afte
     r->gc_cpu_fraction = avail > 0 ? (double)(after->gc_cpu_ns - before->gc_cpu_ns) / avail : 0;
     r->gc_idle_fraction =
         avail > 0 ? (double)(after->gc_idle_cpu_ns - before->gc_idle_cpu_ns) / avail : 0;
+    r->assists = after->assists - before->assists;
+    r->assist_ns = after->assist_ns - before->assist_ns;
     if (after->heap_bytes > r->peak_heap_bytes)
         r->peak_heap_bytes = after->heap_bytes;
     r->maxrss_kib = bench_maxrss_kib();
@@ -203,6 +205,9 @@ void bench_print_result(const char *workload, const char *backend, const wl_resu
                r->gc_cpu_fraction);
     if (r->gc_idle_fraction > 0)
         printf(" gc_idle_fraction=%.4f", r->gc_idle_fraction);
+    if (r->assists)
+        printf(" assists=%llu assist_mean_us=%.2f", (unsigned long long)r->assists,
+               (double)r->assist_ns / (double)r->assists / 1e3);
     printf(" peak_heap_mib=%.1f maxrss_mib=%.1f", mib(r->peak_heap_bytes),
            (double)r->maxrss_kib / 1024.0);
     if (r->live_bytes)

@@ -19,6 +19,8 @@ typedef struct bk_stats {
     uint64_t pause_total_ns; /* stop-the-world time over all collections */
     uint64_t gc_cpu_ns;      /* CPU time spent collecting; a stopped world
                                 counts every CPU (Go's convention) */
+    uint64_t assists;        /* mark assists by allocating threads (tricolor) */
+    uint64_t assist_ns;      /* their total duration */
     uint64_t gc_idle_cpu_ns; /* marking on CPUs the program left idle, not in
                                 gc_cpu_ns (tricolor, as Go's idle workers) */
     uint64_t heap_bytes;     /* heap memory the backend holds from the OS
@@ -70,6 +72,8 @@ typedef struct wl_result {
     uint64_t pauses_lost;   /* pauses the log missed (then quantiles are of fewer) */
     double gc_cpu_fraction; /* gc_cpu_ns / (wall * CPUs) over the timed part */
     double gc_idle_fraction; /* gc_idle_cpu_ns / (wall * CPUs), likewise */
+    uint64_t assists, assist_ns; /* mark assists in the timed part (tricolor): a
+                                    latency the pauses do not show */
     uint64_t peak_heap_bytes; /* largest heap_bytes sampled */
     uint64_t live_bytes;    /* the workload's own count of what it keeps live */
     long maxrss_kib;        /* the process's peak RSS so far */

@@ -100,6 +100,12 @@ static void print_run(const char *what, const wl_result *r)
     if (r->gc_idle_fraction > 0)
         printf(", and %.1f%% marking on CPUs the program left idle", 100.0 * r->gc_idle_fraction);
     printf("\n");
+    if (r->assists)
+        printf("  assists       %llu, mean %s, %s in all (allocations that marked: a "
+               "latency the pauses do not show)\n",
+               (unsigned long long)r->assists,
+               bench_fmt_ns(a, sizeof a, r->assist_ns / r->assists),
+               bench_fmt_ns(b, sizeof b, r->assist_ns));
     printf("  heap          peak %.1f MiB", mib(r->peak_heap_bytes));
     if (r->live_bytes)
         printf(", live %.1f MiB, peak / live %.2f", mib(r->live_bytes),

@@ -724,7 +724,11 @@ static void assist(size_t bytes)
     uint64_t spent = tci_os_now_ns() - t0;
     tci_atomic_add_full(&tci_mark_cpu_ns, spent); /* the thread ran throughout */
     tci_atomic_add_full(&tci_gc_work_ns, spent);
-    tci_stats_record_assist(spent);
+    /* An assist is one that did scan work: a call that found none (the
+     * markers hold it all) is a few loads, and counting those buried the
+     * real ones (70,000 of them at 0.06 us in the latency experiment). */
+    if (done)
+        tci_stats_record_assist(spent);
     tci_atomic_add_full(&limiter_gc_ns, spent);
     tci_atomic_add_full(&cycle_assist_bytes, marked);
     /* Debt with no grey work left is forgiven; a stop that cut the assist

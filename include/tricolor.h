@@ -254,7 +254,7 @@ typedef struct tc_memstats {
                                     finalizer tables */
     uint64_t stacks_bytes;       /* stack bytes the last cycle scanned as roots */
     uint64_t globals_bytes;      /* root ranges the last cycle scanned */
-    uint64_t num_assists;        /* mark assists since tc_init */
+    uint64_t num_assists;        /* mark assists that did scan work, since tc_init */
     uint64_t assist_ns;          /* their total duration */
     uint64_t finalizers_registered, finalizers_queued, finalizers_run;
     uint64_t pool_gets, pool_hits, pool_victim_hits, pool_misses, pool_puts, pool_dropped;

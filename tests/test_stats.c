@@ -18,6 +18,7 @@
  *    tail alone.
  * 5. Pool and finalizer counters reach the statistics, destroyed pools'
  *    included.
+ * 6. Assists that marked are counted, in the histogram too.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -351,6 +352,62 @@ static void memstats_versioned_by_size(void **state)
     assert_int_equal(part.by_size[1].size, 16);
 }
 
+/* ---- 6. Assists ----------------------------------------------------------- */
+
+typedef struct cell {
+    struct cell *next;
+    uintptr_t pad[3];
+} cell;
+
+static cell *assist_list; /* a root range: the live graph to mark */
+
+/* With the markers held to 1/1024 of a CPU (the pacing's test switch),
+ * a cycle over a 32 MiB list cannot end unless the allocating thread
+ * marks: the test allocates until the cycle it asked for is done, and
+ * every assist that marked must be in the statistics and the histogram. */
+static void assists_counted_when_markers_lag(void **state)
+{
+    (void)state;
+    size_t offs[1] = {offsetof(cell, next)};
+    const tc_type *t = tc_type_new("stats_cell", sizeof(cell), offs, 1);
+    assert_non_null(t);
+    assert_int_equal(tc_root_add(&assist_list, sizeof assist_list), 0);
+    for (int i = 0; i < (32 << 20) / (int)sizeof(cell); i++) {
+        cell *c = tc_alloc(t);
+        assert_non_null(c);
+        TC_STORE(c, next, assist_list);
+        assist_list = c;
+    }
+    tc_collect();
+    tc_memstats m0 = test_stats();
+    tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 1);
+    (void)tci_gate_start_cycle();
+    long allocs = 0;
+    while (test_stats().num_gc == m0.num_gc) {
+        for (int i = 0; i < 1024; i++)
+            (void)tc_alloc_atomic(256);
+        allocs += 1024;
+    }
+    tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 0);
+    tc_memstats m1 = test_stats();
+    uint64_t counts[256], total = 0;
+    size_t nb = tc_read_histogram(TC_HIST_ASSIST, counts, NULL, 256);
+    for (size_t i = 0; i < nb; i++)
+        total += counts[i];
+    printf("stats: %llu assists (%.1f us each) while allocating %ld objects\n",
+           (unsigned long long)(m1.num_assists - m0.num_assists),
+           m1.num_assists > m0.num_assists ? (double)(m1.assist_ns - m0.assist_ns) /
+                                                 (double)(m1.num_assists - m0.num_assists) / 1e3
+                                           : 0.0,
+           allocs);
+    assert_true(m1.num_assists > m0.num_assists);
+    assert_true(m1.assist_ns > m0.assist_ns);
+    assert_int_equal(total, m1.num_assists);
+    assist_list = NULL;
+    tc_root_remove(&assist_list);
+    tc_collect();
+}
+
 /* ---- 5. Pool and finalizer counters ------------------------------------ */
 
 static void *make_obj(void *arg)
@@ -416,6 +473,7 @@ int main(void)
         cmocka_unit_test(read_while_collection_stopped),
         cmocka_unit_test(memstats_consistent_under_four_threads),
         cmocka_unit_test(pool_and_finalizer_counts),
+        cmocka_unit_test(assists_counted_when_markers_lag),
     };
     return cmocka_run_group_tests(tests, test_group_setup_verified, NULL);
 }

@@ -663,11 +663,19 @@ static void test_torture_four_threads_markers_aside(void **state)
 {
     (void)state;
     uint64_t before = tci_mark_steps_aside();
+    tc_memstats m0;
+    tc_read_memstats(&m0);
     tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 128); /* an eighth of a CPU each */
     test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
     tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 0);
     uint64_t n = tci_mark_steps_aside() - before;
-    printf("torture_threads: markers stepped aside %llu times\n", (unsigned long long)n);
+    tc_memstats m1;
+    tc_read_memstats(&m1);
+    printf("torture_threads: markers stepped aside %llu times; %llu assists, %.1f us each\n",
+           (unsigned long long)n, (unsigned long long)(m1.num_assists - m0.num_assists),
+           m1.num_assists > m0.num_assists
+               ? (double)(m1.assist_ns - m0.assist_ns) / (double)(m1.num_assists - m0.num_assists) / 1e3
+               : 0.0);
     assert_true(n > 0);
 }
 
