@@ -341,7 +341,8 @@ TC_API int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *ar
  * writes with no library lock held. tc_set_mem_profile_rate returns the
  * previous rate; the calling thread takes the new one at once, every other
  * thread at its next window refill (within 64 allocations of a size) or
- * large object. */
+ * large object. Call it after tc_init, which sets the rate from
+ * TRICOLOR_DEBUG (or the default). */
 TC_API int tc_write_heap_profile(FILE *f);
 TC_API size_t tc_set_mem_profile_rate(size_t bytes);
 /* Guest frames: an interpreter registers fn, which the allocating thread
