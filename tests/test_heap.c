@@ -89,9 +89,11 @@ static int overlaps(uintptr_t a, uintptr_t a_end, uintptr_t b, uintptr_t b_end)
 /* A span that crosses from one 64 MiB arena chunk into the next is freed
  * next to a free run in its first chunk at the same page index as the
  * span's end in the second: they are not neighbours and must stay apart.
- * Pages (in a fresh 2-chunk mapping): F [0,100) G [100,200) S [200,8291)
- * T [8291,16384); F and S are freed. S ends at index 99 of chunk 1; F's
- * last page is index 99 of chunk 0. Needs a heap that never grew. */
+ * Pages (in a fresh mapping, counted from its first page in use, page 1:
+ * page 0 is never used, see heap.c's grow_locked): F [0,100) G [100,200)
+ * S [200,8291) T [8291,16384); F and S are freed. S ends at index 100 of
+ * chunk 1; F's last page is index 100 of chunk 0. Needs a heap that never
+ * grew. */
 static void test_heap_free_span_crossing_chunks_keeps_apart(void **state)
 {
     (void)state;
@@ -100,7 +102,7 @@ static void test_heap_free_span_crossing_chunks_keeps_apart(void **state)
                  (unsigned long long)heap_sys());
     tci_span *a = heap_run_alloc(2 * CHUNK_PAGES);
     uintptr_t base = a->base;
-    assert_int_equal(base % TCI_ARENA_SIZE, 0);
+    assert_int_equal(base % TCI_ARENA_SIZE, TCI_PAGE_SIZE); /* the mapping's page 1 */
     tci_heap_free_span(a);
 
     tci_span *f = heap_run_alloc(100);
@@ -146,9 +148,9 @@ static void test_heap_free_span_crossing_chunks_merges_next(void **state)
     size_t total = 2 * sys_pages + 3 * CHUNK_PAGES;
     tci_span *p = heap_run_alloc(total);
     uintptr_t base = p->base;
-    assert_int_equal(base % TCI_ARENA_SIZE, 0);
+    assert_int_equal(base % TCI_ARENA_SIZE, TCI_PAGE_SIZE); /* the mapping's page 1 */
     tci_heap_free_span(p);
-    size_t first = sys_pages + CHUNK_PAGES + 100; /* ends at page 100 of a chunk */
+    size_t first = sys_pages + CHUNK_PAGES + 100; /* ends inside a chunk */
     tci_span *a = heap_run_alloc(first);
     tci_span *b = heap_run_alloc(total - first);
     assert_int_equal(a->base, base);
@@ -441,6 +443,35 @@ static void test_heap_map_failure_enomem(void **state)
     assert_true(ms.heap_sys > sys_after_failure);
 }
 
+/* A mapping's first page is never handed out: the base address the heap's
+ * growth holds in its locals (and leaves in dead stack, where a later
+ * frame's unwritten slot keeps it) must not be an object's. Found under
+ * ASan: the main thread's stack kept a 64 MiB-aligned word, an arena's
+ * base, and with it the suffix of a dropped 10-million-node list whose
+ * node sat there (tests/test_mark.c, 1 run in 10). An object exactly an
+ * arena's size still fits in the mapping made for it. */
+static void test_heap_arena_base_holds_no_object(void **state)
+{
+    (void)state;
+    char *big = tc_alloc_atomic(TCI_ARENA_SIZE); /* a mapping of its own */
+    assert_non_null(big);
+    big[TCI_ARENA_SIZE - 1] = 1;
+    int arenas = 0;
+    for (uintptr_t a = tci_heap_lo & ~(uintptr_t)(TCI_ARENA_SIZE - 1); a < tci_heap_hi;
+         a += TCI_ARENA_SIZE) {
+        if (!__atomic_load_n(&tci_arena_map[a >> TCI_ARENA_SHIFT], __ATOMIC_ACQUIRE))
+            continue;
+        /* A mapping's base: no arena just below it (a mapping of several
+         * arenas is contiguous, and objects may cross its inner bounds). */
+        if (__atomic_load_n(&tci_arena_map[(a >> TCI_ARENA_SHIFT) - 1], __ATOMIC_ACQUIRE))
+            continue;
+        arenas++;
+        if (tc_object_base((void *)a) != NULL)
+            fail_msg("mapping base %#lx is an object's start", (unsigned long)a);
+    }
+    assert_true(arenas >= 1);
+}
+
 int main(void)
 {
     seed = test_seed("test_heap", 0x6865617021ull);
@@ -455,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_heap_page_map_large_objects),
         /* Last: it leaves a large object and a new arena behind. */
         cmocka_unit_test(test_heap_map_failure_enomem),
+        cmocka_unit_test(test_heap_arena_base_holds_no_object),
     };
     return cmocka_run_group_tests(tests, test_group_setup_verified, NULL);
 }
