@@ -968,7 +968,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     uint64_t t0 = tci_os_now_ns();
     uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
     uint64_t goal = tci_atomic_load_relaxed(&tci_next_gc);
-    uint64_t assist_count0, assist_ns0 = tci_stats_hist_sum(TC_HIST_ASSIST, &assist_count0);
+    uint64_t assist_ns0 = tci_stats_hist_sum(TC_HIST_ASSIST);
     uint64_t ttsp = tci_world_stop(NULL);
     tci_cache_flush_all_stw();
     tci_sweep_all(); /* what allocation swept into caches meanwhile: normally nothing */
@@ -1061,7 +1061,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
         mark_done_stw(&m, t2);
         uint64_t t_end = tci_world_start();
         record_stop(t2, t_end, ttsp2);
-        uint64_t assist_count1, assist_ns1 = tci_stats_hist_sum(TC_HIST_ASSIST, &assist_count1);
+        uint64_t assist_ns1 = tci_stats_hist_sum(TC_HIST_ASSIST);
         uint64_t assist_cpu = assist_ns1 - assist_ns0;
         uint64_t stacks = tci_roots_last_stack_bytes();
         uint64_t pause = tci_stats_cycle_pause_ns();

@@ -237,6 +237,14 @@ extern tci_atomic tci_other_sys_bytes;
  * limiter_*, gc_trigger, goal_limited), without a lock. */
 void tci_pacer_read_settings(tc_memstats *out);
 
+/* The chain of object address addr in a table of nbuckets (a power of
+ * two): objects are 16-byte aligned, so the zero bits go, then Fibonacci
+ * hashing. For the tables keyed by object (finalizers, profile samples). */
+static inline size_t tci_addr_hash(uintptr_t addr, size_t nbuckets)
+{
+    return (size_t)(((addr >> 4) * 11400714819323198485ull) >> 20) & (nbuckets - 1);
+}
+
 /* ---- profile.c: sampled heap profiles ------------------------------------ */
 void tci_profile_init(size_t rate);
 /* A thread's next countdown to a sample, from the rate now (rng: the
@@ -300,8 +308,8 @@ uint32_t tci_stats_cycle_stops(void);
 uint64_t tci_stats_cycle_pause_ns(void);
 void tci_stats_record_assist(uint64_t ns);
 double tci_stats_gc_cpu_fraction(void);
-/* A histogram's total and count (TC_HIST_*). */
-uint64_t tci_stats_hist_sum(int which, uint64_t *count);
+/* The sum of a histogram's values, ns (TC_HIST_*). */
+uint64_t tci_stats_hist_sum(int which);
 /* pool/ registers how to read its totals: hits, victim hits, misses, puts,
  * dropped (and one spare). */
 void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]));

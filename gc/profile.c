@@ -163,39 +163,59 @@ static char *dup_str(const char *s)
     return strdup(s ? s : "");
 }
 
-/* Doubles a chained table (buckets or objs). Under profile_lock. */
-static int grow_table(void ***tab, size_t *cap, int is_bucket)
+/* A new table of twice old_n chains (1,024 at first), counted in
+ * other_sys; *n gets its size. NULL when out of memory. */
+static void **table_double(size_t old_n, size_t *n)
 {
-    size_t n = *cap ? *cap * 2 : 1024;
-    void **t = calloc(n, sizeof *t);
+    *n = old_n ? old_n * 2 : 1024;
+    void **t = calloc(*n, sizeof *t);
+    if (t)
+        tci_atomic_add_full(&tci_other_sys_bytes, (*n - old_n) * sizeof *t);
+    return t;
+}
+
+/* Doubles the bucket table; under profile_lock. 0, or -1. */
+static int grow_buckets_locked(void)
+{
+    size_t n;
+    bucket **t = (bucket **)table_double(nbuckets_cap, &n);
     if (!t)
         return -1;
-    for (size_t i = 0; i < *cap; i++) {
-        if (is_bucket) {
-            for (bucket *b = (*tab)[i], *next; b; b = next) {
-                next = b->next;
-                b->next = t[b->hash & (n - 1)];
-                t[b->hash & (n - 1)] = b;
-            }
-        } else {
-            for (sampled *o = (*tab)[i], *next; o; o = next) {
-                next = o->next;
-                size_t h = (size_t)((o->addr >> 4) * 11400714819323198485ull >> 20) & (n - 1);
-                o->next = t[h];
-                t[h] = o;
-            }
+    for (size_t i = 0; i < nbuckets_cap; i++)
+        for (bucket *b = buckets[i], *next; b; b = next) {
+            next = b->next;
+            b->next = t[b->hash & (n - 1)];
+            t[b->hash & (n - 1)] = b;
         }
-    }
-    tci_atomic_add_full(&tci_other_sys_bytes, (n - *cap) * sizeof *t);
-    free(*tab);
-    *tab = t;
-    *cap = n;
+    free(buckets);
+    buckets = t;
+    nbuckets_cap = n;
+    return 0;
+}
+
+/* Doubles the address table; under profile_lock. 0, or -1. */
+static int grow_objs_locked(void)
+{
+    size_t n;
+    sampled **t = (sampled **)table_double(nobjs_cap, &n);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < nobjs_cap; i++)
+        for (sampled *o = objs[i], *next; o; o = next) {
+            next = o->next;
+            size_t h = tci_addr_hash(o->addr, n);
+            o->next = t[h];
+            t[h] = o;
+        }
+    free(objs);
+    objs = t;
+    nobjs_cap = n;
     return 0;
 }
 
 static size_t obj_slot(uintptr_t addr)
 {
-    return (size_t)((addr >> 4) * 11400714819323198485ull >> 20) & (nobjs_cap - 1);
+    return tci_addr_hash(addr, nobjs_cap);
 }
 
 /* Finds or makes the bucket; under profile_lock. NULL when out of memory. */
@@ -207,7 +227,7 @@ static bucket *bucket_get_locked(uint64_t size, const uintptr_t *pcs, size_t npc
         h = mix(h, pcs[i]);
     for (size_t i = 0; i < ng; i++)
         h = mix(str_hash(str_hash(h, g[i].function), g[i].file), (uint64_t)g[i].line);
-    if (nbuckets >= nbuckets_cap && grow_table((void ***)&buckets, &nbuckets_cap, 1) != 0)
+    if (nbuckets >= nbuckets_cap && grow_buckets_locked() != 0)
         return NULL;
     for (bucket *b = buckets[h & (nbuckets_cap - 1)]; b; b = b->next)
         if (b->hash == h && same_stack(b, size, pcs, npcs, g, ng))
@@ -285,7 +305,7 @@ void tci_profile_sample(void *p, uintptr_t caller)
     bucket *b = bucket_get_locked(s->elemsize, pcs, npcs, guest, (size_t)ng);
     pthread_rwlock_unlock(&frames_lock);
     sampled *o = b ? malloc(sizeof *o) : NULL;
-    if (o && nobjs >= nobjs_cap / 2 && grow_table((void ***)&objs, &nobjs_cap, 0) != 0) {
+    if (o && nobjs >= nobjs_cap / 2 && grow_objs_locked() != 0) {
         free(o);
         o = NULL;
     }

@@ -39,7 +39,7 @@ static void histogram(FILE *f, const char *name, const char *help, int which)
 {
     uint64_t counts[256], upper[256];
     size_t n = tc_read_histogram(which, counts, upper, 256);
-    uint64_t count, sum_ns = tci_stats_hist_sum(which, &count);
+    uint64_t sum_ns = tci_stats_hist_sum(which);
     family(f, name, "histogram", help);
     uint64_t cum = 0, total = 0;
     for (size_t i = 0; i < n; i++)
@@ -57,7 +57,6 @@ static void histogram(FILE *f, const char *name, const char *help, int which)
     fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)total);
     fprintf(f, "%s_sum %.9f\n", name, (double)sum_ns / 1e9);
     fprintf(f, "%s_count %llu\n", name, (unsigned long long)total);
-    (void)count;
 }
 
 int tc_write_prometheus(FILE *f)

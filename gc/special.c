@@ -247,12 +247,6 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
 
 /* ---- Finalizers ------------------------------------------------------------- */
 
-static size_t fin_hash(uintptr_t obj, size_t nbuckets)
-{
-    /* Objects are 16-byte aligned: drop the zero bits, then Fibonacci. */
-    return (size_t)(((obj >> 4) * 11400714819323198485ull) >> 20) & (nbuckets - 1);
-}
-
 /* Doubles the table; under special_lock. -1 when out of memory. */
 static int fin_grow_locked(void)
 {
@@ -263,7 +257,7 @@ static int fin_grow_locked(void)
     for (size_t b = 0; b < fin_buckets; b++)
         for (fin *f = fin_table[b], *next; f; f = next) {
             next = f->next;
-            size_t h = fin_hash(f->obj, n);
+            size_t h = tci_addr_hash(f->obj, n);
             f->next = t[h];
             t[h] = f;
         }
@@ -308,7 +302,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     pthread_mutex_lock(&special_lock); /* released on every path */
     fin **link = NULL;
     if (fin_buckets) {
-        link = &fin_table[fin_hash((uintptr_t)obj, fin_buckets)];
+        link = &fin_table[tci_addr_hash((uintptr_t)obj, fin_buckets)];
         while (*link && (*link)->obj != (uintptr_t)obj)
             link = &(*link)->next;
     }
@@ -341,7 +335,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     f->obj = (uintptr_t)obj;
     f->fn = fn;
     f->arg = arg;
-    size_t h = fin_hash(f->obj, fin_buckets);
+    size_t h = tci_addr_hash(f->obj, fin_buckets);
     f->next = fin_table[h];
     fin_table[h] = f;
     fin_count++;
