@@ -30,14 +30,7 @@
 #include "testutil.h"
 #include "tricolor.h"
 
-typedef struct node node;
-struct node {
-    node *l, *r;
-    uint64_t id;
-    uint64_t pat[5];
-};
-
-static const tc_type *t_node;
+typedef test_node node;
 
 /* A root area, written with plain stores (roots need no barrier). */
 static struct {
@@ -50,30 +43,10 @@ static uintptr_t x_hidden; /* X, where no scan can see it */
 
 enum { X_ID = 4242 };
 
-static node *new_node(uint64_t id)
-{
-    node *n = tc_alloc(t_node);
-    assert_non_null(n);
-    n->id = id;
-    for (int i = 0; i < 5; i++)
-        n->pat[i] = id * 0x9e3779b97f4a7c15ull + (uint64_t)i;
-    return n;
-}
-
-static int node_ok(const node *n, uint64_t id)
-{
-    if (n->id != id)
-        return 0;
-    for (int i = 0; i < 5; i++)
-        if (n->pat[i] != id * 0x9e3779b97f4a7c15ull + (uint64_t)i)
-            return 0;
-    return 1;
-}
-
 static __attribute__((noinline)) void build_graph(void)
 {
-    roots.b = new_node(1);
-    node *x = new_node(X_ID);
+    roots.b = test_node_new(1);
+    node *x = test_node_new(X_ID);
     TC_STORE(roots.b, l, x);
     x_hidden = test_hide(x);
     roots.a = NULL;
@@ -103,7 +76,7 @@ static void *mover_main(void *arg)
     assert_int_equal(tc_thread_attach(), 0);
     node *a = NULL;
     if (sc->where == TO_BLACK_OBJECT) {
-        a = new_node(2); /* allocated during the mark: black */
+        a = test_node_new(2); /* allocated during the mark: black */
         roots.a = a;
     }
     node *x = __atomic_load_n(&roots.b->l, __ATOMIC_ACQUIRE);
@@ -128,7 +101,7 @@ static void *deleter_main(void *arg)
     wait_step(sc, 1);
     if (sc->order == COPY_THEN_DELETE)
         wait_step(sc, 3);
-    node *repl = sc->delete_by_replacing ? new_node(3) : NULL;
+    node *repl = sc->delete_by_replacing ? test_node_new(3) : NULL;
     TC_STORE(roots.b, l, repl);
     if (sc->order == LOAD_DELETE_THEN_STORE)
         tci_atomic_store_release(&sc->step, 2);
@@ -164,8 +137,8 @@ static void run(enum where where, enum order order, int replacing)
     assert_ptr_equal(holder, x);
     assert_true(test_is_live(x));
     for (int i = 0; i < 20000; i++)
-        (void)new_node(7);
-    assert_true(node_ok(x, X_ID));
+        (void)test_node_new(7);
+    assert_true(test_node_ok(x, X_ID));
     roots.a = NULL;
     roots.b = NULL;
     roots.slot = NULL;
@@ -232,9 +205,7 @@ static int setup(void **state)
     setenv("TRICOLOR_DEBUG", "checkmark=1,verify=1", 0);
     if (tc_init() != 0)
         return -1;
-    static const size_t offs[2] = {offsetof(node, l), offsetof(node, r)};
-    t_node = tc_type_new("barrier.node", sizeof(node), offs, 2);
-    if (!t_node || tc_root_add(&roots, sizeof roots) != 0)
+    if (!test_node_type() || tc_root_add(&roots, sizeof roots) != 0)
         return -1;
     return 0;
 }

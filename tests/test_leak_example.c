@@ -84,18 +84,11 @@ static int64_t run(const char *name, int64_t *allocs, int64_t *parse_inuse)
     char path[512];
     const char *dir = getenv("TC_LEAK_PROFILE_DIR");
     snprintf(path, sizeof path, "%s/%s.pb", dir ? dir : "/tmp", name);
-    FILE *f = fopen(path, "wb+");
-    assert_non_null(f);
-    assert_int_equal(tc_write_heap_profile(f), 0);
-    long len = ftell(f);
-    rewind(f);
-    char *buf = malloc((size_t)len);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
+    size_t len;
+    char *buf = pb_heap_profile_write(path, &len);
     int64_t pv[4], sv[4];
-    pb_profile_site(buf, (size_t)len, "parse", pv);
-    pb_profile_site(buf, (size_t)len, "session_new", sv);
+    pb_profile_site(buf, len, "parse", pv);
+    pb_profile_site(buf, len, "session_new", sv);
     *parse_inuse = pv[3];
     *allocs = sv[0];
     int64_t inuse = sv[3];
@@ -128,21 +121,13 @@ static void leak_found_and_fixed(void **state)
     tc_root_remove(table);
 }
 
-static int setup(void **state)
-{
-    if (test_group_setup_verified(state) != 0)
-        return -1;
-    /* Every allocation sampled, so the figures are exact (whatever
-     * TRICOLOR_DEBUG says); the doc's example uses the default rate. */
-    tc_set_mem_profile_rate(1);
-    return 0;
-}
-
 int main(void)
 {
     setenv("CMOCKA_TEST_ABORT", "1", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(leak_found_and_fixed),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    /* Every allocation sampled, so the figures are exact; the doc's
+     * example uses the default rate. */
+    return cmocka_run_group_tests(tests, test_group_setup_profiled, NULL);
 }

@@ -414,20 +414,6 @@ static void test_pprof_errors(void **state)
 
 /* ---- The round trip through `go tool pprof` ------------------------------ */
 
-/* `go tool pprof <args> path`'s output; fails the test on an error. */
-static char *pprof_run(const char *go, const char *args, const char *path)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "'%s' tool pprof %s '%s' 2>&1", go, args, path);
-    int status;
-    char *out = test_run(cmd, &status);
-    if (status != 0) {
-        printf("%s: exit status %d\n%s\n", cmd, status, out);
-        fail_msg("go tool pprof failed");
-    }
-    return out;
-}
-
 /* The line of the -raw output's Locations section for location id. */
 static const char *raw_location(const char *raw, unsigned long long id)
 {
@@ -511,7 +497,7 @@ static void test_pprof_go_round_trip(void **state)
 
     /* -symbolize=none: the names must come from the profile, not from
      * pprof finding the binary and running its own symbolizer. */
-    char *raw = pprof_run(go, "-symbolize=none -raw", fx.path);
+    char *raw = test_go_pprof(go, "-symbolize=none -raw", fx.path);
     assert_non_null(strstr(raw, "PeriodType: space bytes\n"));
     char period[64];
     snprintf(period, sizeof period, "\nPeriod: %d\n", RATE);
@@ -524,7 +510,7 @@ static void test_pprof_go_round_trip(void **state)
 
     /* -nodefraction=0: the guest sample is small beside beta's, and -top
      * drops nodes under 0.5% of the total by default. */
-    char *top = pprof_run(go, "-symbolize=none -nodefraction=0 -top", fx.path);
+    char *top = test_go_pprof(go, "-symbolize=none -nodefraction=0 -top", fx.path);
     assert_non_null(strstr(top, "Type: inuse_space"));
     static const char *const names[] = {" pprof_site_alpha\n", " pprof_site_beta\n",
                                         " lisp_eval\n", " lisp_main\n"};

@@ -63,24 +63,12 @@ static __attribute__((noinline, noipa)) uintptr_t profile_large_site(uintptr_t a
     return 0;
 }
 
-/* The profile written to a temporary file; its bytes in *out. */
+/* The profile written to a temporary file, whose path goes to path; its
+ * bytes, their number in *len. */
 static char *write_profile(size_t *len, char *path, size_t pathlen)
 {
     snprintf(path, pathlen, "/tmp/tc_profile_%d.pb", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(tc_write_heap_profile(f), 0);
-    assert_int_equal(fclose(f), 0);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc(*len ? *len : 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, *len, f), *len);
-    fclose(f);
-    return buf;
+    return pb_heap_profile_write(path, len);
 }
 
 /* Whether the profile has a sample with exactly these four values. */
@@ -122,15 +110,8 @@ static char *pprof_raw(const char *path)
         return NULL;
     }
     test_go_env();
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' tool pprof -raw '%s' 2>&1", go, path);
+    char *out = test_go_pprof(go, "-raw", path);
     free(go);
-    int st;
-    char *out = test_run(cmd, &st);
-    if (st != 0) {
-        printf("%s\n%s\n", cmd, out);
-        fail_msg("go tool pprof failed");
-    }
     return out;
 }
 
@@ -345,15 +326,6 @@ static void sparse_rate_samples_by_bytes(void **state)
     assert_int_equal(errno, EINVAL);
 }
 
-static int setup(void **state)
-{
-    if (test_group_setup_verified(state) != 0)
-        return -1;
-    /* Every allocation sampled, whatever TRICOLOR_DEBUG said. */
-    tc_set_mem_profile_rate(1);
-    return 0;
-}
-
 int main(void)
 {
     setenv("TRICOLOR_DEBUG", "verify=1,memprofilerate=1", 0);
@@ -364,5 +336,5 @@ int main(void)
         cmocka_unit_test(scaled_figures_estimate_all_allocations),
         cmocka_unit_test(sparse_rate_samples_by_bytes),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cmocka_run_group_tests(tests, test_group_setup_profiled, NULL);
 }

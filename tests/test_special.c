@@ -30,14 +30,7 @@
 #include "testutil.h"
 #include "tricolor.h"
 
-typedef struct node node;
-struct node {
-    node *l, *r;
-    uint64_t id;
-    uint64_t pat[5];
-};
-
-static const tc_type *t_node;
+typedef test_node node;
 
 /* The root area, written with plain stores (roots need no barrier). */
 static struct {
@@ -45,31 +38,11 @@ static struct {
     node *resurrected;
 } roots;
 
-static node *new_node(uint64_t id)
-{
-    node *n = tc_alloc(t_node);
-    assert_non_null(n);
-    n->id = id;
-    for (int i = 0; i < 5; i++)
-        n->pat[i] = id * 0x9e3779b97f4a7c15ull + (uint64_t)i;
-    return n;
-}
-
-static int node_ok(const node *n, uint64_t id)
-{
-    if (!n || n->id != id)
-        return 0;
-    for (int i = 0; i < 5; i++)
-        if (n->pat[i] != id * 0x9e3779b97f4a7c15ull + (uint64_t)i)
-            return 0;
-    return 1;
-}
-
 /* Allocates enough to reuse any slot a wrong sweep freed, then checks. */
 static void churn(void)
 {
     for (int i = 0; i < 20000; i++)
-        (void)new_node(999);
+        (void)test_node_new(999);
 }
 
 static void clear_roots(void)
@@ -85,7 +58,7 @@ static uintptr_t h_obj;
 static uintptr_t build_weak(uintptr_t rooted, uintptr_t id, uintptr_t unused)
 {
     (void)unused;
-    node *n = new_node(id);
+    node *n = test_node_new(id);
     if (rooted)
         roots.keep[0] = n;
     h_obj = test_hide(n);
@@ -99,7 +72,7 @@ static uintptr_t weak_holds(uintptr_t w_, uintptr_t id, uintptr_t unused)
     (void)unused;
     tc_weak *w = (tc_weak *)w_;
     node *n = tc_weak_get(w);
-    return n == test_unhide(h_obj) && node_ok(n, id);
+    return n == test_unhide(h_obj) && test_node_ok(n, id);
 }
 
 static void weak_cleared_exactly_when_target_dies_body(void *unused)
@@ -162,7 +135,7 @@ static uintptr_t root_holds_weak_target(uintptr_t w_, uintptr_t id, uintptr_t c)
     (void)c;
     tc_weak *w = (tc_weak *)w_;
     return roots.keep[1] == test_unhide(h_obj) && tc_weak_get(w) == roots.keep[1] &&
-           node_ok(roots.keep[1], id);
+           test_node_ok(roots.keep[1], id);
 }
 
 static void weak_get_during_mark_keeps_target_body(void *unused)
@@ -204,9 +177,9 @@ static uintptr_t h_key, h_val, h_child;
  * cycle, the value points back at the key. */
 static uintptr_t build_ephemeron(uintptr_t rooted, uintptr_t cycle, uintptr_t id)
 {
-    node *k = new_node(id);
-    node *v = new_node(id + 1);
-    node *c = new_node(id + 2);
+    node *k = test_node_new(id);
+    node *v = test_node_new(id + 1);
+    node *c = test_node_new(id + 2);
     TC_STORE(v, l, c);
     if (cycle)
         TC_STORE(v, r, k);
@@ -225,15 +198,15 @@ static uintptr_t ephemeron_holds(uintptr_t e_, uintptr_t id, uintptr_t c)
     (void)c;
     tc_ephemeron *e = (tc_ephemeron *)e_;
     node *k = tc_ephemeron_key(e), *v = tc_ephemeron_value(e);
-    return k == test_unhide(h_key) && v == test_unhide(h_val) && node_ok(k, id) &&
-           node_ok(v, id + 1) && node_ok(v->l, id + 2);
+    return k == test_unhide(h_key) && v == test_unhide(h_val) && test_node_ok(k, id) &&
+           test_node_ok(v, id + 1) && test_node_ok(v->l, id + 2);
 }
 
 static uintptr_t chain_holds(uintptr_t e1_, uintptr_t e2_, uintptr_t c)
 {
     (void)c;
     tc_ephemeron *e1 = (tc_ephemeron *)e1_, *e2 = (tc_ephemeron *)e2_;
-    return node_ok(tc_ephemeron_value(e1), 41) && node_ok(tc_ephemeron_value(e2), 42);
+    return test_node_ok(tc_ephemeron_value(e1), 41) && test_node_ok(tc_ephemeron_value(e2), 42);
 }
 
 static void ephemeron_value_lives_while_key_does_body(void *unused)
@@ -278,7 +251,7 @@ static uintptr_t build_chain(uintptr_t e1_, uintptr_t e2_, uintptr_t c)
 {
     (void)c;
     tc_ephemeron **e1 = (tc_ephemeron **)e1_, **e2 = (tc_ephemeron **)e2_;
-    node *k1 = new_node(40), *v1 = new_node(41), *v2 = new_node(42), *c1 = new_node(43);
+    node *k1 = test_node_new(40), *v1 = test_node_new(41), *v2 = test_node_new(42), *c1 = test_node_new(43);
     TC_STORE(v1, l, c1);
     roots.keep[3] = k1;
     *e2 = tc_ephemeron_create(c1, v2);
@@ -319,7 +292,7 @@ static void count_fin(void *obj, void *arg)
 {
     uintptr_t i = (uintptr_t)arg;
     node *n = obj;
-    if (!node_ok(n, 100 + i) || (n->l && !node_ok(n->l, 1000 + i)))
+    if (!test_node_ok(n, 100 + i) || (n->l && !test_node_ok(n->l, 1000 + i)))
         fin_bad++;
     fin_calls[i]++;
 }
@@ -328,8 +301,8 @@ static uintptr_t build_finalized(uintptr_t a, uintptr_t b, uintptr_t c)
 {
     (void)a, (void)b, (void)c;
     for (uintptr_t i = 0; i < NFIN; i++) {
-        node *n = new_node(100 + i);
-        TC_STORE(n, l, new_node(1000 + i)); /* kept for the finalizer */
+        node *n = test_node_new(100 + i);
+        TC_STORE(n, l, test_node_new(1000 + i)); /* kept for the finalizer */
         assert_int_equal(tc_set_finalizer(n, count_fin, (void *)i), 0);
         if (i % 2 == 0 && i / 2 < 8)
             roots.keep[i / 2] = n; /* 0, 2, ..., 14 stay reachable */
@@ -368,7 +341,7 @@ static void finalizers_run_once_never_while_reachable_body(void *unused)
 static void resurrect_fin(void *obj, void *arg)
 {
     (void)arg;
-    if (!node_ok(obj, 50))
+    if (!test_node_ok(obj, 50))
         fin_bad++;
     fin_calls[0]++;
     roots.resurrected = obj;
@@ -377,7 +350,7 @@ static void resurrect_fin(void *obj, void *arg)
 static uintptr_t build_resurrecting(uintptr_t a, uintptr_t b, uintptr_t c)
 {
     (void)a, (void)b, (void)c;
-    node *n = new_node(50);
+    node *n = test_node_new(50);
     h_obj = test_hide(n);
     assert_int_equal(tc_set_finalizer(n, resurrect_fin, NULL), 0);
     return 0;
@@ -386,7 +359,7 @@ static uintptr_t build_resurrecting(uintptr_t a, uintptr_t b, uintptr_t c)
 static uintptr_t resurrected_ok(uintptr_t a, uintptr_t b, uintptr_t c)
 {
     (void)a, (void)b, (void)c;
-    return roots.resurrected == test_unhide(h_obj) && node_ok(roots.resurrected, 50);
+    return roots.resurrected == test_unhide(h_obj) && test_node_ok(roots.resurrected, 50);
 }
 
 /* A finalizer that stores its object somewhere reachable: the object lives
@@ -426,7 +399,7 @@ static void order_fin(void *obj, void *arg)
 static uintptr_t build_a_to_b(uintptr_t x, uintptr_t y, uintptr_t z)
 {
     (void)x, (void)y, (void)z;
-    node *a = new_node(60), *b = new_node(61);
+    node *a = test_node_new(60), *b = test_node_new(61);
     TC_STORE(a, l, b);
     assert_int_equal(tc_set_finalizer(b, order_fin, (void *)2), 0);
     assert_int_equal(tc_set_finalizer(a, order_fin, (void *)1), 0);
@@ -462,7 +435,7 @@ static void weak_cleared_before_finalizer_runs_body(void *unused)
     test_collect();
     assert_null(tc_weak_get(w));
     assert_int_equal(tc_finalizers_run_pending(), 1);
-    assert_true(node_ok(roots.resurrected, 50));
+    assert_true(test_node_ok(roots.resurrected, 50));
     roots.resurrected = NULL;
     tc_weak_destroy(w);
 }
@@ -477,7 +450,7 @@ static pthread_t sig_thread;
 static void signal_fin(void *obj, void *arg)
 {
     (void)arg;
-    if (!node_ok(obj, 70))
+    if (!test_node_ok(obj, 70))
         fin_bad++;
     pthread_mutex_lock(&sig_lock);
     sig_done = 1;
@@ -489,7 +462,7 @@ static void signal_fin(void *obj, void *arg)
 static uintptr_t build_signalling(uintptr_t a, uintptr_t b, uintptr_t c)
 {
     (void)a, (void)b, (void)c;
-    node *n = new_node(70);
+    node *n = test_node_new(70);
     assert_int_equal(tc_set_finalizer(n, signal_fin, NULL), 0);
     return 0;
 }
@@ -535,7 +508,7 @@ static void *unattached_main(void *arg)
 static void bad_calls_fail_clearly_body(void *unused)
 {
     (void)unused;
-    node *n = new_node(80);
+    node *n = test_node_new(80);
     roots.keep[0] = n;
     static int not_heap;
     errno = 0;
@@ -637,9 +610,7 @@ static int setup(void **state)
     setenv("TRICOLOR_DEBUG", "checkmark=1,verify=1", 0);
     if (tc_init() != 0)
         return -1;
-    static const size_t offs[2] = {offsetof(node, l), offsetof(node, r)};
-    t_node = tc_type_new("special.node", sizeof(node), offs, 2);
-    if (!t_node || tc_root_add(&roots, sizeof roots) != 0)
+    if (!test_node_type() || tc_root_add(&roots, sizeof roots) != 0)
         return -1;
     /* Finalizers on this thread, when the tests say, but for the test of
      * the finalizer thread. */

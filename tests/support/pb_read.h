@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tricolor.h"
 
 typedef struct pb {
     const unsigned char *p, *end;
@@ -82,6 +86,24 @@ static inline fields decode_fields(pb m)
         if (field < 17 && !sub.p)
             out.f[field] = v;
     return out;
+}
+
+/* tc_write_heap_profile into the file at path, and its bytes back
+ * (malloc'd); their number in *len. */
+static inline char *pb_heap_profile_write(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "wb+");
+    assert_non_null(f);
+    assert_int_equal(tc_write_heap_profile(f), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
 }
 
 /* The four values (alloc_objects, alloc_space, inuse_objects, inuse_space)

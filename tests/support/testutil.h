@@ -5,6 +5,7 @@
 #ifndef TC_TEST_UTIL_H
 #define TC_TEST_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,62 @@ static inline int test_group_setup_verified(void **state)
 {
     (void)state;
     return test_init_verified();
+}
+
+/* cmocka group setup: test_init_verified(), then every allocation
+ * sampled for the heap profile, whatever TRICOLOR_DEBUG says (the tests
+ * of profiles demand exact figures). */
+static inline int test_group_setup_profiled(void **state)
+{
+    if (test_group_setup_verified(state) != 0)
+        return -1;
+    tc_set_mem_profile_rate(1);
+    return 0;
+}
+
+/* A node of a test graph: two pointer slots, and an id with a pattern
+ * derived from it, so that a node freed and reused under a live
+ * reference is caught (test_node_ok). test_node_type() makes the type
+ * at its first call: make that call before any other thread allocates. */
+typedef struct test_node test_node;
+struct test_node {
+    test_node *l, *r;
+    uint64_t id;
+    uint64_t pat[5];
+};
+
+static inline const tc_type *test_node_type(void)
+{
+    static const tc_type *t;
+    if (!t) {
+        static const size_t offs[2] = {offsetof(test_node, l), offsetof(test_node, r)};
+        t = tc_type_new("test.node", sizeof(test_node), offs, 2);
+    }
+    return t;
+}
+
+static inline test_node *test_node_new(uint64_t id)
+{
+    test_node *n = tc_alloc(test_node_type());
+    if (!n) {
+        fprintf(stderr, "test_node_new: out of memory\n");
+        abort();
+    }
+    n->id = id;
+    for (int i = 0; i < 5; i++)
+        n->pat[i] = id * 0x9e3779b97f4a7c15ull + (uint64_t)i;
+    return n;
+}
+
+/* Whether n is the node test_node_new(id) made, intact (NULL: no). */
+static inline int test_node_ok(const test_node *n, uint64_t id)
+{
+    if (!n || n->id != id)
+        return 0;
+    for (int i = 0; i < 5; i++)
+        if (n->pat[i] != id * 0x9e3779b97f4a7c15ull + (uint64_t)i)
+            return 0;
+    return 1;
 }
 
 /* A pointer-free object whose bytes are a function of tag, and the check. */

@@ -68,4 +68,19 @@ static inline void test_go_env(void)
         setenv("HOME", "/tmp", 1);
 }
 
+/* `go tool pprof <args> path`'s output (malloc'd), go being the go
+ * command's path; fails the test on an error. */
+static inline char *test_go_pprof(const char *go, const char *args, const char *path)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' tool pprof %s '%s' 2>&1", go, args, path);
+    int status;
+    char *out = test_run(cmd, &status);
+    if (status != 0) {
+        printf("%s: exit status %d\n%s\n", cmd, status, out);
+        fail_msg("go tool pprof failed");
+    }
+    return out;
+}
+
 #endif
