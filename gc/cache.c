@@ -223,6 +223,13 @@ void tci_cache_detach(tci_thread *t)
     free_caches = c;
 }
 
+void tci_cache_region(tci_thread *t, int inside)
+{
+    /* In a blocking region the fast path finds no cache, and the call
+     * goes to tci_not_attached, which names the region. */
+    my_cache = inside ? NULL : t->gc_local;
+}
+
 tc_tracer *tci_cache_tracer(void)
 {
     return my_cache ? my_cache->tracer : NULL;
@@ -307,9 +314,9 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
             continue;
         if (a->span)
             release_span(a);
-        if (tci_cfg.gcstress)
-            tci_gc_stress_tick(self);
-        tci_gc_maybe_trigger(self, (size_t)tci_classes[cl].npages[kind] * TCI_PAGE_SIZE);
+        if ((tci_cfg.gcstress && tci_gc_stress_tick(self) != 0) ||
+            tci_gc_maybe_trigger(self, (size_t)tci_classes[cl].npages[kind] * TCI_PAGE_SIZE))
+            return NULL; /* errno ENOMEM */
         tci_span *s = tci_central_acquire(cl, kind);
         if (!s) {
             errno = ENOMEM;
@@ -328,9 +335,9 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
         tci_thread_park(self);
     size_t npages = (size + TCI_PAGE_SIZE - 1) >> TCI_PAGE_SHIFT;
     size_t bytes = npages << TCI_PAGE_SHIFT;
-    if (tci_cfg.gcstress)
-        tci_gc_stress_tick(self);
-    tci_gc_maybe_trigger(self, bytes);
+    if ((tci_cfg.gcstress && tci_gc_stress_tick(self) != 0) ||
+        tci_gc_maybe_trigger(self, bytes))
+        return NULL; /* errno ENOMEM */
     tci_reclaim(npages);
     int needzero;
     tci_span *s = tci_heap_alloc_span(npages, TCI_SPAN_LARGE, &needzero);
@@ -453,6 +460,15 @@ void *tc_alloc_sized(const tc_type *t, size_t size)
         errno = EINVAL;
         return NULL;
     }
+    if (!t->trace && size < t->size) {
+        /* A fixed layout's slots lie anywhere in its size: an object
+         * smaller than that would have them read outside it. */
+        fprintf(stderr, "tricolor: tc_alloc_sized(\"%s\", %zu): smaller than the type's "
+                        "%zu bytes (a fixed layout needs them all; use tc_alloc)\n",
+                t->name, size, t->size);
+        errno = EINVAL;
+        return NULL;
+    }
     return alloc_kind(type_kind(t), size, t->id, "tc_alloc_sized");
 }
 
@@ -474,8 +490,13 @@ void tci_cache_sample_reset(void)
 
 void *tci_not_attached(const char *fn)
 {
-    fprintf(stderr, "tricolor: %s called from a thread that is not attached "
-                    "(call tc_init or tc_thread_attach first)\n", fn);
+    tci_thread *self = tci_thread_self();
+    if (self && self->blocking_depth > 0)
+        fprintf(stderr, "tricolor: %s called inside a blocking region (the heap may not be "
+                        "touched there: call tc_blocking_end first; refused)\n", fn);
+    else
+        fprintf(stderr, "tricolor: %s called from a thread that is not attached "
+                        "(call tc_init or tc_thread_attach first)\n", fn);
     errno = EPERM;
     return NULL;
 }
@@ -483,14 +504,8 @@ void *tci_not_attached(const char *fn)
 int tci_check_heap_thread(const char *fn)
 {
     tci_thread *self = tci_thread_self();
-    if (!self) {
+    if (!self || self->blocking_depth > 0) {
         tci_not_attached(fn);
-        return -1;
-    }
-    if (self->blocking_depth > 0) {
-        fprintf(stderr, "tricolor: %s called inside a blocking region (the heap may not be "
-                        "touched there: call tc_blocking_end first)\n", fn);
-        errno = EPERM;
         return -1;
     }
     return 0;

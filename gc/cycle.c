@@ -65,8 +65,9 @@ static pthread_mutex_t pacer_lock = PTHREAD_MUTEX_INITIALIZER;
 static tci_pacer pacer;
 static uint64_t limiter_last_ns, limiter_last_cpu, limiter_last_proc, limiter_last_work; /* pacer_lock */
 /* The CPU time GC work took on the threads that did it (markers' whole
- * run time, idle marking included, and assists), monotone: what the
- * process's CPU time holds that is not the program's own. */
+ * run time, idle marking included, assists, and the stopping thread's
+ * time in each stop), monotone: what the process's CPU time holds that is
+ * not the program's own. */
 tci_atomic tci_gc_work_ns;
 static tci_atomic limiter_on;  /* mirror of pacer.engaged */
 /* Mirrors of the pacer's settings and limiter counts for tc_read_memstats,
@@ -147,6 +148,7 @@ static void after_mark(void)
 static const tci_thread_hooks thread_hooks = {
     .attach = tci_cache_attach,
     .detach = tci_cache_detach,
+    .region = tci_cache_region,
 };
 
 static void pacer_publish_locked(void);
@@ -215,6 +217,13 @@ int tc_init(void)
 
 int tc_set_gc_percent(int percent)
 {
+    if (!tci_initialised) {
+        /* tc_init sets it from TRICOLOR_GC: a value set before would be
+         * lost without a word. */
+        fprintf(stderr, "tricolor: tc_set_gc_percent: call tc_init() first (refused)\n");
+        errno = EPERM;
+        return -1;
+    }
     if (percent > 1000000)
         percent = 1000000; /* TRICOLOR_GC's range: the goal's arithmetic holds */
     if (percent < 0)
@@ -231,7 +240,8 @@ int tc_set_gc_percent(int percent)
 int64_t tc_set_memory_limit(int64_t bytes)
 {
     if (!tci_initialised) {
-        fprintf(stderr, "tricolor: tc_set_memory_limit: call tc_init() first\n");
+        fprintf(stderr, "tricolor: tc_set_memory_limit: call tc_init() first (refused)\n");
+        errno = EPERM;
         return -1;
     }
     pthread_mutex_lock(&pacer_lock); /* released below */
@@ -255,6 +265,9 @@ static void record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
 {
     tci_stats_record_stop(t0, t1, ttsp);
     tci_atomic_add_full(&limiter_gc_ns, (t1 - t0) * (uint64_t)ncpu);
+    /* The stopping thread worked throughout: that CPU time is GC work,
+     * not the program's (else the limiter counted it on both sides). */
+    tci_atomic_add_full(&tci_gc_work_ns, t1 - t0);
 }
 
 /* The pacer's goal and trigger, where the allocation paths read them. The
@@ -371,6 +384,7 @@ static int scav_running, scav_busy;
 static void *scav_main(void *arg)
 {
     (void)arg;
+    tci_thread_set_library();
     pthread_mutex_lock(&scav_lock); /* held except while scavenging */
     for (;;) {
         while (scav_seen == scav_seq)
@@ -509,24 +523,31 @@ static pthread_cond_t notify_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t notify_seq, notify_seen; /* notify_lock */
 static tc_memory_pressure notify_info;   /* notify_lock */
 static int notify_running;               /* notify_lock */
+/* Calls of the callback, waited out by a registration (notify_lock). */
+static tci_call_gate notify_gate = TCI_CALL_GATE_INIT;
 
 static void *notify_main(void *arg)
 {
     (void)arg;
+    tci_thread_set_library();
     pthread_mutex_lock(&notify_lock); /* held except while calling */
     for (;;) {
         while (notify_seen == notify_seq)
             pthread_cond_wait(&notify_cond, &notify_lock);
         notify_seen = notify_seq;
         tc_memory_pressure info = notify_info;
-        pthread_mutex_unlock(&notify_lock);
+        tci_call_gate_begin_locked(&notify_gate);
+        /* Lock order: notify_lock, then pacer_lock (nothing takes
+         * notify_lock under pacer_lock). */
         pthread_mutex_lock(&pacer_lock); /* released below */
         void (*fn)(void *, const tc_memory_pressure *) = pressure_fn;
         void *fn_arg = pressure_arg;
         pthread_mutex_unlock(&pacer_lock);
+        pthread_mutex_unlock(&notify_lock);
         if (fn)
             fn(fn_arg, &info);
         pthread_mutex_lock(&notify_lock);
+        tci_call_gate_end_locked(&notify_gate);
     }
     return NULL;
 }
@@ -573,10 +594,14 @@ int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
         }
         pthread_mutex_unlock(&notify_lock);
     }
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    /* Replaced under notify_lock too, so the call waited for is one that
+     * may have read the old callback. */
+    pthread_mutex_lock(&notify_lock); /* released by tci_call_gate_wait_unlock */
+    pthread_mutex_lock(&pacer_lock);  /* released below */
     pressure_fn = fn;
     pressure_arg = arg;
     pthread_mutex_unlock(&pacer_lock);
+    tci_call_gate_wait_unlock(&notify_gate, &notify_lock);
     return 0;
 }
 
@@ -774,6 +799,7 @@ static int limiter_wait(void)
 static void *gc_main(void *arg)
 {
     (void)arg;
+    tci_thread_set_library();
     pthread_mutex_lock(&gc_lock); /* held except while a cycle runs */
     for (;;) {
         while (cycles_requested == cycles_started)
@@ -803,23 +829,36 @@ static int start_gc_thread_locked(void)
 {
     if (gc_thread_running)
         return 0;
-    if (tci_os_thread_start(gc_main, NULL) != 0)
-        return -1;
+    int rc = tci_os_thread_start(gc_main, NULL);
+    if (rc != 0)
+        return rc;
     gc_thread_running = 1;
     return 0;
 }
 
 /* Asks for a cycle; returns the number the caller can wait for (a cycle
  * that starts after this call). A background request (forced == 0) is
- * dropped when a cycle is already requested or running. */
+ * dropped when a cycle is already requested or running. 0, with errno
+ * ENOMEM and a message, when the collector's thread cannot start (an
+ * address-space or thread limit): the caller fails as an allocation the
+ * heap cannot hold does, and the next request tries again. */
 static uint64_t request_cycle(int forced)
 {
+    static int start_failed; /* gc_lock: one message per run of failures */
     pthread_mutex_lock(&gc_lock); /* released below */
-    if (start_gc_thread_locked() != 0) {
+    int rc = start_gc_thread_locked();
+    if (rc != 0) {
+        int first = !start_failed;
+        start_failed = 1;
         pthread_mutex_unlock(&gc_lock);
-        fprintf(stderr, "tricolor: cannot start the collector thread\n");
-        abort();
+        if (first)
+            fprintf(stderr, "tricolor: cannot start the collector thread (%s): allocations "
+                            "that need a collection fail with ENOMEM until it can\n",
+                    strerror(rc));
+        errno = ENOMEM;
+        return 0;
     }
+    start_failed = 0;
     uint64_t want = cycles_started + 1;
     if (cycles_requested == cycles_started)
         requested_ns = tci_os_now_ns();
@@ -1156,23 +1195,28 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
     collect_run(self, forced);
 }
 
-/* A full cycle that starts after the call, and its sweep, done. */
-static void collect_forced(tci_thread *self)
+/* A full cycle that starts after the call, and its sweep, done. -1 with
+ * errno ENOMEM when the collector's thread cannot start. */
+static int collect_forced(tci_thread *self)
 {
-    if (tci_cfg.gcstoptheworld)
+    if (tci_cfg.gcstoptheworld) {
         collect(self, 1, 0);
-    else
-        wait_cycle(request_cycle(1));
+        return 0;
+    }
+    uint64_t want = request_cycle(1);
+    if (want == 0)
+        return -1;
+    wait_cycle(want);
+    return 0;
 }
 
 void tc_collect(void)
 {
-    tci_thread *self = tci_thread_self();
-    if (!self) {
-        tci_not_attached("tc_collect");
+    if (tci_check_heap_thread("tc_collect") != 0)
         return;
-    }
-    collect_forced(self);
+    tci_thread *self = tci_thread_self();
+    if (collect_forced(self) != 0)
+        return; /* errno ENOMEM, reported */
     /* Go's runtime.GC returns with the heap swept: so do we (the collector
      * thread has swept, but allocation may have left spans to sweep in the
      * stop-the-world mode, which has no collector thread to scavenge). */
@@ -1183,10 +1227,8 @@ void tc_collect(void)
 
 void tc_release_memory(void)
 {
-    if (!tci_thread_self()) {
-        tci_not_attached("tc_release_memory");
+    if (tci_check_heap_thread("tc_release_memory") != 0)
         return;
-    }
     tc_collect();
     /* As a blocked thread: a stop must not wait for the system calls. */
     tc_blocking_begin();
@@ -1196,7 +1238,18 @@ void tc_release_memory(void)
     tc_blocking_end();
 }
 
-void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
+/* The stopped collector's counterpart of limiter_wait: whether the
+ * limiter holds cycles back now. Throttled as limiter_update_locked is. */
+static int stopped_cycles_held(void)
+{
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    limiter_update_locked(tci_os_now_ns(), 0);
+    int held = tci_pacer_hold_cycles(&pacer);
+    pthread_mutex_unlock(&pacer_lock);
+    return held;
+}
+
+int tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
 {
     if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
         assist_found_none = 0;
@@ -1208,29 +1261,32 @@ void tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
         if (assist_found_none && tci_atomic_load_relaxed(&goal_hard) &&
             tci_atomic_load_relaxed(&tci_heap_live) + bytes >= tci_atomic_load_relaxed(&tci_next_gc))
             wait_collector_progress();
-        return;
+        return 0;
     }
     if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
         tci_atomic_load_relaxed(&gc_trigger))
-        return;
+        return 0;
     if (tci_cfg.gcstoptheworld) {
-        collect(self, 0, bytes);
-        return;
+        if (!stopped_cycles_held())
+            collect(self, 0, bytes);
+        return 0;
     }
-    if (!tci_atomic_load_relaxed(&cycle_active))
-        request_cycle(0);
+    if (!tci_atomic_load_relaxed(&cycle_active) && request_cycle(0) == 0)
+        return -1;
     if (tci_atomic_load_relaxed(&goal_hard) &&
         tci_atomic_load_relaxed(&tci_heap_live) + bytes >= tci_atomic_load_relaxed(&tci_next_gc))
         wait_collector_progress();
+    return 0;
 }
 
-void tci_gc_stress_tick(tci_thread *self)
+int tci_gc_stress_tick(tci_thread *self)
 {
     static __thread unsigned ticks;
     if (++ticks >= tci_cfg.gcstress) {
         ticks = 0;
-        collect_forced(self);
+        return collect_forced(self);
     }
+    return 0;
 }
 
 /* Shading for threads without a tracer of their own (not attached: the

@@ -32,13 +32,10 @@ static int running;                  /* event_lock: the thread started */
 static void (*event_fn)(void *arg, const tc_gc_event *ev); /* event_lock */
 static void *event_arg;
 static tci_atomic dropped;
-/* The callback in progress (event_lock): a registration that replaces or
- * removes it waits until that call returns, so the program may free what
- * the old arg points to as soon as tc_on_gc_event returns. */
-static int calling;
-static uint64_t calls;
-static pthread_t event_thread;
-static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+/* Calls of the callback in progress (event_lock): a registration that
+ * replaces or removes it waits until that call returns, so the program
+ * may free what the old arg points to as soon as tc_on_gc_event returns. */
+static tci_call_gate gate = TCI_CALL_GATE_INIT;
 
 uint64_t tci_event_dropped(void)
 {
@@ -48,8 +45,8 @@ uint64_t tci_event_dropped(void)
 static void *event_main(void *arg)
 {
     (void)arg;
+    tci_thread_set_library();
     pthread_mutex_lock(&event_lock); /* held except while calling */
-    event_thread = pthread_self();
     for (;;) {
         while (tail == head)
             pthread_cond_wait(&event_cond, &event_lock);
@@ -57,14 +54,12 @@ static void *event_main(void *arg)
         tail++;
         void (*fn)(void *, const tc_gc_event *) = event_fn;
         void *fn_arg = event_arg;
-        calling = 1;
-        calls++;
+        tci_call_gate_begin_locked(&gate);
         pthread_mutex_unlock(&event_lock);
         if (fn)
             fn(fn_arg, &ev);
         pthread_mutex_lock(&event_lock);
-        calling = 0;
-        pthread_cond_broadcast(&idle_cond);
+        tci_call_gate_end_locked(&gate);
     }
     return NULL;
 }
@@ -124,22 +119,7 @@ int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *arg)
     __atomic_store_n(&event_fn, fn, __ATOMIC_RELEASE);
     if (!fn)
         tail = head; /* queued events are for nobody now */
-    /* Wait out a call of the old callback (not from inside it: the event
-     * thread itself may re-register), as a blocked thread if attached: a
-     * stop must not wait for a callback. */
-    uint64_t call = calls;
-    int wait = calling && !pthread_equal(pthread_self(), event_thread);
-    pthread_mutex_unlock(&event_lock);
-    if (!wait)
-        return 0;
-    int attached = tc_thread_is_attached();
-    if (attached)
-        tc_blocking_begin();
-    pthread_mutex_lock(&event_lock); /* released below */
-    while (calling && calls == call)
-        pthread_cond_wait(&idle_cond, &event_lock);
-    pthread_mutex_unlock(&event_lock);
-    if (attached)
-        tc_blocking_end();
+    /* Not from inside the call: the event thread itself may re-register. */
+    tci_call_gate_wait_unlock(&gate, &event_lock);
     return 0;
 }

@@ -17,9 +17,12 @@ struct tc_type {
     const char *name;
     size_t size;
     uint32_t id;        /* index in tci_types */
-    uint32_t n_ptrs;
+    size_t n_ptrs;
     tc_trace_fn trace;  /* or NULL: offsets below */
-    uint32_t *offsets;  /* byte offsets of pointer slots */
+    /* Byte offsets of the pointer slots, ascending, each once. As wide as
+     * the sizes tc_type_new accepts (an offset of 2^32 once went through a
+     * uint32_t and read slot 0 instead: the object behind it was freed). */
+    size_t *offsets;
 };
 #define TCI_MAX_TYPES (1u << 20)
 /* id -> type; entries are written once before their id is handed out. */
@@ -80,7 +83,11 @@ typedef struct tci_alloc_counts {
 void tci_cache_read_counts(tci_alloc_counts *out);
 /* Bytes of the attached threads' caches. */
 uint64_t tci_cache_sys_bytes(void);
-/* The calling thread's tracer (barrier and assists), NULL if not attached. */
+/* The thread hooks' region: the owner's cache is out of reach of its
+ * allocation fast path while it is inside a blocking region. */
+void tci_cache_region(tci_thread *t, int inside);
+/* The calling thread's tracer (barrier and assists), NULL if not attached
+ * or inside a blocking region (its stores shade through a shared one). */
 tc_tracer *tci_cache_tracer(void);
 
 /* ---- mark.c ---------------------------------------------------------------- */
@@ -146,6 +153,9 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *mar
 void tci_mark_check_roots(void);
 void tci_mark_check_enable(tc_tracer *tr);
 void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
+/* The object whose slots the checking tracer is given next (tc_trace), for
+ * its report: checkmark reads a precise object's slots itself. */
+void tci_mark_check_from(tc_tracer *tr, uintptr_t obj);
 
 /* The specials' pass (gc/special.c), with the world stopped and the mark
  * drained: whether the object containing p is marked (1 for an address
@@ -202,6 +212,10 @@ uint64_t tci_verify_marks_stw(void);
  * callbacks included, after a concurrent mark: aborts naming the first
  * reachable object the mark missed. */
 uint64_t tci_checkmark_stw(void);
+/* One object's part of it (caches flushed): with a checking tracer
+ * (tci_mark_check_enable), aborts naming any object obj points to that is
+ * allocated and unmarked. */
+void tci_checkmark_object(tc_tracer *tr, uintptr_t obj);
 
 /* ---- scavenge.c ------------------------------------------------------------ */
 /* How much heap to keep after a cycle: the larger of goal x fragmentation
@@ -227,9 +241,10 @@ extern tci_atomic tci_heap_live; /* bytes allocated since last mark + marked */
 extern tci_atomic tci_next_gc;   /* the heap goal; UINT64_MAX when off */
 extern int tci_initialised;
 /* Called on allocation slow paths with the bytes about to be taken: may run
- * a collection. */
-void tci_gc_maybe_trigger(tci_thread *self, size_t bytes);
-void tci_gc_stress_tick(tci_thread *self);
+ * a collection. -1 with errno ENOMEM (reported) when a collection is due
+ * and the collector's thread cannot start: the allocation fails. */
+int tci_gc_maybe_trigger(tci_thread *self, size_t bytes);
+int tci_gc_stress_tick(tci_thread *self);
 /* Memory outside the heap that the library's tables hold (weak,
  * ephemeron and finalizer records, profiling records): atomic adds. */
 extern tci_atomic tci_other_sys_bytes;
@@ -340,7 +355,8 @@ void tci_gate_wait_cycle(uint64_t want);
 /* Tests: waits (as a blocked thread) until the scavenger's thread has done
  * all it was asked. */
 void tci_scavenge_wait_idle(void);
-/* Reports a call from a thread that is not attached; returns NULL. */
+/* Reports a heap call from a thread that is not attached, or is inside a
+ * blocking region; errno EPERM, returns NULL. */
 void *tci_not_attached(const char *fn);
 /* For an API call that touches the heap: 0 from an attached thread outside
  * a blocking region; otherwise reports it naming fn, errno EPERM, -1. */

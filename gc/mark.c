@@ -297,8 +297,10 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
         return hi - lo;
     }
     /* The elements that start in [lo, hi): each exactly once over the
-     * chunks. Mostly one element per slot: no 40-cycle divide for that. */
-    size_t e = 0, n = 1;
+     * chunks. Mostly one element per slot: no 40-cycle divide for that.
+     * Only whole elements: an object smaller than its type holds none
+     * (reading the type's slots there read the neighbours' memory). */
+    size_t e = 0, n = size >= t->size;
     if (size >= 2 * t->size) {
         e = (lo - obj + t->size - 1) / t->size;
         n = (hi - obj + t->size - 1) / t->size;
@@ -307,7 +309,7 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
     }
     for (; e < n; e++) {
         uintptr_t base = obj + e * t->size;
-        for (uint32_t i = 0; i < t->n_ptrs; i++)
+        for (size_t i = 0; i < t->n_ptrs; i++)
             mark_ptr(tr, __atomic_load_n((const uintptr_t *)(base + t->offsets[i]),
                                          __ATOMIC_ACQUIRE));
     }
@@ -320,6 +322,11 @@ void tci_mark_check_object(tc_tracer *tr, uintptr_t obj)
 {
     tr->check_from = obj;
     scan_object(tr, obj);
+}
+
+void tci_mark_check_from(tc_tracer *tr, uintptr_t obj)
+{
+    tr->check_from = obj;
 }
 
 /* Moves the older half of the local buffer to the global list. The older
@@ -541,6 +548,7 @@ static void *helper_main(void *arg)
 {
     int id = (int)(intptr_t)arg;
     uint64_t seen = 0;
+    tci_thread_set_library();
     pthread_mutex_lock(&helper_lock); /* held except while marking */
     for (;;) {
         while (mark_epoch == seen)

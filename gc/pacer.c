@@ -50,7 +50,10 @@
  *    limit under 25%; without the kernel's figures, one marker of two
  *    CPUs against a limit under 50%), stopping assists is not enough:
  *    then the collector also waits between cycles until the bucket
- *    drains. Only then: the wait lets the heap balloon. The bucket holds
+ *    drains. So does the stopped collector (gcstoptheworld), whose cycles
+ *    are all GC CPU: while the limiter is engaged its allocations do not
+ *    collect (a memory limit below the live heap made it collect at
+ *    every span refill, the program running at a fraction of a percent). Only then: the wait lets the heap balloon. The bucket holds
  *    LIMITER_WINDOW_NS of every CPU's time.
  * 5. The markers' share. A background marker is a thread of its own, and
  *    on a small machine one marker is a large part of the CPUs (half of
@@ -228,6 +231,8 @@ uint64_t tci_pacer_assist_ratio(const tci_pacer *p, uint64_t heap_live, uint64_t
 
 int tci_pacer_hold_cycles(const tci_pacer *p)
 {
+    if (p->cfg.markers == 0)
+        return p->engaged; /* the stopped collector */
     /* In hundredths of a CPU: what the markers count, against the limit. */
     int markers = p->cfg.markers * 100;
     if (p->cfg.markers_paced && markers > TCI_BACKGROUND_PCT * p->cfg.ncpu)

@@ -13,7 +13,8 @@ typedef struct tci_pacer_config {
     int64_t memlimit_bytes; /* TRICOLOR_MEMLIMIT: > 0, or -1 for none */
     int cpu_limit_pct;      /* TRICOLOR_GC_CPU_LIMIT: 1..100 */
     int ncpu;               /* CPUs the process may use, >= 1 */
-    int markers;            /* background markers */
+    int markers;            /* background markers; 0: the stopped collector
+                               (gcstoptheworld), whose every cycle is GC CPU */
     int markers_paced;      /* the markers keep to their share when they compete
                                for a CPU (tci_pacer_marker_slice): what they
                                count is at most TCI_BACKGROUND_PCT of the CPUs */
@@ -89,7 +90,9 @@ void tci_pacer_mark_done(tci_pacer *p, const tci_pacer_mark *m);
 uint64_t tci_pacer_assist_ratio(const tci_pacer *p, uint64_t heap_live, uint64_t done_bytes);
 
 /* Whether the collector must wait before starting a cycle: the limiter is
- * engaged and the markers alone would take more than the limit. */
+ * engaged and the markers alone would take more than the limit; for the
+ * stopped collector, whenever it is engaged (its cycles are nothing but
+ * GC CPU, and there are no assists to turn off instead). */
 int tci_pacer_hold_cycles(const tci_pacer *p);
 
 /* The limiter: gc_cpu_ns of GC CPU time and mutator_ns of the program's

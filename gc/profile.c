@@ -33,6 +33,7 @@
  */
 #include <errno.h>
 #include <execinfo.h>
+#include <stdio.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -77,6 +78,26 @@ static pthread_rwlock_t frames_lock = PTHREAD_RWLOCK_INITIALIZER;
  * contract and allocates is not sampled again (no recursion). */
 static __thread int in_sample;
 
+/* The guest hook's frames, its count checked against what it filled: the
+ * frames are cleared first, and the count ends at the first frame left
+ * without a function (a hook that returned more than it wrote had the
+ * library copy uninitialised pointers). Under frames_lock (read). */
+static int guest_frames(tc_frame *guest)
+{
+    static tci_atomic reported;
+    memset(guest, 0, MAX_GUEST * sizeof *guest);
+    int said = frames_fn(frames_arg, guest, MAX_GUEST);
+    int ng = said < 0 ? 0 : said > MAX_GUEST ? MAX_GUEST : said;
+    int filled = 0;
+    while (filled < ng && guest[filled].function)
+        filled++;
+    if ((said < 0 || said > filled) && tci_atomic_cas_full(&reported, 0, 1))
+        fprintf(stderr, "tricolor: the tc_set_profile_frames hook returned %d frames but "
+                        "filled %d (at most %d, each with a function): using %d (reported "
+                        "once)\n", said, filled, MAX_GUEST, filled);
+    return filled;
+}
+
 void tci_profile_init(size_t rate)
 {
     tci_atomic_store_relaxed(&rate_bytes, rate);
@@ -99,6 +120,12 @@ void tci_profile_read_counts(uint64_t *rate, uint64_t *samples)
 
 size_t tc_set_mem_profile_rate(size_t bytes)
 {
+    if (!tci_initialised) {
+        /* tc_init sets the rate from TRICOLOR_DEBUG: refused, not lost. */
+        fprintf(stderr, "tricolor: tc_set_mem_profile_rate: call tc_init() first (refused)\n");
+        errno = EPERM;
+        return 0;
+    }
     uintptr_t old = tci_atomic_load_relaxed(&rate_bytes);
     while (!tci_atomic_cas_full(&rate_bytes, old, bytes))
         old = tci_atomic_load_relaxed(&rate_bytes);
@@ -294,10 +321,8 @@ void tci_profile_sample(void *p, uintptr_t caller)
     tc_frame guest[MAX_GUEST];
     int ng = 0;
     pthread_rwlock_rdlock(&frames_lock); /* released below, after the copy */
-    if (frames_fn) {
-        ng = frames_fn(frames_arg, guest, MAX_GUEST);
-        ng = ng < 0 ? 0 : ng > MAX_GUEST ? MAX_GUEST : ng;
-    }
+    if (frames_fn)
+        ng = guest_frames(guest);
     tci_span *s = tci_span_of((uintptr_t)p);
     pthread_mutex_lock(&profile_lock); /* released below */
     /* The guest strings are copied into a new bucket here, while the

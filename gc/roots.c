@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gc.h"
+#include "os.h"
 
 typedef struct range { uintptr_t lo, hi; } range;
 typedef struct callback { tc_root_fn fn; void *arg; } callback;
@@ -41,6 +42,14 @@ int tc_root_add(void *addr, size_t size)
     if (!addr || size == 0 || lo + size < lo) {
         fprintf(stderr, "tricolor: tc_root_add(%p, %zu): not a valid range\n", addr, size);
         errno = EINVAL;
+        return -1;
+    }
+    /* Every collection reads all of it: a range past the end of what is
+     * mapped (a size given in the wrong unit) would crash the first one. */
+    if (tci_os_range_readable(lo, size) == 0) {
+        fprintf(stderr, "tricolor: tc_root_add(%p, %zu): the range is not all mapped and "
+                        "readable (it must stay so until tc_root_remove)\n", addr, size);
+        errno = EFAULT;
         return -1;
     }
     pthread_mutex_lock(&roots_lock); /* released on every path */

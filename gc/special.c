@@ -69,7 +69,19 @@
 #include "gc.h"
 #include "os.h"
 
+/* A handle's first word says what it is: a live weak reference or
+ * ephemeron, or one destroyed. Destroyed handles wait in a quarantine of
+ * QUARANTINE_N before their memory goes back to malloc, so a second
+ * destroy (or a read) of one of the last QUARANTINE_N destroyed is caught
+ * with a message instead of corrupting the registry; beyond that it is
+ * undefined, as free's is (a pointer alone cannot tell a stale handle from
+ * a new one at the same address). Written at create and destroy under
+ * special_lock; read by the handle's calls. */
+enum { WEAK_LIVE = 0x7765616b, EPHEMERON_LIVE = 0x6570686d, HANDLE_DEAD = 0x64656164 };
+#define QUARANTINE_N 1024
+
 struct tc_weak {
+    uint32_t magic;
     /* The target; 0 once cleared. Cleared only with the world stopped;
      * read by attached threads with relaxed loads. */
     tci_atomic obj;
@@ -77,6 +89,7 @@ struct tc_weak {
 };
 
 struct tc_ephemeron {
+    uint32_t magic;
     tci_atomic key, value; /* as tc_weak's obj; cleared together */
     struct tc_ephemeron *prev, *next; /* protected by special_lock */
 };
@@ -109,6 +122,34 @@ static pthread_t thread_id;
  * can wait for that one to return. */
 static int thread_running_one;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
+
+/* Destroyed handles, oldest first overwritten: special_lock. */
+static void *quarantine[QUARANTINE_N];
+static size_t quarantine_next;
+
+/* Takes destroyed handle h (its magic set dead) into the quarantine, and
+ * frees the one it pushes out. Under special_lock. */
+static void quarantine_put_locked(void *h, uint32_t *magic)
+{
+    *magic = HANDLE_DEAD;
+    void *old = quarantine[quarantine_next];
+    quarantine[quarantine_next] = h;
+    quarantine_next = (quarantine_next + 1) % QUARANTINE_N;
+    free(old);
+}
+
+/* Whether magic says a live handle of the kind `live`; reports fn's
+ * misuse otherwise (errno EINVAL). */
+static int handle_ok(const char *fn, const void *h, uint32_t magic, uint32_t live)
+{
+    if (magic == live)
+        return 1;
+    fprintf(stderr, "tricolor: %s(%p): %s (ignored)\n", fn, h,
+            magic == HANDLE_DEAD ? "the handle was destroyed already"
+                                 : "not a handle of this kind");
+    errno = EINVAL;
+    return 0;
+}
 
 /* The object p must be the start of one: handles name objects, not slots. */
 static int check_object(const char *fn, void *p)
@@ -146,6 +187,7 @@ tc_weak *tc_weak_create(void *obj)
         return NULL;
     }
     tci_atomic_add_full(&tci_other_sys_bytes, sizeof *w);
+    w->magic = WEAK_LIVE;
     tci_atomic_store_relaxed(&w->obj, (uintptr_t)obj);
     pthread_mutex_lock(&special_lock); /* released below */
     w->prev = NULL;
@@ -159,7 +201,8 @@ tc_weak *tc_weak_create(void *obj)
 
 void *tc_weak_get(tc_weak *w)
 {
-    if (!w || tci_check_heap_thread("tc_weak_get"))
+    if (!w || tci_check_heap_thread("tc_weak_get") ||
+        !handle_ok("tc_weak_get", w, w->magic, WEAK_LIVE))
         return NULL;
     return read_handle(&w->obj);
 }
@@ -169,15 +212,19 @@ void tc_weak_destroy(tc_weak *w)
     if (!w)
         return;
     pthread_mutex_lock(&special_lock); /* released below */
+    if (!handle_ok("tc_weak_destroy", w, w->magic, WEAK_LIVE)) {
+        pthread_mutex_unlock(&special_lock);
+        return;
+    }
     if (w->prev)
         w->prev->next = w->next;
     else
         weaks = w->next;
     if (w->next)
         w->next->prev = w->prev;
+    quarantine_put_locked(w, &w->magic);
     pthread_mutex_unlock(&special_lock);
     tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *w);
-    free(w);
 }
 
 /* ---- Ephemerons ------------------------------------------------------------- */
@@ -193,6 +240,7 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
         return NULL;
     }
     tci_atomic_add_full(&tci_other_sys_bytes, sizeof *e);
+    e->magic = EPHEMERON_LIVE;
     tci_atomic_store_relaxed(&e->key, (uintptr_t)key);
     tci_atomic_store_relaxed(&e->value, (uintptr_t)value);
     /* Appended: a pass of the fixpoint takes them oldest first, so a chain
@@ -212,14 +260,16 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
 
 void *tc_ephemeron_key(tc_ephemeron *e)
 {
-    if (!e || tci_check_heap_thread("tc_ephemeron_key"))
+    if (!e || tci_check_heap_thread("tc_ephemeron_key") ||
+        !handle_ok("tc_ephemeron_key", e, e->magic, EPHEMERON_LIVE))
         return NULL;
     return read_handle(&e->key);
 }
 
 void *tc_ephemeron_value(tc_ephemeron *e)
 {
-    if (!e || tci_check_heap_thread("tc_ephemeron_value"))
+    if (!e || tci_check_heap_thread("tc_ephemeron_value") ||
+        !handle_ok("tc_ephemeron_value", e, e->magic, EPHEMERON_LIVE))
         return NULL;
     /* NULL once the key is gone, whatever the value was. */
     if (!tci_atomic_load_relaxed(&e->key))
@@ -232,6 +282,10 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
     if (!e)
         return;
     pthread_mutex_lock(&special_lock); /* released below */
+    if (!handle_ok("tc_ephemeron_destroy", e, e->magic, EPHEMERON_LIVE)) {
+        pthread_mutex_unlock(&special_lock);
+        return;
+    }
     if (e->prev)
         e->prev->next = e->next;
     else
@@ -240,9 +294,9 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
         e->next->prev = e->prev;
     else
         ephemerons_tail = e->prev;
+    quarantine_put_locked(e, &e->magic);
     pthread_mutex_unlock(&special_lock);
     tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *e);
-    free(e);
 }
 
 /* ---- Finalizers ------------------------------------------------------------- */
@@ -393,7 +447,7 @@ int tc_finalizers_run_pending(void)
 static void *finalizer_main(void *arg)
 {
     (void)arg;
-    if (tc_thread_attach() != 0) {
+    if (tci_thread_attach_library() != 0) {
         fprintf(stderr, "tricolor: the finalizer thread could not attach: finalizers run "
                         "only from tc_finalizers_run_pending\n");
         pthread_mutex_lock(&special_lock); /* released below */

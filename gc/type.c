@@ -45,13 +45,20 @@ int tci_types_init(void)
     return tci_types ? 0 : -1;
 }
 
-/* Copies the descriptor, its name and offsets into mapped memory and gives
- * it an id. */
-static const tc_type *type_register(const struct tc_type *proto, const size_t *offsets)
+static int offset_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Copies the descriptor, its name and offsets (sorted, each once) into
+ * mapped memory and gives it an id. fn names the caller in messages. */
+static const tc_type *type_register(const char *fn, const struct tc_type *proto,
+                                    const size_t *offsets)
 {
     const char *name = proto->name ? proto->name : "";
     if (!tci_types) {
-        fprintf(stderr, "tricolor: tc_type_new(\"%s\"): call tc_init() first\n", name);
+        fprintf(stderr, "tricolor: %s(\"%s\"): call tc_init() first\n", fn, name);
         errno = EPERM;
         return NULL;
     }
@@ -59,24 +66,32 @@ static const tc_type *type_register(const struct tc_type *proto, const size_t *o
     pthread_mutex_lock(&types_lock); /* released on every path */
     if (ntypes >= TCI_MAX_TYPES) {
         pthread_mutex_unlock(&types_lock);
-        fprintf(stderr, "tricolor: tc_type_new(\"%s\"): more than %u types\n", name,
+        fprintf(stderr, "tricolor: %s(\"%s\"): more than %u types\n", fn, name,
                 TCI_MAX_TYPES - 1);
         errno = ENOMEM;
         return NULL;
     }
     struct tc_type *t = meta_alloc_locked(sizeof *t);
-    uint32_t *offs = proto->n_ptrs ? meta_alloc_locked(proto->n_ptrs * sizeof *offs) : NULL;
+    size_t *offs = proto->n_ptrs ? meta_alloc_locked(proto->n_ptrs * sizeof *offs) : NULL;
     char *nm = meta_alloc_locked(name_len);
     if (!t || (proto->n_ptrs && !offs) || !nm) {
         pthread_mutex_unlock(&types_lock);
+        fprintf(stderr, "tricolor: %s(\"%s\"): out of memory for the descriptor\n", fn, name);
         errno = ENOMEM;
         return NULL;
     }
     *t = *proto;
     memcpy(nm, name, name_len);
     t->name = nm;
-    for (uint32_t i = 0; i < proto->n_ptrs; i++)
-        offs[i] = (uint32_t)offsets[i];
+    size_t n = 0;
+    if (proto->n_ptrs) {
+        memcpy(offs, offsets, proto->n_ptrs * sizeof *offs);
+        qsort(offs, proto->n_ptrs, sizeof *offs, offset_cmp);
+        for (size_t i = 0; i < proto->n_ptrs; i++)
+            if (n == 0 || offs[i] != offs[n - 1])
+                offs[n++] = offs[i];
+    }
+    t->n_ptrs = n;
     t->offsets = offs;
     t->id = ntypes;
     tci_types[ntypes++] = t;
@@ -84,9 +99,9 @@ static const tc_type *type_register(const struct tc_type *proto, const size_t *o
     return t;
 }
 
-static int bad_type(const char *name, const char *why)
+static int bad_type(const char *fn, const char *name, const char *why)
 {
-    fprintf(stderr, "tricolor: tc_type_new(\"%s\"): %s\n", name ? name : "(null)", why);
+    fprintf(stderr, "tricolor: %s(\"%s\"): %s\n", fn, name ? name : "(null)", why);
     errno = EINVAL;
     return -1;
 }
@@ -94,44 +109,46 @@ static int bad_type(const char *name, const char *why)
 const tc_type *tc_type_new(const char *name, size_t size, const size_t *ptr_offsets,
                            size_t n_ptrs)
 {
+    const char *fn = "tc_type_new";
     if (size == 0 || size > TCI_MAX_OBJECT) {
-        bad_type(name, "size must be from 1 byte to 64 TiB");
+        bad_type(fn, name, "size must be from 1 byte to 64 TiB");
         return NULL;
     }
     if (n_ptrs && !ptr_offsets) {
-        bad_type(name, "n_ptrs > 0 but ptr_offsets is NULL");
+        bad_type(fn, name, "n_ptrs > 0 but ptr_offsets is NULL");
         return NULL;
     }
     if (n_ptrs > size / sizeof(void *)) {
-        bad_type(name, "more pointer slots than fit in the object");
+        bad_type(fn, name, "more pointer slots than fit in the object");
         return NULL;
     }
     for (size_t i = 0; i < n_ptrs; i++) {
         if (ptr_offsets[i] % sizeof(void *) != 0) {
-            bad_type(name, "a pointer offset is not a multiple of sizeof(void *)");
+            bad_type(fn, name, "a pointer offset is not a multiple of sizeof(void *)");
             return NULL;
         }
-        if (ptr_offsets[i] > size - sizeof(void *) || size < sizeof(void *)) {
-            bad_type(name, "a pointer offset lies outside the object");
+        if (size < sizeof(void *) || ptr_offsets[i] > size - sizeof(void *)) {
+            bad_type(fn, name, "a pointer offset lies outside the object");
             return NULL;
         }
     }
-    struct tc_type proto = { .name = name, .size = size, .n_ptrs = (uint32_t)n_ptrs };
-    return type_register(&proto, ptr_offsets);
+    struct tc_type proto = { .name = name, .size = size, .n_ptrs = n_ptrs };
+    return type_register(fn, &proto, ptr_offsets);
 }
 
 const tc_type *tc_type_new_traced(const char *name, size_t size, tc_trace_fn trace)
 {
+    const char *fn = "tc_type_new_traced";
     if (!trace) {
-        bad_type(name, "trace callback is NULL");
+        bad_type(fn, name, "trace callback is NULL");
         return NULL;
     }
     if (size == 0 || size > TCI_MAX_OBJECT) {
-        bad_type(name, "size must be from 1 byte to 64 TiB");
+        bad_type(fn, name, "size must be from 1 byte to 64 TiB");
         return NULL;
     }
     struct tc_type proto = { .name = name, .size = size, .trace = trace };
-    return type_register(&proto, NULL);
+    return type_register(fn, &proto, NULL);
 }
 
 const char *tc_type_name(const tc_type *t)

@@ -2,9 +2,11 @@
  *
  * After marking, with the world stopped: no marked object may point at an
  * allocated, unmarked one (a black-to-white edge would be freed while
- * reachable), and no mark bit may be set on a free slot. Pointers are found
- * exactly as the marker finds them, so the check is of the marking, not of
- * the type descriptors. */
+ * reachable), and no mark bit may be set on a free slot. A precise
+ * object's slots are read from its type's layout here, not through the
+ * marker's scan (see for_each_slot), so a slot the marker skipped is
+ * caught; conservative objects are read word by word; objects with trace
+ * callbacks are left to checkmark. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,8 +31,33 @@ static void check_ptr(vstate *v, uintptr_t p, uintptr_t slot)
     }
 }
 
-/* tc_trace from a trace callback lands here during verification. */
-struct tc_tracer;
+/* The type of precise object obj in span s. */
+static const struct tc_type *object_type(tci_span *s, uintptr_t obj)
+{
+    uint32_t id = s->state == TCI_SPAN_SMALL
+                      ? s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)]
+                      : s->type_id;
+    return tci_types[id];
+}
+
+/* Calls fn on every pointer slot of precise object obj (type t, span s),
+ * read from the type's layout here rather than by the marker's
+ * scan_object, so that both checkers catch a slot the marker failed to
+ * read (a chunk it skipped, an offset it truncated): every whole element
+ * the slot holds, every offset of each. */
+static TCI_NO_SANITIZE void for_each_slot(tci_span *s, const struct tc_type *t, uintptr_t obj,
+                                          void (*fn)(void *arg, uintptr_t slot), void *arg)
+{
+    size_t n = s->elemsize / t->size;
+    for (size_t e = 0; e < n; e++)
+        for (size_t i = 0; i < t->n_ptrs; i++)
+            fn(arg, obj + e * t->size + t->offsets[i]);
+}
+
+static TCI_NO_SANITIZE void verify_slot(void *arg, uintptr_t slot)
+{
+    check_ptr(arg, *(const uintptr_t *)slot, slot);
+}
 
 static TCI_NO_SANITIZE void check_object(vstate *v, tci_span *s, uintptr_t obj)
 {
@@ -43,17 +70,10 @@ static TCI_NO_SANITIZE void check_object(vstate *v, tci_span *s, uintptr_t obj)
             check_ptr(v, *(const uintptr_t *)a, a);
         return;
     }
-    uint32_t id = s->state == TCI_SPAN_SMALL
-                      ? s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)]
-                      : s->type_id;
-    const struct tc_type *t = tci_types[id];
+    const struct tc_type *t = object_type(s, obj);
     if (t->trace)
         return; /* callbacks report through tc_trace, which marks: not checked here */
-    for (size_t e = 0; e < s->elemsize / t->size; e++)
-        for (uint32_t i = 0; i < t->n_ptrs; i++) {
-            uintptr_t slot = obj + e * t->size + t->offsets[i];
-            check_ptr(v, *(const uintptr_t *)slot, slot);
-        }
+    for_each_slot(s, t, obj, verify_slot, v);
 }
 
 static void check_span(tci_span *s, void *arg)
@@ -84,12 +104,35 @@ uint64_t tci_verify_marks_stw(void)
  * induction along any path from a root) everything reachable is marked.
  * Unlike verify, objects with trace callbacks are checked too (a checking
  * tracer sees what tc_trace reports), and conservative words of the roots.
+ * Precise objects' slots are read from the layout here (for_each_slot),
+ * the rest through the marker's scan with the checking tracer.
  * Objects allocated black during the mark are marked objects like any
  * other: the barrier's invariant says they cannot point at white ones. */
 typedef struct cmstate {
     tc_tracer *tr;
     uint64_t checked;
 } cmstate;
+
+static TCI_NO_SANITIZE void checkmark_slot(void *arg, uintptr_t slot)
+{
+    tc_trace(arg, (void *)*(const uintptr_t *)slot);
+}
+
+void tci_checkmark_object(tc_tracer *tr, uintptr_t obj)
+{
+    tci_span *s = tci_span_of(obj);
+    if (s->kind == TCI_KIND_NOSCAN)
+        return;
+    const struct tc_type *t = s->kind == TCI_KIND_PRECISE ? object_type(s, obj) : NULL;
+    if (t && !t->trace) {
+        tci_mark_check_from(tr, obj);
+        for_each_slot(s, t, obj, checkmark_slot, tr);
+    } else {
+        /* Conservative words and trace callbacks: through the marker's own
+         * scan, with the checking tracer. */
+        tci_mark_check_object(tr, obj);
+    }
+}
 
 static TCI_NO_SANITIZE void checkmark_span(tci_span *s, void *arg)
 {
@@ -103,8 +146,7 @@ static TCI_NO_SANITIZE void checkmark_span(tci_span *s, void *arg)
             abort();
         }
         c->checked++;
-        if (s->kind != TCI_KIND_NOSCAN)
-            tci_mark_check_object(c->tr, s->base + (uintptr_t)i * s->elemsize);
+        tci_checkmark_object(c->tr, s->base + (uintptr_t)i * s->elemsize);
     }
 }
 

@@ -28,9 +28,11 @@ extern "C" {
  * initialised: EALREADY, the heap stays usable and unchanged).
  *
  * Every other thread that touches the heap calls tc_thread_attach() first
- * (0, or -1 with errno: EPERM before tc_init, EALREADY when attached already,
- * ENOMEM). tc_thread_detach() is optional before thread exit: a thread that
- * exits attached is detached by a thread-local destructor.
+ * (0, or -1 with errno: EPERM before tc_init and on the library's own
+ * threads, where callbacks run; EALREADY when attached already, ENOMEM).
+ * tc_thread_detach() is optional before thread exit: a thread that exits
+ * attached is detached by a thread-local destructor. The finalizer thread
+ * stays attached whatever a finalizer calls.
  */
 TC_API int tc_init(void);
 TC_API int tc_thread_attach(void);
@@ -44,7 +46,9 @@ TC_API int tc_thread_is_attached(void);
  * A thread about to block (I/O, a lock, sleep) brackets that region with
  * tc_blocking_begin()/tc_blocking_end(): inside it the thread counts as
  * stopped and must not touch the heap (it may hold heap pointers in its
- * locals: they are scanned). Regions nest. */
+ * locals: they are scanned): the heap's calls refuse (EPERM, a message)
+ * and the region stays intact; tc_safepoint does nothing there. Regions
+ * nest. */
 TC_API void tc_safepoint(void);
 TC_API void tc_blocking_begin(void);
 TC_API void tc_blocking_end(void);
@@ -86,8 +90,11 @@ TC_API void tc_trace_slot(tc_tracer *tracer, void *const *slot);
 
 /* ---- Allocation ------------------------------------------------------------
  * Memory is zeroed and 16-byte aligned. NULL with errno = ENOMEM when the size
- * overflows or the heap cannot hold it; NULL with errno = EPERM (and a
- * message) from a thread that is not attached.
+ * overflows or the heap cannot hold it (a collection due and the
+ * collector's thread unable to start included); NULL with errno = EPERM
+ * (and a message) from a thread that is not attached or inside a blocking
+ * region; EINVAL for a NULL type, and for tc_alloc_sized of a fixed layout
+ * with fewer bytes than the type's size.
  *
  * tc_alloc:              one object of type t.
  * tc_alloc_array:        n consecutive objects of type t (a traced type's
@@ -136,7 +143,8 @@ static inline void tc_store(void *obj, void *slot, void *value)
  * Every attached thread's stack and registers are roots, scanned
  * conservatively. tc_root_add registers another range (a global area, a VM
  * stack), scanned conservatively word by word at each collection; the range
- * may be written with plain stores at any time. tc_root_remove takes the
+ * may be written with plain stores at any time, and must be mapped
+ * readable (else EFAULT) until tc_root_remove. tc_root_remove takes the
  * range starting at addr away. tc_root_callback_add registers a function
  * that reports precise roots with tc_trace (a VM's frames, say); it runs with
  * the world stopped and must not allocate. 0 on success, -1 with errno. */
@@ -167,8 +175,11 @@ TC_API void tc_root_callback_remove(tc_root_fn fn, void *arg);
  * once more, with the latest figures). That thread is not attached: fn
  * must not touch the heap (set a flag for the program's threads, signal,
  * call tc_set_* or tc_read_memstats). One callback: a second registration
- * replaces it, NULL removes it. 0, or -1 with errno when the thread cannot
- * start. */
+ * replaces it, NULL removes it; either returns once a call of the old one
+ * in progress has returned (not when made from inside it). 0, or -1 with
+ * errno when the thread cannot start. Before tc_init, tc_set_gc_percent
+ * and tc_set_memory_limit refuse (-1, EPERM, a message); registrations
+ * made before it are kept. */
 TC_API void tc_collect(void);
 /* tc_release_memory: a full collection, then every free page of the heap
  * goes back to the OS at once (Go's debug.FreeOSMemory). Without it, the
@@ -342,7 +353,7 @@ TC_API int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *ar
  * previous rate; the calling thread takes the new one at once, every other
  * thread at its next window refill (within 64 allocations of a size) or
  * large object. Call it after tc_init, which sets the rate from
- * TRICOLOR_DEBUG (or the default). */
+ * TRICOLOR_DEBUG (or the default); before, it is refused (0, EPERM). */
 TC_API int tc_write_heap_profile(FILE *f);
 TC_API size_t tc_set_mem_profile_rate(size_t bytes);
 /* Guest frames: an interpreter registers fn, which the allocating thread
@@ -351,8 +362,10 @@ TC_API size_t tc_set_mem_profile_rate(size_t bytes);
  * program it runs, innermost first, and return how many. Every allocating
  * thread calls it, concurrently: fn finds the running program's state from
  * the thread (a thread-local), arg is shared. The strings must stay valid
- * until fn's next call on that thread (they are copied). The sample's
- * stack is those frames, then the native ones. NULL removes it; either
+ * until fn's next call on that thread (they are copied). Every frame it
+ * counts must have its function set: the count is cut at the first frame
+ * left without one (reported once). The sample's stack is those frames,
+ * then the native ones. NULL removes it; either
  * returns once the calls of the old fn in progress have returned. */
 typedef struct tc_frame {
     const char *function;
@@ -395,7 +408,10 @@ TC_API void tc_pool_read_counts(tc_pool *pool, tc_pool_counts *out);
 
 /* A weak reference: tc_weak_get returns obj until a cycle finds obj
  * unreachable (other weak references and ephemerons do not count), then
- * NULL for good. Safe against a concurrent mark: what it returns is kept. */
+ * NULL for good. Safe against a concurrent mark: what it returns is kept.
+ * A handle destroyed twice or used after its destroy is reported (EINVAL)
+ * while it is among the last 1,024 destroyed; beyond that, undefined as
+ * free's (docs/api.md). */
 typedef struct tc_weak tc_weak;
 TC_API tc_weak *tc_weak_create(void *obj);
 TC_API void *tc_weak_get(tc_weak *w);

@@ -105,6 +105,43 @@ int tci_env_parse_bytes(const char *name, const char *value, int64_t *out,
     return -1;
 }
 
+/* TRICOLOR_DEBUG's keys, each with the values it takes. */
+static const struct debug_key {
+    const char *name;
+    unsigned long long max;
+    const char *meaning;
+} debug_keys[] = {
+    { "gctrace", 2, "0 off, 1 Go's line per cycle, 2 with our detail" },
+    { "gcpacertrace", 2, "0 off, 1 Go's lines, 2 with our detail" },
+    { "scavtrace", 2, "0 off, 1 Go's line per scavenge, 2 with our detail" },
+    { "memprofilerate", 2147483647, "bytes between heap-profile samples, 0 off, 1 every "
+                                    "allocation" },
+    { "verify", 1, "0 off, 1 on" },
+    { "checkmark", 1, "0 off, 1 on" },
+    { "gcstoptheworld", 1, "0 off, 1 on" },
+    { "gcstress", 1u << 30, "a cycle every N span refills, 0 off" },
+};
+#define NDEBUG_KEYS (sizeof debug_keys / sizeof debug_keys[0])
+#define DEBUG_KEY_LIST \
+    "gctrace, gcpacertrace, scavtrace, memprofilerate, verify, checkmark, gcstoptheworld, " \
+    "gcstress"
+
+static void debug_set(tci_config *c, size_t key, unsigned long long v)
+{
+    switch (key) {
+    case 0: c->gctrace = (int)v; break;
+    case 1: c->gcpacertrace = (int)v; break;
+    case 2: c->scavtrace = (int)v; break;
+    case 3: c->mem_profile_rate = (size_t)v; break;
+    case 4: c->verify = (int)v; break;
+    case 5: c->checkmark = (int)v; break;
+    case 6: c->gcstoptheworld = (int)v; break;
+    default: c->gcstress = (unsigned)v; break;
+    }
+}
+
+/* Comma-separated key=number items: no empty item, no key twice, every
+ * number in its key's range (docs/tuning.md: nothing is ignored). */
 int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errlen)
 {
     char buf[256];
@@ -113,45 +150,51 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
                  sizeof buf - 1);
         return -1;
     }
+    if (value[0] == '\0')
+        return 0; /* set and empty: nothing asked for */
     strcpy(buf, value);
-    char *save = NULL;
-    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    int seen[NDEBUG_KEYS] = { 0 };
+    char *item = buf;
+    for (;;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        if (*item == '\0') {
+            snprintf(err, errlen,
+                     "TRICOLOR_DEBUG=\"%s\": an empty item (two commas together, or one at "
+                     "either end); expected key=number items separated by single commas",
+                     value);
+            return -1;
+        }
         char *eq = strchr(item, '=');
+        if (eq)
+            *eq = '\0';
+        size_t k = 0;
+        while (k < NDEBUG_KEYS && strcmp(item, debug_keys[k].name) != 0)
+            k++;
+        if (k == NDEBUG_KEYS) {
+            snprintf(err, errlen, "TRICOLOR_DEBUG=\"%s\": unknown key \"%s\" (keys: "
+                     DEBUG_KEY_LIST ")", value, item);
+            return -1;
+        }
+        const struct debug_key *d = &debug_keys[k];
         unsigned long long v;
-        if (!eq || parse_uint(eq + 1, 1u << 30, &v) != 0) {
+        if (!eq || parse_uint(eq + 1, d->max, &v) != 0) {
             snprintf(err, errlen,
-                     "TRICOLOR_DEBUG=\"%s\": \"%s\" is not of the form key=number "
-                     "(keys: gctrace, gcpacertrace, scavtrace, memprofilerate, verify, checkmark, "
-                     "gcstoptheworld, gcstress)",
-                     value, item);
+                     "TRICOLOR_DEBUG=\"%s\": %s=%s: expected %s=N with N a whole number from "
+                     "0 to %llu (%s)",
+                     value, d->name, eq ? eq + 1 : "(no value)", d->name, d->max, d->meaning);
             return -1;
         }
-        *eq = '\0';
-        if (strcmp(item, "gctrace") == 0)
-            c->gctrace = (int)v;
-        else if (strcmp(item, "gcpacertrace") == 0)
-            c->gcpacertrace = (int)v;
-        else if (strcmp(item, "scavtrace") == 0)
-            c->scavtrace = (int)v;
-        else if (strcmp(item, "verify") == 0)
-            c->verify = (int)v;
-        else if (strcmp(item, "gcstress") == 0)
-            c->gcstress = (unsigned)v;
-        else if (strcmp(item, "checkmark") == 0)
-            c->checkmark = (int)v;
-        else if (strcmp(item, "gcstoptheworld") == 0)
-            c->gcstoptheworld = (int)v;
-        else if (strcmp(item, "memprofilerate") == 0)
-            c->mem_profile_rate = (size_t)v;
-        else {
-            snprintf(err, errlen,
-                     "TRICOLOR_DEBUG=\"%s\": unknown key \"%s\" (keys: gctrace, "
-                     "gcpacertrace, scavtrace, memprofilerate, verify, checkmark, "
-                     "gcstoptheworld, gcstress)", value, item);
+        if (seen[k]++) {
+            snprintf(err, errlen, "TRICOLOR_DEBUG=\"%s\": %s is given twice", value, d->name);
             return -1;
         }
+        debug_set(c, k, v);
+        if (!comma)
+            return 0;
+        item = comma + 1;
     }
-    return 0;
 }
 
 int tci_env_load(tci_config *c, char *err, size_t errlen)

@@ -20,6 +20,9 @@ void tci_os_unmap(void *p, size_t size);
 int tci_os_release(void *p, size_t size);
 /* Fault injection for tests: the Nth map from now on fails (0: never). */
 void tci_os_fail_map_after(unsigned n);
+/* Fault injection for tests: while on, tci_os_thread_start fails with
+ * EAGAIN, as pthread_create does under an address-space limit. */
+void tci_os_fail_thread_start(int on);
 
 uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
@@ -39,6 +42,11 @@ int tci_os_thread_start(void *(*fn)(void *), void *arg);
 /* The absolute time ns from now, for pthread_cond_timedwait (whose default
  * clock is CLOCK_REALTIME). */
 void tci_os_deadline_after(struct timespec *ts, uint64_t ns);
+
+/* Whether every byte of [lo, lo + size) is mapped readable now: 1, 0, or
+ * -1 with errno when the process's map cannot be read. Reads the whole
+ * map (tens of microseconds): for registrations, not for a hot path. */
+int tci_os_range_readable(uintptr_t lo, size_t size);
 
 /* The calling thread's stack: the highest address (its base; stacks grow
  * down). 0 on failure. */

@@ -20,6 +20,13 @@ void tci_os_fail_map_after(unsigned n)
     tci_atomic_store_relaxed(&fail_countdown, n);
 }
 
+static tci_atomic fail_threads; /* fault injection; 0 means off */
+
+void tci_os_fail_thread_start(int on)
+{
+    tci_atomic_store_relaxed(&fail_threads, (uintptr_t)on);
+}
+
 static int injected_failure(void)
 {
     for (;;) {
@@ -152,6 +159,8 @@ void tci_os_deadline_after(struct timespec *ts, uint64_t ns)
 
 int tci_os_thread_start(void *(*fn)(void *), void *arg)
 {
+    if (tci_atomic_load_relaxed(&fail_threads))
+        return EAGAIN;
     pthread_t th;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -246,4 +255,33 @@ int tci_os_exec_mappings(tci_os_mapping **out, size_t *n)
     *out = m;
     *n = len;
     return 0;
+}
+
+int tci_os_range_readable(uintptr_t lo, size_t size)
+{
+    uintptr_t hi = lo + size, cur = lo;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return -1;
+    char line[512];
+    int ok = 0;
+    /* Mappings come lowest first: walk them until [lo, hi) is covered by
+     * readable ones or a gap or an unreadable one is found. */
+    while (!ok && fgets(line, sizeof line, f)) {
+        unsigned long start, end;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3)
+            continue;
+        if (end <= cur)
+            continue;
+        if (start > cur || perms[0] != 'r')
+            break;
+        cur = end;
+        ok = cur >= hi;
+        /* A line longer than the buffer: skip its rest. */
+        while (!strchr(line, '\n') && fgets(line, sizeof line, f))
+            ;
+    }
+    fclose(f);
+    return ok;
 }

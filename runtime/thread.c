@@ -48,6 +48,15 @@ static pthread_key_t exit_key; /* destructor detaches a thread that exits attach
 static int initialised;
 
 static __thread tci_thread *self_tls __attribute__((tls_model("initial-exec")));
+/* The calling thread's role: a program's, the library's, or the library's
+ * and attached by it (tci_thread_set_library). Owner only. */
+enum { ROLE_PROGRAM = 0, ROLE_LIBRARY = 1, ROLE_LIBRARY_ATTACHED = 2 };
+static __thread int role;
+
+void tci_thread_set_library(void)
+{
+    role = ROLE_LIBRARY;
+}
 
 tci_thread *tci_thread_self(void)
 {
@@ -246,7 +255,30 @@ int tci_threads_count(void)
     return nthreads;
 }
 
+static int thread_attach(void);
+
 int tc_thread_attach(void)
+{
+    if (role != ROLE_PROGRAM) {
+        fprintf(stderr, "tricolor: tc_thread_attach called on one of the library's own "
+                        "threads (from a callback: a cycle event, memory pressure, a native "
+                        "pool's release); those threads must not touch the heap (refused)\n");
+        errno = EPERM;
+        return -1;
+    }
+    return thread_attach();
+}
+
+int tci_thread_attach_library(void)
+{
+    role = ROLE_LIBRARY;
+    if (thread_attach() != 0)
+        return -1;
+    role = ROLE_LIBRARY_ATTACHED;
+    return 0;
+}
+
+static int thread_attach(void)
 {
     if (!initialised) {
         fprintf(stderr, "tricolor: tc_thread_attach: call tc_init() first\n");
@@ -295,6 +327,13 @@ void tc_thread_detach(void)
     tci_thread *t = self_tls;
     if (!t)
         return;
+    if (role == ROLE_LIBRARY_ATTACHED) {
+        fprintf(stderr, "tricolor: tc_thread_detach called on the finalizer thread (from a "
+                        "finalizer); it stays attached (ignored)\n");
+        return;
+    }
+    if (t->blocking_depth > 0 && hooks.region)
+        hooks.region(t, 0); /* the cache goes with the thread: see tc_blocking_begin */
     /* Blocked from here on: no stop waits for us, and once we hold
      * world_lock none is in progress. */
     blocking_enter_here(t);
@@ -322,7 +361,9 @@ int tc_thread_is_attached(void)
 void tc_safepoint(void)
 {
     tci_thread *t = self_tls;
-    if (t && tci_atomic_load_relaxed(&tci_stw_pending))
+    /* Inside a blocking region the thread counts as stopped already:
+     * parking would return it RUNNING with the region still open. */
+    if (t && tci_atomic_load_relaxed(&tci_stw_pending) && t->blocking_depth == 0)
         tci_thread_park(t);
 }
 
@@ -333,8 +374,16 @@ void tc_blocking_begin(void)
         fprintf(stderr, "tricolor: tc_blocking_begin from a thread that is not attached (ignored)\n");
         return;
     }
-    if (t->blocking_depth++ == 0)
+    if (t->blocking_depth++ == 0) {
+        /* The heap's calls are refused from here to the region's end
+         * (the allocation fast path included, at no cost to it): one
+         * that parked would return the thread RUNNING with the region
+         * still open, and the wait the region covers would hold every
+         * stop. */
+        if (hooks.region)
+            hooks.region(t, 1);
         blocking_enter_here(t);
+    }
 }
 
 void tc_blocking_end(void)
@@ -348,6 +397,43 @@ void tc_blocking_end(void)
         fprintf(stderr, "tricolor: tc_blocking_end without tc_blocking_begin (ignored)\n");
         return;
     }
-    if (--t->blocking_depth == 0)
+    if (--t->blocking_depth == 0) {
         blocking_leave(t);
+        if (hooks.region)
+            hooks.region(t, 0);
+    }
+}
+
+void tci_call_gate_begin_locked(tci_call_gate *g)
+{
+    if (!g->has_thread) {
+        g->thread = pthread_self();
+        g->has_thread = 1;
+    }
+    g->calling = 1;
+    g->calls++;
+}
+
+void tci_call_gate_end_locked(tci_call_gate *g)
+{
+    g->calling = 0;
+    pthread_cond_broadcast(&g->idle);
+}
+
+void tci_call_gate_wait_unlock(tci_call_gate *g, pthread_mutex_t *lock)
+{
+    uint64_t call = g->calls;
+    int wait = g->calling && !(g->has_thread && pthread_equal(pthread_self(), g->thread));
+    pthread_mutex_unlock(lock); /* partner: the caller's lock */
+    if (!wait)
+        return;
+    int attached = self_tls != NULL;
+    if (attached)
+        tc_blocking_begin();
+    pthread_mutex_lock(lock); /* released below */
+    while (g->calling && g->calls == call)
+        pthread_cond_wait(&g->idle, lock);
+    pthread_mutex_unlock(lock);
+    if (attached)
+        tc_blocking_end();
 }

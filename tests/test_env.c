@@ -194,6 +194,11 @@ static void test_env_debug_rejects(void **state)
     static const char *const bad[] = {
         "bogus=1", "gctrace", "gctrace=x", "gctrace=1,bogus=2", "verify=", "=1",
         "gctrace=-1", "gcstress=1e3", "verify=1 ",
+        /* Empty items, repeated keys, values out of their key's range
+         * (tests/test_misuse.c's regressions: each was accepted). */
+        "gctrace=1,,verify=1", ",", "gctrace=1,", ",gctrace=1", "gctrace=1,gctrace=2",
+        "verify=2", "checkmark=3", "gcstoptheworld=2", "gctrace=3",
+        "memprofilerate=2147483648",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tci_config c;
@@ -202,6 +207,37 @@ static void test_env_debug_rejects(void **state)
         if (tci_env_parse_debug(bad[i], &c, err, sizeof err) != -1)
             fail_msg("TRICOLOR_DEBUG=\"%s\" accepted", bad[i]);
         assert_err_names(err, "TRICOLOR_DEBUG", bad[i]);
+    }
+    /* The message gives the range the key accepts, and why it failed. */
+    struct {
+        const char *value, *says;
+    } why[] = {
+        { "memprofilerate=2147483648", "from 0 to 2147483647" },
+        { "verify=2", "from 0 to 1" },
+        { "gctrace=1,gctrace=2", "gctrace is given twice" },
+        { "gctrace=1,,verify=1", "empty item" },
+        { "gctrace", "gctrace=(no value)" },
+    };
+    for (size_t i = 0; i < sizeof why / sizeof why[0]; i++) {
+        tci_config c;
+        char err[ERRLEN] = "";
+        tci_config_default(&c);
+        assert_int_equal(tci_env_parse_debug(why[i].value, &c, err, sizeof err), -1);
+        if (!strstr(err, why[i].says))
+            fail_msg("TRICOLOR_DEBUG=\"%s\": \"%s\" does not say \"%s\"", why[i].value, err,
+                     why[i].says);
+    }
+    /* The largest values of each range are taken. */
+    {
+        tci_config c;
+        char err[ERRLEN] = "";
+        tci_config_default(&c);
+        if (tci_env_parse_debug("memprofilerate=2147483647,gctrace=2,scavtrace=2,"
+                                "gcpacertrace=2,gcstress=1073741824", &c, err, sizeof err))
+            fail_msg("rejected: %s", err);
+        assert_int_equal(c.mem_profile_rate, 2147483647);
+        assert_int_equal(c.gctrace, 2);
+        assert_int_equal(c.gcstress, 1u << 30);
     }
     /* A value too long to copy is an error too, not a truncation. */
     char longv[400];

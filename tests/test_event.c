@@ -192,22 +192,6 @@ static void *unregister_main(void *arg)
     return NULL;
 }
 
-/* The state letter of thread tid of this process ('S': sleeping), or 0
- * once it has exited. */
-static char thread_state(pid_t tid)
-{
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *close = strrchr(buf, ')');
-    return close && close[1] == ' ' ? close[2] : 0;
-}
-
 static void unregistering_waits_for_the_call(void **state)
 {
     (void)state;
@@ -226,13 +210,7 @@ static void unregistering_waits_for_the_call(void **state)
      * asleep in there (or, wrongly, done), the callback is let go. */
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, unregister_main, NULL), 0);
-    while (!tci_atomic_load_acquire(&unreg_tid))
-        sched_yield();
-    pid_t tid = (pid_t)tci_atomic_load_acquire(&unreg_tid);
-    char st;
-    while (!tci_atomic_load_acquire(&unreg_returned) && (st = thread_state(tid)) != 'S' &&
-           st != 0)
-        sched_yield();
+    test_wait_thread_asleep(&unreg_tid, &unreg_returned);
     pthread_mutex_lock(&lock);
     blocked = 0;
     pthread_cond_broadcast(&cond);

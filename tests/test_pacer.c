@@ -433,6 +433,15 @@ static void test_pacer_limiter_bucket(void **state)
     p.cfg.cpu_limit_pct = 25;
     assert_true(tci_pacer_hold_cycles(&p));
     p.cfg.cpu_limit_pct = 50;
+    /* The stopped collector (no markers: every cycle is GC CPU) is held
+     * whenever the limiter is engaged, at any cap (it collected at every
+     * span refill under a limit below the live heap: tests/test_misuse.c). */
+    p.cfg.markers = 0;
+    assert_true(tci_pacer_hold_cycles(&p));
+    p.cfg.cpu_limit_pct = 99;
+    assert_true(tci_pacer_hold_cycles(&p));
+    p.cfg.cpu_limit_pct = 50;
+    p.cfg.markers = 1;
     /* No GC, the program on both CPUs: drains at 1 CPU-ms per ms; off
      * below half. */
     for (int ms = 0; ms < 100; ms++)

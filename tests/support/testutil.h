@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <stdio.h>
+#include <sched.h>
+#include <sys/types.h>
 
 #include "gc.h"
 
@@ -101,6 +103,36 @@ static inline int test_group_setup_profiled(void **state)
         return -1;
     tc_set_mem_profile_rate(1);
     return 0;
+}
+
+/* The state letter of thread tid of this process ('S': sleeping), or 0
+ * once it has exited. */
+static inline char test_thread_state(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *close = strrchr(buf, ')');
+    return close && close[1] == ' ' ? close[2] : 0;
+}
+
+/* For the tests that a call waits (unregistering a callback while its
+ * call is held): yields until the thread whose id lands in *tid (gettid,
+ * stored with release by the thread itself) is asleep, has exited, or has
+ * set *done, wrongly, because the call returned without waiting. */
+static inline void test_wait_thread_asleep(tci_atomic *tid, tci_atomic *done)
+{
+    while (!tci_atomic_load_acquire(tid))
+        sched_yield();
+    pid_t t = (pid_t)tci_atomic_load_acquire(tid);
+    char st;
+    while (!tci_atomic_load_acquire(done) && (st = test_thread_state(t)) != 'S' && st != 0)
+        sched_yield();
 }
 
 /* A node of a test graph: two pointer slots, and an id with a pattern
