@@ -133,6 +133,10 @@ uint64_t tci_mark_end_stw(void);
  * bank it) and assists together. */
 uint64_t tci_mark_credit_take(uint64_t want);
 uint64_t tci_mark_progress(void);
+/* Precise pointer slots the marks have read since tc_init, as the
+ * markers and assists hand their counts in (at each mark's end, at each
+ * tracer flush): a mark reads each slot of a live precise object once. */
+uint64_t tci_mark_slots_read(void);
 /* Bytes of mark work buffers allocated (they are kept for reuse). */
 uint64_t tci_mark_buf_bytes(void);
 /* A mutator's tracer, for its barrier and assists. */
