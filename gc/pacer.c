@@ -9,7 +9,9 @@
  *    them, so a mark that runs long while the program allocates raises
  *    the next goal by what was allocated meanwhile, and the next mark
  *    then runs longer still. An object allocated during a mark that stays
- *    live is counted by the next mark. With a soft memory limit, the goal
+ *    live is counted by the next mark. But the goal is at least what the
+ *    cycle kept (M + black) plus half the room, (M + R) x GC/200: a heap
+ *    built during a long mark is in use (see gc_goal). With a soft memory limit, the goal
  *    is also at most what fits under it: the limit, less the memory that
  *    is not heap objects (metadata, caches, mark buffers, measured at the
  *    last mark), less 3% headroom, divided by the span fragmentation the
@@ -112,7 +114,22 @@ static uint64_t gc_goal(const tci_pacer *p)
     if (p->cfg.gc_percent < 0)
         return TCI_PACER_NONE;
     uint64_t pct = (uint64_t)p->cfg.gc_percent;
-    uint64_t goal = sat_add(p->live_bytes, percent_of(sat_add(p->live_bytes, p->root_bytes), pct));
+    /* M + GC% of (M + R), M the marked bytes; but never less than what
+     * the last cycle kept (M and the objects allocated black during its
+     * mark) plus half of that room: a heap built during a long mark is in
+     * use, and a goal from the marked bytes alone sat far below it (15-30
+     * MB with 300 MB in use: cycles back to back for the rest of the run).
+     * Go counts the black bytes in M outright (heapMarked), and multiplies
+     * them by 1 + GC%; most of what a program allocates during a short
+     * mark is garbage by the next, and a steady heap would carry that
+     * share (13% of live in tests/test_pacer.c's steady scenario) times
+     * 1 + GC%. With the floor, only a mark that saw more than half the
+     * room allocated moves the goal. */
+    uint64_t room = percent_of(sat_add(p->live_bytes, p->root_bytes), pct);
+    uint64_t goal = sat_add(p->live_bytes, room);
+    uint64_t floor = sat_add(p->base_bytes, room / 2);
+    if (goal < floor)
+        goal = floor;
     uint64_t min = HEAP_MIN_BYTES * pct / 100;
     return goal < min ? min : goal;
 }

@@ -159,8 +159,10 @@ TC_API void tc_root_callback_remove(tc_root_fn fn, void *arg);
  * tc_set_gc_percent: returns the previous value; negative turns proportional
  * collection off (TRICOLOR_GC=off); over 1000000 counts as 1000000 (the
  * range TRICOLOR_GC accepts). The heap goal is M + (M + R) *
- * percent/100, at least 4 MiB * percent/100, where M is what the last
- * collection found reachable and R the roots it scanned; collections start
+ * percent/100, at least 4 MiB * percent/100 and at least what the last
+ * collection kept (M and what was allocated during its mark) plus half of
+ * (M + R) * percent/100, where M is what the last collection found
+ * reachable and R the roots it scanned; collections start
  * early enough to finish as the heap reaches it (docs/tuning.md).
  * tc_set_memory_limit: the soft memory limit (TRICOLOR_MEMLIMIT) in bytes,
  * counting everything the library holds from the OS; returns the previous
