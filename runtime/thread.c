@@ -40,6 +40,12 @@ static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
  * covers every thread's wait, scheduler wake-up delay included: the pause a
  * mutator feels, not just the collector's part of it. */
 static int held;
+/* At most spin_max held threads spin or yield at once, one fewer than the
+ * CPUs: with more threads than CPUs (64 on 2 here) the spinners took the
+ * CPUs that the stopper and the threads still on their way to a
+ * safepoint needed, and the stop waited for them. The rest sleep at
+ * once. spinners and spin_max_seen: park_lock; spin_max: set at init. */
+static int spin_max, spinners, spin_max_seen;
 
 static tci_thread *threads;   /* protected by world_lock */
 static int nthreads;          /* protected by world_lock */
@@ -73,6 +79,7 @@ static void thread_exit_destructor(void *arg)
 int tci_threads_init(const tci_thread_hooks *h)
 {
     hooks = *h;
+    spin_max = tci_os_ncpu() - 1;
     if (pthread_key_create(&exit_key, thread_exit_destructor) != 0)
         return -1;
     initialised = 1;
@@ -94,6 +101,7 @@ __attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
  * until PARK_YIELD_NS (the collector, or anyone, gets the CPU when it
  * needs it, but the thread is still runnable when the stop ends), and only
  * then sleeps. */
+
 #define PARK_SPIN_NS 20000
 #define PARK_YIELD_NS 300000
 
@@ -102,9 +110,12 @@ static void wait_for_start_locked(tci_thread *self)
     if (!tci_atomic_load_acquire(&tci_stw_pending))
         return;
     held++;
+    int spin = spinners < spin_max;
+    if (spin && ++spinners > spin_max_seen)
+        spin_max_seen = spinners;
     pthread_mutex_unlock(&park_lock);
     uint64_t start = tci_os_now_ns(), now = start;
-    while (tci_atomic_load_acquire(&tci_stw_pending) && now - start < PARK_YIELD_NS) {
+    while (spin && tci_atomic_load_acquire(&tci_stw_pending) && now - start < PARK_YIELD_NS) {
         if (now - start < PARK_SPIN_NS)
             tci_cpu_relax();
         else
@@ -112,6 +123,8 @@ static void wait_for_start_locked(tci_thread *self)
         now = tci_os_now_ns();
     }
     pthread_mutex_lock(&park_lock);
+    if (spin)
+        spinners--;
     while (tci_atomic_load_acquire(&tci_stw_pending))
         pthread_cond_wait(&park_cond, &park_lock);
     self->park_end_ns = tci_os_now_ns();
@@ -436,4 +449,17 @@ void tci_call_gate_wait_unlock(tci_call_gate *g, pthread_mutex_t *lock)
     pthread_mutex_unlock(lock);
     if (attached)
         tc_blocking_end();
+}
+
+int tci_thread_spinners_seen(void)
+{
+    pthread_mutex_lock(&park_lock); /* released below */
+    int n = spin_max_seen;
+    pthread_mutex_unlock(&park_lock);
+    return n;
+}
+
+int tci_thread_spin_max(void)
+{
+    return spin_max;
 }

@@ -122,6 +122,11 @@ uint64_t tci_world_stop(tci_thread *self);
  * every thread the stop held is running again: the end of the pause. */
 uint64_t tci_world_start(void);
 
+/* Tests: the most held threads that spun at once since tc_init, and the
+ * bound on them (one fewer than the CPUs). */
+int tci_thread_spinners_seen(void);
+int tci_thread_spin_max(void);
+
 /* With the world stopped (or world_lock held): iterate attached threads. */
 tci_thread *tci_threads_first(void);
 int tci_threads_count(void);
