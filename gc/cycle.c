@@ -940,6 +940,14 @@ void tci_gate_wait_cycle(uint64_t want)
     wait_cycle(want);
 }
 
+uint64_t tci_gate_cycles_requested(void)
+{
+    pthread_mutex_lock(&gc_lock); /* released below */
+    uint64_t n = cycles_requested;
+    pthread_mutex_unlock(&gc_lock);
+    return n;
+}
+
 void tci_gate_wait_held(void)
 {
     tc_blocking_begin();
@@ -1053,6 +1061,10 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pthread_cond_broadcast(&gc_done_cond);
     pthread_mutex_unlock(&gc_lock);
     gate_pass();
+    /* What the finalizers keep, world running: objects with a finalizer
+     * that nothing else reaches cannot change (only their finalizer will
+     * see them again), and the queue shades what it hands out meanwhile. */
+    tci_mark_special_roots();
 
     /* 2 and 3: mark, then stop and look for what the mutators still hold. */
     uint64_t mark_ns = 0;

@@ -776,13 +776,18 @@ void tci_mark_begin_stw(void)
     tci_atomic_store_relaxed(&credit_bytes, 0);
     tci_atomic_store_relaxed(&progress_bytes, 0);
     tracers_reset();
-    tci_roots_scan(&tracers[0]);
+    tci_roots_scan_stop(&tracers[0]);
     /* The roots are work done: the expected work counts them. */
     tci_atomic_store_relaxed(&progress_bytes, tci_roots_last_bytes());
     tci_roots_note_stacks(++mark_id);
     /* Half of the roots' grey objects for the helpers to start on. */
     if (nhelpers > 0 && tracers[0].cur->n >= 2)
         share_half(&tracers[0]);
+}
+
+void tci_mark_special_roots(void)
+{
+    tci_special_roots(&tracers[0]);
 }
 
 void tci_mark_drain_all(int concurrent_drain)

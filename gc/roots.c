@@ -158,6 +158,12 @@ uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id)
 
 void tci_roots_scan(tc_tracer *tr)
 {
+    tci_roots_scan_stop(tr);
+    tci_special_roots(tr);
+}
+
+void tci_roots_scan_stop(tc_tracer *tr)
+{
     uint64_t bytes = 0;
     /* Every thread, the collector too, published its stack and spilled
      * registers before the world stopped (park, blocking region, collect). */
@@ -174,7 +180,6 @@ void tci_roots_scan(tc_tracer *tr)
     for (size_t i = 0; i < ncallbacks; i++)
         callbacks[i].fn(tr, callbacks[i].arg);
     pthread_mutex_unlock(&roots_lock);
-    tci_special_roots(tr);
     last_bytes = bytes;
 }
 

@@ -14,9 +14,12 @@
  *     unmarked keys (key and value together).
  *  3. Objects with a finalizer that are unmarked are queued for it, and
  *     marked: the object survives this cycle for its finalizer to see. Its
- *     contents were kept from the start: every cycle's first stop greys
- *     what each object with a finalizer points to (tci_special_roots, as
- *     Go's markrootSpans), so everything it reaches is intact when its
+ *     contents were kept from the start: every cycle greys what each
+ *     object with a finalizer points to (tci_special_roots, as Go's
+ *     markrootSpans; the concurrent collector right after its first stop,
+ *     world running: an object only its finalizer will see again cannot
+ *     change, and one the program reaches is marked the usual way), so
+ *     everything it reaches is intact when its
  *     finalizer runs, and an object reachable from another object with a
  *     finalizer is finalized only after that one is gone (if A points to
  *     B, A's finalizer runs first; B's in a later cycle). A cycle through
@@ -48,8 +51,9 @@
  * tc_finalizers_run_pending(). Queued objects are roots until their
  * finalizer returns.
  *
- * Costs: the first stop scans the contents of every object with a
- * finalizer, and the last settles every handle and runs the ephemeron
+ * Costs: the concurrent mark scans the contents of every object with a
+ * finalizer (in the stop, for the stopped collector; under special_lock,
+ * so tc_set_finalizer waits for the pass), and the last stop settles every handle and runs the ephemeron
  * fixpoint's marking, all with the world stopped: proportional to the
  * number of specials, and to what only ephemerons keep, times the passes
  * the fixpoint takes (one per link of a chain whose entries were created
@@ -163,15 +167,22 @@ static int check_object(const char *fn, void *p)
     return 0;
 }
 
-/* What a handle gives out during a mark is shaded (see the essay). */
-static void *read_handle(tci_atomic *slot)
+/* During a mark, p is shaded: what a handle gives out, what the
+ * finalizer queue hands over (see the essay). The caller is attached and
+ * running, so no phase change comes between the look and the shade. */
+static void shade_marking(uintptr_t p)
 {
-    uintptr_t p = tci_atomic_load_relaxed(slot);
     if (p && tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
         tc_tracer *tr = tci_cache_tracer();
         if (tr)
             tci_mark_shade(tr, p);
     }
+}
+
+static void *read_handle(tci_atomic *slot)
+{
+    uintptr_t p = tci_atomic_load_relaxed(slot);
+    shade_marking(p);
     return (void *)p;
 }
 
@@ -404,7 +415,11 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     return 0;
 }
 
-/* Takes the oldest queued finalizer, or NULL; under special_lock. */
+/* Takes the oldest queued finalizer, or NULL; under special_lock, by an
+ * attached thread that is running. During a mark its object and arg are
+ * shaded: the queue is a root that the collector greys after the mark's
+ * first stop, and what leaves it before that pass must not leave unseen
+ * (a finalizer that stores its object somewhere would hide it). */
 static fin *queue_pop_locked(void)
 {
     fin *f = queue_head;
@@ -412,6 +427,8 @@ static fin *queue_pop_locked(void)
         queue_head = f->next;
         if (!queue_head)
             queue_tail = NULL;
+        shade_marking(f->obj);
+        shade_marking((uintptr_t)f->arg);
     }
     return f;
 }

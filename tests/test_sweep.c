@@ -198,12 +198,22 @@ static void test_sweep_gc_percent_off_and_on(void **state)
     if (!getenv("TRICOLOR_GC"))
         assert_int_equal(old, 100);
     uint32_t n0 = test_stats().num_gc;
+    uint64_t asked0 = tci_gate_cycles_requested();
     for (int i = 0; i < 64 * 1024; i++)
         assert_non_null(tc_alloc_atomic(1024)); /* 64 MiB of garbage */
     assert_int_equal(test_stats().num_gc, n0);
+    assert_int_equal(tci_gate_cycles_requested(), asked0);
     assert_int_equal(tc_set_gc_percent(old), -1);
     for (int i = 0; i < 64 * 1024; i++)
         assert_non_null(tc_alloc_atomic(1024));
+    /* The heap asked for a cycle (the stopped collector ran it already);
+     * waiting for it, not for how soon it ran (this failed under load
+     * when the loop outran the collector's thread). */
+    if (!tci_cfg.gcstoptheworld) {
+        uint64_t asked = tci_gate_cycles_requested();
+        assert_true(asked > asked0);
+        tci_gate_wait_cycle(asked);
+    }
     assert_true(test_stats().num_gc > n0);
 }
 
