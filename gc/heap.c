@@ -37,7 +37,10 @@
  * The first-level pages wholly inside a freed object's entries (one per
  * 32 GiB) are returned too. A huge object is never zeroed (fresh pages
  * read as zeros), and one the OS will not map fails with ENOMEM before
- * anything of it is touched. The price is an object between 64 MiB and the
+ * anything of it is touched. Huge objects are mapped from an address of
+ * their own (HUGE_HINT), away from the libraries and from the holes the
+ * OS refills: a terabyte is a large target for a conservative scan's
+ * stray words. The price of all this is an object between 64 MiB and the
  * page heap's free runs faulted in fresh each time, where a free run was
  * reused (and zeroed). Page-heap runs, in turn, never cross an arena:
  * every mapping of the page heap is one arena.
@@ -189,7 +192,7 @@ static tci_span *span_struct_alloc_locked(void)
 {
     span_chunk *c = avail_head;
     if (!c) {
-        c = tci_os_map_aligned(SPAN_CHUNK, SPAN_CHUNK);
+        c = tci_os_map_aligned(SPAN_CHUNK, SPAN_CHUNK, 0);
         if (!c)
             return NULL;
         meta_bytes += SPAN_CHUNK;
@@ -353,11 +356,11 @@ static size_t unrelease_locked(uintptr_t base, size_t npages)
 #define SKIP_BYTES ((uintptr_t)TCI_PAGE_SIZE)
 _Static_assert(SKIP_BYTES == TCI_PAGE_SIZE, "tci_heap_is_huge counts one skipped page");
 
-/* Maps `bytes` (a multiple of 64 MiB) 64 MiB aligned, below the 2^48 the
- * page map covers; NULL on failure. */
-static char *map_arenas(size_t bytes)
+/* Maps `bytes` (a multiple of 64 MiB) 64 MiB aligned, at hint if free (0:
+ * anywhere), below the 2^48 the page map covers; NULL on failure. */
+static char *map_arenas(size_t bytes, uintptr_t hint)
 {
-    char *mem = tci_os_map_aligned(bytes, TCI_ARENA_SIZE);
+    char *mem = tci_os_map_aligned(bytes, TCI_ARENA_SIZE, hint);
     if (mem && (uintptr_t)mem + bytes > ((uintptr_t)1 << TCI_ADDR_BITS)) {
         tci_os_unmap(mem, bytes);
         return NULL;
@@ -377,7 +380,7 @@ static void widen_bounds_locked(uintptr_t lo, uintptr_t hi)
  * fits in one (longer ones are huge). */
 static int grow_locked(void)
 {
-    char *mem = map_arenas(TCI_ARENA_SIZE);
+    char *mem = map_arenas(TCI_ARENA_SIZE, 0);
     if (!mem)
         return -1;
     if (narenas == arenas_cap) {
@@ -528,17 +531,40 @@ static void huge_table_keep_locked(tci_arena *t)
     huge_list_push(&huge_kept, t);
 }
 
+/* Where huge objects are mapped, from HUGE_HINT up, if the OS lets us: a
+ * conservative scan keeps an object whatever word points into it, and the
+ * OS's own choice is the highest free range, just below the shared
+ * libraries and in the holes that mappings unmapped a moment ago left
+ * (thread stacks, huge objects: stale pointers to them abound). There a
+ * dropped 1 TiB object was kept by words like 0x7f0900000000 in the main
+ * thread's stack under ASan (tests/test_heap.c, every run); at the hint
+ * it is freed. Go places its heap by hints for this too (malloc.go: heap
+ * addresses "distinguishable from other data", for gccgo's conservative
+ * stack scan). 18 TiB: above ASan's shadow (which ends at 16 TiB), no
+ * power of two (a size) lies within a terabyte above it, and a 2^46-byte
+ * object still fits below where position-independent programs are loaded
+ * (0x550000000000). The cost: the heap's bounds reach down to here, and
+ * tci_span_of's range check lets more words through to the first-level
+ * load. The cursor moves past each mapping made there; it goes back to
+ * the start when the OS puts one elsewhere (the range is taken) and when
+ * no huge object is in use. Protected by heap_lock. */
+#define HUGE_HINT ((uintptr_t)0x120000000000)
+static uintptr_t huge_hint = HUGE_HINT;
+
 /* A huge object's span of npages pages (state TCI_SPAN_LARGE), in a fresh
  * mapping: never needs zeroing. NULL when the OS refuses the mapping. */
 static tci_span *alloc_huge(size_t npages)
 {
     size_t bytes = huge_map_bytes(npages);
     pthread_mutex_lock(&heap_lock); /* released below */
-    char *mem = map_arenas(bytes);
+    if (!huge_used)
+        huge_hint = HUGE_HINT;
+    char *mem = map_arenas(bytes, huge_hint);
     if (!mem) {
         heap_unlock();
         return NULL;
     }
+    huge_hint = (uintptr_t)mem == huge_hint ? huge_hint + bytes : HUGE_HINT;
     if (retain_limit != UINT64_MAX)
         release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
     tci_arena *t = huge_table_take_locked();

@@ -521,7 +521,9 @@ static int huge_skip_unmappable(const char *what)
  * when the rest of the test is skipped for it. The runtimes leave words
  * like 0x7fa000000000 (TSan) and 0x7f0900000000 (ASan) in the main
  * thread's stack, inside the range just below the libraries where the OS
- * maps a huge object. In a plain build: a failure. */
+ * maps an object when the heap's address hint is not taken, and TSan
+ * never takes it (it maps only in ranges of its own). In a plain build:
+ * a failure. */
 static int huge_skip_kept(const char *what)
 {
     if (!TEST_SANITIZED)
