@@ -16,6 +16,35 @@
  * run may still name a run merged into it, which every lookup's range
  * check rejects). All of it is protected by heap_lock.
  *
+ * An object too long for an arena (tci_heap_is_huge: more than 64 MiB
+ * less a page) is huge: it gets a mapping of its own, 64 MiB aligned and a
+ * multiple of 64 MiB, and every first-level entry of that mapping points
+ * to ONE table whose spans[] all name its span. So its page map costs 64
+ * KiB and 8 bytes per 64 MiB (a 1 TiB object: 193 KiB, where a table per
+ * arena, a pointer written for each of its 2^27 pages, kept 1 GiB
+ * resident), and tci_span_of, the markers' lookup, has no branch for it.
+ * A huge span never becomes a free run: freeing it clears its first-level
+ * entries, unmaps the object (its memory and address space go back at
+ * once: as a free run it was returned 4 MiB per system call, which took
+ * tc_release_memory 12 minutes for 1 TiB here), and returns the table's
+ * spans[] pages with madvise(MADV_DONTNEED), keeping the table mapped on
+ * a list for the next huge object. Kept mapped because a reader without
+ * heap_lock (a marker with a stale conservative word, tc_object_base in
+ * any thread) may have loaded the first-level entry just before it was
+ * cleared: it reads the table's zeros then, a NULL span, never unmapped
+ * memory (or, once the table is reused, another object's span, which the
+ * lookups' range checks reject, as for any span freed under a reader).
+ * The first-level pages wholly inside a freed object's entries (one per
+ * 32 GiB) are returned too. A huge object is never zeroed (fresh pages
+ * read as zeros), and one the OS will not map fails with ENOMEM before
+ * anything of it is touched. Huge objects are mapped from an address of
+ * their own (HUGE_HINT), away from the libraries and from the holes the
+ * OS refills: a terabyte is a large target for a conservative scan's
+ * stray words. The price of all this is an object between 64 MiB and the
+ * page heap's free runs faulted in fresh each time, where a free run was
+ * reused (and zeroed). Page-heap runs, in turn, never cross an arena:
+ * every mapping of the page heap is one arena.
+ *
  * Free pages can be returned to the OS (tci_heap_scavenge, the scavenger's
  * page work; the policy is scavenge.c's): madvise(MADV_DONTNEED) through
  * tci_os_release, after which a page holds no memory and reads as zeros.
@@ -50,6 +79,10 @@ static tci_span *free_lists[TCI_FREE_LISTS]; /* [n]: runs of n pages; [0]: longe
  * finds what it can return by looking at the heads alone. */
 static tci_span *free_tails[TCI_FREE_LISTS];
 static tci_arena **arenas;                   /* every arena, for iteration */
+/* Huge objects' tables (see the top): those in use, and those kept for
+ * reuse with their spans[] returned to the OS; linked through huge_next
+ * and huge_prev. */
+static tci_arena *huge_used, *huge_kept;
 static size_t narenas, arenas_cap;
 static uintptr_t bump_next, bump_end;        /* never-used tail of the last arena */
 static uint64_t sys_bytes, inuse_bytes, meta_bytes;
@@ -159,7 +192,7 @@ static tci_span *span_struct_alloc_locked(void)
 {
     span_chunk *c = avail_head;
     if (!c) {
-        c = tci_os_map_aligned(SPAN_CHUNK, SPAN_CHUNK);
+        c = tci_os_map_aligned(SPAN_CHUNK, SPAN_CHUNK, 0);
         if (!c)
             return NULL;
         meta_bytes += SPAN_CHUNK;
@@ -279,9 +312,8 @@ static void free_list_remove_locked(tci_span *s)
 }
 
 /* Sets (mark_released_locked) or clears (unrelease_locked) the returned
- * bits of pages [base, base + npages) and returns how many changed. A run
- * may cross arena chunks; a word of 64 pages is skipped whole where it
- * can be. */
+ * bits of pages [base, base + npages) and returns how many changed; a
+ * word of 64 pages is skipped whole where it can be. */
 static size_t released_bits_locked(uintptr_t base, size_t npages, int set)
 {
     size_t changed = 0;
@@ -314,7 +346,6 @@ static size_t unrelease_locked(uintptr_t base, size_t npages)
     return released_bits_locked(base, npages, 0);
 }
 
-/* Maps a new arena of at least npages pages (a multiple of 64 MiB). */
 /* A new mapping's first page is never used (SKIP_BYTES): the mapping's
  * base, 64 MiB aligned, is what the growing thread holds in its locals
  * and leaves in dead stack, where a later frame's unwritten slot can keep
@@ -323,26 +354,40 @@ static size_t unrelease_locked(uintptr_t base, size_t npages)
  * 10-million-node list in tests/test_mark.c, under ASan). An untouched
  * page costs no memory: it is address space, counted nowhere. */
 #define SKIP_BYTES ((uintptr_t)TCI_PAGE_SIZE)
+_Static_assert(SKIP_BYTES == TCI_PAGE_SIZE, "tci_heap_is_huge counts one skipped page");
 
-static int grow_locked(size_t npages)
+/* Maps `bytes` (a multiple of 64 MiB) 64 MiB aligned, at hint if free (0:
+ * anywhere), below the 2^48 the page map covers; NULL on failure. */
+static char *map_arenas(size_t bytes, uintptr_t hint)
 {
-    size_t bytes = (npages << TCI_PAGE_SHIFT) + SKIP_BYTES;
-    bytes = (bytes + TCI_ARENA_SIZE - 1) & ~(TCI_ARENA_SIZE - 1);
-    char *mem = tci_os_map_aligned(bytes, TCI_ARENA_SIZE);
+    char *mem = tci_os_map_aligned(bytes, TCI_ARENA_SIZE, hint);
+    if (mem && (uintptr_t)mem + bytes > ((uintptr_t)1 << TCI_ADDR_BITS)) {
+        tci_os_unmap(mem, bytes);
+        return NULL;
+    }
+    return mem;
+}
+
+static void widen_bounds_locked(uintptr_t lo, uintptr_t hi)
+{
+    if (lo < tci_heap_lo)
+        __atomic_store_n(&tci_heap_lo, lo, __ATOMIC_RELAXED);
+    if (hi > tci_heap_hi)
+        __atomic_store_n(&tci_heap_hi, hi, __ATOMIC_RELAXED);
+}
+
+/* Maps a new arena for the page heap: one, since every run it hands out
+ * fits in one (longer ones are huge). */
+static int grow_locked(void)
+{
+    char *mem = map_arenas(TCI_ARENA_SIZE, 0);
     if (!mem)
         return -1;
-    if ((uintptr_t)mem + bytes > ((uintptr_t)1 << TCI_ADDR_BITS)) {
-        tci_os_unmap(mem, bytes);
-        return -1;
-    }
-    size_t nchunks = bytes / TCI_ARENA_SIZE;
-    if (narenas + nchunks > arenas_cap) {
+    if (narenas == arenas_cap) {
         size_t cap = arenas_cap ? arenas_cap * 2 : 64;
-        while (cap < narenas + nchunks)
-            cap *= 2;
         tci_arena **na = tci_os_map(cap * sizeof *na);
         if (!na) {
-            tci_os_unmap(mem, bytes);
+            tci_os_unmap(mem, TCI_ARENA_SIZE);
             return -1;
         }
         if (arenas) {
@@ -354,31 +399,17 @@ static int grow_locked(size_t npages)
         arenas = na;
         arenas_cap = cap;
     }
-    for (size_t i = 0; i < nchunks; i++) {
-        tci_arena *a = tci_os_map(sizeof *a);
-        if (!a) {
-            /* Roll back the chunks already published: none of their pages
-             * are in use yet. */
-            while (i--) {
-                tci_arena *b = arenas[--narenas];
-                __atomic_store_n(&tci_arena_map[b->base >> TCI_ARENA_SHIFT], NULL,
-                                 __ATOMIC_RELEASE);
-                tci_os_unmap(b, sizeof *b);
-                meta_bytes -= sizeof *b;
-            }
-            tci_os_unmap(mem, bytes);
-            return -1;
-        }
-        meta_bytes += sizeof *a;
-        a->base = (uintptr_t)mem + i * TCI_ARENA_SIZE;
-        __atomic_store_n(&tci_arena_map[a->base >> TCI_ARENA_SHIFT], a, __ATOMIC_RELEASE);
-        arenas[narenas++] = a;
+    tci_arena *a = tci_os_map(sizeof *a);
+    if (!a) {
+        tci_os_unmap(mem, TCI_ARENA_SIZE);
+        return -1;
     }
-    sys_bytes += bytes - SKIP_BYTES;
-    if ((uintptr_t)mem < tci_heap_lo)
-        __atomic_store_n(&tci_heap_lo, (uintptr_t)mem, __ATOMIC_RELAXED);
-    if ((uintptr_t)mem + bytes > tci_heap_hi)
-        __atomic_store_n(&tci_heap_hi, (uintptr_t)mem + bytes, __ATOMIC_RELAXED);
+    meta_bytes += sizeof *a;
+    a->base = (uintptr_t)mem;
+    __atomic_store_n(&tci_arena_map[a->base >> TCI_ARENA_SHIFT], a, __ATOMIC_RELEASE);
+    arenas[narenas++] = a;
+    sys_bytes += TCI_ARENA_SIZE - SKIP_BYTES;
+    widen_bounds_locked((uintptr_t)mem, (uintptr_t)mem + TCI_ARENA_SIZE);
     /* The old bump tail becomes an ordinary free run. Never touched, it
      * holds no memory: its pages count as returned to the OS. */
     if (bump_end > bump_next) {
@@ -393,7 +424,7 @@ static int grow_locked(size_t npages)
         }
     }
     bump_next = (uintptr_t)mem + SKIP_BYTES;
-    bump_end = (uintptr_t)mem + bytes;
+    bump_end = (uintptr_t)mem + TCI_ARENA_SIZE;
     return 0;
 }
 
@@ -428,8 +459,182 @@ static tci_span *take_free_locked(size_t npages)
 
 static void release_for_limit_locked(uint64_t bytes);
 
+/* ---- Huge objects (see the top) ------------------------------------------ */
+
+/* The mapping of a huge object of npages pages: its skipped first page and
+ * its pages, to a multiple of 64 MiB (the untouched tail is address space). */
+static size_t huge_map_bytes(size_t npages)
+{
+    size_t bytes = (npages << TCI_PAGE_SHIFT) + SKIP_BYTES;
+    return (bytes + TCI_ARENA_SIZE - 1) & ~(TCI_ARENA_SIZE - 1);
+}
+
+/* The first-level pages that entries [first, first + n) lie on, as bytes:
+ * what a huge object's entries touch (meta_bytes counts them while it
+ * lives). */
+static uint64_t l1_bytes(size_t first, size_t n)
+{
+    uintptr_t lo = (uintptr_t)&tci_arena_map[first] & ~(uintptr_t)4095;
+    uintptr_t hi = ((uintptr_t)&tci_arena_map[first + n] + 4095) & ~(uintptr_t)4095;
+    return hi - lo;
+}
+
+static void huge_list_push(tci_arena **head, tci_arena *t)
+{
+    t->huge_prev = NULL;
+    t->huge_next = *head;
+    if (*head)
+        (*head)->huge_prev = t;
+    *head = t;
+}
+
+static void huge_list_remove(tci_arena **head, tci_arena *t)
+{
+    if (t->huge_prev)
+        t->huge_prev->huge_next = t->huge_next;
+    else
+        *head = t->huge_next;
+    if (t->huge_next)
+        t->huge_next->huge_prev = t->huge_prev;
+    t->huge_next = t->huge_prev = NULL;
+}
+
+/* A table for a huge object: a kept one (its spans[] read as zeros), or a
+ * new one. meta_bytes counts a table in use whole, a kept one without the
+ * spans[] it returned. */
+static tci_arena *huge_table_take_locked(void)
+{
+    tci_arena *t = huge_kept;
+    if (t) {
+        huge_list_remove(&huge_kept, t);
+        if (t->spans_returned)
+            meta_bytes += sizeof t->spans;
+        return t;
+    }
+    t = tci_os_map(sizeof *t);
+    if (t)
+        meta_bytes += sizeof *t;
+    return t;
+}
+
+/* Keeps table t, named by no first-level entry any more, for the next huge
+ * object: its spans[] go back to the OS and read as zeros. */
+static void huge_table_keep_locked(tci_arena *t)
+{
+    t->huge = NULL;
+    t->spans_returned = tci_os_release(t->spans, sizeof t->spans) == 0;
+    if (t->spans_returned)
+        meta_bytes -= sizeof t->spans;
+    else
+        for (size_t i = 0; i < TCI_ARENA_PAGES; i++) /* the OS keeps them: zeros by hand */
+            __atomic_store_n(&t->spans[i], NULL, __ATOMIC_RELEASE);
+    huge_list_push(&huge_kept, t);
+}
+
+/* Where huge objects are mapped, from HUGE_HINT up, if the OS lets us: a
+ * conservative scan keeps an object whatever word points into it, and the
+ * OS's own choice is the highest free range, just below the shared
+ * libraries and in the holes that mappings unmapped a moment ago left
+ * (thread stacks, huge objects: stale pointers to them abound). There a
+ * dropped 1 TiB object was kept by words like 0x7f0900000000 in the main
+ * thread's stack under ASan (tests/test_heap.c, every run); at the hint
+ * it is freed. Go places its heap by hints for this too (malloc.go: heap
+ * addresses "distinguishable from other data", for gccgo's conservative
+ * stack scan). 18 TiB: above ASan's shadow (which ends at 16 TiB), no
+ * power of two (a size) lies within a terabyte above it, and a 2^46-byte
+ * object still fits below where position-independent programs are loaded
+ * (0x550000000000). The cost: the heap's bounds reach down to here, and
+ * tci_span_of's range check lets more words through to the first-level
+ * load. The cursor moves past each mapping made there; it goes back to
+ * the start when the OS puts one elsewhere (the range is taken) and when
+ * no huge object is in use. Protected by heap_lock. */
+#define HUGE_HINT ((uintptr_t)0x120000000000)
+static uintptr_t huge_hint = HUGE_HINT;
+
+/* A huge object's span of npages pages (state TCI_SPAN_LARGE), in a fresh
+ * mapping: never needs zeroing. NULL when the OS refuses the mapping. */
+static tci_span *alloc_huge(size_t npages)
+{
+    size_t bytes = huge_map_bytes(npages);
+    pthread_mutex_lock(&heap_lock); /* released below */
+    if (!huge_used)
+        huge_hint = HUGE_HINT;
+    char *mem = map_arenas(bytes, huge_hint);
+    if (!mem) {
+        heap_unlock();
+        return NULL;
+    }
+    huge_hint = (uintptr_t)mem == huge_hint ? huge_hint + bytes : HUGE_HINT;
+    if (retain_limit != UINT64_MAX)
+        release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
+    tci_arena *t = huge_table_take_locked();
+    tci_span *s = t ? span_struct_alloc_locked() : NULL;
+    if (!s) {
+        if (t)
+            huge_table_keep_locked(t);
+        tci_os_unmap(mem, bytes);
+        heap_unlock();
+        return NULL;
+    }
+    s->base = (uintptr_t)mem + SKIP_BYTES;
+    s->npages = npages;
+    s->state = TCI_SPAN_LARGE;
+    t->base = (uintptr_t)mem;
+    t->huge = s;
+    /* Atomic: a reader that loaded a first-level entry of this table's
+     * last object may still read it (see the top). */
+    for (size_t i = 0; i < TCI_ARENA_PAGES; i++)
+        __atomic_store_n(&t->spans[i], s, __ATOMIC_RELEASE);
+    size_t first = (uintptr_t)mem >> TCI_ARENA_SHIFT, n = bytes >> TCI_ARENA_SHIFT;
+    for (size_t i = 0; i < n; i++)
+        __atomic_store_n(&tci_arena_map[first + i], t, __ATOMIC_RELEASE);
+    widen_bounds_locked((uintptr_t)mem, (uintptr_t)mem + bytes);
+    huge_list_push(&huge_used, t);
+    meta_bytes += l1_bytes(first, n);
+    sys_bytes += npages << TCI_PAGE_SHIFT;
+    inuse_bytes += npages << TCI_PAGE_SHIFT;
+    nspans_inuse++;
+    heap_unlock();
+    return s;
+}
+
+/* Frees huge span s: no first-level entry names its table when its memory
+ * goes (see the top for the reader who loaded one just before). */
+static void free_huge(tci_span *s)
+{
+    pthread_mutex_lock(&heap_lock); /* released below */
+    tci_arena *t = arena_of(s->base);
+    uintptr_t mem = t->base;
+    size_t bytes = huge_map_bytes(s->npages);
+    size_t first = mem >> TCI_ARENA_SHIFT, n = bytes >> TCI_ARENA_SHIFT;
+    for (size_t i = 0; i < n; i++)
+        __atomic_store_n(&tci_arena_map[first + i], NULL, __ATOMIC_RELEASE);
+    meta_bytes -= l1_bytes(first, n);
+    /* The first-level pages only this object's entries were on read as
+     * zeros (NULL) once returned, as they read now. */
+    uintptr_t lo = ((uintptr_t)&tci_arena_map[first] + 4095) & ~(uintptr_t)4095;
+    uintptr_t hi = (uintptr_t)&tci_arena_map[first + n] & ~(uintptr_t)4095;
+    if (hi > lo)
+        tci_os_release((void *)lo, hi - lo);
+    huge_list_remove(&huge_used, t);
+    huge_table_keep_locked(t);
+    sys_bytes -= s->npages << TCI_PAGE_SHIFT;
+    inuse_bytes -= s->npages << TCI_PAGE_SHIFT;
+    nspans_inuse--;
+    span_struct_free_locked(s);
+    heap_unlock();
+    tci_os_unmap((void *)mem, bytes); /* no entry names it: without the lock */
+}
+
 tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
 {
+    if (tci_heap_is_huge(npages)) {
+        *needzero = 0;
+        tci_span *s = state == TCI_SPAN_LARGE ? alloc_huge(npages) : NULL;
+        if (!s)
+            errno = ENOMEM;
+        return s;
+    }
     pthread_mutex_lock(&heap_lock); /* released below on every path */
     tci_span *s = take_free_locked(npages);
     if (!s && releasing_runs > 0) {
@@ -460,7 +665,7 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
         release_for_limit_locked((uint64_t)npages << TCI_PAGE_SHIFT);
     }
     if (!s) {
-        if (bump_end - bump_next < (npages << TCI_PAGE_SHIFT) && grow_locked(npages) != 0) {
+        if (bump_end - bump_next < (npages << TCI_PAGE_SHIFT) && grow_locked() != 0) {
             heap_unlock();
             errno = ENOMEM;
             return NULL;
@@ -497,6 +702,10 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
 
 void tci_heap_free_span(tci_span *s)
 {
+    if (tci_heap_is_huge(s->npages)) {
+        free_huge(s);
+        return;
+    }
     pthread_mutex_lock(&heap_lock); /* released at the end */
     inuse_bytes -= s->npages << TCI_PAGE_SHIFT;
     nspans_inuse--;
@@ -510,11 +719,12 @@ void tci_heap_free_span(tci_span *s)
     heap_unlock();
 }
 
-/* Puts free span s on the free lists, merged with its free neighbours. */
+/* Puts free span s on the free lists, merged with its free neighbours in
+ * its arena (a run never crosses one: see grow_locked). */
 static void insert_coalesced_locked(tci_span *s)
 {
     tci_arena *a = arena_of(s->base);
-    /* Coalesce with the free run just before, within the same arena chunk. */
+    /* Coalesce with the free run just before, within the same arena. */
     if ((s->base & (TCI_ARENA_SIZE - 1)) != 0) {
         uintptr_t prevp = s->base - TCI_PAGE_SIZE;
         tci_span *p = a->spans[(prevp >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
@@ -531,9 +741,7 @@ static void insert_coalesced_locked(tci_span *s)
     }
     uintptr_t end = s->base + (s->npages << TCI_PAGE_SHIFT);
     if ((end & (TCI_ARENA_SIZE - 1)) != 0) {
-        /* s may cover several arena chunks: the page after it is in the
-         * chunk of `end`, not of s->base. */
-        tci_span *n = arena_of(end)->spans[(end >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
+        tci_span *n = a->spans[(end >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
         if (n && n->state == TCI_SPAN_FREE && n != s) {
             free_list_remove_locked(n);
             set_page(n->base, NULL);
@@ -557,14 +765,14 @@ void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
             if (s && (s->state == TCI_SPAN_SMALL || s->state == TCI_SPAN_LARGE) &&
                 s->base == a->base + (pg << TCI_PAGE_SHIFT)) {
                 fn(s, arg);
-                /* A span longer than this arena chunk continues in the next
-                 * chunk's table, where its base is not found again. */
                 pg += s->npages;
             } else {
                 pg++;
             }
         }
     }
+    for (tci_arena *t = huge_used; t; t = t->huge_next)
+        fn(t->huge, arg);
     heap_unlock();
 }
 

@@ -53,12 +53,22 @@ struct tci_span {
     tci_atomic mark_bits[TCI_BITMAP_WORDS]; /* set by markers (atomic OR) */
 };
 
+/* An arena's table of the page map; or a huge object's, which every
+ * first-level entry of its mapping shares (heap.c). */
 typedef struct tci_arena {
+    /* page -> span; written under heap_lock. First, on 16 whole pages: a
+     * huge object's table returns them to the OS alone when it is freed. */
+    tci_span *spans[TCI_ARENA_PAGES];
     uintptr_t base;
+    /* A huge object's table: its span (NULL while the table is kept for
+     * reuse), the list of tables in use or kept, and whether the spans'
+     * pages went back to the OS; all protected by heap_lock. */
+    tci_span *huge;
+    struct tci_arena *huge_next, *huge_prev;
+    int spans_returned;
     /* 1 = the page is free and was returned to the OS (reads as zeros,
      * holds no memory); protected by heap_lock. */
     uint64_t released[TCI_ARENA_PAGES / 64];
-    tci_span *spans[TCI_ARENA_PAGES]; /* page -> span; written under heap_lock */
 } tci_arena;
 
 /* The page map's first level: one entry per 64 MiB of the 48-bit address
@@ -70,9 +80,19 @@ int tci_heap_init(void);
 
 /* Page heap: protected by heap_lock inside. Returns a span of npages pages
  * in `state` (TCI_SPAN_SMALL or TCI_SPAN_LARGE), every page mapped to it, the
- * rest of its fields zero; NULL on exhaustion (errno ENOMEM). */
+ * rest of its fields zero; NULL on exhaustion (errno ENOMEM). A span too
+ * long for an arena (tci_heap_is_huge) is a large object's only, in a
+ * mapping of its own that is never zeroed and goes back to the OS when
+ * the span is freed. */
 tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero);
 void tci_heap_free_span(tci_span *s);
+
+/* A run of npages pages does not fit in one arena beside the arena's unused
+ * first page (heap.c's SKIP_BYTES): a huge object. */
+static inline int tci_heap_is_huge(size_t npages)
+{
+    return npages > TCI_ARENA_PAGES - 1;
+}
 
 static inline tci_span *tci_span_of(uintptr_t p)
 {
@@ -165,7 +185,7 @@ void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg);
 uint64_t tci_heap_nspans(void);
 
 typedef struct tci_heap_stats {
-    uint64_t sys_bytes;      /* arena bytes mapped */
+    uint64_t sys_bytes;      /* arena bytes mapped, and huge objects' pages */
     uint64_t inuse_bytes;    /* bytes of in-use spans */
     uint64_t meta_bytes;     /* span structs, arena tables */
     uint64_t released_bytes;

@@ -217,7 +217,8 @@ typedef struct tc_memstats {
     uint64_t heap_objects;   /* number of allocated heap objects */
     uint64_t heap_sys;       /* bytes of heap the page heap has carved from the OS's
                                 mappings (spans and free runs; an arena's untouched
-                                tail is not counted) */
+                                tail is not counted), and objects over 64 MiB less
+                                8 KiB, each mapped on its own until freed */
     uint64_t heap_inuse;     /* bytes in in-use spans */
     uint64_t heap_idle;      /* bytes in free spans */
     uint64_t heap_released;  /* bytes of idle spans returned to the OS */

@@ -8,8 +8,10 @@
 #include <time.h>
 
 /* Reserves and commits `size` bytes aligned to `align` (a power of two),
- * zero-filled, committed lazily by the OS. NULL on failure. */
-void *tci_os_map_aligned(size_t size, size_t align);
+ * zero-filled, committed lazily by the OS. NULL on failure. At `hint` (a
+ * multiple of align) when that range is free, elsewhere when not (0: no
+ * preference). */
+void *tci_os_map_aligned(size_t size, size_t align, uintptr_t hint);
 /* Maps `size` bytes of zeroed metadata memory. NULL on failure. */
 void *tci_os_map(size_t size);
 void tci_os_unmap(void *p, size_t size);

@@ -47,13 +47,14 @@ void *tci_os_map(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
-void *tci_os_map_aligned(size_t size, size_t align)
+void *tci_os_map_aligned(size_t size, size_t align, uintptr_t hint)
 {
     if (injected_failure())
         return NULL;
-    /* Over-map and trim: mmap has no alignment argument. */
+    /* Over-map and trim: mmap has no alignment argument. Without
+     * MAP_FIXED the hint is taken only if the whole range is free. */
     size_t span = size + align;
-    char *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+    char *p = mmap((void *)hint, span, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return NULL;

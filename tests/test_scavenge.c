@@ -19,16 +19,6 @@
 
 #define MiB ((uint64_t)1 << 20)
 
-static uint64_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    assert_non_null(f);
-    unsigned long size, resident;
-    assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
-    fclose(f);
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 static uint64_t retained(const tc_memstats *ms)
 {
     return ms->heap_sys - ms->heap_released;
@@ -78,13 +68,13 @@ static void test_scavenge_release_memory(void **state)
     (void)state;
     held small = hold(64 * 1024, 1024, 0x5a);  /* 64 MiB in 1 KiB objects */
     held large = hold(16, 1 * MiB, 0x6b);      /* 16 MiB in large objects */
-    uint64_t rss_full = rss_bytes();
+    uint64_t rss_full = test_rss_bytes();
     drop(&small);
     drop(&large);
     test_clear_stack();
     tc_release_memory();
     tc_memstats ms = test_stats();
-    uint64_t rss_after = rss_bytes();
+    uint64_t rss_after = test_rss_bytes();
     printf("  heap_sys %.1f MiB, released %.1f MiB, retained %.1f MiB; RSS %.1f -> %.1f MiB\n",
            ms.heap_sys / (double)MiB, ms.heap_released / (double)MiB,
            retained(&ms) / (double)MiB, rss_full / (double)MiB, rss_after / (double)MiB);

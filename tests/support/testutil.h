@@ -13,8 +13,17 @@
 #include <stdio.h>
 #include <sched.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "gc.h"
+
+/* Built with AddressSanitizer or ThreadSanitizer (GCC's macros), whose
+ * runtimes may refuse what the OS would map. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_SANITIZED 1
+#else
+#define TEST_SANITIZED 0
+#endif
 
 /* A pointer XORed with this is no address in the heap (the top bits are
  * set), so a conservative scan of memory holding it finds nothing. */
@@ -178,6 +187,19 @@ static inline int test_node_ok(const test_node *n, uint64_t id)
         if (n->pat[i] != id * 0x9e3779b97f4a7c15ull + (uint64_t)i)
             return 0;
     return 1;
+}
+
+/* The process's resident bytes (/proc/self/statm). */
+static inline uint64_t test_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size, resident;
+    if (!f || fscanf(f, "%lu %lu", &size, &resident) != 2) {
+        perror("test_rss_bytes: /proc/self/statm");
+        abort();
+    }
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 /* A pointer-free object whose bytes are a function of tag, and the check. */
