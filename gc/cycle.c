@@ -1348,12 +1348,13 @@ void tc_store_slow_(void *obj, void **slot, void *value)
 void *tc_object_base(const void *p)
 {
     tci_span *s = tci_span_of((uintptr_t)p);
-    if (!s || (s->state != TCI_SPAN_SMALL && s->state != TCI_SPAN_LARGE))
+    int st = s ? tci_span_state(s) : TCI_SPAN_FREE;
+    if (st != TCI_SPAN_SMALL && st != TCI_SPAN_LARGE)
         return NULL;
     uintptr_t off = (uintptr_t)p - s->base;
     if (off >= (s->npages << TCI_PAGE_SHIFT))
         return NULL;
-    if (s->state == TCI_SPAN_LARGE)
+    if (st == TCI_SPAN_LARGE)
         return (void *)s->base;
     uint32_t idx = (uint32_t)(((uint64_t)off * s->div_mul) >> 32);
     if (idx >= s->nelems)

@@ -211,7 +211,7 @@ static tci_span *span_struct_alloc_locked(void)
     c->inuse++;
     if (chunk_full(c))
         avail_remove(c);
-    memset(s, 0, sizeof *s);
+    tci_span_clear_but_state(s);
     return s;
 }
 
@@ -221,7 +221,7 @@ static void span_struct_free_locked(tci_span *s)
 {
     span_chunk *c = (span_chunk *)((uintptr_t)s & ~(uintptr_t)(SPAN_CHUNK - 1));
     int was_full = chunk_full(c);
-    s->state = TCI_SPAN_FREE; /* a marker holding a stale pointer sees a free span */
+    tci_span_set_state(s, TCI_SPAN_FREE); /* a marker holding a stale pointer sees a free span */
     s->next = c->free;
     c->free = s;
     c->inuse--;
@@ -293,7 +293,7 @@ static void free_list_insert_locked(tci_span *s)
             free_tails[i] = s;
         free_lists[i] = s;
     }
-    s->state = TCI_SPAN_FREE;
+    tci_span_set_state(s, TCI_SPAN_FREE);
     map_free_span_locked(s);
 }
 
@@ -578,7 +578,7 @@ static tci_span *alloc_huge(size_t npages)
     }
     s->base = (uintptr_t)mem + SKIP_BYTES;
     s->npages = npages;
-    s->state = TCI_SPAN_LARGE;
+    tci_span_set_state(s, TCI_SPAN_LARGE);
     t->base = (uintptr_t)mem;
     t->huge = s;
     /* Atomic: a reader that loaded a first-level entry of this table's
@@ -686,13 +686,13 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
     nspans_inuse++;
     uintptr_t base = s->base;
     uint8_t nz = s->needzero;
-    memset(s, 0, sizeof *s);
+    tci_span_clear_but_state(s);
     s->base = base;
     s->npages = npages;
     s->needzero = nz;
     /* In use from here on, before the lock is dropped: a neighbour freed
      * next must not take these pages for a free run to merge with. */
-    s->state = (uint8_t)state;
+    tci_span_set_state(s, state);
     map_span_locked(s);
     if (release_after)
         release_for_limit_locked(0);
@@ -713,7 +713,7 @@ void tci_heap_free_span(tci_span *s)
         set_page(s->base + (i << TCI_PAGE_SHIFT), NULL);
     s->needzero = 1;
     s->scavenged = 0;
-    s->state = TCI_SPAN_FREE;
+    tci_span_set_state(s, TCI_SPAN_FREE);
     s->nalloc = 0;
     insert_coalesced_locked(s);
     heap_unlock();
@@ -728,7 +728,7 @@ static void insert_coalesced_locked(tci_span *s)
     if ((s->base & (TCI_ARENA_SIZE - 1)) != 0) {
         uintptr_t prevp = s->base - TCI_PAGE_SIZE;
         tci_span *p = a->spans[(prevp >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
-        if (p && p->state == TCI_SPAN_FREE && p != s) {
+        if (p && tci_span_state(p) == TCI_SPAN_FREE && p != s) {
             free_list_remove_locked(p);
             set_page(p->base, NULL);
             set_page(p->base + ((p->npages - 1) << TCI_PAGE_SHIFT), NULL);
@@ -742,7 +742,7 @@ static void insert_coalesced_locked(tci_span *s)
     uintptr_t end = s->base + (s->npages << TCI_PAGE_SHIFT);
     if ((end & (TCI_ARENA_SIZE - 1)) != 0) {
         tci_span *n = a->spans[(end >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)];
-        if (n && n->state == TCI_SPAN_FREE && n != s) {
+        if (n && tci_span_state(n) == TCI_SPAN_FREE && n != s) {
             free_list_remove_locked(n);
             set_page(n->base, NULL);
             set_page(n->base + ((n->npages - 1) << TCI_PAGE_SHIFT), NULL);
@@ -762,7 +762,7 @@ void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
         tci_arena *a = arenas[i];
         for (size_t pg = 0; pg < TCI_ARENA_PAGES;) {
             tci_span *s = a->spans[pg];
-            if (s && (s->state == TCI_SPAN_SMALL || s->state == TCI_SPAN_LARGE) &&
+            if (s && (tci_span_state(s) == TCI_SPAN_SMALL || tci_span_state(s) == TCI_SPAN_LARGE) &&
                 s->base == a->base + (pg << TCI_PAGE_SHIFT)) {
                 fn(s, arg);
                 pg += s->npages;
@@ -872,7 +872,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
     }
     size_t n = s->npages - first < RELEASE_MAX_PAGES ? s->npages - first : RELEASE_MAX_PAGES;
     uintptr_t from = s->base + (first << TCI_PAGE_SHIFT);
-    s->state = TCI_SPAN_RELEASING;
+    tci_span_set_state(s, TCI_SPAN_RELEASING);
     if (drop_lock) {
         releasing_runs++;
         heap_unlock();
@@ -903,7 +903,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
             s->scavenged = 1;
         }
     }
-    s->state = TCI_SPAN_FREE;
+    tci_span_set_state(s, TCI_SPAN_FREE);
     insert_coalesced_locked(s);
     while (let_waiters_in && alloc_waiters > 0)
         pthread_cond_wait(&waiters_cond, &heap_lock);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "atomic.h"
 #include "sizeclass.h"
@@ -31,8 +32,9 @@ typedef struct tci_span tci_span;
 struct tci_span {
     uintptr_t base;        /* first byte; immutable while in use */
     size_t npages;         /* protected by heap_lock while free */
-    uint8_t state;         /* written under heap_lock, read with the world stopped
-                              or by the span's owner */
+    uint8_t state;         /* written under heap_lock (tci_span_set_state), read
+                              without it by markers and by tc_object_base on any
+                              thread (tci_span_state): atomic */
     uint8_t kind;          /* enum tci_kind */
     uint8_t sizeclass;     /* 0 for a large span */
     uint8_t needzero;      /* slots may hold old data; owner only */
@@ -94,6 +96,29 @@ static inline int tci_heap_is_huge(size_t npages)
     return npages > TCI_ARENA_PAGES - 1;
 }
 
+/* A span's state, read where a stale pointer may name a span that is
+ * being freed, returned to the OS or reused (a marker's conservative
+ * word, tc_object_base on any thread): atomic. The state is set last when
+ * a span is put in use (release), and read first (acquire), so a reader
+ * that sees SMALL or LARGE sees the fields set up before it. */
+static inline int tci_span_state(const tci_span *s)
+{
+    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+
+static inline void tci_span_set_state(tci_span *s, int state)
+{
+    __atomic_store_n(&s->state, (uint8_t)state, __ATOMIC_RELEASE);
+}
+
+/* Zeroes every field of s but its state, which readers may be loading. */
+static inline void tci_span_clear_but_state(tci_span *s)
+{
+    size_t at = offsetof(tci_span, state);
+    memset(s, 0, at);
+    memset((char *)s + at + 1, 0, sizeof *s - at - 1);
+}
+
 static inline tci_span *tci_span_of(uintptr_t p)
 {
     /* Relaxed atomic loads (plain moves): the heap grows and spans change
@@ -139,7 +164,9 @@ static inline tci_found tci_find_object_v(uintptr_t p)
     tci_span *s = tci_span_of(p);
     if (!s)
         return f;
-    uint8_t st = s->state;
+    int st = tci_span_state(s);
+    if (st != TCI_SPAN_SMALL && st != TCI_SPAN_LARGE)
+        return f; /* a free run's fields change under heap_lock */
     uintptr_t off = p - s->base; /* wraps when p < base */
     if (off >= (s->npages << TCI_PAGE_SHIFT))
         return f;

@@ -296,7 +296,7 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
     const struct tc_type *t = NULL;
     if (s->kind != TCI_KIND_CONSERVATIVE) {
         uint32_t id;
-        if (s->state == TCI_SPAN_SMALL)
+        if (tci_span_state(s) == TCI_SPAN_SMALL)
             id = s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)];
         else
             id = s->type_id;
@@ -306,7 +306,7 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
             return size;
         }
     }
-    if (s->state == TCI_SPAN_LARGE && size > SCAN_CHUNK && !tr->check) {
+    if (tci_span_state(s) == TCI_SPAN_LARGE && size > SCAN_CHUNK && !tr->check) {
         obj = s->base;
         if (p == obj)
             for (uintptr_t c = obj + SCAN_CHUNK; c < obj + size; c += SCAN_CHUNK)

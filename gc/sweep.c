@@ -57,7 +57,7 @@ int tci_span_sweep(tci_span *s, int keep)
     s->nalloc = (uint32_t)live;
     tci_atomic_store_release(&s->sweepgen, sg);
     tci_atomic_sub_full(&tci_unswept_spans, 1);
-    if (live == 0 && (!keep || s->state == TCI_SPAN_LARGE)) {
+    if (live == 0 && (!keep || tci_span_state(s) == TCI_SPAN_LARGE)) {
         tci_heap_free_span(s);
         return 0;
     }

@@ -51,7 +51,7 @@ static tci_span *heap_run_alloc(size_t npages)
         fail_msg("tci_heap_alloc_span(%zu) failed", npages);
     assert_int_equal(s->npages, npages);
     assert_int_equal(s->base % PAGE, 0);
-    assert_int_equal(s->state, TCI_SPAN_LARGE);
+    assert_int_equal(tci_span_state(s), TCI_SPAN_LARGE);
     assert_int_equal(s->nalloc, 0);
     return s;
 }
@@ -69,7 +69,7 @@ static void assert_run_mapped(const tci_span *s, const char *what)
         if (m != s)
             fail_msg("%s [%#lx, +%zu pages): page %zu maps to %p (state %d, base %#lx, "
                      "%zu pages), not to the span in use", what, (unsigned long)s->base,
-                     s->npages, i, (void *)m, m ? m->state : -1,
+                     s->npages, i, (void *)m, m ? tci_span_state(m) : -1,
                      m ? (unsigned long)m->base : 0ul, m ? m->npages : 0);
     }
 }
@@ -78,10 +78,10 @@ static void assert_run_mapped(const tci_span *s, const char *what)
 static void assert_free_run(uintptr_t base, size_t npages, const char *what)
 {
     tci_span *m = tci_span_of(base);
-    if (!m || m->state != TCI_SPAN_FREE || m->base != base || m->npages != npages)
+    if (!m || tci_span_state(m) != TCI_SPAN_FREE || m->base != base || m->npages != npages)
         fail_msg("%s: expected a free run of %zu pages at %#lx; the page maps to %p "
                  "(state %d, base %#lx, %zu pages)", what, npages, (unsigned long)base,
-                 (void *)m, m ? m->state : -1, m ? (unsigned long)m->base : 0ul,
+                 (void *)m, m ? tci_span_state(m) : -1, m ? (unsigned long)m->base : 0ul,
                  m ? m->npages : 0);
 }
 
@@ -254,9 +254,9 @@ static void test_heap_runs_coalesce_after_random_frees(void **state)
     /* The big run's pages are one free run again (or back in the never-used
      * tail the heap hands out from). */
     tci_span *m = tci_span_of(big_base);
-    if (m && (m->state != TCI_SPAN_FREE || m->base != big_base || m->npages < BIG))
+    if (m && (tci_span_state(m) != TCI_SPAN_FREE || m->base != big_base || m->npages < BIG))
         fail_msg("the big run's first page maps to state %d, base %#lx, %zu pages",
-                 m->state, (unsigned long)m->base, m->npages);
+                 tci_span_state(m), (unsigned long)m->base, m->npages);
     uint64_t sys0 = heap_sys();
     big = heap_run_alloc(BIG);
     assert_int_equal(heap_sys(), sys0);
@@ -334,7 +334,7 @@ static void test_heap_page_map_small_objects(void **state)
         uintptr_t p = (uintptr_t)objs[i];
         tci_span *s = tci_span_of(p);
         assert_non_null(s);
-        assert_int_equal(s->state, TCI_SPAN_SMALL);
+        assert_int_equal(tci_span_state(s), TCI_SPAN_SMALL);
         size_t usable = tc_object_size(objs[i]);
         assert_int_equal(usable, s->elemsize);
         assert_true(usable >= sizes[i]);
@@ -395,7 +395,7 @@ static void check_large(size_t size, size_t step)
     uintptr_t b = (uintptr_t)p;
     tci_span *s = tci_span_of(b);
     assert_non_null(s);
-    assert_int_equal(s->state, TCI_SPAN_LARGE);
+    assert_int_equal(tci_span_state(s), TCI_SPAN_LARGE);
     assert_int_equal(s->base, b);
     size_t usable = tc_object_size(p);
     assert_true(usable >= size);

@@ -87,9 +87,9 @@ static void *worker_main(void *arg)
 static void count_span(tci_span *s, void *arg)
 {
     uint64_t *n = arg;
-    if (s->state == TCI_SPAN_LARGE) {
+    if (tci_span_state(s) == TCI_SPAN_LARGE) {
         *n += s->alloc_bits[0] & 1;
-    } else if (s->state == TCI_SPAN_SMALL) {
+    } else if (tci_span_state(s) == TCI_SPAN_SMALL) {
         for (uint32_t w = 0; w < (s->nelems + 63) / 64; w++)
             *n += (uint64_t)__builtin_popcountll(s->alloc_bits[w]);
     }
