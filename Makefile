@@ -47,7 +47,7 @@ LIB_SRC := $(wildcard runtime/*.c gc/*.c pool/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
-TEST_SUPPORT_OBJ := $(B)/tests/support/model.o
+TEST_SUPPORT_OBJ := $(B)/tests/support/model.o $(B)/tests/support/graph.o
 
 DEPS_BUILD := gcc make libatomic-ops-dev libcmocka-dev pkg-config
 DEPS_BENCH := libbenchmark-dev libgc-dev golang-go g++

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "gc.h"
+#include "graph.h"
 #include "model.h"
 #include "tricolor.h"
 
@@ -60,30 +61,26 @@ typedef struct traced {
 
 #define CONS_HDR 3 /* id, nslots, check: then pointer slots, then payload */
 
+/* A heap object; its slots' targets are those of vertex (its model index)
+ * in the model's graph. */
 typedef struct mobj {
-    void *gc;        /* the heap object (never dereferenced once unreachable) */
+    void *gc;        /* the heap object (never dereferenced once unreachable:
+                        the collector may have freed it) */
     uint64_t id;
     int kind;
     uint32_t nslots;
     uint32_t nwords; /* conservative and big objects: total words */
-    int64_t *slots;  /* model index of each slot's target, or -1 */
-    int reachable;   /* from the last reachability pass; once 0 the
-                        collector may free it, and it is never used again */
 } mobj;
 
 static const tc_type *T_NODE, *T_ELEM, *T_TRACED;
 static uint64_t seed;
 
 typedef struct model {
-    mobj *objs;
+    mobj *objs;       /* by model index, which is the graph's vertex index */
     size_t n, cap;
-    int64_t *roots;   /* model index per root slot, or -1 */
+    test_graph g;     /* the links and roots, and what they reach */
     void **groots;    /* the registered root range: the real roots */
     size_t nroots;
-    int dirty;        /* reachability must be recomputed */
-    int64_t *reach;   /* reachable indices (last pass) */
-    size_t nreach;
-    size_t reach_upto; /* objects made before the last pass */
     uint64_t next_id;
 } model;
 
@@ -196,8 +193,8 @@ static void check_object(model *m, mobj *o)
     }
     }
     for (uint32_t i = 0; i < o->nslots; i++) {
-        void *want = o->slots[i] < 0 ? NULL : m->objs[o->slots[i]].gc;
-        assert_ptr_equal(*slot_addr(o, i), want);
+        int64_t t = test_graph_target(&m->g, o - m->objs, i);
+        assert_ptr_equal(*slot_addr(o, i), t < 0 ? NULL : m->objs[t].gc);
     }
 }
 
@@ -205,12 +202,9 @@ static void model_init(model *m, size_t nroots)
 {
     memset(m, 0, sizeof *m);
     m->nroots = nroots;
-    m->roots = malloc(nroots * sizeof *m->roots);
+    test_graph_init(&m->g, nroots);
     m->groots = calloc(nroots, sizeof *m->groots);
-    assert_non_null(m->roots);
     assert_non_null(m->groots);
-    for (size_t i = 0; i < nroots; i++)
-        m->roots[i] = -1;
     assert_int_equal(tc_root_add(m->groots, nroots * sizeof *m->groots), 0);
     m->next_id = 1;
 }
@@ -218,55 +212,18 @@ static void model_init(model *m, size_t nroots)
 static void model_fini(model *m)
 {
     tc_root_remove(m->groots);
-    for (size_t i = 0; i < m->n; i++)
-        free(m->objs[i].slots);
+    test_graph_fini(&m->g);
     free(m->objs);
-    free(m->roots);
     free(m->groots);
-    free(m->reach);
 }
 
-/* Recomputes reachability from the roots; forgets unreachable objects. */
-static void model_reach(model *m)
-{
-    if (!m->dirty && m->reach)
-        return;
-    /* Only the last pass's reachable objects and the objects made since can
-     * be reachable now: the rest were dropped for good. */
-    for (size_t q = 0; q < m->nreach; q++)
-        m->objs[m->reach[q]].reachable = 0;
-    for (size_t i = m->reach_upto; i < m->n; i++)
-        m->objs[i].reachable = 0;
-    m->reach_upto = m->n;
-    free(m->reach);
-    m->reach = malloc((m->n + 1) * sizeof *m->reach);
-    assert_non_null(m->reach);
-    m->nreach = 0;
-    for (size_t r = 0; r < m->nroots; r++) {
-        int64_t x = m->roots[r];
-        if (x >= 0 && !m->objs[x].reachable) {
-            m->objs[x].reachable = 1;
-            m->reach[m->nreach++] = x;
-        }
-    }
-    for (size_t q = 0; q < m->nreach; q++) {
-        mobj *o = &m->objs[m->reach[q]];
-        for (uint32_t i = 0; i < o->nslots; i++) {
-            int64_t x = o->slots[i];
-            if (x >= 0 && !m->objs[x].reachable) {
-                m->objs[x].reachable = 1;
-                m->reach[m->nreach++] = x;
-            }
-        }
-    }
-    m->dirty = 0;
-}
-
+/* Every object the model reaches holds what the model says; the model's
+ * reachable set is the one a whole walk finds. */
 static void model_check(model *m)
 {
-    model_reach(m);
-    for (size_t q = 0; q < m->nreach; q++)
-        check_object(m, &m->objs[m->reach[q]]);
+    assert_true(test_graph_walk(&m->g));
+    for (size_t q = 0; q < m->g.nreach; q++)
+        check_object(m, &m->objs[m->g.reach[q]]);
 }
 
 /* Allocates an object of a random kind; returns its model index. It is not
@@ -284,7 +241,6 @@ static int64_t model_new(model *m, test_rng *r)
     /* Large objects are one allocation in 40: enough to cycle large spans
      * through the page heap, few enough to keep marking cheap. */
     o.kind = test_below(r, 40) == 0 ? K_BIG : (int)test_below(r, K_BIG);
-    o.reachable = 1;
     switch (o.kind) {
     case K_NODE:
         o.nslots = 4;
@@ -311,13 +267,10 @@ static int64_t model_new(model *m, test_rng *r)
     }
     assert_non_null(o.gc);
     assert_int_equal((uintptr_t)o.gc % 16, 0);
-    o.slots = malloc((o.nslots + 1) * sizeof *o.slots);
-    assert_non_null(o.slots);
-    for (uint32_t i = 0; i < o.nslots; i++) {
-        o.slots[i] = -1;
+    for (uint32_t i = 0; i < o.nslots; i++)
         assert_null(*slot_addr(&o, i)); /* zeroed */
-    }
     fill_payload(&o);
+    assert_int_equal(test_graph_add(&m->g, o.nslots), m->n);
     m->objs[m->n] = o;
     return (int64_t)m->n++;
 }
@@ -325,10 +278,9 @@ static int64_t model_new(model *m, test_rng *r)
 /* A random reachable object, or -1. */
 static int64_t pick_reachable(model *m, test_rng *r)
 {
-    model_reach(m);
-    if (m->nreach == 0)
+    if (m->g.nreach == 0)
         return -1;
-    return m->reach[test_below(r, m->nreach)];
+    return m->g.reach[test_below(r, m->g.nreach)];
 }
 
 static void set_slot(model *m, int64_t from, uint32_t i, int64_t to)
@@ -336,17 +288,13 @@ static void set_slot(model *m, int64_t from, uint32_t i, int64_t to)
     mobj *o = &m->objs[from];
     void *v = to < 0 ? NULL : m->objs[to].gc;
     tc_store(o->gc, slot_addr(o, i), v);
-    if (o->slots[i] >= 0 && o->slots[i] != to)
-        m->dirty = 1;
-    o->slots[i] = to;
+    test_graph_set(&m->g, from, i, to);
 }
 
 static void set_root(model *m, size_t i, int64_t to)
 {
     m->groots[i] = to < 0 ? NULL : m->objs[to].gc;
-    if (m->roots[i] >= 0 && m->roots[i] != to)
-        m->dirty = 1;
-    m->roots[i] = to;
+    test_graph_set_root(&m->g, i, to);
 }
 
 /* Links an object that only the caller's stack holds into the graph. */
@@ -358,8 +306,6 @@ static void place(model *m, test_rng *r, int64_t x)
     } else {
         set_root(m, test_below(r, m->nroots), x);
     }
-    if (!m->objs[x].reachable)
-        m->dirty = 1; /* it replaced something, or landed in an unreachable slot */
 }
 
 /* One random operation. Returns 1 when it forced a collection. */
@@ -412,8 +358,9 @@ static void test_torture_single_thread_body(void *unused)
         collections += (unsigned long)model_step(&m, &r, 3);
     tc_collect();
     model_check(&m);
-    printf("torture_single: %lu ops, %lu forced collections, %zu objects made, %zu reachable\n",
-           ops, collections, m.n, m.nreach);
+    printf("torture_single: %lu ops, %lu forced collections, %zu objects made, %zu reachable; "
+           "%llu vertices visited by the model's searches\n", ops, collections, m.n,
+           m.g.nreach, (unsigned long long)m.g.visits);
 
     /* Drop every root: two collections bring the heap back to near zero. */
     tc_memstats before, after;
@@ -575,8 +522,9 @@ static void test_torture_four_threads_body(void *unused)
         priv += args[i].private_checked;
     }
     printf("torture_threads: %d threads x %lu ops, %lu forced + %u total collections, "
-           "%lu private cells checked, %zu objects made\n", NMUT, ops, forced,
-           ms.num_gc - ms0.num_gc, priv, shared.n);
+           "%lu private cells checked, %zu objects made; %llu vertices visited by the "
+           "model's searches\n", NMUT, ops, forced, ms.num_gc - ms0.num_gc, priv, shared.n,
+           (unsigned long long)shared.g.visits);
     assert_true(ms.num_gc - ms0.num_gc >= forced);
     for (size_t i = 0; i < shared.nroots; i++)
         set_root(&shared, i, -1);
