@@ -125,7 +125,9 @@ test-ubsan: deps
 test-tsan: deps
 	@$(MAKE) --no-print-directory CONFIG=tsan test-run
 
-# Long torture runs with fresh seeds, bounded in time (STRESS_SECONDS).
+# Torture runs with fresh seeds for STRESS_SECONDS: each run is given the
+# time left, so it ends within a few seconds of that; prints the runs and
+# operations done (tools/stress.sh).
 STRESS_SECONDS ?= 120
 stress: deps
 	@$(MAKE) --no-print-directory lib $(B)/tests/test_torture

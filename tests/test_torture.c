@@ -17,6 +17,10 @@
  * link and unlink), each checked by checkmark=1 and verify=1.
  *
  * TC_TEST_SEED=N reproduces a run; TC_TORTURE_OPS=N sets the operations.
+ * TC_TORTURE_SECONDS=S (tools/stress.sh) ends the operations early so the
+ * run's loops end about S seconds after it starts, never before the
+ * default count: each test's checks after its loop run in full. The last
+ * line, "torture: ops=N", counts the operations done.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -340,10 +345,59 @@ static __attribute__((noinline)) int model_step(model *m, test_rng *r, unsigned 
     return 0;
 }
 
-static unsigned long ops_from_env(unsigned long dflt)
+/* The operations of `make test`'s run, which stress mode never cuts. */
+#define DEFAULT_OPS 24000ul
+
+static unsigned long ops_from_env(void)
 {
     const char *s = getenv("TC_TORTURE_OPS");
-    return s ? strtoul(s, NULL, 10) : dflt;
+    return s ? strtoul(s, NULL, 10) : DEFAULT_OPS;
+}
+
+static uint64_t run_end_ns;    /* CLOCK_MONOTONIC; 0: no TC_TORTURE_SECONDS. Written
+                                 by main before the tests */
+static unsigned long ops_done; /* for "torture: ops=": added to by each test's thread
+                                 after its loops, read by main after the tests */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void run_end_from_env(void)
+{
+    const char *s = getenv("TC_TORTURE_SECONDS");
+    if (!s || !*s)
+        return;
+    char *end;
+    double secs = strtod(s, &end);
+    if (*end || !(secs >= 0)) {
+        fprintf(stderr, "TC_TORTURE_SECONDS=\"%s\": expected a number of seconds\n", s);
+        exit(2);
+    }
+    run_end_ns = now_ns() + (uint64_t)(secs * 1e9);
+}
+
+/* A loop's deadline: its share of the time the run has left, with
+ * `loops_left` loops (this one too) still to run; 0 (none) without
+ * TC_TORTURE_SECONDS. */
+static uint64_t loop_deadline_ns(int loops_left)
+{
+    if (!run_end_ns)
+        return 0;
+    uint64_t now = now_ns();
+    return now >= run_end_ns ? now : now + (run_end_ns - now) / (uint64_t)loops_left;
+}
+
+/* Whether a loop that has done `done` of its operations goes on: to `ops`,
+ * or to its deadline once past the default count. Reads no clock without
+ * a deadline, so make test's runs do what they always did. */
+static int loop_goes_on(unsigned long done, unsigned long ops, unsigned long dflt,
+                        uint64_t deadline_ns)
+{
+    return done < ops && (!deadline_ns || done < dflt || now_ns() < deadline_ns);
 }
 
 static void test_torture_single_thread_body(void *unused)
@@ -353,14 +407,17 @@ static void test_torture_single_thread_body(void *unused)
     seed = r.s;
     model m;
     model_init(&m, 64);
-    unsigned long ops = ops_from_env(24000), collections = 0;
-    for (unsigned long i = 0; i < ops; i++)
+    unsigned long ops = ops_from_env(), collections = 0, done = 0;
+    uint64_t deadline_ns = loop_deadline_ns(3);
+    for (; loop_goes_on(done, ops, DEFAULT_OPS, deadline_ns); done++)
         collections += (unsigned long)model_step(&m, &r, 3);
     tc_collect();
     model_check(&m);
-    printf("torture_single: %lu ops, %lu forced collections, %zu objects made, %zu reachable; "
-           "%llu vertices visited by the model's searches\n", ops, collections, m.n,
-           m.g.nreach, (unsigned long long)m.g.visits);
+    ops_done += done;
+    printf("torture_single: %lu ops%s, %lu forced collections, %zu objects made, %zu reachable; "
+           "%llu vertices visited by the model's searches\n", done,
+           done < ops ? " (the deadline's share)" : "", collections, m.n, m.g.nreach,
+           (unsigned long long)m.g.visits);
 
     /* Drop every root: two collections bring the heap back to near zero. */
     tc_memstats before, after;
@@ -394,6 +451,8 @@ typedef struct mut_arg {
     int id;
     uint64_t seed;
     unsigned long ops;
+    uint64_t deadline_ns; /* see loop_goes_on */
+    unsigned long done;   /* written by the mutator, read after the join */
     unsigned long collections;
     unsigned long private_checked;
 } mut_arg;
@@ -443,7 +502,7 @@ static void *mutator(void *p)
     mut_arg *a = p;
     assert_int_equal(tc_thread_attach(), 0);
     test_rng r = { a->seed };
-    for (unsigned long i = 0; i < a->ops; i++) {
+    for (; loop_goes_on(a->done, a->ops, DEFAULT_OPS / NMUT, a->deadline_ns); a->done++) {
         model_acquire();
         a->collections += (unsigned long)model_step(&shared, &r, 4);
         pthread_mutex_unlock(&model_lock);
@@ -484,9 +543,9 @@ static void *blocked_reader(void *p)
     return (void *)1;
 }
 
-static void test_torture_four_threads_body(void *unused)
+/* loops_left: as loop_deadline_ns's (the four threads run one loop). */
+static void test_torture_four_threads_body(void *loops_left)
 {
-    (void)unused;
     uint64_t s0 = test_seed("torture_threads", 424242);
     seed = s0;
     model_init(&shared, 128);
@@ -494,12 +553,14 @@ static void test_torture_four_threads_body(void *unused)
     pthread_t reader, th[NMUT];
     assert_int_equal(pthread_create(&reader, NULL, blocked_reader, NULL), 0);
     mut_arg args[NMUT];
-    unsigned long ops = ops_from_env(24000) / NMUT;
+    unsigned long ops = ops_from_env() / NMUT;
+    uint64_t deadline_ns = loop_deadline_ns(*(int *)loops_left);
     tc_memstats ms0;
     tc_read_memstats(&ms0);
     /* The main thread waits in joins: a blocking region. */
     for (int i = 0; i < NMUT; i++) {
-        args[i] = (mut_arg){ .id = i + 1, .seed = s0 * 31 + (uint64_t)i, .ops = ops };
+        args[i] = (mut_arg){ .id = i + 1, .seed = s0 * 31 + (uint64_t)i, .ops = ops,
+                             .deadline_ns = deadline_ns };
         assert_int_equal(pthread_create(&th[i], NULL, mutator, &args[i]), 0);
     }
     tc_blocking_begin();
@@ -516,15 +577,17 @@ static void test_torture_four_threads_body(void *unused)
     assert_ptr_equal(ok, (void *)1);
     tc_memstats ms;
     tc_read_memstats(&ms);
-    unsigned long forced = 0, priv = 0;
+    unsigned long forced = 0, priv = 0, done = 0;
     for (int i = 0; i < NMUT; i++) {
         forced += args[i].collections;
         priv += args[i].private_checked;
+        done += args[i].done;
     }
-    printf("torture_threads: %d threads x %lu ops, %lu forced + %u total collections, "
+    ops_done += done;
+    printf("torture_threads: %d threads, %lu ops%s, %lu forced + %u total collections, "
            "%lu private cells checked, %zu objects made; %llu vertices visited by the "
-           "model's searches\n", NMUT, ops, forced, ms.num_gc - ms0.num_gc, priv, shared.n,
-           (unsigned long long)shared.g.visits);
+           "model's searches\n", NMUT, done, done < ops * NMUT ? " (the deadline's share)" : "",
+           forced, ms.num_gc - ms0.num_gc, priv, shared.n, (unsigned long long)shared.g.visits);
     assert_true(ms.num_gc - ms0.num_gc >= forced);
     for (size_t i = 0; i < shared.nroots; i++)
         set_root(&shared, i, -1);
@@ -598,7 +661,8 @@ static void test_torture_single_thread(void **state)
 static void test_torture_four_threads(void **state)
 {
     (void)state;
-    test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
+    int loops_left = 2;
+    test_run_on_fresh_stack(test_torture_four_threads_body, &loops_left);
 }
 
 /* The four threads again, with every marker counting itself as competing
@@ -614,7 +678,8 @@ static void test_torture_four_threads_markers_aside(void **state)
     tc_memstats m0;
     tc_read_memstats(&m0);
     tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 128); /* an eighth of a CPU each */
-    test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
+    int loops_left = 1;
+    test_run_on_fresh_stack(test_torture_four_threads_body, &loops_left);
     tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 0);
     uint64_t n = tci_mark_steps_aside() - before;
     tc_memstats m1;
@@ -644,6 +709,7 @@ int main(void)
     /* Check every cycle's marking too: the concurrent mark against a
      * stopped re-walk (checkmark) and the heap's black-to-white edges. */
     setenv("TRICOLOR_DEBUG", "verify=1,checkmark=1", 0);
+    run_end_from_env();
     if (tc_init() != 0)
         return 1;
     make_types();
@@ -653,5 +719,7 @@ int main(void)
         cmocka_unit_test(test_torture_four_threads_markers_aside),
         cmocka_unit_test(test_torture_parallel_mark),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    printf("torture: ops=%lu\n", ops_done);
+    return failed;
 }
