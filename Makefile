@@ -47,7 +47,7 @@ LIB_SRC := $(wildcard runtime/*.c gc/*.c pool/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
-TEST_SUPPORT_OBJ := $(B)/tests/support/model.o
+TEST_SUPPORT_OBJ := $(B)/tests/support/model.o $(B)/tests/support/graph.o
 
 DEPS_BUILD := gcc make libatomic-ops-dev libcmocka-dev pkg-config
 DEPS_BENCH := libbenchmark-dev libgc-dev golang-go g++
@@ -125,7 +125,9 @@ test-ubsan: deps
 test-tsan: deps
 	@$(MAKE) --no-print-directory CONFIG=tsan test-run
 
-# Long torture runs with fresh seeds, bounded in time (STRESS_SECONDS).
+# Torture runs with fresh seeds for STRESS_SECONDS: each run is given the
+# time left, so it ends within a few seconds of that; prints the runs and
+# operations done (tools/stress.sh).
 STRESS_SECONDS ?= 120
 stress: deps
 	@$(MAKE) --no-print-directory lib $(B)/tests/test_torture

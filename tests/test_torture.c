@@ -17,6 +17,10 @@
  * link and unlink), each checked by checkmark=1 and verify=1.
  *
  * TC_TEST_SEED=N reproduces a run; TC_TORTURE_OPS=N sets the operations.
+ * TC_TORTURE_SECONDS=S (tools/stress.sh) ends the operations early so the
+ * run's loops end about S seconds after it starts, never before the
+ * default count: each test's checks after its loop run in full. The last
+ * line, "torture: ops=N", counts the operations done.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,11 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "gc.h"
+#include "graph.h"
 #include "model.h"
 #include "tricolor.h"
 
@@ -60,30 +66,26 @@ typedef struct traced {
 
 #define CONS_HDR 3 /* id, nslots, check: then pointer slots, then payload */
 
+/* A heap object; its slots' targets are those of vertex (its model index)
+ * in the model's graph. */
 typedef struct mobj {
-    void *gc;        /* the heap object (never dereferenced once unreachable) */
+    void *gc;        /* the heap object (never dereferenced once unreachable:
+                        the collector may have freed it) */
     uint64_t id;
     int kind;
     uint32_t nslots;
     uint32_t nwords; /* conservative and big objects: total words */
-    int64_t *slots;  /* model index of each slot's target, or -1 */
-    int reachable;   /* from the last reachability pass; once 0 the
-                        collector may free it, and it is never used again */
 } mobj;
 
 static const tc_type *T_NODE, *T_ELEM, *T_TRACED;
 static uint64_t seed;
 
 typedef struct model {
-    mobj *objs;
+    mobj *objs;       /* by model index, which is the graph's vertex index */
     size_t n, cap;
-    int64_t *roots;   /* model index per root slot, or -1 */
+    test_graph g;     /* the links and roots, and what they reach */
     void **groots;    /* the registered root range: the real roots */
     size_t nroots;
-    int dirty;        /* reachability must be recomputed */
-    int64_t *reach;   /* reachable indices (last pass) */
-    size_t nreach;
-    size_t reach_upto; /* objects made before the last pass */
     uint64_t next_id;
 } model;
 
@@ -196,8 +198,8 @@ static void check_object(model *m, mobj *o)
     }
     }
     for (uint32_t i = 0; i < o->nslots; i++) {
-        void *want = o->slots[i] < 0 ? NULL : m->objs[o->slots[i]].gc;
-        assert_ptr_equal(*slot_addr(o, i), want);
+        int64_t t = test_graph_target(&m->g, o - m->objs, i);
+        assert_ptr_equal(*slot_addr(o, i), t < 0 ? NULL : m->objs[t].gc);
     }
 }
 
@@ -205,12 +207,9 @@ static void model_init(model *m, size_t nroots)
 {
     memset(m, 0, sizeof *m);
     m->nroots = nroots;
-    m->roots = malloc(nroots * sizeof *m->roots);
+    test_graph_init(&m->g, nroots);
     m->groots = calloc(nroots, sizeof *m->groots);
-    assert_non_null(m->roots);
     assert_non_null(m->groots);
-    for (size_t i = 0; i < nroots; i++)
-        m->roots[i] = -1;
     assert_int_equal(tc_root_add(m->groots, nroots * sizeof *m->groots), 0);
     m->next_id = 1;
 }
@@ -218,55 +217,18 @@ static void model_init(model *m, size_t nroots)
 static void model_fini(model *m)
 {
     tc_root_remove(m->groots);
-    for (size_t i = 0; i < m->n; i++)
-        free(m->objs[i].slots);
+    test_graph_fini(&m->g);
     free(m->objs);
-    free(m->roots);
     free(m->groots);
-    free(m->reach);
 }
 
-/* Recomputes reachability from the roots; forgets unreachable objects. */
-static void model_reach(model *m)
-{
-    if (!m->dirty && m->reach)
-        return;
-    /* Only the last pass's reachable objects and the objects made since can
-     * be reachable now: the rest were dropped for good. */
-    for (size_t q = 0; q < m->nreach; q++)
-        m->objs[m->reach[q]].reachable = 0;
-    for (size_t i = m->reach_upto; i < m->n; i++)
-        m->objs[i].reachable = 0;
-    m->reach_upto = m->n;
-    free(m->reach);
-    m->reach = malloc((m->n + 1) * sizeof *m->reach);
-    assert_non_null(m->reach);
-    m->nreach = 0;
-    for (size_t r = 0; r < m->nroots; r++) {
-        int64_t x = m->roots[r];
-        if (x >= 0 && !m->objs[x].reachable) {
-            m->objs[x].reachable = 1;
-            m->reach[m->nreach++] = x;
-        }
-    }
-    for (size_t q = 0; q < m->nreach; q++) {
-        mobj *o = &m->objs[m->reach[q]];
-        for (uint32_t i = 0; i < o->nslots; i++) {
-            int64_t x = o->slots[i];
-            if (x >= 0 && !m->objs[x].reachable) {
-                m->objs[x].reachable = 1;
-                m->reach[m->nreach++] = x;
-            }
-        }
-    }
-    m->dirty = 0;
-}
-
+/* Every object the model reaches holds what the model says; the model's
+ * reachable set is the one a whole walk finds. */
 static void model_check(model *m)
 {
-    model_reach(m);
-    for (size_t q = 0; q < m->nreach; q++)
-        check_object(m, &m->objs[m->reach[q]]);
+    assert_true(test_graph_walk(&m->g));
+    for (size_t q = 0; q < m->g.nreach; q++)
+        check_object(m, &m->objs[m->g.reach[q]]);
 }
 
 /* Allocates an object of a random kind; returns its model index. It is not
@@ -284,7 +246,6 @@ static int64_t model_new(model *m, test_rng *r)
     /* Large objects are one allocation in 40: enough to cycle large spans
      * through the page heap, few enough to keep marking cheap. */
     o.kind = test_below(r, 40) == 0 ? K_BIG : (int)test_below(r, K_BIG);
-    o.reachable = 1;
     switch (o.kind) {
     case K_NODE:
         o.nslots = 4;
@@ -311,13 +272,10 @@ static int64_t model_new(model *m, test_rng *r)
     }
     assert_non_null(o.gc);
     assert_int_equal((uintptr_t)o.gc % 16, 0);
-    o.slots = malloc((o.nslots + 1) * sizeof *o.slots);
-    assert_non_null(o.slots);
-    for (uint32_t i = 0; i < o.nslots; i++) {
-        o.slots[i] = -1;
+    for (uint32_t i = 0; i < o.nslots; i++)
         assert_null(*slot_addr(&o, i)); /* zeroed */
-    }
     fill_payload(&o);
+    assert_int_equal(test_graph_add(&m->g, o.nslots), m->n);
     m->objs[m->n] = o;
     return (int64_t)m->n++;
 }
@@ -325,10 +283,9 @@ static int64_t model_new(model *m, test_rng *r)
 /* A random reachable object, or -1. */
 static int64_t pick_reachable(model *m, test_rng *r)
 {
-    model_reach(m);
-    if (m->nreach == 0)
+    if (m->g.nreach == 0)
         return -1;
-    return m->reach[test_below(r, m->nreach)];
+    return m->g.reach[test_below(r, m->g.nreach)];
 }
 
 static void set_slot(model *m, int64_t from, uint32_t i, int64_t to)
@@ -336,17 +293,13 @@ static void set_slot(model *m, int64_t from, uint32_t i, int64_t to)
     mobj *o = &m->objs[from];
     void *v = to < 0 ? NULL : m->objs[to].gc;
     tc_store(o->gc, slot_addr(o, i), v);
-    if (o->slots[i] >= 0 && o->slots[i] != to)
-        m->dirty = 1;
-    o->slots[i] = to;
+    test_graph_set(&m->g, from, i, to);
 }
 
 static void set_root(model *m, size_t i, int64_t to)
 {
     m->groots[i] = to < 0 ? NULL : m->objs[to].gc;
-    if (m->roots[i] >= 0 && m->roots[i] != to)
-        m->dirty = 1;
-    m->roots[i] = to;
+    test_graph_set_root(&m->g, i, to);
 }
 
 /* Links an object that only the caller's stack holds into the graph. */
@@ -358,8 +311,6 @@ static void place(model *m, test_rng *r, int64_t x)
     } else {
         set_root(m, test_below(r, m->nroots), x);
     }
-    if (!m->objs[x].reachable)
-        m->dirty = 1; /* it replaced something, or landed in an unreachable slot */
 }
 
 /* One random operation. Returns 1 when it forced a collection. */
@@ -394,10 +345,59 @@ static __attribute__((noinline)) int model_step(model *m, test_rng *r, unsigned 
     return 0;
 }
 
-static unsigned long ops_from_env(unsigned long dflt)
+/* The operations of `make test`'s run, which stress mode never cuts. */
+#define DEFAULT_OPS 24000ul
+
+static unsigned long ops_from_env(void)
 {
     const char *s = getenv("TC_TORTURE_OPS");
-    return s ? strtoul(s, NULL, 10) : dflt;
+    return s ? strtoul(s, NULL, 10) : DEFAULT_OPS;
+}
+
+static uint64_t run_end_ns;    /* CLOCK_MONOTONIC; 0: no TC_TORTURE_SECONDS. Written
+                                 by main before the tests */
+static unsigned long ops_done; /* for "torture: ops=": added to by each test's thread
+                                 after its loops, read by main after the tests */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void run_end_from_env(void)
+{
+    const char *s = getenv("TC_TORTURE_SECONDS");
+    if (!s || !*s)
+        return;
+    char *end;
+    double secs = strtod(s, &end);
+    if (*end || !(secs >= 0)) {
+        fprintf(stderr, "TC_TORTURE_SECONDS=\"%s\": expected a number of seconds\n", s);
+        exit(2);
+    }
+    run_end_ns = now_ns() + (uint64_t)(secs * 1e9);
+}
+
+/* A loop's deadline: its share of the time the run has left, with
+ * `loops_left` loops (this one too) still to run; 0 (none) without
+ * TC_TORTURE_SECONDS. */
+static uint64_t loop_deadline_ns(int loops_left)
+{
+    if (!run_end_ns)
+        return 0;
+    uint64_t now = now_ns();
+    return now >= run_end_ns ? now : now + (run_end_ns - now) / (uint64_t)loops_left;
+}
+
+/* Whether a loop that has done `done` of its operations goes on: to `ops`,
+ * or to its deadline once past the default count. Reads no clock without
+ * a deadline, so make test's runs do what they always did. */
+static int loop_goes_on(unsigned long done, unsigned long ops, unsigned long dflt,
+                        uint64_t deadline_ns)
+{
+    return done < ops && (!deadline_ns || done < dflt || now_ns() < deadline_ns);
 }
 
 static void test_torture_single_thread_body(void *unused)
@@ -407,13 +407,17 @@ static void test_torture_single_thread_body(void *unused)
     seed = r.s;
     model m;
     model_init(&m, 64);
-    unsigned long ops = ops_from_env(24000), collections = 0;
-    for (unsigned long i = 0; i < ops; i++)
+    unsigned long ops = ops_from_env(), collections = 0, done = 0;
+    uint64_t deadline_ns = loop_deadline_ns(3);
+    for (; loop_goes_on(done, ops, DEFAULT_OPS, deadline_ns); done++)
         collections += (unsigned long)model_step(&m, &r, 3);
     tc_collect();
     model_check(&m);
-    printf("torture_single: %lu ops, %lu forced collections, %zu objects made, %zu reachable\n",
-           ops, collections, m.n, m.nreach);
+    ops_done += done;
+    printf("torture_single: %lu ops%s, %lu forced collections, %zu objects made, %zu reachable; "
+           "%llu vertices visited by the model's searches\n", done,
+           done < ops ? " (the deadline's share)" : "", collections, m.n, m.g.nreach,
+           (unsigned long long)m.g.visits);
 
     /* Drop every root: two collections bring the heap back to near zero. */
     tc_memstats before, after;
@@ -447,6 +451,8 @@ typedef struct mut_arg {
     int id;
     uint64_t seed;
     unsigned long ops;
+    uint64_t deadline_ns; /* see loop_goes_on */
+    unsigned long done;   /* written by the mutator, read after the join */
     unsigned long collections;
     unsigned long private_checked;
 } mut_arg;
@@ -496,7 +502,7 @@ static void *mutator(void *p)
     mut_arg *a = p;
     assert_int_equal(tc_thread_attach(), 0);
     test_rng r = { a->seed };
-    for (unsigned long i = 0; i < a->ops; i++) {
+    for (; loop_goes_on(a->done, a->ops, DEFAULT_OPS / NMUT, a->deadline_ns); a->done++) {
         model_acquire();
         a->collections += (unsigned long)model_step(&shared, &r, 4);
         pthread_mutex_unlock(&model_lock);
@@ -537,9 +543,9 @@ static void *blocked_reader(void *p)
     return (void *)1;
 }
 
-static void test_torture_four_threads_body(void *unused)
+/* loops_left: as loop_deadline_ns's (the four threads run one loop). */
+static void test_torture_four_threads_body(void *loops_left)
 {
-    (void)unused;
     uint64_t s0 = test_seed("torture_threads", 424242);
     seed = s0;
     model_init(&shared, 128);
@@ -547,12 +553,14 @@ static void test_torture_four_threads_body(void *unused)
     pthread_t reader, th[NMUT];
     assert_int_equal(pthread_create(&reader, NULL, blocked_reader, NULL), 0);
     mut_arg args[NMUT];
-    unsigned long ops = ops_from_env(24000) / NMUT;
+    unsigned long ops = ops_from_env() / NMUT;
+    uint64_t deadline_ns = loop_deadline_ns(*(int *)loops_left);
     tc_memstats ms0;
     tc_read_memstats(&ms0);
     /* The main thread waits in joins: a blocking region. */
     for (int i = 0; i < NMUT; i++) {
-        args[i] = (mut_arg){ .id = i + 1, .seed = s0 * 31 + (uint64_t)i, .ops = ops };
+        args[i] = (mut_arg){ .id = i + 1, .seed = s0 * 31 + (uint64_t)i, .ops = ops,
+                             .deadline_ns = deadline_ns };
         assert_int_equal(pthread_create(&th[i], NULL, mutator, &args[i]), 0);
     }
     tc_blocking_begin();
@@ -569,14 +577,17 @@ static void test_torture_four_threads_body(void *unused)
     assert_ptr_equal(ok, (void *)1);
     tc_memstats ms;
     tc_read_memstats(&ms);
-    unsigned long forced = 0, priv = 0;
+    unsigned long forced = 0, priv = 0, done = 0;
     for (int i = 0; i < NMUT; i++) {
         forced += args[i].collections;
         priv += args[i].private_checked;
+        done += args[i].done;
     }
-    printf("torture_threads: %d threads x %lu ops, %lu forced + %u total collections, "
-           "%lu private cells checked, %zu objects made\n", NMUT, ops, forced,
-           ms.num_gc - ms0.num_gc, priv, shared.n);
+    ops_done += done;
+    printf("torture_threads: %d threads, %lu ops%s, %lu forced + %u total collections, "
+           "%lu private cells checked, %zu objects made; %llu vertices visited by the "
+           "model's searches\n", NMUT, done, done < ops * NMUT ? " (the deadline's share)" : "",
+           forced, ms.num_gc - ms0.num_gc, priv, shared.n, (unsigned long long)shared.g.visits);
     assert_true(ms.num_gc - ms0.num_gc >= forced);
     for (size_t i = 0; i < shared.nroots; i++)
         set_root(&shared, i, -1);
@@ -650,7 +661,8 @@ static void test_torture_single_thread(void **state)
 static void test_torture_four_threads(void **state)
 {
     (void)state;
-    test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
+    int loops_left = 2;
+    test_run_on_fresh_stack(test_torture_four_threads_body, &loops_left);
 }
 
 /* The four threads again, with every marker counting itself as competing
@@ -666,7 +678,8 @@ static void test_torture_four_threads_markers_aside(void **state)
     tc_memstats m0;
     tc_read_memstats(&m0);
     tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 128); /* an eighth of a CPU each */
-    test_run_on_fresh_stack(test_torture_four_threads_body, NULL);
+    int loops_left = 1;
+    test_run_on_fresh_stack(test_torture_four_threads_body, &loops_left);
     tci_atomic_store_relaxed(&tci_mark_pace_test_compete, 0);
     uint64_t n = tci_mark_steps_aside() - before;
     tc_memstats m1;
@@ -696,6 +709,7 @@ int main(void)
     /* Check every cycle's marking too: the concurrent mark against a
      * stopped re-walk (checkmark) and the heap's black-to-white edges. */
     setenv("TRICOLOR_DEBUG", "verify=1,checkmark=1", 0);
+    run_end_from_env();
     if (tc_init() != 0)
         return 1;
     make_types();
@@ -705,5 +719,7 @@ int main(void)
         cmocka_unit_test(test_torture_four_threads_markers_aside),
         cmocka_unit_test(test_torture_parallel_mark),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    printf("torture: ops=%lu\n", ops_done);
+    return failed;
 }
