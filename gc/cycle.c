@@ -1061,10 +1061,12 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pthread_cond_broadcast(&gc_done_cond);
     pthread_mutex_unlock(&gc_lock);
     gate_pass();
-    /* What the finalizers keep, world running: objects with a finalizer
-     * that nothing else reaches cannot change (only their finalizer will
-     * see them again), and the queue shades what it hands out meanwhile. */
-    tci_mark_special_roots();
+    /* Barriered root ranges and what the finalizers keep, world running:
+     * a barriered range loses a pointer only through a store that shades
+     * it; objects with a finalizer that nothing else reaches cannot change
+     * (only their finalizer will see them again), and the queue shades
+     * what it hands out meanwhile. */
+    tci_mark_roots_concurrent();
 
     /* 2 and 3: mark, then stop and look for what the mutators still hold. */
     uint64_t mark_ns = 0;

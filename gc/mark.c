@@ -785,8 +785,9 @@ void tci_mark_begin_stw(void)
         share_half(&tracers[0]);
 }
 
-void tci_mark_special_roots(void)
+void tci_mark_roots_concurrent(void)
 {
+    tci_roots_scan_barriered(&tracers[0]);
     tci_special_roots(&tracers[0]);
 }
 

@@ -149,6 +149,13 @@ static inline void tc_store(void *obj, void *slot, void *value)
  * that reports precise roots with tc_trace (a VM's frames, say); it runs with
  * the world stopped and must not allocate. 0 on success, -1 with errno. */
 TC_API int tc_root_add(void *addr, size_t size);
+/* A root range whose pointer slots are written only through tc_store(NULL,
+ * slot, value) (or TC_STORE) after registration: the collector scans it
+ * while the program runs, outside every stop, whatever its size (a
+ * tc_root_add range is scanned inside the mark's first stop: about 40 ms
+ * for 64 MiB here). A plain store into it during a mark can lose the
+ * object it overwrites. Errors and removal as tc_root_add. */
+TC_API int tc_root_add_barriered(void *addr, size_t size);
 TC_API void tc_root_remove(void *addr);
 typedef void (*tc_root_fn)(tc_tracer *tracer, void *arg);
 TC_API int tc_root_callback_add(tc_root_fn fn, void *arg);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "gc.h"
+#include "model.h"
 
 /* Built with AddressSanitizer or ThreadSanitizer (GCC's macros), whose
  * runtimes may refuse what the OS would map. */
@@ -112,6 +113,30 @@ static inline int test_group_setup_profiled(void **state)
         return -1;
     tc_set_mem_profile_rate(1);
     return 0;
+}
+
+/* For test_fresh_call: the mark bit of the object whose address h hides
+ * (2: not an object). In a frame of its own, so no copy of the address
+ * stays in the caller's frame (one kept a dropped object alive once the
+ * lookup was inlined differently). */
+static inline uintptr_t test_hidden_mark(uintptr_t h, uintptr_t b, uintptr_t c)
+{
+    (void)b, (void)c;
+    tci_span *s = NULL;
+    uint32_t idx = 0;
+    if (!tci_find_object(h ^ TEST_HIDE_MASK, &s, &idx))
+        return 2;
+    return (uintptr_t)tci_mark_get(s, idx);
+}
+
+/* How many of the n objects whose hidden addresses are in h are marked,
+ * each looked up in a fresh frame (test_hidden_mark). */
+static inline size_t test_hidden_marked(const uintptr_t *h, size_t n)
+{
+    size_t marked = 0;
+    for (size_t i = 0; i < n; i++)
+        marked += test_fresh_call(test_hidden_mark, h[i], 0, 0) == 1;
+    return marked;
 }
 
 /* The state letter of thread tid of this process ('S': sleeping), or 0
