@@ -29,7 +29,10 @@ ROUNDS ?= 3
 # so linking it anywhere turns every malloc of that program, glibc's
 # baseline included, into mimalloc. Recursive (=) so the probe runs only
 # when a bench rule needs it.
-HAVE_MIMALLOC = $(shell echo '\#include <mimalloc.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+# The # is a variable's: make 4.3 keeps the backslash of \# inside a
+# function call, and cpp passes "\#include" through without an error.
+BENCH_HASH := \#
+HAVE_MIMALLOC = $(shell echo '$(BENCH_HASH)include <mimalloc.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
 BENCH_BACKENDS := tricolor bdwgc malloc
 # Backends registered for gcbench and the barrier only: tricolor with its
 # barrier compiled out (see backend_tricolor.c).
