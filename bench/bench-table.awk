@@ -3,20 +3,8 @@
 # Input lines: round=R case=C RESULT <workload> backend=B key=value ...
 # Output: per case and figure, the median over the rounds for each backend,
 # then the ratios tricolor / peer of those medians. The figures shown per
-# workload are the ones it exists for; every figure is in the log.
-
-function median(list,    n, v, i, j, t) {
-    n = split(list, v, " ")
-    for (i = 2; i <= n; i++) {            # insertion sort: a handful of rounds
-        t = v[i] + 0
-        for (j = i - 1; j >= 1 && v[j] + 0 > t; j--)
-            v[j + 1] = v[j]
-        v[j + 1] = t
-    }
-    if (n % 2)
-        return v[(n + 1) / 2] + 0
-    return (v[n / 2] + v[n / 2 + 1]) / 2
-}
+# workload are the ones it exists for; every figure is in the log. Run
+# after bench/table.awk (median).
 
 function fmt(x) {
     if (x == "")

@@ -5,10 +5,15 @@
 #   make bench [ROUNDS=3]                   every workload on every backend and
 #                                           the Go peers, interleaved rounds,
 #                                           medians and the ratio table
-#   make bench-quick                        the same, small and one round (CI)
+#   make bench-quick                        the same, small and one round, and
+#                                           bench-scale-quick (CI)
 #   make bench-pool [ROUNDS=3]              what a pool saves (bench/poolbench.c)
 #   make bench-observe [ROUNDS=3]           what profiling and reading the
 #                                           statistics cost (bench/observebench.c)
+#   make bench-scale [ROUNDS=3]             stops and marks against size,
+#                                           tricolor and Go (bench/scale.sh)
+#   make bench-scale-quick                  the same at tiny sizes, once: every
+#                                           run exits 0 with its RESULT line
 #   make bench-bin                          just build them
 #
 # Every workload (workload_<w>.c) and backend (backend_<b>.c) is compiled
@@ -29,7 +34,10 @@ ROUNDS ?= 3
 # so linking it anywhere turns every malloc of that program, glibc's
 # baseline included, into mimalloc. Recursive (=) so the probe runs only
 # when a bench rule needs it.
-HAVE_MIMALLOC = $(shell echo '\#include <mimalloc.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
+# The # is a variable's: make 4.3 keeps the backslash of \# inside a
+# function call, and cpp passes "\#include" through without an error.
+BENCH_HASH := \#
+HAVE_MIMALLOC = $(shell echo '$(BENCH_HASH)include <mimalloc.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo yes)
 BENCH_BACKENDS := tricolor bdwgc malloc
 # Backends registered for gcbench and the barrier only: tricolor with its
 # barrier compiled out (see backend_tricolor.c).
@@ -39,7 +47,7 @@ BENCH_EXTRA_BACKENDS := tc_plain
 BENCH_FLOOR_BACKENDS := floor
 BENCH_PROGS = $(BENCH_DIR)/tcbench $(if $(HAVE_MIMALLOC),$(BENCH_DIR)/tcbench-mimalloc)
 BENCH_WORKLOADS := allocrate gcbench latency steady barrier
-BENCH_PEERS := gcbench latency steady spike
+BENCH_PEERS := gcbench latency steady spike scale
 
 BDWGC_CFLAGS = $(shell pkg-config --cflags bdw-gc 2>/dev/null)
 BDWGC_LIBS = $(shell pkg-config --libs bdw-gc 2>/dev/null || echo -lgc)
@@ -70,11 +78,11 @@ BENCH_UTIL_OBJ := $(BENCH_DIR)/obj/bench_util.o $(BENCH_DIR)/obj/svg.o
 BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
 .PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer bench-pool \
-	bench-observe \
+	bench-observe bench-scale bench-scale-quick \
 	run run-report
 
 bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_DIR)/tcpool $(BENCH_DIR)/tcobserve \
-	$(BENCH_PEER_BIN)
+	$(BENCH_DIR)/tcscale $(BENCH_PEER_BIN)
 
 # backends.h lists a program's backends for gbench.cc (one directory per
 # program, since the file name is fixed).
@@ -128,6 +136,9 @@ $(BENCH_DIR)/obj/report.o: bench/report.c
 $(BENCH_DIR)/tcspike: bench/spike.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
+$(BENCH_DIR)/tcscale: bench/scale.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
+	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
+
 $(BENCH_DIR)/tcpool: bench/poolbench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
@@ -163,11 +174,21 @@ bench-quick: deps-bench
 	@$(MAKE) --no-print-directory bench-quick-run
 bench-quick-run: bench-bin
 	bench/bench.sh --quick --rounds 1 $(BENCH_DIR)
+	bench/scale.sh --quick --rounds 1 $(BENCH_DIR)
 
 # The pacer's scenarios, tricolor and Go side by side (bench/pacer.sh).
 bench-pacer: deps-bench
 	@$(MAKE) --no-print-directory bench-bin
 	bench/pacer.sh --rounds $(ROUNDS) $(BENCH_DIR)
+
+# Stops and marks against the program's size, tricolor and Go side by side
+# (bench/scale.sh: the table, and the plot in $(BENCH_DIR)/scale.svg).
+bench-scale: deps-bench
+	@$(MAKE) --no-print-directory bench-bin
+	bench/scale.sh --rounds $(ROUNDS) $(BENCH_DIR)
+bench-scale-quick: deps-bench
+	@$(MAKE) --no-print-directory bench-bin
+	bench/scale.sh --quick --rounds 1 $(BENCH_DIR)
 
 # What a pool saves: get+put against allocation and malloc, 1 and 2
 # threads, and a request loop with and without a pool (bench/poolbench.c).

@@ -11,7 +11,8 @@
 # hits all of them rather than one), and the table shows the median over
 # the rounds and the ratios tricolor / peer of those medians. Each run's
 # RESULT line goes to BENCH_DIR/bench.log with its round; the table is
-# computed from that log (bench/bench-table.awk), so it can be recomputed.
+# computed from that log (bench/table.awk and bench/bench-table.awk), so
+# it can be recomputed.
 # A run that fails (nonzero exit, no RESULT) is reported and makes the
 # script exit 1 after the table: a broken backend never shows as a fast one.
 set -u
@@ -143,7 +144,7 @@ for r in $(seq 1 "$rounds"); do
 done
 echo
 
-awk -f "$here/bench-table.awk" "$log"
+awk -f "$here/table.awk" -f "$here/bench-table.awk" "$log"
 
 # Every run must have left its line: a count that does not add up is a
 # failure even if no run said so.

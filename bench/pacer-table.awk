@@ -1,19 +1,7 @@
 # pacer-table.awk: the table of bench/pacer.sh from its log (one
 # "scenario=S round=R RESULT ..." line per run): per scenario the figure,
 # its bound, the median and every round's value for tricolor and for Go.
-function field(name,   i) {
-    for (i = 1; i <= NF; i++)
-        if (index($i, name "=") == 1)
-            return substr($i, length(name) + 2)
-    return ""
-}
-function median(list,   n, v, i, j, t) {
-    n = split(list, v, " ")
-    for (i = 1; i <= n; i++)
-        for (j = i + 1; j <= n; j++)
-            if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
+# Run after bench/table.awk (field, median).
 BEGIN {
     order = "gc50 gc100 gc200 limit200 spike spike_end below below_idle"
     what["gc50"] = "steady GC=50: peak heap / live"; bound["gc50"] = "<= 1.65"

@@ -20,22 +20,9 @@
 # A run that fails (nonzero exit, no RESULT) makes the script exit 1.
 set -u
 usage() { echo "usage: pacer.sh [--rounds N] [--quick] BENCH_DIR" >&2; exit 2; }
-rounds=3
-quick=""
-dir=""
-while [ $# -gt 0 ]; do
-    case $1 in
-        --rounds) [ $# -ge 2 ] || usage; rounds=$2; shift 2 ;;
-        --quick) quick=1; shift ;;
-        -*) usage ;;
-        *) [ -z "$dir" ] || usage; dir=$1; shift ;;
-    esac
-done
-[ -n "$dir" ] || usage
-case $rounds in '' | *[!0-9]* | 0) usage ;; esac
-for f in tcreport tcspike peer_steady peer_spike; do
-    [ -x "$dir/$f" ] || { echo "pacer.sh: missing $dir/$f (make bench-bin)" >&2; exit 2; }
-done
+opts_need="tcreport tcspike peer_steady peer_spike"
+# shellcheck source=bench/opts.sh
+. "$(dirname "$0")/opts.sh"
 log=$dir/pacer.log
 : > "$log"
 limit=${BENCH_RUN_LIMIT:-900}
@@ -88,5 +75,5 @@ while [ "$r" -le "$rounds" ]; do
     r=$((r + 1))
 done
 
-awk -f "$(dirname "$0")/pacer-table.awk" "$log"
+awk -f "$(dirname "$0")/table.awk" -f "$(dirname "$0")/pacer-table.awk" "$log"
 [ "$failed" -eq 0 ] || { echo "pacer.sh: some runs failed (see above)" >&2; exit 1; }
