@@ -50,7 +50,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TEST_SUPPORT_OBJ := $(B)/tests/support/model.o $(B)/tests/support/graph.o
 
 DEPS_BUILD := gcc make libatomic-ops-dev libcmocka-dev pkg-config
-DEPS_BENCH := libbenchmark-dev libgc-dev golang-go g++
+DEPS_BENCH := libbenchmark-dev libgc-dev libmimalloc-dev golang-go g++
 
 .PHONY: all lib deps deps-bench test test-run test-asan test-ubsan test-tsan \
 	check-symbols clean install stress
