@@ -173,6 +173,9 @@ void tci_mark_check_from(tc_tracer *tr, uintptr_t obj);
  * collector's tracer and draining what it reaches; scanning an object's
  * contents without marking the object itself. */
 int tci_mark_is_marked(uintptr_t p);
+/* While on (the specials' pass, world stopped, its thread alone), every
+ * object newly marked is reported to tci_special_marked_stw. */
+void tci_mark_hook_ephemerons(int on);
 void tci_mark_grey_stw(uintptr_t p);
 void tci_mark_drain_stw(void);
 void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
@@ -189,6 +192,11 @@ void tci_special_roots(tc_tracer *tr);
  * ephemerons to their fixpoint, weak references and ephemerons to dead
  * objects cleared, dead objects with finalizers queued (and kept). */
 void tci_special_mark_done_stw(void);
+/* The mark's report of an object it just marked, during the ephemeron
+ * fixpoint (tci_mark_hook_ephemerons): ephemerons keyed on it are ready. */
+void tci_special_marked_stw(uintptr_t obj);
+/* Tests: ephemerons looked at by the fixpoints since tc_init. */
+uint64_t tci_special_ephemeron_visits(void);
 /* After the world restarts: wakes the finalizer thread if anything was
  * queued. Takes special_lock: not with the world stopped. */
 void tci_special_after_cycle(void);

@@ -150,6 +150,17 @@ static workbuf *buf_get(void)
 
 static void wake_helpers(void);
 
+/* Set by the specials' pass (world stopped) while the ephemeron fixpoint
+ * drains: every object that gets marked is reported to it
+ * (tci_special_marked_stw), and the collector drains alone (no helper is
+ * woken), so the report needs no lock. */
+static int mark_hook_on;
+
+void tci_mark_hook_ephemerons(int on)
+{
+    mark_hook_on = on;
+}
+
 static void buf_put_full(workbuf *b)
 {
     pthread_mutex_lock(&work_lock); /* released below */
@@ -157,7 +168,7 @@ static void buf_put_full(workbuf *b)
     full_list = b;
     tci_atomic_add_full(&nfull, 1);
     pthread_mutex_unlock(&work_lock);
-    if (!concurrent && nworkers == 1 && nhelpers > 0)
+    if (!concurrent && nworkers == 1 && nhelpers > 0 && !mark_hook_on)
         wake_helpers();
 }
 
@@ -236,6 +247,8 @@ static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintpt
         return;
     }
     tr->marked_bytes += s->elemsize;
+    if (__builtin_expect(mark_hook_on, 0))
+        tci_special_marked_stw(obj);
     if (s->kind != TCI_KIND_NOSCAN) {
         if (__builtin_expect(tr->cur == NULL, 0))
             tr->cur = buf_get(); /* a mutator's first shade of the cycle */
