@@ -92,6 +92,10 @@ tc_tracer *tci_cache_tracer(void);
 
 /* ---- mark.c ---------------------------------------------------------------- */
 void tci_mark_init(int markers, int ncpu);
+/* The collector's thread as it starts, world running, world_lock held:
+ * the helper threads and a few work buffers made now, not in the first
+ * cycle's stop. */
+void tci_mark_warm_locked(void);
 /* 1 when the markers can keep to their share (the kernel reports their
  * waits for a CPU): see gc/pacer.c, 5. */
 int tci_mark_paced(void);

@@ -650,6 +650,24 @@ static void start_helpers(void)
                 nhelpers, nmarkers_cfg - 1);
 }
 
+/* Work buffers made ahead, when the collector's thread starts: a first
+ * cycle's stop took its buffers from malloc, page faults included. */
+#define WARM_BUFS 16
+
+void tci_mark_warm_locked(void)
+{
+    if (!helpers_started)
+        start_helpers();
+    for (int i = 0; i < WARM_BUFS; i++) {
+        workbuf *b = malloc(sizeof *b);
+        if (!b)
+            return; /* made when needed, as before */
+        memset(b, 0, sizeof *b); /* its pages faulted in now */
+        tci_atomic_add_full(&buf_bytes, sizeof *b);
+        buf_put_empty(b);
+    }
+}
+
 /* The collector's grey list outgrew a buffer: there is work to share. The
  * helpers start on the global list; small heaps (a shallow grey list) never
  * pay for waking them. */
