@@ -31,6 +31,11 @@
  *   firstcycles N  a fresh process: the heap case's lists built towards N
  *                  MiB (a garbage node per live node) until the third
  *                  cycle ends; every stop of cycles 1-3 is reported.
+ *   wide N         one object of a type with N pointer fields (the window
+ *                  of the latency experiment as one typed object): each of
+ *                  the timed part's nodes is stored over field i % N.
+ *   widearray N    the same work on tc_alloc_array of a one-pointer type
+ *                  (N elements): what wide is measured against.
  *
  * Every case but firstcycles sets up first (stops there are not counted;
  * what touches no heap object is done in a blocking region, so no stop
@@ -53,7 +58,7 @@
  * run on a live object, every finalized object's child intact): a lost or
  * overwritten object fails the run with exit 1; bad arguments exit 2.
  *
- * Usage: tcscale --case heap|roots|weak|finalizers|threads|firstcycles
+ * Usage: tcscale --case heap|roots|weak|finalizers|threads|firstcycles|wide|widearray
  *                --size N [--alloc-mib N]
  */
 #include <pthread.h>
@@ -103,7 +108,7 @@ static uint64_t check_of(uint64_t id)
 
 static void usage(const char *why)
 {
-    fprintf(stderr, "%s: %s\nusage: %s --case heap|roots|weak|finalizers|threads|firstcycles "
+    fprintf(stderr, "%s: %s\nusage: %s --case heap|roots|weak|finalizers|threads|firstcycles|wide|widearray "
                     "--size N [--alloc-mib N]\n", PROG, why, PROG);
     exit(2);
 }
@@ -644,6 +649,56 @@ static void first_run(long mib, uint64_t nodes)
     }
 }
 
+/* wide, widearray: a window of N slots, each node stored over slot i % N;
+ * at the end every slot holds the last node stored there. */
+static const tc_type *wide_type;
+static size_t wide_n;
+
+static double wide_live(long n) { return (double)n * (NODE_BYTES + 8) / 1048576.0; }
+
+static void wide_setup_typed(long n)
+{
+    wide_n = (size_t)n;
+    size_t *offs = malloc(wide_n * sizeof *offs);
+    if (!offs)
+        die_oom();
+    for (size_t i = 0; i < wide_n; i++)
+        offs[i] = i * sizeof(void *);
+    wide_type = tc_type_new("wide", wide_n * sizeof(void *), offs, wide_n);
+    free(offs);
+    if (!wide_type)
+        fail("tc_type_new refused the wide type", (uint64_t)n);
+    anchors.heads = tc_alloc(wide_type);
+    if (!anchors.heads)
+        die_oom();
+}
+
+static void wide_setup_array(long n)
+{
+    wide_n = (size_t)n;
+    anchors.heads = ptrs_new(wide_n);
+}
+
+static void wide_run(long n, uint64_t nodes)
+{
+    (void)n;
+    for (uint64_t i = 0; i < nodes; i++)
+        tc_store(anchors.heads, &anchors.heads[i % wide_n], node_new(i));
+    heap_nodes = nodes;
+}
+
+static void wide_check(long n)
+{
+    (void)n;
+    for (size_t k = 0; k < wide_n && k < heap_nodes; k++) {
+        uint64_t last = k + wide_n * ((heap_nodes - 1 - k) / wide_n);
+        if (!node_ok(anchors.heads[k], last))
+            fail("a window slot lost its node", k);
+        if (k % 4096 == 0)
+            tc_safepoint();
+    }
+}
+
 static const scase cases[] = {
     {"heap", heap_live, heap_setup, heap_mutate, NULL, heap_check},
     {"roots", roots_live, roots_setup, roots_mutate, NULL, roots_check},
@@ -651,6 +706,8 @@ static const scase cases[] = {
     {"finalizers", fin_live, fin_setup, fin_mutate, NULL, fin_check},
     {"threads", threads_live, threads_setup, NULL, threads_run, threads_check},
     {"firstcycles", heap_live, NULL, NULL, first_run, heap_check},
+    {"wide", wide_live, wide_setup_typed, NULL, wide_run, wide_check},
+    {"widearray", wide_live, wide_setup_array, NULL, wide_run, wide_check},
 };
 
 /* Allocation for several cycles: a cycle comes about once per live heap

@@ -38,6 +38,7 @@ typedef struct workbuf {
 } workbuf;
 
 #define PREFETCH_N 8
+enum { TRACER_CHECK = 1, TRACER_REPORT = 2 };
 
 struct tc_tracer {
     workbuf *cur;          /* owner only; NULL for a mutator's until it shades */
@@ -58,7 +59,9 @@ struct tc_tracer {
     int pace, pace_known;
     uint64_t pace_wall, pace_run, pace_wait;
     int64_t pace_owed;
-    int check;             /* checkmark: report unmarked objects, mark nothing */
+    int check;             /* 0, or TRACER_CHECK (checkmark: report unmarked objects,
+                              mark nothing) or TRACER_REPORT (the ephemeron
+                              fixpoint: mark, and report what was marked) */
     uintptr_t check_from;  /* checkmark: the object (or 0: a root) being checked */
 };
 
@@ -159,6 +162,7 @@ static int mark_hook_on;
 void tci_mark_hook_ephemerons(int on)
 {
     mark_hook_on = on;
+    tracers[0].check = on ? TRACER_REPORT : 0;
 }
 
 static void buf_put_full(workbuf *b)
@@ -222,15 +226,10 @@ static __attribute__((noinline, cold)) void check_marked(tc_tracer *tr, tci_foun
     abort();
 }
 
-static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintptr_t p)
+/* Marks the object found, if white: its bit, its bytes, and a push when it
+ * has pointers. Returns 1 when this call marked it. */
+static inline __attribute__((always_inline)) int mark_found(tc_tracer *tr, tci_found f)
 {
-    tci_found f = tci_find_object_v(p);
-    if (!f.obj)
-        return;
-    if (__builtin_expect(tr->check, 0)) {
-        check_marked(tr, f, p);
-        return;
-    }
     tci_span *s = f.span;
     uint32_t idx = f.idx;
     uintptr_t obj = f.obj;
@@ -241,19 +240,45 @@ static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintpt
          * (it was 30% of the mark loop). */
         uintptr_t old = tci_atomic_load_relaxed(w);
         if (old & bit)
-            return;
+            return 0;
         tci_atomic_store_relaxed(w, old | bit);
     } else if (!tci_atomic_or_test(w, bit)) {
-        return;
+        return 0;
     }
     tr->marked_bytes += s->elemsize;
-    if (__builtin_expect(mark_hook_on, 0))
-        tci_special_marked_stw(obj);
     if (s->kind != TCI_KIND_NOSCAN) {
         if (__builtin_expect(tr->cur == NULL, 0))
             tr->cur = buf_get(); /* a mutator's first shade of the cycle */
         push(tr, obj);
     }
+    return 1;
+}
+
+/* The tracer's cold modes, behind the one test mark_ptr makes anyway:
+ * checkmark (report what is not marked, mark nothing), and the ephemeron
+ * fixpoint's (mark, and report what was marked to the specials' pass). A
+ * test of a global flag for the latter in mark_ptr itself cost 30% of the
+ * marking of a pointer array. */
+static __attribute__((noinline, cold)) void mark_cold(tc_tracer *tr, tci_found f, uintptr_t p)
+{
+    if (tr->check == TRACER_CHECK) {
+        check_marked(tr, f, p);
+        return;
+    }
+    if (mark_found(tr, f))
+        tci_special_marked_stw(f.obj);
+}
+
+static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintptr_t p)
+{
+    tci_found f = tci_find_object_v(p);
+    if (!f.obj)
+        return;
+    if (__builtin_expect(tr->check, 0)) {
+        mark_cold(tr, f, p);
+        return;
+    }
+    (void)mark_found(tr, f);
 }
 
 void tc_trace(tc_tracer *tracer, void *ptr)
@@ -319,7 +344,7 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
             return size;
         }
     }
-    if (tci_span_state(s) == TCI_SPAN_LARGE && size > SCAN_CHUNK && !tr->check) {
+    if (tci_span_state(s) == TCI_SPAN_LARGE && size > SCAN_CHUNK && tr->check != TRACER_CHECK) {
         obj = s->base;
         if (p == obj)
             for (uintptr_t c = obj + SCAN_CHUNK; c < obj + size; c += SCAN_CHUNK)
@@ -335,13 +360,14 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
         return hi - lo;
     }
     /* The slots that lie in [lo, hi): each exactly once over the chunks,
-     * whatever the element's size (an element that spans many chunks has
-     * each chunk's part of its sorted offsets found by a binary search:
-     * scanning all its slots at each chunk was quadratic, 10 s for one
-     * object of 4 million fields). Only whole elements: an object smaller
-     * than its type holds none (reading the type's slots there read the
-     * neighbours' memory). Mostly one element per slot, unchunked: no
-     * 40-cycle divide for that. */
+     * whatever the element's size. An element the chunk holds whole is
+     * scanned with the plain loop; one that a chunk edge cuts (at most two
+     * a chunk) has the chunk's part of its sorted offsets found by a
+     * binary search: scanning all of a big element's slots at each chunk
+     * was quadratic, 10 s for one object of 4 million fields. Only whole
+     * elements: an object smaller than its type holds none (reading the
+     * type's slots there read the neighbours' memory). Mostly one element
+     * per slot, unchunked: no 40-cycle divide for that. */
     size_t tsz = t->size, e = 0, n = size >= tsz;
     if (size >= 2 * tsz) {
         e = (lo - obj) / tsz;
@@ -349,18 +375,20 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
         if (n > size / tsz)
             n = size / tsz;
     }
+    uint64_t slots = 0;
     for (; e < n; e++) {
         uintptr_t base = obj + e * tsz;
         size_t i = 0, end = t->n_ptrs;
-        if (base < lo)
+        if (__builtin_expect(base < lo, 0))
             i = first_offset_from(t, lo - base);
-        if (base + tsz > hi)
+        if (__builtin_expect(base + tsz > hi, 0))
             end = first_offset_from(t, hi - base);
-        tr->slots += end - i;
+        slots += end - i;
         for (; i < end; i++)
             mark_ptr(tr, __atomic_load_n((const uintptr_t *)(base + t->offsets[i]),
                                          __ATOMIC_ACQUIRE));
     }
+    tr->slots += slots;
     return hi - lo;
 }
 
@@ -774,7 +802,7 @@ void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj)
     if (s && s->kind != TCI_KIND_NOSCAN) {
         /* A checking tracer pushes nothing (and would never give a buffer
          * back). */
-        if (__builtin_expect(tr->cur == NULL, 0) && !tr->check)
+        if (__builtin_expect(tr->cur == NULL, 0) && tr->check != TRACER_CHECK)
             tr->cur = buf_get();
         scan_object(tr, obj);
     }
@@ -949,13 +977,13 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *mar
 
 void tci_mark_check_enable(tc_tracer *tr)
 {
-    tr->check = 1;
+    tr->check = TRACER_CHECK;
 }
 
 void tci_mark_check_roots(void)
 {
     tc_tracer tr;
     memset(&tr, 0, sizeof tr);
-    tr.check = 1;
+    tr.check = TRACER_CHECK;
     tci_roots_scan(&tr);
 }
