@@ -10,6 +10,8 @@
  *                  one word in 8 pointing at a live node, the others 0; every 64 allocations one of those words is
  *                  overwritten, with a plain store, by a new object with
  *                  the same id.
+ *   broots N       the same range registered with tc_root_add_barriered
+ *                  and written through tc_store (NULL, slot, value).
  *   weak N         N weak references, one to each of N 64-byte objects of
  *                  which every other one is dropped before the timed part,
  *                  and N/10 ephemerons in a chain created newest first:
@@ -58,7 +60,7 @@
  * run on a live object, every finalized object's child intact): a lost or
  * overwritten object fails the run with exit 1; bad arguments exit 2.
  *
- * Usage: tcscale --case heap|roots|weak|finalizers|threads|firstcycles|wide|widearray
+ * Usage: tcscale --case heap|roots|broots|weak|finalizers|threads|firstcycles|wide|widearray
  *                --size N [--alloc-mib N]
  */
 #include <pthread.h>
@@ -108,7 +110,7 @@ static uint64_t check_of(uint64_t id)
 
 static void usage(const char *why)
 {
-    fprintf(stderr, "%s: %s\nusage: %s --case heap|roots|weak|finalizers|threads|firstcycles|wide|widearray "
+    fprintf(stderr, "%s: %s\nusage: %s --case heap|roots|broots|weak|finalizers|threads|firstcycles|wide|widearray "
                     "--size N [--alloc-mib N]\n", PROG, why, PROG);
     exit(2);
 }
@@ -356,20 +358,37 @@ static size_t range_words;
 
 static double roots_live(long mib) { return 2.0 * mib; }
 
-static void roots_setup(long mib)
+static void roots_fill(long mib, int barriered)
 {
     range_words = (size_t)mib << 17;
     range = plain_calloc(range_words, sizeof *range);
-    if (tc_root_add(range, range_words * sizeof *range) != 0)
+    if ((barriered ? tc_root_add_barriered : tc_root_add)(range, range_words * sizeof *range))
         fail("tc_root_add refused the range", 0);
     for (size_t i = 0; i < range_words; i += 8)
-        range[i] = node_new(i / 8);
+        tc_store(NULL, &range[i], node_new(i / 8));
+}
+
+static void roots_setup(long mib)
+{
+    roots_fill(mib, 0);
 }
 
 static void roots_mutate(uint64_t i)
 {
     size_t w = (i / MUTATE_EVERY * 8) % range_words;
     range[w] = node_new(w / 8);
+}
+
+/* broots: the same through tc_root_add_barriered and tc_store. */
+static void broots_setup(long mib)
+{
+    roots_fill(mib, 1);
+}
+
+static void broots_mutate(uint64_t i)
+{
+    size_t w = (i / MUTATE_EVERY * 8) % range_words;
+    tc_store(NULL, &range[w], node_new(w / 8));
 }
 
 static void roots_check(long mib)
@@ -702,6 +721,7 @@ static void wide_check(long n)
 static const scase cases[] = {
     {"heap", heap_live, heap_setup, heap_mutate, NULL, heap_check},
     {"roots", roots_live, roots_setup, roots_mutate, NULL, roots_check},
+    {"broots", roots_live, broots_setup, broots_mutate, NULL, roots_check},
     {"weak", weak_live, weak_setup, weak_mutate, NULL, weak_check},
     {"finalizers", fin_live, fin_setup, fin_mutate, NULL, fin_check},
     {"threads", threads_live, threads_setup, NULL, threads_run, threads_check},
