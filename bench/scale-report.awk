@@ -12,7 +12,7 @@
 # after bench/table.awk (field, median).
 
 function label(c, s) {
-    if (c == "heap" || c == "roots" || c == "firstcycles")
+    if (c == "heap" || c == "roots" || c == "broots" || c == "firstcycles")
         return s " MiB"
     if (c == "threads")
         return s
@@ -40,6 +40,7 @@ function note(k, what) {
 BEGIN {
     nfig = split("stops max_stop_us p99_stop_us mark_ms_max mark_ms_median peak_rss_mib", figs, " ")
     xname["heap"] = "live heap (MiB)"; xname["roots"] = "root range (MiB)"
+    xname["broots"] = "barriered root range (MiB)"
     xname["weak"] = "weak references (+ a tenth as ephemerons)"
     xname["finalizers"] = "objects with a finalizer"; xname["threads"] = "attached threads"
 }

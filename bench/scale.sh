@@ -7,11 +7,13 @@
 # The sweep (bench/scale.c's cases; Go runs all but weak, which it lacks):
 #   heap         200, 400, 1024, 2048, 4096 MiB live (a size is skipped when
 #                MemAvailable is under 3.5 x the size + 1 GiB when it is due)
-#   roots        1, 8, 64 MiB of root range
+#   roots        1, 8, 64 MiB of root range (tc_root_add, plain stores)
+#   broots       1, 8, 64 MiB through tc_root_add_barriered (tricolor only)
 #   weak         10k, 100k, 1M weak references (+ a tenth as ephemerons)
 #   finalizers   10k, 100k, 300k objects with a finalizer
 #   threads      1, 4, 16, 64 attached threads (Go: goroutines)
 #   firstcycles  a fresh process's first 3 cycles (towards 200 MiB live)
+# SCALE_SWEEP="case:size ..." replaces the sweep (for one dimension).
 # --quick: tiny sizes and 64 MiB of allocation per run, to check that every
 # run exits 0 with its RESULT line (make bench-scale-quick; not a timing).
 #
@@ -37,14 +39,16 @@ limit=${BENCH_RUN_LIMIT:-900}
 
 if [ -n "$quick" ]; then
     alloc="--alloc-mib 64"
-    sweep="heap:16 heap:32 roots:1 roots:4 weak:1000 weak:10000 finalizers:1000
+    sweep="heap:16 heap:32 roots:1 roots:4 broots:1 weak:1000 weak:10000 finalizers:1000
            finalizers:10000 threads:1 threads:4 firstcycles:16"
 else
     alloc=""
     sweep="heap:200 heap:400 heap:1024 heap:2048 heap:4096 roots:1 roots:8 roots:64
-           weak:10000 weak:100000 weak:1000000 finalizers:10000 finalizers:100000
-           finalizers:300000 threads:1 threads:4 threads:16 threads:64 firstcycles:200"
+           broots:1 broots:8 broots:64 weak:10000 weak:100000 weak:1000000 finalizers:10000
+           finalizers:100000 finalizers:300000 threads:1 threads:4 threads:16 threads:64
+           firstcycles:200"
 fi
+sweep=${SCALE_SWEEP:-$sweep}
 
 runs=0
 failed=0
@@ -93,7 +97,7 @@ while [ "$r" -le "$rounds" ]; do
             echo "round=$r SKIPPED case=$c size=$s" >> "$log"
             continue
         fi
-        if [ "$c" = weak ]; then
+        if [ "$c" = weak ] || [ "$c" = broots ]; then
             run "$r" "$c" "$s" tricolor
         elif [ $((r % 2)) -eq 1 ]; then
             run "$r" "$c" "$s" tricolor; run "$r" "$c" "$s" go
