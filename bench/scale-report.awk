@@ -149,7 +149,7 @@ function panel(c, col, row,    x0, x1, y0, y1, i, k, b, f, v, vmin, vmax, ylo, y
     }
 }
 
-function plot(    i, n, c, s, j, t, p, col, row) {
+function plot(    i, n, c, s, j, t, p, col, row, h) {
     # The sizes of each plotted case, in increasing order.
     for (i = 1; i <= nkeys; i++) {
         split(keys[i], p, SUBSEP); c = p[1]; s = p[2] + 0
@@ -162,9 +162,11 @@ function plot(    i, n, c, s, j, t, p, col, row) {
     }
     bk[1] = "tricolor"; bk[2] = "go"; colour[1] = "#0072B2"; colour[2] = "#D55E00"
     printf "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" > svg
-    printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"640\" viewBox=\"0 0 960 640\" " \
-        "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" fill=\"#222222\">\n" > svg
-    printf "<rect width=\"960\" height=\"640\" fill=\"#ffffff\"/>\n" > svg
+    # Three panels a row, the legend in the cell after the last panel.
+    h = int((ncases + 1 + 2) / 3) * 280 + 80
+    printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"%d\" viewBox=\"0 0 960 %d\" " \
+        "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" fill=\"#222222\">\n", h, h > svg
+    printf "<rect width=\"960\" height=\"%d\" fill=\"#ffffff\"/>\n", h > svg
     n = 0; for (t in rounds) n++
     printf "<text x=\"20\" y=\"28\" font-size=\"16\" font-weight=\"bold\">Stops against size: tricolor " \
         "and Go 1.19 (median of %d round%s)</text>\n", n, n == 1 ? "" : "s" > svg
@@ -175,7 +177,7 @@ function plot(    i, n, c, s, j, t, p, col, row) {
         panel(cases[i], col, row)
     }
     # The legend in the last cell.
-    col = ncases % 3; row = int(ncases / 3); if (ncases >= 6) { col = 2; row = 1 }
+    col = ncases % 3; row = int(ncases / 3)
     for (i = 1; i <= 4; i++) {
         t = 60 + row * 280 + 40 + i * 22
         printf "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"1.6\"%s/>\n",
