@@ -783,14 +783,21 @@ static void concurrent_cycle(int forced, uint64_t requested_ns);
  * letting the bucket drain: the heap grows past its goal meanwhile, by
  * design. The wait is bounded: the bucket drains at the limit's share of
  * every CPU, 100 ms of every CPU at most to half of it. */
+/* Whether the limiter holds cycles back now (tci_pacer_hold_cycles), its
+ * figures brought up to date first (force: whatever the 1 ms throttle). */
+static int limiter_holds_cycles(int force)
+{
+    pthread_mutex_lock(&pacer_lock); /* released below */
+    limiter_update_locked(tci_os_now_ns(), force);
+    int held = tci_pacer_hold_cycles(&pacer);
+    pthread_mutex_unlock(&pacer_lock);
+    return held;
+}
+
 static int limiter_wait(void)
 {
     for (int waited = 0;; waited = 1) {
-        pthread_mutex_lock(&pacer_lock); /* released below */
-        limiter_update_locked(tci_os_now_ns(), 1);
-        int on = tci_pacer_hold_cycles(&pacer);
-        pthread_mutex_unlock(&pacer_lock);
-        if (!on)
+        if (!limiter_holds_cycles(1))
             return waited;
         tci_os_sleep_ns(1000000);
     }
@@ -1268,17 +1275,6 @@ void tc_release_memory(void)
     tc_blocking_end();
 }
 
-/* The stopped collector's counterpart of limiter_wait: whether the
- * limiter holds cycles back now. Throttled as limiter_update_locked is. */
-static int stopped_cycles_held(void)
-{
-    pthread_mutex_lock(&pacer_lock); /* released below */
-    limiter_update_locked(tci_os_now_ns(), 0);
-    int held = tci_pacer_hold_cycles(&pacer);
-    pthread_mutex_unlock(&pacer_lock);
-    return held;
-}
-
 int tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
 {
     if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
@@ -1297,7 +1293,9 @@ int tci_gc_maybe_trigger(tci_thread *self, size_t bytes)
         tci_atomic_load_relaxed(&gc_trigger))
         return 0;
     if (tci_cfg.gcstoptheworld) {
-        if (!stopped_cycles_held())
+        /* limiter_wait's counterpart for the stopped collector, which
+         * looks at every allocation past the trigger: throttled. */
+        if (!limiter_holds_cycles(0))
             collect(self, 0, bytes);
         return 0;
     }

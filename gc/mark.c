@@ -131,6 +131,15 @@ uint64_t tci_mark_buf_bytes(void)
     return tci_atomic_load_relaxed(&buf_bytes);
 }
 
+/* A new buffer, counted; NULL when malloc has none. */
+static workbuf *buf_new(void)
+{
+    workbuf *b = malloc(sizeof *b);
+    if (b)
+        tci_atomic_add_full(&buf_bytes, sizeof *b);
+    return b;
+}
+
 static workbuf *buf_get(void)
 {
     pthread_mutex_lock(&work_lock); /* released below */
@@ -138,13 +147,9 @@ static workbuf *buf_get(void)
     if (b)
         empty_list = b->next;
     pthread_mutex_unlock(&work_lock);
-    if (!b) {
-        b = malloc(sizeof *b);
-        if (!b) {
-            fprintf(stderr, "tricolor: out of memory for mark work buffers\n");
-            abort();
-        }
-        tci_atomic_add_full(&buf_bytes, sizeof *b);
+    if (!b && !(b = buf_new())) {
+        fprintf(stderr, "tricolor: out of memory for mark work buffers\n");
+        abort();
     }
     b->n = 0;
     b->next = NULL;
@@ -154,14 +159,11 @@ static workbuf *buf_get(void)
 static void wake_helpers(void);
 
 /* Set by the specials' pass (world stopped) while the ephemeron fixpoint
- * drains: every object that gets marked is reported to it
- * (tci_special_marked_stw), and the collector drains alone (no helper is
- * woken), so the report needs no lock. */
-static int mark_hook_on;
-
+ * drains: every object the collector's tracer marks is reported to it
+ * (tci_special_marked_stw), and the collector drains alone (buf_put_full
+ * wakes no helper meanwhile), so the report needs no lock. */
 void tci_mark_hook_ephemerons(int on)
 {
-    mark_hook_on = on;
     tracers[0].check = on ? TRACER_REPORT : 0;
 }
 
@@ -172,7 +174,10 @@ static void buf_put_full(workbuf *b)
     full_list = b;
     tci_atomic_add_full(&nfull, 1);
     pthread_mutex_unlock(&work_lock);
-    if (!concurrent && nworkers == 1 && nhelpers > 0 && !mark_hook_on)
+    /* Not while the ephemeron fixpoint reports (tci_mark_hook_ephemerons):
+     * only then does the collector's tracer have that mode, and only the
+     * collector marks when nworkers is 1 outside a concurrent mark. */
+    if (!concurrent && nworkers == 1 && nhelpers > 0 && tracers[0].check != TRACER_REPORT)
         wake_helpers();
 }
 
@@ -687,11 +692,10 @@ void tci_mark_warm_locked(void)
     if (!helpers_started)
         start_helpers();
     for (int i = 0; i < WARM_BUFS; i++) {
-        workbuf *b = malloc(sizeof *b);
+        workbuf *b = buf_new();
         if (!b)
             return; /* made when needed, as before */
         memset(b, 0, sizeof *b); /* its pages faulted in now */
-        tci_atomic_add_full(&buf_bytes, sizeof *b);
         buf_put_empty(b);
     }
 }

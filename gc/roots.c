@@ -183,16 +183,24 @@ void tci_roots_scan(tc_tracer *tr)
     tci_special_roots(tr);
 }
 
-void tci_roots_scan_barriered(tc_tracer *tr)
+/* The ranges registered barriered (or not) into the tracer, under
+ * roots_lock; returns their bytes. */
+static uint64_t scan_ranges_locked(tc_tracer *tr, int barriered)
 {
     uint64_t bytes = 0;
-    pthread_mutex_lock(&roots_lock); /* released below */
     for (size_t i = 0; i < nranges; i++) {
-        if (!ranges[i].barriered)
+        if (ranges[i].barriered != barriered)
             continue;
         tci_mark_range(tr, ranges[i].lo, ranges[i].hi);
         bytes += ranges[i].hi - ranges[i].lo;
     }
+    return bytes;
+}
+
+void tci_roots_scan_barriered(tc_tracer *tr)
+{
+    pthread_mutex_lock(&roots_lock); /* released below */
+    uint64_t bytes = scan_ranges_locked(tr, 1);
     pthread_mutex_unlock(&roots_lock);
     last_bytes += bytes;
 }
@@ -208,12 +216,7 @@ void tci_roots_scan_stop(tc_tracer *tr)
     /* No stopped thread holds roots_lock: it is never held across a
      * safepoint. */
     pthread_mutex_lock(&roots_lock); /* released below */
-    for (size_t i = 0; i < nranges; i++) {
-        if (ranges[i].barriered)
-            continue; /* tci_roots_scan_barriered */
-        tci_mark_range(tr, ranges[i].lo, ranges[i].hi);
-        bytes += ranges[i].hi - ranges[i].lo;
-    }
+    bytes += scan_ranges_locked(tr, 0); /* the barriered ones: tci_roots_scan_barriered */
     for (size_t i = 0; i < ncallbacks; i++)
         callbacks[i].fn(tr, callbacks[i].arg);
     pthread_mutex_unlock(&roots_lock);

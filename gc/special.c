@@ -637,8 +637,7 @@ static void ephemeron_fixpoint_locked(void)
         if (!k || !v)
             continue;
         if (tci_mark_is_marked(k)) {
-            if (!tci_mark_is_marked(v))
-                tci_mark_grey_stw(v); /* may make filed ones ready */
+            tci_mark_grey_stw(v); /* if white; may make filed ones ready */
         } else {
             tc_ephemeron **b = &eph_table[tci_addr_hash(k, eph_buckets)];
             e->pending = *b;
@@ -651,18 +650,15 @@ static void ephemeron_fixpoint_locked(void)
             eph_ready = e->pending;
             e->pending = NULL;
             visits++;
-            uintptr_t v = tci_atomic_load_relaxed(&e->value);
-            if (!tci_mark_is_marked(v))
-                tci_mark_grey_stw(v);
+            tci_mark_grey_stw(tci_atomic_load_relaxed(&e->value)); /* if white */
         }
         tci_mark_drain_stw(); /* what the values reach: may make more ready */
         if (!eph_ready)
             break;
     }
     tci_mark_hook_ephemerons(0);
-    /* What is still filed has a dead key (cleared below): empty the table. */
-    for (tc_ephemeron *e = ephemerons; e; e = e->next)
-        e->pending = NULL;
+    /* What is still filed has a dead key (cleared below): empty the table.
+     * Their `pending` links go stale, unread: filing sets the link anew. */
     memset(eph_table, 0, eph_buckets * sizeof *eph_table);
     tci_atomic_add_full(&eph_visits, visits);
 }

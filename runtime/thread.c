@@ -101,7 +101,6 @@ __attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
  * until PARK_YIELD_NS (the collector, or anyone, gets the CPU when it
  * needs it, but the thread is still runnable when the stop ends), and only
  * then sleeps. */
-
 #define PARK_SPIN_NS 20000
 #define PARK_YIELD_NS 300000
 
@@ -345,8 +344,6 @@ void tc_thread_detach(void)
                         "finalizer); it stays attached (ignored)\n");
         return;
     }
-    if (t->blocking_depth > 0 && hooks.region)
-        hooks.region(t, 0); /* the cache goes with the thread: see tc_blocking_begin */
     /* Blocked from here on: no stop waits for us, and once we hold
      * world_lock none is in progress. */
     blocking_enter_here(t);
