@@ -994,44 +994,79 @@ static void gate_pass(void)
     pthread_mutex_unlock(&gate_lock);
 }
 
-/* The stop gate (tests): held, the collector waits inside its next stop,
- * the world stopped and world_lock held, until released; see
+/* The arm and stop gates (tests): held, the collector waits at its gate's
+ * point until released. held and waiting: gate_lock. */
+typedef struct gate_point { int held, waiting; } gate_point;
+/* After write-protecting the root ranges (tci_roots_arm), world running,
+ * before the first stop: tci_gate_hold_armed. */
+static gate_point arm_gate;
+/* Inside the next stop, the world stopped and world_lock held:
  * tci_gate_hold_stop. */
-static int stop_gate_held, stop_gate_waiting; /* gate_lock */
+static gate_point stop_gate;
 
-void tci_gate_hold_stop(int on)
+static void point_hold(gate_point *g, int on)
 {
     pthread_mutex_lock(&gate_lock); /* released below */
-    stop_gate_held = on;
+    g->held = on;
     pthread_cond_broadcast(&gate_cond);
     pthread_mutex_unlock(&gate_lock);
 }
 
-void tci_gate_wait_stopped(void)
+static void point_wait(gate_point *g)
 {
     pthread_mutex_lock(&gate_lock); /* released below */
-    while (!stop_gate_waiting)
+    while (!g->waiting)
         pthread_cond_wait(&gate_cond, &gate_lock);
     pthread_mutex_unlock(&gate_lock);
 }
 
-static void stop_gate_pass(void)
+static void point_pass(gate_point *g)
 {
     pthread_mutex_lock(&gate_lock); /* released below */
-    if (stop_gate_held) {
-        stop_gate_waiting = 1;
+    if (g->held) {
+        g->waiting = 1;
         pthread_cond_broadcast(&gate_cond);
-        while (stop_gate_held)
+        while (g->held)
             pthread_cond_wait(&gate_cond, &gate_lock);
-        stop_gate_waiting = 0;
+        g->waiting = 0;
     }
     pthread_mutex_unlock(&gate_lock);
 }
 
+void tci_gate_hold_armed(int on)
+{
+    point_hold(&arm_gate, on);
+}
+
+void tci_gate_wait_armed(void)
+{
+    tc_blocking_begin(); /* the collector runs on, to its first stop */
+    point_wait(&arm_gate);
+    tc_blocking_end();
+}
+
+void tci_gate_hold_stop(int on)
+{
+    point_hold(&stop_gate, on);
+}
+
+void tci_gate_wait_stopped(void)
+{
+    point_wait(&stop_gate);
+}
+
+static void stop_gate_pass(void)
+{
+    point_pass(&stop_gate);
+}
+
 static void concurrent_cycle(int forced, uint64_t requested_ns_)
 {
-    /* 0. The previous cycle's sweep, world running. */
+    /* 0. The previous cycle's sweep, world running; the plain root ranges
+     * write-protected, so that the stop need not read them. */
     tci_sweep_all();
+    tci_roots_arm();
+    point_pass(&arm_gate);
 
     /* 1. Stop #1. */
     tci_world_lock(NULL);

@@ -224,6 +224,14 @@ void tci_roots_scan(tc_tracer *tr);
  * restarts. */
 void tci_roots_scan_stop(tc_tracer *tr);
 void tci_roots_scan_barriered(tc_tracer *tr);
+/* Before a concurrent mark's first stop, world running: write-protects the
+ * plain ranges big enough (roots.c), so that the stop need not read them.
+ * After the stop the collector scans them (tci_roots_scan_protected, from
+ * tci_mark_roots_concurrent) and makes them writable again. */
+void tci_roots_arm(void);
+void tci_roots_scan_protected(tc_tracer *tr);
+/* Bytes of plain root ranges the last first stop read itself (tests). */
+uint64_t tci_roots_last_stop_range_bytes(void);
 /* With the world stopped, at a mark's first stop: notes where each
  * thread's stack begins. At its last stop, tci_roots_scan_new_frames scans
  * only what lies below that (frames pushed since, and a new blocking
@@ -381,6 +389,12 @@ void tci_gate_hold_stop(int on);
 void tci_gate_wait_stopped(void);
 uint64_t tci_gate_start_cycle(void);
 void tci_gate_wait_held(void);
+/* The arm gate: held, the collector waits in its next concurrent cycle
+ * after write-protecting the plain root ranges, world running, before the
+ * first stop; tci_gate_wait_armed blocks (as a blocked thread) until it
+ * sits there. */
+void tci_gate_hold_armed(int on);
+void tci_gate_wait_armed(void);
 /* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
  * returned it, is done, sweep included. */
 void tci_gate_wait_cycle(uint64_t want);

@@ -850,6 +850,7 @@ void tci_mark_begin_stw(void)
 
 void tci_mark_roots_concurrent(void)
 {
+    tci_roots_scan_protected(&tracers[0]);
     tci_roots_scan_barriered(&tracers[0]);
     tci_special_roots(&tracers[0]);
 }

@@ -144,17 +144,23 @@ static inline void tc_store(void *obj, void *slot, void *value)
  * conservatively. tc_root_add registers another range (a global area, a VM
  * stack), scanned conservatively word by word at each collection; the range
  * may be written with plain stores at any time, and must be mapped
- * readable (else EFAULT) until tc_root_remove. tc_root_remove takes the
- * range starting at addr away. tc_root_callback_add registers a function
+ * readable (else EFAULT) until tc_root_remove. Each concurrent mark
+ * write-protects its whole pages from just before its first stop until
+ * the collector has read them (a write meanwhile faults into the
+ * library's SIGSEGV hook, which copies what the stop saw): the stop does
+ * not read it, but a system call writing into it meanwhile fails with
+ * EFAULT, and the program must not change its protection (docs/api.md;
+ * TRICOLOR_DEBUG=rootprotect=0 reads every range in the stop instead).
+ * tc_root_remove takes the range starting at addr away (waiting, if a
+ * mark has protected it, until the mark has read it). tc_root_callback_add registers a function
  * that reports precise roots with tc_trace (a VM's frames, say); it runs with
  * the world stopped and must not allocate. 0 on success, -1 with errno. */
 TC_API int tc_root_add(void *addr, size_t size);
 /* A root range whose pointer slots are written only through tc_store(NULL,
  * slot, value) (or TC_STORE) after registration: the collector scans it
- * while the program runs, outside every stop, whatever its size (a
- * tc_root_add range is scanned inside the mark's first stop: about 40 ms
- * for 64 MiB here). A plain store into it during a mark can lose the
- * object it overwrites. Errors and removal as tc_root_add. */
+ * while the program runs, outside every stop, whatever its size, with no
+ * protection and no faults. A plain store into it during a mark can lose
+ * the object it overwrites. Errors and removal as tc_root_add. */
 TC_API int tc_root_add_barriered(void *addr, size_t size);
 TC_API void tc_root_remove(void *addr);
 typedef void (*tc_root_fn)(tc_tracer *tracer, void *arg);

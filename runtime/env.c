@@ -16,6 +16,7 @@ void tci_config_default(tci_config *c)
     c->memlimit = -1;
     c->gc_cpu_limit = 50;
     c->mem_profile_rate = 512 * 1024; /* Go's runtime.MemProfileRate */
+    c->rootprotect = 1;
 }
 
 /* Parses a whole decimal number with no sign, no space, no suffix. */
@@ -120,11 +121,13 @@ static const struct debug_key {
     { "checkmark", 1, "0 off, 1 on" },
     { "gcstoptheworld", 1, "0 off, 1 on" },
     { "gcstress", 1u << 30, "a cycle every N span refills, 0 off" },
+    { "rootprotect", 1, "0 scan tc_root_add ranges in the first stop, 1 write-protect them "
+                        "instead (the default)" },
 };
 #define NDEBUG_KEYS (sizeof debug_keys / sizeof debug_keys[0])
 #define DEBUG_KEY_LIST \
     "gctrace, gcpacertrace, scavtrace, memprofilerate, verify, checkmark, gcstoptheworld, " \
-    "gcstress"
+    "gcstress, rootprotect"
 
 static void debug_set(tci_config *c, size_t key, unsigned long long v)
 {
@@ -136,7 +139,8 @@ static void debug_set(tci_config *c, size_t key, unsigned long long v)
     case 4: c->verify = (int)v; break;
     case 5: c->checkmark = (int)v; break;
     case 6: c->gcstoptheworld = (int)v; break;
-    default: c->gcstress = (unsigned)v; break;
+    case 7: c->gcstress = (unsigned)v; break;
+    default: c->rootprotect = (int)v; break;
     }
 }
 

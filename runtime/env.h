@@ -23,6 +23,8 @@ typedef struct tci_config {
                             world stopped, on the allocating thread (no concurrency) */
     size_t mem_profile_rate; /* TRICOLOR_DEBUG=memprofilerate=N: bytes per heap-profile
                                 sample (0 off, 1 every allocation); default 512 KiB */
+    int rootprotect;     /* TRICOLOR_DEBUG=rootprotect=0: tc_root_add ranges scanned in the
+                            first stop instead of write-protected (roots.c); default 1 */
 } tci_config;
 
 void tci_config_default(tci_config *c);

@@ -46,9 +46,27 @@ int tci_os_thread_start(void *(*fn)(void *), void *arg);
 void tci_os_deadline_after(struct timespec *ts, uint64_t ns);
 
 /* Whether every byte of [lo, lo + size) is mapped readable now: 1, 0, or
- * -1 with errno when the process's map cannot be read. Reads the whole
- * map (tens of microseconds): for registrations, not for a hot path. */
-int tci_os_range_readable(uintptr_t lo, size_t size);
+ * -1 with errno when the process's map cannot be read. *private_rw (when
+ * not NULL) is set to whether all of it is also writable and private to
+ * the process (no other process writes it behind our back). Reads the
+ * whole map (tens of microseconds): for registrations, not for a hot path. */
+int tci_os_range_readable(uintptr_t lo, size_t size, int *private_rw);
+
+/* The size of a page of the memory protections below. */
+size_t tci_os_page_size(void);
+/* Makes whole pages [p, p + size) read-only (writable 0) or readable and
+ * writable (1): 0, or -1 with errno (ENOMEM: too many mappings). Safe in a
+ * signal handler. */
+int tci_os_protect(void *p, size_t size, int writable);
+/* Routes the process's write faults on protected memory (SIGSEGV with
+ * SEGV_ACCERR) through fn, on the faulting thread, before any handler the
+ * program installed: fn returns 1 when the fault was its own (the write is
+ * then retried), 0 to pass it on to the program's handler, or to the
+ * default action when there is none. fn must be async-signal-safe. Called
+ * again, it installs the hook anew when the program has replaced it since
+ * (chaining to the program's handler): the roots call it at each use. 0,
+ * or -1 with errno. */
+int tci_os_fault_hook(int (*fn)(uintptr_t addr));
 
 /* The calling thread's stack: the highest address (its base; stacks grow
  * down). 0 on failure. */

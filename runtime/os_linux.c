@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,14 +259,14 @@ int tci_os_exec_mappings(tci_os_mapping **out, size_t *n)
     return 0;
 }
 
-int tci_os_range_readable(uintptr_t lo, size_t size)
+int tci_os_range_readable(uintptr_t lo, size_t size, int *private_rw)
 {
     uintptr_t hi = lo + size, cur = lo;
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f)
         return -1;
     char line[512];
-    int ok = 0;
+    int ok = 0, rw = 1;
     /* Mappings come lowest first: walk them until [lo, hi) is covered by
      * readable ones or a gap or an unreadable one is found. */
     while (!ok && fgets(line, sizeof line, f)) {
@@ -277,6 +278,7 @@ int tci_os_range_readable(uintptr_t lo, size_t size)
             continue;
         if (start > cur || perms[0] != 'r')
             break;
+        rw &= perms[1] == 'w' && perms[3] == 'p';
         cur = end;
         ok = cur >= hi;
         /* A line longer than the buffer: skip its rest. */
@@ -284,5 +286,92 @@ int tci_os_range_readable(uintptr_t lo, size_t size)
             ;
     }
     fclose(f);
+    if (private_rw)
+        *private_rw = ok && rw;
     return ok;
+}
+
+size_t tci_os_page_size(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int tci_os_protect(void *p, size_t size, int writable)
+{
+    return mprotect(p, size, writable ? PROT_READ | PROT_WRITE : PROT_READ);
+}
+
+/* The fault hook. The program's handler that ours displaced, in one of two
+ * slots: installing anew writes the other slot and then publishes its
+ * index, so a handler running meanwhile reads a whole one. Written under
+ * hook_lock, read by the signal handler. */
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction hook_prev[2];
+static tci_atomic hook_prev_slot;
+static tci_atomic hook_fn; /* int (*)(uintptr_t), set once under hook_lock */
+/* Set while this thread's handler passes a fault on: a program handler
+ * that calls ours back (it saved ours as its previous one) then gets the
+ * default action instead of a loop between the two. */
+static __thread int hook_passing __attribute__((tls_model("initial-exec")));
+
+static void fault_default(int sig, const siginfo_t *si)
+{
+    /* The default action for a fault is to die with the signal: retrying
+     * the instruction faults again with no handler. A signal sent by
+     * kill(2) is not retried, so it is raised again. */
+    signal(sig, SIG_DFL);
+    if (si->si_code <= 0)
+        raise(sig);
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *ctx)
+{
+    int (*fn)(uintptr_t) = (int (*)(uintptr_t))tci_atomic_load_acquire(&hook_fn);
+    if (hook_passing) {
+        fault_default(sig, si);
+        return;
+    }
+    if (fn && si->si_code == SEGV_ACCERR && fn((uintptr_t)si->si_addr))
+        return;
+    const struct sigaction *prev = &hook_prev[tci_atomic_load_acquire(&hook_prev_slot)];
+    if (prev->sa_flags & SA_SIGINFO) {
+        hook_passing = 1;
+        prev->sa_sigaction(sig, si, ctx);
+        hook_passing = 0;
+    } else if (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN) {
+        fault_default(sig, si); /* an ignored fault is fatal too */
+    } else {
+        hook_passing = 1;
+        prev->sa_handler(sig);
+        hook_passing = 0;
+    }
+}
+
+int tci_os_fault_hook(int (*fn)(uintptr_t addr))
+{
+    pthread_mutex_lock(&hook_lock); /* released on every path */
+    struct sigaction cur;
+    if (sigaction(SIGSEGV, NULL, &cur) != 0) {
+        pthread_mutex_unlock(&hook_lock);
+        return -1;
+    }
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fault_handler) {
+        pthread_mutex_unlock(&hook_lock);
+        return 0; /* still ours */
+    }
+    uintptr_t slot = tci_atomic_load_relaxed(&hook_prev_slot) ^ 1;
+    hook_prev[slot] = cur;
+    tci_atomic_store_release(&hook_prev_slot, slot);
+    tci_atomic_store_release(&hook_fn, (uintptr_t)fn);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = fault_handler;
+    /* On the program's alternate stack when it has one (its own stack may
+     * be what overflowed); SA_NODEFER so a fault inside a handler the
+     * fault is passed to is delivered, not a hang. */
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    int rc = sigaction(SIGSEGV, &sa, NULL);
+    pthread_mutex_unlock(&hook_lock);
+    return rc;
 }

@@ -186,6 +186,12 @@ static void test_env_debug_accepts(void **state)
     tci_config_default(&c);
     assert_int_equal(tci_env_parse_debug("", &c, err, sizeof err), 0);
     assert_int_equal(c.verify, 0);
+    /* The one key whose default is on. */
+    assert_int_equal(c.rootprotect, 1);
+    assert_int_equal(tci_env_parse_debug("rootprotect=0", &c, err, sizeof err), 0);
+    assert_int_equal(c.rootprotect, 0);
+    assert_int_equal(tci_env_parse_debug("rootprotect=2", &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "0 to 1"));
 }
 
 static void test_env_debug_rejects(void **state)
@@ -309,6 +315,7 @@ static void test_env_load(void **state)
     assert_int_equal(c.gctrace, 0);
     assert_int_equal(c.verify, 0);
     assert_int_equal(c.gcstress, 0);
+    assert_int_equal(c.rootprotect, 1);
 }
 
 int main(void)
