@@ -278,8 +278,12 @@ static int root_add(const char *fn, void *addr, size_t size, int barriered)
         errno = EFAULT;
         return -1;
     }
-    /* Made before the lock (it allocates); dropped if no slot is free. */
-    prange *prot = !barriered && private_rw ? prange_new(lo, lo + size) : NULL;
+    /* A machine stack (the caller's here) is never protected: the kernel
+     * pushes the fault's own signal frame there, and cannot. Made before
+     * the lock (it allocates); dropped if no slot is free. */
+    uintptr_t here = (uintptr_t)&private_rw;
+    int on_stack = here >= lo && here - lo < size;
+    prange *prot = !barriered && private_rw && !on_stack ? prange_new(lo, lo + size) : NULL;
     pthread_mutex_lock(&roots_lock); /* released on every path */
     for (size_t i = 0; i < nranges; i++) {
         if (ranges[i].lo == lo) {
