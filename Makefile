@@ -1,7 +1,8 @@
 # tricolor: one plain Makefile. Objects live under build/$(CONFIG)/ so the
 # release, debug, asan, ubsan and tsan builds sit side by side.
 #
-#   make              libtricolor.a, libtricolor.so, tricolor.pc (release)
+#   make              install missing packages, then libtricolor.a, libtricolor.so,
+#                     tricolor.pc (release)
 #   make test         install missing packages, build, run every test
 #   make run          the pause report (latency experiment + steady-state server)
 #   make bench        every workload on every backend and Go, side by side
@@ -9,6 +10,8 @@
 #   make install PREFIX=/usr/local
 
 CONFIG ?= release
+# The version tricolor.pc says: include/tricolor.h's.
+VERSION := $(shell awk '/define TC_VERSION_MAJOR/{a=$$3} /define TC_VERSION_MINOR/{b=$$3} END{print a "." b}' include/tricolor.h)
 PREFIX ?= /usr/local
 B := build/$(CONFIG)
 
@@ -48,13 +51,20 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 TEST_SUPPORT_OBJ := $(B)/tests/support/model.o $(B)/tests/support/graph.o
+# Kept, not deleted as intermediates: else every test binary relinks at
+# every make.
+.SECONDARY: $(TEST_SUPPORT_OBJ)
 
 DEPS_BUILD := gcc make libatomic-ops-dev libcmocka-dev pkg-config
 DEPS_BENCH := libbenchmark-dev libgc-dev libmimalloc-dev golang-go g++
 
 .PHONY: all lib deps deps-bench test test-run test-asan test-ubsan test-tsan \
 	check-symbols clean install stress
-all: lib
+# A plain `make` on a fresh machine installs what the build needs first (or
+# names the apt-get command), as `make test` does, instead of dying on a
+# missing header.
+all: deps
+	@$(MAKE) --no-print-directory lib
 
 deps:
 	@tools/deps.sh $(DEPS_BUILD)
@@ -77,7 +87,7 @@ $(B)/libtricolor.so: $(LIB_OBJ)
 
 # The installed file is written by `install` with the PREFIX given there.
 $(B)/tricolor.pc: tricolor.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1|g' $< > $@
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
 # Only tc_ symbols may leave the library: interpreters own names like
 # gc_collect, and that is what "embeddable" means.
@@ -140,7 +150,7 @@ install: lib
 	install -m 644 $(B)/libtricolor.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libtricolor.so $(DESTDIR)$(PREFIX)/lib/libtricolor.so.0
 	ln -sf libtricolor.so.0 $(DESTDIR)$(PREFIX)/lib/libtricolor.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1|g' tricolor.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tricolor.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/tricolor.pc
 
 clean:
