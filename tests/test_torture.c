@@ -510,9 +510,9 @@ static void *mutator(void *p)
             a->private_checked += private_churn(&r, a->id);
         tc_safepoint();
     }
-    /* The last thread to finish detaches explicitly; the others exit
-     * attached and are detached by the thread-exit destructor. */
-    if (a->id == 0)
+    /* The first mutator (ids start at 1) detaches explicitly; the others
+     * exit attached and are detached by the thread-exit destructor. */
+    if (a->id == 1)
         tc_thread_detach();
     return NULL;
 }
