@@ -446,6 +446,97 @@ static void test_roots_program_fault_handler_still_called(void **state)
     munmap(a, BYTES);
 }
 
+/* Several threads churn one protected range with plain stores while
+ * cycles run: new objects into slots, and swaps between slots (the
+ * snapshot's hard case: an object moved from a slot the collector has not
+ * read into one it has, its old slot overwritten). Every slot's object
+ * must be the one the thread's own record says, intact; verify=1 checks
+ * each cycle's marking too. Random: the seed is printed. */
+enum { CHURN_THREADS = 3, CHURN_SLOTS = (2 << 20) / sizeof(void *) };
+
+struct churn {
+    test_node **slots;   /* the protected range */
+    uint64_t *ids;       /* each slot's node id (malloc'd: not a root) */
+    size_t lo, hi;       /* this thread's slots */
+    uint64_t seed, ops;
+    int id;
+};
+
+static void *churn_main(void *arg)
+{
+    struct churn *c = arg;
+    tc_thread_attach();
+    test_rng r = { c->seed };
+    uint64_t next = ((uint64_t)c->id + 1) << 40;
+    for (uint64_t op = 0; op < c->ops; op++) {
+        size_t i = c->lo + test_below(&r, c->hi - c->lo);
+        if (test_below(&r, 2)) {
+            c->slots[i] = test_node_new(next);
+            c->ids[i] = next++;
+        } else {
+            size_t j = c->lo + test_below(&r, c->hi - c->lo);
+            test_node *t = c->slots[i];
+            c->slots[i] = c->slots[j];
+            c->slots[j] = t;
+            uint64_t tid = c->ids[i];
+            c->ids[i] = c->ids[j];
+            c->ids[j] = tid;
+        }
+        if (c->id == 0 && op % 20000 == 0)
+            tc_collect();
+    }
+    tc_thread_detach();
+    return NULL;
+}
+
+static void test_roots_plain_range_churned_by_threads(void **state)
+{
+    (void)state;
+    uint64_t seed = test_seed("plain_range_churned_by_threads", 15);
+    size_t bytes = CHURN_SLOTS * sizeof(test_node *);
+    test_node **slots = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t *ids = calloc(CHURN_SLOTS, sizeof *ids);
+    assert_true(slots != MAP_FAILED);
+    assert_non_null(ids);
+    for (size_t i = 0; i < CHURN_SLOTS; i += 64) {
+        slots[i] = test_node_new(i);
+        ids[i] = i;
+    }
+    for (size_t i = 0; i < CHURN_SLOTS; i++)
+        if (i % 64)
+            ids[i] = UINT64_MAX; /* empty */
+    assert_int_equal(tc_root_add(slots, bytes), 0);
+    uint64_t cycles0 = test_stats().num_gc;
+    struct churn c[CHURN_THREADS];
+    pthread_t t[CHURN_THREADS];
+    for (int k = 0; k < CHURN_THREADS; k++) {
+        c[k] = (struct churn){
+            .slots = slots, .ids = ids, .id = k, .seed = seed * 131 + (uint64_t)k,
+            .lo = CHURN_SLOTS / CHURN_THREADS * (size_t)k,
+            .hi = CHURN_SLOTS / CHURN_THREADS * (size_t)(k + 1),
+            .ops = TEST_SANITIZED ? 60000 : 200000,
+        };
+        assert_int_equal(pthread_create(&t[k], NULL, churn_main, &c[k]), 0);
+    }
+    tc_blocking_begin();
+    for (int k = 0; k < CHURN_THREADS; k++)
+        assert_int_equal(pthread_join(t[k], NULL), 0);
+    tc_blocking_end();
+    test_collect();
+    uint64_t cycles = test_stats().num_gc - cycles0;
+    printf("churn: %llu cycles\n", (unsigned long long)cycles);
+    assert_true(cycles >= 3);
+    for (size_t i = 0; i < CHURN_SLOTS; i++) {
+        if (ids[i] == UINT64_MAX ? slots[i] != NULL : !test_node_ok(slots[i], ids[i]))
+            fail_msg("seed %llu: slot %zu does not hold node %llu intact",
+                     (unsigned long long)seed, i, (unsigned long long)ids[i]);
+    }
+    tc_root_remove(slots);
+    munmap(slots, bytes);
+    free(ids);
+}
+
 /* Many ranges at once; removing some keeps the others. */
 static void test_roots_many_ranges(void **state)
 {
@@ -712,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_roots_plain_range_removed_during_the_mark),
         cmocka_unit_test(test_roots_read_only_range_read_in_the_stop),
         cmocka_unit_test(test_roots_program_fault_handler_still_called),
+        cmocka_unit_test(test_roots_plain_range_churned_by_threads),
         cmocka_unit_test(test_roots_many_ranges),
         cmocka_unit_test(test_roots_callback_keeps_then_remove_lets_go),
         cmocka_unit_test(test_roots_callback_same_fn_two_args),
