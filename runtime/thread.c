@@ -35,11 +35,19 @@ static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
 /* Threads held by the current stop: parked, or waiting to leave a blocking
- * region. Protected by park_lock. The stop ends (tci_world_start returns)
- * only when it is back at zero, so a pause measured up to that return
- * covers every thread's wait, scheduler wake-up delay included: the pause a
- * mutator feels, not just the collector's part of it. */
+ * region. Protected by park_lock. tci_world_start returns only when it is
+ * back at zero, and the stop it reports ends when the last of them ran
+ * again, scheduler wake-up delay included: the pause a mutator feels, not
+ * just the collector's part of it. */
 static int held;
+/* The latest time a thread held by the stop being restarted ran again
+ * (its park_end_ns): the stop's end is stamped by the threads it held, not
+ * by the stopper. The stopper read the clock when it next ran, and in a
+ * process's first cycles, with the collector's new thread on the mutator's
+ * CPU, that was after the mutator had run out its time slice: 0.6-3.5 ms
+ * stops here whose held thread ran again 22-55 us after the restart.
+ * Protected by park_lock; reset by tci_world_start. */
+static uint64_t resumed_ns;
 /* At most spin_max held threads spin or yield at once, one fewer than the
  * CPUs: with more threads than CPUs (64 on 2 here) the spinners took the
  * CPUs that the stopper and the threads still on their way to a
@@ -93,8 +101,9 @@ __attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
 
 /* Waits under park_lock until the stop ends, counted in `held` so the
  * stopper's tci_world_start waits for this thread to be awake again. The
- * end time is taken before `held` drops, so it is never later than the
- * stop's recorded end (the same monotonic clock on both sides). */
+ * end time is taken before `held` drops, and the stop's recorded end is
+ * the latest of its held threads' (resumed_ns), so it is never earlier
+ * (the same monotonic clock on both sides). */
 /* Most stops are shorter than a futex wake-up on a busy machine (which
  * was 1-4 ms of stops whose work took 70 us, here): a held thread first
  * spins outside the lock, for PARK_SPIN_NS, then yields the CPU in a loop
@@ -130,6 +139,8 @@ static void wait_for_start_locked(tci_thread *self)
     self->park_log[self->parks % TCI_PARK_LOG][0] = self->park_begin_ns;
     self->park_log[self->parks % TCI_PARK_LOG][1] = self->park_end_ns;
     self->parks++;
+    if (self->park_end_ns > resumed_ns)
+        resumed_ns = self->park_end_ns;
     if (--held == 0)
         pthread_cond_signal(&resumed_cond);
 }
@@ -215,16 +226,16 @@ static int none_held_locked(tci_thread *self)
  * wait is usually shorter than the wake-up of a sleeping thread. On a
  * virtual machine a sleeping thread's idle CPU is halted and given back to
  * the host, and waking it took 1-4 ms here, against stops whose own work
- * is tens of microseconds. So the stopper too spins, then yields, and
- * sleeps on `cv` only once the wait has lasted PARK_YIELD_NS. Called and
- * returns with park_lock held; `done` is checked under it. */
+ * is tens of microseconds. So the stopper too spins (for spin_ns), then
+ * yields, and sleeps on `cv` only once the wait has lasted PARK_YIELD_NS.
+ * Called and returns with park_lock held; `done` is checked under it. */
 static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
-                                pthread_cond_t *cv)
+                                pthread_cond_t *cv, uint64_t spin_ns)
 {
     uint64_t start = tci_os_now_ns(), now = start;
     while (!done(self) && now - start < PARK_YIELD_NS) {
         pthread_mutex_unlock(&park_lock);
-        if (now - start < PARK_SPIN_NS)
+        if (now - start < spin_ns)
             tci_cpu_relax();
         else
             sched_yield();
@@ -240,19 +251,28 @@ uint64_t tci_world_stop(tci_thread *self)
     uint64_t t0 = tci_os_now_ns();
     pthread_mutex_lock(&park_lock); /* released below */
     tci_atomic_store_release(&tci_stw_pending, 1);
-    stopper_wait_locked(all_stopped_locked, self, &stopped_cond);
+    stopper_wait_locked(all_stopped_locked, self, &stopped_cond, PARK_SPIN_NS);
     pthread_mutex_unlock(&park_lock);
     (void)self;
     return tci_os_now_ns() - t0;
 }
 
+/* The restart's wait yields from the start, without spinning: the stop's
+ * end no longer depends on when the stopper sees it, and a held thread on
+ * the stopper's own CPU (the first cycles' case) runs only once the
+ * stopper lets it have the CPU, 20 us later after a spin. */
 uint64_t tci_world_start(void)
 {
     pthread_mutex_lock(&park_lock); /* released below */
+    int held_at_restart = held;
+    resumed_ns = 0;
     tci_atomic_store_release(&tci_stw_pending, 0);
-    pthread_cond_broadcast(&park_cond);
-    stopper_wait_locked(none_held_locked, NULL, &resumed_cond);
+    /* With no thread held, the world runs from here. */
     uint64_t end = tci_os_now_ns();
+    pthread_cond_broadcast(&park_cond);
+    stopper_wait_locked(none_held_locked, NULL, &resumed_cond, 0);
+    if (held_at_restart)
+        end = resumed_ns;
     pthread_mutex_unlock(&park_lock);
     return end;
 }

@@ -118,8 +118,10 @@ void tci_world_unlock(void);
 /* With world_lock held: stops every other attached thread; returns the time
  * to stop in ns. The caller's own registers and stack are published too. */
 uint64_t tci_world_stop(tci_thread *self);
-/* Restarts the world and returns, CLOCK_MONOTONIC as tci_os_now_ns, when
- * every thread the stop held is running again: the end of the pause. */
+/* Restarts the world and returns, once every thread the stop held is
+ * running again, the end of the pause (CLOCK_MONOTONIC as tci_os_now_ns):
+ * when the last of those threads ran again, by its own reading, or the
+ * restart itself if the stop held none. */
 uint64_t tci_world_start(void);
 
 /* Tests: the most held threads that spun at once since tc_init, and the

@@ -8,10 +8,13 @@
  * exactly once per stop. Every thread records, per stop, the interval it
  * was held (the library stamps it from inside the park, on
  * CLOCK_MONOTONIC), and the test checks each interval lies inside the
- * stop the collector reports, taken on the same clock. No sleeps and no timing bounds: the
- * check is an ordering of clock readings that the stop protocol makes
- * certain (the stopper reads the clock before asking threads to stop and
- * after the last of them is running again).
+ * stop the collector reports, taken on the same clock, and that each
+ * stop ends exactly when the last thread it held ran again, by that
+ * thread's own reading. No sleeps and no timing bounds: the checks are
+ * orderings and equalities of clock readings that the stop protocol makes
+ * certain (the stopper reads the clock before asking threads to stop; the
+ * stop's end is the latest reading its held threads took as they ran
+ * again).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,8 +108,16 @@ static void stops_cover_mutators(int nmut)
 
     tc_memstats st0 = test_stats();
     uint32_t first = st0.num_stw;
-    for (int k = 0; k < NCYCLE; k++)
+    /* The calling thread may be held too (leaving tc_collect's wait while
+     * a stop is on): its intervals count towards the stops' ends. */
+    static mutator caller;
+    memset(&caller, 0, sizeof caller);
+    tci_thread *self = tci_thread_self();
+    uint64_t caller_parks = self->parks;
+    for (int k = 0; k < NCYCLE; k++) {
         tc_collect();
+        note_park(&caller, self, &caller_parks);
+    }
     tc_memstats st = test_stats();
     tci_atomic_store_release(&done, 1);
     tc_blocking_begin();
@@ -135,6 +146,9 @@ static void stops_cover_mutators(int nmut)
         cycles_total += st.pause_ns[c % TC_PAUSE_RING];
     assert_int_equal(cycles_total, total);
 
+    /* The latest time a thread held by each stop ran again. */
+    static uint64_t last_run[MAXSTOP];
+    memset(last_run, 0, sizeof last_run);
     for (int i = 0; i < nmut; i++) {
         mutator *m = &ms[i];
         assert_false(m->failed);
@@ -150,7 +164,33 @@ static void stops_cover_mutators(int nmut)
                          i, k, (unsigned long long)m->seen[k].begin,
                          (unsigned long long)m->seen[k].end, (unsigned long long)start,
                          (unsigned long long)end);
+            if (m->seen[k].end > last_run[k])
+                last_run[k] = m->seen[k].end;
         }
+    }
+    assert_false(caller.failed);
+    for (size_t j = 0; j < caller.nseen; j++) {
+        uint32_t k = 0;
+        uint64_t start = 0, end = 0;
+        while (k < nstops && tci_stats_stop_interval(first + k, &start, &end) &&
+               !(start <= caller.seen[j].begin && caller.seen[j].end <= end))
+            k++;
+        if (k == nstops)
+            fail_msg("the caller's hold %zu is inside no reported pause", j);
+        if (caller.seen[j].end > last_run[k])
+            last_run[k] = caller.seen[j].end;
+    }
+    /* A stop ends when the last thread it held runs again, as that thread
+     * read the clock: not when the stopper next ran to see it (in a
+     * process's first cycles, with the collector's new thread on the
+     * mutator's CPU, that was the rest of the mutator's time slice later:
+     * 2-3 ms stops whose thread ran again after 20-50 us). */
+    for (uint32_t k = 0; k < nstops; k++) {
+        uint64_t start, end;
+        assert_true(tci_stats_stop_interval(first + k, &start, &end));
+        if (end != last_run[k])
+            fail_msg("stop %u ends at %llu, its last held thread ran again at %llu", k,
+                     (unsigned long long)end, (unsigned long long)last_run[k]);
     }
 }
 
