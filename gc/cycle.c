@@ -134,11 +134,11 @@ static void run_start_hooks_stw(void)
             cycle_hooks[i].start_stw();
 }
 
-/* Once a cycle's mark is over and the world runs: the finalizers queued
- * are signalled, then the hooks' after functions. No collector lock held. */
+/* Once a cycle's mark is over and the world runs: the hooks' after
+ * functions. No collector lock held. (Finalizers are queued, and their
+ * thread signalled, by the sweep: gc/special.c.) */
 static void after_mark(void)
 {
-    tci_special_after_cycle();
     uintptr_t n = tci_atomic_load_acquire(&ncycle_hooks);
     for (uintptr_t i = 0; i < n; i++)
         if (cycle_hooks[i].after)
@@ -937,20 +937,55 @@ static void wait_cycle(uint64_t want)
     tc_blocking_end();
 }
 
-/* The test and benchmark gate: held, a concurrent cycle waits after its
- * first stop, marking on and nothing drained, until released, so a test can
- * set up races against a mark in a known state. */
+/* The test and benchmark gates. Each holds the collector at one place of
+ * its cycle while a test says so: the mark gate after the first stop,
+ * marking on and nothing drained, so a test can set up races against a
+ * mark in a known state; the stop gate inside the next stop (see
+ * tci_gate_hold_stop); the sweep gate after the last stop, the world
+ * running, before the background sweep (see tci_gate_hold_sweep). */
+typedef struct gate {
+    int held, waiting; /* gate_lock */
+} gate;
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
-static int gate_held, gate_waiting; /* gate_lock */
+static gate mark_gate, stop_gate, sweep_gate;
+
+static void gate_set(gate *g, int on)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    g->held = on;
+    if (g == &mark_gate)
+        tci_atomic_store_relaxed(&gate_closed, (uintptr_t)on);
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+/* Blocks until the collector sits at g. */
+static void gate_wait_waiting(gate *g)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    while (!g->waiting)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+/* The collector at g: waits there while it is held. */
+static void gate_pass_at(gate *g)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    if (g->held) {
+        g->waiting = 1;
+        pthread_cond_broadcast(&gate_cond);
+        while (g->held)
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        g->waiting = 0;
+    }
+    pthread_mutex_unlock(&gate_lock);
+}
 
 void tci_gate_hold(int on)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    gate_held = on;
-    tci_atomic_store_relaxed(&gate_closed, (uintptr_t)on);
-    pthread_cond_broadcast(&gate_cond);
-    pthread_mutex_unlock(&gate_lock);
+    gate_set(&mark_gate, on);
 }
 
 uint64_t tci_gate_start_cycle(void)
@@ -974,58 +1009,40 @@ uint64_t tci_gate_cycles_requested(void)
 void tci_gate_wait_held(void)
 {
     tc_blocking_begin();
-    pthread_mutex_lock(&gate_lock); /* released below */
-    while (!gate_waiting)
-        pthread_cond_wait(&gate_cond, &gate_lock);
-    pthread_mutex_unlock(&gate_lock);
+    gate_wait_waiting(&mark_gate);
     tc_blocking_end();
 }
 
 static void gate_pass(void)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    if (gate_held) {
-        gate_waiting = 1;
-        pthread_cond_broadcast(&gate_cond);
-        while (gate_held)
-            pthread_cond_wait(&gate_cond, &gate_lock);
-        gate_waiting = 0;
-    }
-    pthread_mutex_unlock(&gate_lock);
+    gate_pass_at(&mark_gate);
 }
-
-/* The stop gate (tests): held, the collector waits inside its next stop,
- * the world stopped and world_lock held, until released; see
- * tci_gate_hold_stop. */
-static int stop_gate_held, stop_gate_waiting; /* gate_lock */
 
 void tci_gate_hold_stop(int on)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    stop_gate_held = on;
-    pthread_cond_broadcast(&gate_cond);
-    pthread_mutex_unlock(&gate_lock);
+    gate_set(&stop_gate, on);
 }
 
 void tci_gate_wait_stopped(void)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    while (!stop_gate_waiting)
-        pthread_cond_wait(&gate_cond, &gate_lock);
-    pthread_mutex_unlock(&gate_lock);
+    gate_wait_waiting(&stop_gate);
 }
 
 static void stop_gate_pass(void)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    if (stop_gate_held) {
-        stop_gate_waiting = 1;
-        pthread_cond_broadcast(&gate_cond);
-        while (stop_gate_held)
-            pthread_cond_wait(&gate_cond, &gate_lock);
-        stop_gate_waiting = 0;
-    }
-    pthread_mutex_unlock(&gate_lock);
+    gate_pass_at(&stop_gate);
+}
+
+void tci_gate_hold_sweep(int on)
+{
+    gate_set(&sweep_gate, on);
+}
+
+void tci_gate_wait_sweep_held(void)
+{
+    tc_blocking_begin();
+    gate_wait_waiting(&sweep_gate);
+    tc_blocking_end();
 }
 
 static void concurrent_cycle(int forced, uint64_t requested_ns_)
@@ -1175,6 +1192,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pressure_notify();
 
     /* 4. The background sweep, and then the scavenger. */
+    gate_pass_at(&sweep_gate);
     uint64_t t_sweep = tci_os_now_ns();
     tci_sweep_all();
     tci_event_post(TC_GC_EVENT_SWEEP_DONE, &r, tci_os_now_ns() - t_sweep);

@@ -193,17 +193,22 @@ void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
  * nothing the queue held escapes the concurrent pass. */
 void tci_special_roots(tc_tracer *tr);
 /* World stopped, the mark drained (tci_mark_end_stw, tci_mark_stw):
- * ephemerons to their fixpoint, weak references and ephemerons to dead
- * objects cleared, dead objects with finalizers queued (and kept). */
+ * ephemerons to their fixpoint, ephemerons to dead keys cleared. */
 void tci_special_mark_done_stw(void);
 /* The mark's report of an object it just marked, during the ephemeron
  * fixpoint (tci_mark_hook_ephemerons): ephemerons keyed on it are ready. */
 void tci_special_marked_stw(uintptr_t obj);
 /* Tests: ephemerons looked at by the fixpoints since tc_init. */
 uint64_t tci_special_ephemeron_visits(void);
-/* After the world restarts: wakes the finalizer thread if anything was
- * queued. Takes special_lock: not with the world stopped. */
-void tci_special_after_cycle(void);
+/* The sweeper of span s (sweep generation sg), before it touches a mark
+ * bit: weak references to the span's unmarked objects cleared, its
+ * unmarked objects with a finalizer queued and marked (kept by this
+ * sweep); then s->specials_sg = sg. Takes special_lock when the span has
+ * specials (also with the world stopped: see special.c's locks). */
+void tci_special_sweep(tci_span *s, uintptr_t sg);
+/* Tests: weak references, ephemerons and finalizer records looked at
+ * while a stop was requested or held, since tc_init. */
+void tci_special_stop_visits(uint64_t *weak, uint64_t *eph, uint64_t *fins);
 
 /* ---- cycle.c: hooks for the layers above (pool/) -------------------------- */
 /* start_stw runs in every cycle's first stop, before the roots are
@@ -381,6 +386,13 @@ void tci_gate_hold_stop(int on);
 void tci_gate_wait_stopped(void);
 uint64_t tci_gate_start_cycle(void);
 void tci_gate_wait_held(void);
+/* The sweep gate: held, a concurrent cycle waits after its last stop (the
+ * mark over, the world running) before its background sweep, until
+ * released; tci_gate_wait_sweep_held blocks (as a blocked thread) until
+ * one sits there. Spans stay unswept meanwhile unless a thread sweeps one
+ * to allocate: for tests of what handles read before their sweep. */
+void tci_gate_hold_sweep(int on);
+void tci_gate_wait_sweep_held(void);
 /* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
  * returned it, is done, sweep included. */
 void tci_gate_wait_cycle(uint64_t want);

@@ -771,7 +771,7 @@ uint64_t tci_mark_stw(void)
 
     if (nworkers > 1)
         wait_helpers();
-    tci_special_mark_done_stw(); /* weak references, ephemerons, finalizers */
+    tci_special_mark_done_stw(); /* ephemerons (weak references and finalizers: the sweep) */
     return tracers_release();
 }
 
@@ -895,7 +895,7 @@ uint64_t tci_mark_end_stw(void)
      * did not (a dropped 10-million list, once). */
     tci_roots_scan_new_frames(&tracers[0], mark_id);
     tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
-    tci_special_mark_done_stw(); /* weak references, ephemerons, finalizers */
+    tci_special_mark_done_stw(); /* ephemerons (weak references and finalizers: the sweep) */
     uint64_t marked = tci_atomic_load_relaxed(&marked_total) + tracers_release();
     concurrent = 0;
     return marked;

@@ -2,45 +2,64 @@
  * mark treats specially (Go's "specials").
  *
  * All three live outside the heap, in handles the collector does not scan
- * as roots, and are settled at the end of the mark, with the world stopped
- * and every grey object drained (tci_special_mark_done_stw), in this order:
+ * as roots. Ephemerons are settled at the end of the mark, with the world
+ * stopped and every grey object drained (tci_special_mark_done_stw); weak
+ * references and finalizers by the sweep, span by span, as Go's sweeper
+ * does with its per-span specials (tci_special_sweep):
  *
- *  1. Ephemerons, to a fixpoint: an ephemeron whose key is marked marks
- *     its value, and what the value reaches, which may mark the key of
- *     another; until a pass marks nothing. A value reachable only through
- *     its own key's ephemeron (a cycle through the value) is not a path to
- *     the key, so such a pair goes when nothing else holds the key.
- *  2. Weak references to unmarked objects are cleared, and ephemerons with
- *     unmarked keys (key and value together).
- *  3. Objects with a finalizer that are unmarked are queued for it, and
- *     marked: the object survives this cycle for its finalizer to see. Its
- *     contents were kept from the start: every cycle greys what each
+ *  1. Ephemerons, to a fixpoint, in the last stop: an ephemeron whose key
+ *     is marked marks its value, and what the value reaches, which may
+ *     mark the key of another; until a pass marks nothing. A value
+ *     reachable only through its own key's ephemeron (a cycle through the
+ *     value) is not a path to the key, so such a pair goes when nothing
+ *     else holds the key. Then ephemerons with unmarked keys are cleared
+ *     (key and value together).
+ *  2. Each weak reference and finalizer record is kept on the list of the
+ *     span that holds its object (tci_span.weaks, .fins). Whoever sweeps
+ *     a span after a mark (an allocating thread, the reclaimer, the
+ *     background sweep; large and huge spans alike) first clears the weak
+ *     references to its unmarked objects, then queues each unmarked
+ *     object with a finalizer and sets its mark bit, so that this sweep
+ *     keeps it: the object survives this cycle for its finalizer to see.
+ *     Its contents were kept from the start: every cycle greys what each
  *     object with a finalizer points to (tci_special_roots, as Go's
  *     markrootSpans; the concurrent collector right after its first stop,
  *     world running: an object only its finalizer will see again cannot
  *     change, and one the program reaches is marked the usual way), so
- *     everything it reaches is intact when its
- *     finalizer runs, and an object reachable from another object with a
- *     finalizer is finalized only after that one is gone (if A points to
- *     B, A's finalizer runs first; B's in a later cycle). A cycle through
- *     an object with a finalizer keeps itself: it is never finalized.
+ *     everything it reaches is intact when its finalizer runs, and an
+ *     object reachable from another object with a finalizer is finalized
+ *     only after that one is gone (if A points to B, A's finalizer runs
+ *     first; B's in a later cycle). A cycle through an object with a
+ *     finalizer keeps itself: it is never finalized. Only then does the
+ *     sweep touch the span's mark bits.
  *
- * So weak references and ephemerons see reachability before finalizers
- * resurrect anything (Java's weak references, Go's weak.Pointer): a weak
- * reference to an object whose finalizer is pending reads NULL, though the
- * object lives until its finalizer is done with it.
+ * So weak references see reachability before finalizers resurrect
+ * anything (Java's weak references, Go's weak.Pointer): a weak reference
+ * to an object whose finalizer is pending reads NULL, though the object
+ * lives until its finalizer is done with it.
  *
- * Reading a handle during a mark. A weak reference's target may be white
- * and reachable from nothing else: handing it out would give the program a
- * pointer to an object the mark will not see (the snapshot of the roots is
- * taken, and the program's stack is not a barriered store). So during a
- * mark every read (tc_weak_get, tc_ephemeron_key/value) shades what it
- * returns, like the write barrier: the object is marked by the end of the
- * mark, and the clearing in 2 does not touch it. Outside a mark a handle
- * holds either a marked object or NULL (2 ran with the world stopped), and
- * the sweep frees only unmarked ones. A reading thread is attached and
- * running, not at a safepoint, so no stop (and no clearing) happens in the
- * middle of its read.
+ * Reading a handle (handle_target). Between the mark's end and the sweep
+ * of its target's span, a handle may still name an object the mark found
+ * dead. The read goes by what the mark found: the span's specials_sg says
+ * whether its sweeper has settled its specials for this cycle. Settled,
+ * the handle is cleared if the object was dead, and the read returns what
+ * it holds. Not settled, the span's mark bits are still the mark's (the
+ * sweeper settles before it clears any, and clears them with release
+ * stores, so a reader that sees one cleared sees specials_sg set, and
+ * looks again): an unmarked target reads NULL; a marked one is read again
+ * from the handle, because the sweeper also marks dead objects for their
+ * finalizers, and it clears the weak references to them before (its
+ * atomic OR publishes the clearing). A target whose span is freed or
+ * reused was cleared before its span went. During a mark every span is
+ * settled (a cycle starts with everything swept), and every read
+ * (tc_weak_get, tc_ephemeron_key/value) shades what it returns, like the
+ * write barrier: the target may be white and reachable from nothing else,
+ * and handing it out unshaded would give the program a pointer to an
+ * object the mark will not see (the snapshot of the roots is taken, and
+ * the program's stack is not a barriered store); shaded, it is marked by
+ * the end of the mark, and its sweeper leaves it. A reading thread is
+ * attached and running, not at a safepoint, so no stop (no new mark, no
+ * new sweep generation) happens in the middle of its read.
  *
  * Finalizers run once each: the record leaves the registry when queued, so
  * an object its finalizer resurrects (stores somewhere reachable) lives on
@@ -49,25 +68,31 @@
  * finalizer), in the order they were queued, or, when the embedder turns
  * that thread off, on the embedder's thread at each
  * tc_finalizers_run_pending(). Queued objects are roots until their
- * finalizer returns.
+ * finalizer returns. A cycle's finalizers are queued as its sweep goes;
+ * tc_collect returns with all of them queued (it returns with the heap
+ * swept).
  *
  * Costs: the concurrent mark scans the contents of every object with a
  * finalizer (in the stop, for the stopped collector; under special_lock,
- * so tc_set_finalizer waits for the pass). The last stop settles every
- * weak reference and ephemeron and runs the ephemeron fixpoint's marking,
- * with the world stopped: linear in the number of specials and in what
- * only ephemerons keep (ephemeron_fixpoint_locked), but still inside the
- * stop (issue 15 asks for it outside; the sweeper-side clearing that would
- * take it there is not built yet).
+ * so tc_set_finalizer waits for the pass). The sweep of a span costs a
+ * look at each of its specials, outside the stops (the stopped collector
+ * sweeps what is left of the last cycle in its stop). The last stop
+ * settles every ephemeron and runs the ephemeron fixpoint's marking:
+ * linear in their number and in what only ephemerons keep
+ * (ephemeron_fixpoint_locked), but inside the stop. Making, destroying
+ * and setting a handle costs O(1) under special_lock.
  *
- * Locks: special_lock protects the registries and the queue. It is never
- * held across a safepoint, and no thread that holds it waits for the
- * collector (unattached callers of the destroy and thread calls, threads
- * in blocking regions, hold it briefly), so the collector may take it with
- * the world stopped. Lock order: world_lock, then special_lock.
+ * Locks: special_lock protects the registries, the spans' lists and the
+ * queue. It is never held across a safepoint, and no thread that holds it
+ * waits for the collector (unattached callers of the destroy and thread
+ * calls, threads in blocking regions, hold it briefly), so the collector
+ * and the sweepers may take it with the world stopped. Lock order:
+ * world_lock, then special_lock; a sweeper holds no other lock when it
+ * takes it.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +111,53 @@
 enum { WEAK_LIVE = 0x7765616b, EPHEMERON_LIVE = 0x6570686d, HANDLE_DEAD = 0x64656164 };
 #define QUARANTINE_N 1024
 
+/* A weak reference's or finalizer record's place on the list of the span
+ * that holds its object (tci_span.weaks, .fins); span is NULL while it is
+ * on none. Protected by special_lock. */
+typedef struct tci_span_link {
+    struct tci_span_link *prev, *next;
+    tci_span *span;
+} tci_span_link;
+
+/* Puts l on the list at *head, of span s; under special_lock. */
+static void span_link_locked(tci_span_link **head, tci_span_link *l, tci_span *s)
+{
+    l->span = s;
+    l->prev = NULL;
+    l->next = *head;
+    if (*head)
+        (*head)->prev = l;
+    *head = l;
+    tci_atomic_add_full(&s->nspecials, 1);
+}
+
+/* Takes l off the list at *head (its span's); under special_lock. */
+static void span_unlink_locked(tci_span_link **head, tci_span_link *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        *head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    tci_atomic_sub_full(&l->span->nspecials, 1);
+    l->span = NULL;
+    l->prev = l->next = NULL;
+}
+
 struct tc_weak {
     uint32_t magic;
-    /* The target; 0 once cleared. Cleared only with the world stopped;
-     * read by attached threads with relaxed loads. */
+    /* The target; 0 once cleared. Cleared (under special_lock) only by the
+     * sweeper of the target's span; read by attached threads
+     * (handle_target). */
     tci_atomic obj;
-    struct tc_weak *prev, *next; /* protected by special_lock */
+    tci_span_link link; /* on the target's span's list while obj is set */
 };
+
+static tc_weak *weak_of(tci_span_link *l)
+{
+    return (tc_weak *)((char *)l - offsetof(tc_weak, link));
+}
 
 struct tc_ephemeron {
     uint32_t magic;
@@ -101,15 +166,20 @@ struct tc_ephemeron {
     struct tc_ephemeron *pending;     /* the fixpoint's table chain (world stopped) */
 };
 
-typedef struct fin {
+typedef struct tci_fin {
     uintptr_t obj;
     void (*fn)(void *obj, void *arg);
     void *arg;
-    struct fin *next; /* the registry's bucket chain, or the queue */
+    struct tci_fin *next; /* the registry's bucket chain, or the queue */
+    tci_span_link link;   /* on the object's span's list while registered */
 } fin;
 
+static fin *fin_of(tci_span_link *l)
+{
+    return (fin *)((char *)l - offsetof(fin, link));
+}
+
 static pthread_mutex_t special_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tc_weak *weaks;          /* special_lock */
 static struct tc_ephemeron *ephemerons, *ephemerons_tail; /* oldest first; special_lock */
 /* The fixpoint's table of ephemerons whose key is not marked yet, by key
  * (chained through `pending`), and those whose key has been marked since
@@ -119,6 +189,10 @@ static struct tc_ephemeron *ephemerons, *ephemerons_tail; /* oldest first; speci
 static struct tc_ephemeron **eph_table, *eph_ready;
 static size_t eph_buckets, eph_count;
 static tci_atomic eph_visits; /* tests: ephemerons the fixpoints looked at */
+/* Tests: weak references, ephemerons and finalizer records looked at while
+ * a stop was requested or held (tci_stw_pending), by the collector's
+ * passes and by sweeps; atomic adds. */
+static tci_atomic stop_weak_visits, stop_eph_visits, stop_fin_visits;
 /* Objects with a finalizer: a hash table by address, chained; special_lock. */
 static fin **fin_table;
 static size_t fin_buckets, fin_count;
@@ -190,14 +264,52 @@ static void shade_marking(uintptr_t p)
     }
 }
 
+/* What a handle's slot names, by the rule of the essay ("Reading a
+ * handle"): 0 for an object the last mark found dead whose span's sweeper
+ * has not cleared the slot yet. The caller is attached and running: no
+ * stop (and so no new mark, no new sweep generation) comes during it. */
+static uintptr_t handle_target(tci_atomic *slot)
+{
+    uintptr_t p = tci_atomic_load_acquire(slot);
+    if (!p)
+        return 0;
+    tci_span *s = tci_span_of(p);
+    int st = s ? tci_span_state(s) : TCI_SPAN_FREE;
+    if (st != TCI_SPAN_SMALL && st != TCI_SPAN_LARGE)
+        return 0; /* its span was freed, so was it: the slot is cleared by now */
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    if (tci_atomic_load_acquire(&s->specials_sg) != sg) {
+        /* Not settled: the mark bits are the last mark's (the sweeper
+         * settles before it clears one, and a bit seen cleared, with a
+         * release store, means settled: looked at again). */
+        uint32_t i = tci_span_index(s, p);
+        if (i / 64 >= TCI_BITMAP_WORDS)
+            return 0;
+        int marked = (int)((tci_atomic_load_acquire(&s->mark_bits[i / 64]) >> (i % 64)) & 1);
+        if (!marked && tci_atomic_load_acquire(&s->specials_sg) != sg)
+            return 0; /* the mark found it dead */
+    }
+    /* Settled, or marked: by the mark (the slot holds p for this cycle),
+     * or by its sweeper for the object's finalizer, which cleared the
+     * slot before (its atomic OR releases that): read again. */
+    return tci_atomic_load_acquire(slot);
+}
+
 static void *read_handle(tci_atomic *slot)
 {
-    uintptr_t p = tci_atomic_load_relaxed(slot);
+    uintptr_t p = handle_target(slot);
     shade_marking(p);
     return (void *)p;
 }
 
 /* ---- Weak references ------------------------------------------------------ */
+
+/* Takes w off its span's list, if it is on one; under special_lock. */
+static void weak_unlink_locked(tc_weak *w)
+{
+    if (w->link.span)
+        span_unlink_locked(&w->link.span->weaks, &w->link);
+}
 
 tc_weak *tc_weak_create(void *obj)
 {
@@ -211,12 +323,9 @@ tc_weak *tc_weak_create(void *obj)
     tci_atomic_add_full(&tci_other_sys_bytes, sizeof *w);
     w->magic = WEAK_LIVE;
     tci_atomic_store_relaxed(&w->obj, (uintptr_t)obj);
+    tci_span *s = tci_span_of((uintptr_t)obj);
     pthread_mutex_lock(&special_lock); /* released below */
-    w->prev = NULL;
-    w->next = weaks;
-    if (weaks)
-        weaks->prev = w;
-    weaks = w;
+    span_link_locked(&s->weaks, &w->link, s);
     pthread_mutex_unlock(&special_lock);
     return w;
 }
@@ -238,12 +347,7 @@ void tc_weak_destroy(tc_weak *w)
         pthread_mutex_unlock(&special_lock);
         return;
     }
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        weaks = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    weak_unlink_locked(w);
     quarantine_put_locked(w, &w->magic);
     pthread_mutex_unlock(&special_lock);
     tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *w);
@@ -307,7 +411,7 @@ void *tc_ephemeron_value(tc_ephemeron *e)
         !handle_ok("tc_ephemeron_value", e, e->magic, EPHEMERON_LIVE))
         return NULL;
     /* NULL once the key is gone, whatever the value was. */
-    if (!tci_atomic_load_relaxed(&e->key))
+    if (!handle_target(&e->key))
         return NULL;
     return read_handle(&e->value);
 }
@@ -403,6 +507,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
             f->arg = arg;
         } else {
             *link = f->next;
+            span_unlink_locked(&f->link.span->fins, &f->link);
             fin_count--;
             tci_atomic_store_relaxed(&fin_registered, fin_count);
             tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *f);
@@ -428,6 +533,8 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     size_t h = tci_addr_hash(f->obj, fin_buckets);
     f->next = fin_table[h];
     fin_table[h] = f;
+    tci_span *s = tci_span_of(f->obj);
+    span_link_locked(&s->fins, &f->link, s);
     fin_count++;
     tci_atomic_store_relaxed(&fin_registered, fin_count);
     tci_atomic_add_full(&tci_other_sys_bytes, sizeof *f);
@@ -438,6 +545,17 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     if (start)
         (void)start_thread(); /* on failure: run them with tc_finalizers_run_pending */
     return 0;
+}
+
+/* Queues finalizer f, newest last; under special_lock. */
+static void queue_push_locked(fin *f)
+{
+    f->next = NULL;
+    if (queue_tail)
+        queue_tail->next = f;
+    else
+        queue_head = f;
+    queue_tail = f;
 }
 
 /* Takes the oldest queued finalizer, or NULL; under special_lock, by an
@@ -594,8 +712,6 @@ void tci_special_roots(tc_tracer *tr)
     pthread_mutex_unlock(&special_lock);
 }
 
-static int queued_this_cycle; /* special_lock: queued by the last mark, not yet signalled */
-
 void tci_special_marked_stw(uintptr_t obj)
 {
     tc_ephemeron **link = &eph_table[tci_addr_hash(obj, eph_buckets)];
@@ -667,57 +783,97 @@ void tci_special_mark_done_stw(void)
 {
     pthread_mutex_lock(&special_lock); /* released below */
     /* 1. Ephemerons to their fixpoint. */
+    uint64_t v0 = tci_atomic_load_relaxed(&eph_visits);
     ephemeron_fixpoint_locked();
-    /* 2. Handles to what is not marked. */
-    for (tc_weak *w = weaks; w; w = w->next) {
-        uintptr_t p = tci_atomic_load_relaxed(&w->obj);
-        if (p && !tci_mark_is_marked(p))
-            tci_atomic_store_relaxed(&w->obj, 0);
-    }
+    /* 2. Ephemerons with unmarked keys cleared. (Weak references and
+     * finalizers are their spans' sweepers' work: tci_special_sweep.) */
+    uint64_t looked = 0;
     for (tc_ephemeron *e = ephemerons; e; e = e->next) {
         uintptr_t k = tci_atomic_load_relaxed(&e->key);
+        looked++;
         if (k && !tci_mark_is_marked(k)) {
             tci_atomic_store_relaxed(&e->key, 0);
             tci_atomic_store_relaxed(&e->value, 0);
         }
     }
-    /* 3. Finalizers of what is not marked: queued, the object kept. */
-    int queued = 0;
-    for (size_t b = 0; b < fin_buckets; b++) {
-        fin **link = &fin_table[b];
-        while (*link) {
-            fin *f = *link;
-            if (tci_mark_is_marked(f->obj)) {
-                link = &f->next;
-                continue;
-            }
-            *link = f->next;
-            fin_count--;
-            tci_atomic_store_relaxed(&fin_registered, fin_count);
-            f->next = NULL;
-            if (queue_tail)
-                queue_tail->next = f;
-            else
-                queue_head = f;
-            queue_tail = f;
-            tci_mark_grey_stw(f->obj);
-            queued++;
-        }
-    }
-    if (queued) {
-        tci_mark_drain_stw(); /* its contents are marked already: normally nothing */
-        tci_atomic_add_full(&fin_queued_total, (uintptr_t)queued);
-    }
-    queued_this_cycle += queued;
+    tci_atomic_add_full(&stop_eph_visits,
+                        looked + tci_atomic_load_relaxed(&eph_visits) - v0);
     pthread_mutex_unlock(&special_lock);
 }
 
-void tci_special_after_cycle(void)
+/* Whether object obj of span s is marked (by the last mark, or by this
+ * sweep for its finalizer): its mark bits are intact until the sweep. */
+static int span_marked(tci_span *s, uintptr_t obj)
 {
-    pthread_mutex_lock(&special_lock); /* released below */
-    if (queued_this_cycle) {
-        queued_this_cycle = 0;
-        pthread_cond_broadcast(&queue_cond);
+    return tci_mark_get(s, tci_span_index(s, obj));
+}
+
+/* Under special_lock, by the sweeper of s, before it touches a mark bit:
+ * weak references to its unmarked objects cleared; then its unmarked
+ * objects with a finalizer queued, oldest queued first, and marked, so
+ * that this sweep keeps them (what they reach was marked: their contents
+ * are roots), and counted back into the live heap, which the mark left
+ * them out of. The weak references first: one to an object whose
+ * finalizer is now pending reads NULL (reachability before
+ * resurrection). */
+static void settle_span_locked(tci_span *s)
+{
+    uint64_t nweak = 0, nfin = 0;
+    int queued = 0;
+    for (tci_span_link *l = s->weaks, *next; l; l = next) {
+        tc_weak *w = weak_of(l);
+        next = l->next;
+        nweak++;
+        if (!span_marked(s, tci_atomic_load_relaxed(&w->obj))) {
+            /* Relaxed: the release stores that follow (the OR below, and
+             * specials_sg) publish it to handle_target. */
+            tci_atomic_store_relaxed(&w->obj, 0);
+            weak_unlink_locked(w);
+        }
     }
-    pthread_mutex_unlock(&special_lock);
+    for (tci_span_link *l = s->fins, *next; l; l = next) {
+        fin *f = fin_of(l);
+        next = l->next;
+        nfin++;
+        uint32_t i = tci_span_index(s, f->obj);
+        if (tci_mark_get(s, i))
+            continue;
+        (void)tci_atomic_or_test(&s->mark_bits[i / 64], (uintptr_t)1 << (i % 64));
+        tci_atomic_add_full(&tci_heap_live, s->elemsize);
+        fin **link = &fin_table[tci_addr_hash(f->obj, fin_buckets)];
+        while (*link != f)
+            link = &(*link)->next;
+        *link = f->next;
+        span_unlink_locked(&s->fins, &f->link);
+        fin_count--;
+        queue_push_locked(f);
+        queued++;
+    }
+    if (queued) {
+        tci_atomic_store_relaxed(&fin_registered, fin_count);
+        tci_atomic_add_full(&fin_queued_total, (uintptr_t)queued);
+        pthread_cond_broadcast(&queue_cond); /* never blocks: a stop may be held */
+    }
+    if (tci_atomic_load_relaxed(&tci_stw_pending)) {
+        tci_atomic_add_full(&stop_weak_visits, nweak);
+        tci_atomic_add_full(&stop_fin_visits, nfin);
+    }
+}
+
+void tci_special_sweep(tci_span *s, uintptr_t sg)
+{
+    if (tci_atomic_load_relaxed(&s->nspecials)) {
+        pthread_mutex_lock(&special_lock); /* released below */
+        settle_span_locked(s);
+        pthread_mutex_unlock(&special_lock);
+    }
+    /* Release: a reader that sees it sees the cleared slots. */
+    tci_atomic_store_release(&s->specials_sg, sg);
+}
+
+void tci_special_stop_visits(uint64_t *weak, uint64_t *eph, uint64_t *fins)
+{
+    *weak = tci_atomic_load_relaxed(&stop_weak_visits);
+    *eph = tci_atomic_load_relaxed(&stop_eph_visits);
+    *fins = tci_atomic_load_relaxed(&stop_fin_visits);
 }
