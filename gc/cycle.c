@@ -1113,6 +1113,13 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_pacer_mark m;
     for (int round = 1;; round++) {
         tci_mark_drain_all(1);
+        /* The ephemerons, once per mark, world running, now that most of
+         * their keys are marked: what the filing pushes (values of marked
+         * keys) is drained beside the program, and a key marked later
+         * brings its values with it, wherever it is marked (gc/special.c).
+         * The stops do none of it. */
+        if (round == 1 && tci_mark_file_ephemerons())
+            tci_mark_drain_all(1);
         tci_world_lock(NULL);
         uint64_t t2 = tci_os_now_ns();
         mark_ns = t2 - t_mark;

@@ -42,6 +42,8 @@ struct tci_span {
     uint8_t scavenged;     /* free spans: every page returned to the OS (a hint:
                               the arena's released bits are the truth); heap_lock */
     size_t elemsize;       /* slot bytes (large: npages * page) */
+    tci_atomic eph_keys;   /* see eph_key_bits: here, in the line of the fields
+                              a mark reads anyway, for its test of each span */
     uint32_t nelems;
     uint32_t div_mul;
     uint32_t nalloc;       /* allocated slots per alloc_bits, owner only */
@@ -62,6 +64,12 @@ struct tci_span {
      * added meanwhile names a live object, which the sweep leaves alone). */
     struct tci_span_link *weaks, *fins;
     tci_atomic nspecials;
+    /* Ephemeron keys (gc/special.c): one bit per slot whose object is the
+     * key of an ephemeron filed during this mark and not yet found
+     * marked; eph_keys counts them. Set by the filing pass, cleared
+     * (atomic AND) by whoever marks the key, or by the sweeper for keys
+     * left unmarked. */
+    tci_atomic eph_key_bits[TCI_BITMAP_WORDS];
     tci_atomic profiled;   /* heap-profile samples among its objects (profile.c) */
     tci_span *next;        /* list link: central, large or free list */
     tci_span *prev;        /* free lists only */

@@ -719,9 +719,38 @@ static void finalizer_records_settled_outside_the_stops_body(void *unused)
     clear_roots();
 }
 
+/* Regression (issue 15): the last stop ran the ephemeron fixpoint over
+ * every ephemeron and cleared those with dead keys (100,000 in a chain,
+ * with 1,000,000 weak references: 22 ms). The filing and the fixpoint's
+ * marking run beside the program now, and the clearing in the sweep: a
+ * concurrent collection looks at no ephemeron with the world stopped,
+ * whether the chain lives or is dropped. */
+static void ephemerons_settled_outside_the_stops_body(void *unused)
+{
+    (void)unused;
+    test_fresh_call(build_long_chain, 0, 0, 0);
+    uint64_t live[3], dropped[3];
+    collect_counting_stop_visits(live);
+    assert_true(test_fresh_call(long_chain_intact, 0, 0, 0));
+    roots.keep[4] = NULL;
+    collect_counting_stop_visits(dropped);
+    printf("ephemerons looked at in stops: %llu (chain live), %llu (dropped) of %d\n",
+           (unsigned long long)live[1], (unsigned long long)dropped[1], CHAIN);
+    for (int i = 0; i < CHAIN; i++) {
+        if (tc_ephemeron_key(chain[i]) != NULL || tc_ephemeron_value(chain[i]) != NULL)
+            fail_msg("ephemeron %d kept its key or value after the chain was dropped", i);
+        tc_ephemeron_destroy(chain[i]);
+    }
+    if (!tci_cfg.gcstoptheworld && (live[1] != 0 || dropped[1] != 0))
+        fail_msg("%llu and %llu ephemerons looked at with the world stopped",
+                 (unsigned long long)live[1], (unsigned long long)dropped[1]);
+    clear_roots();
+}
+
 /* Between the mark's end and the sweep of a target's span, the handle
  * still holds the target: the read goes by the span's mark bits. */
 static uintptr_t h_live, h_dead, h_fin;
+static tc_ephemeron *pending_eph; /* keyed on the dead node */
 static int pending_fin_calls;
 
 static void pending_fin(void *obj, void *arg)
@@ -745,6 +774,7 @@ static uintptr_t build_before_sweep(uintptr_t out_, uintptr_t b, uintptr_t c)
     out[0] = tc_weak_create(live);
     out[1] = tc_weak_create(dead);
     out[2] = tc_weak_create(fin);
+    pending_eph = tc_ephemeron_create(dead, test_node_new(93));
     return 0;
 }
 
@@ -761,10 +791,11 @@ static uintptr_t reads_before_sweep(uintptr_t w_, uintptr_t b, uintptr_t c)
     (void)b, (void)c;
     tc_weak **w = (tc_weak **)w_;
     return tc_weak_get(w[0]) == test_unhide(h_live) && test_node_ok(tc_weak_get(w[0]), 90) &&
-           tc_weak_get(w[1]) == NULL && tc_weak_get(w[2]) == NULL;
+           tc_weak_get(w[1]) == NULL && tc_weak_get(w[2]) == NULL &&
+           tc_ephemeron_key(pending_eph) == NULL && tc_ephemeron_value(pending_eph) == NULL;
 }
 
-static void weak_reads_dead_as_null_before_its_sweep_body(void *unused)
+static void handles_read_dead_as_null_before_their_sweep_body(void *unused)
 {
     (void)unused;
     if (tci_cfg.gcstoptheworld) {
@@ -798,6 +829,7 @@ static void weak_reads_dead_as_null_before_its_sweep_body(void *unused)
     assert_int_equal(fin_bad, 0);
     for (int i = 0; i < 3; i++)
         tc_weak_destroy(w[i]);
+    tc_ephemeron_destroy(pending_eph);
     clear_roots();
 }
 
@@ -935,10 +967,16 @@ static void finalizer_records_settled_outside_the_stops(void **state)
     test_run_on_fresh_stack(finalizer_records_settled_outside_the_stops_body, NULL);
 }
 
-static void weak_reads_dead_as_null_before_its_sweep(void **state)
+static void ephemerons_settled_outside_the_stops(void **state)
 {
     (void)state;
-    test_run_on_fresh_stack(weak_reads_dead_as_null_before_its_sweep_body, NULL);
+    test_run_on_fresh_stack(ephemerons_settled_outside_the_stops_body, NULL);
+}
+
+static void handles_read_dead_as_null_before_their_sweep(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(handles_read_dead_as_null_before_their_sweep_body, NULL);
 }
 
 static void bad_calls_fail_clearly(void **state)
@@ -983,7 +1021,8 @@ int main(void)
         cmocka_unit_test(finalizer_thread_runs_them),
         cmocka_unit_test(weak_references_settled_outside_the_stops),
         cmocka_unit_test(finalizer_records_settled_outside_the_stops),
-        cmocka_unit_test(weak_reads_dead_as_null_before_its_sweep),
+        cmocka_unit_test(ephemerons_settled_outside_the_stops),
+        cmocka_unit_test(handles_read_dead_as_null_before_their_sweep),
         cmocka_unit_test(bad_calls_fail_clearly),
     };
     /* First the stopped collector, in a child (tc_init runs once per
