@@ -192,6 +192,9 @@ void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
  * Taking a queued finalizer during a mark shades its object and arg, so
  * nothing the queue held escapes the concurrent pass. */
 void tci_special_roots(tc_tracer *tr);
+/* Tests: the most finalizer records tci_special_roots has looked at in
+ * one hold of special_lock. */
+uint64_t tci_special_roots_longest_hold(void);
 /* During a mark, once a drain is over (most keys marked), by the
  * collector (the stopped collector in its stop): the ephemeron fixpoint's
  * filing pass. Each ephemeron whose key is marked has its value pushed

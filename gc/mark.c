@@ -764,12 +764,11 @@ static uint64_t tracers_release(void)
     return marked;
 }
 
-/* With the world stopped: the collector's tracer drained, the helpers
- * too when a long drain woke them (buf_put_full). */
+/* With the world stopped: the collector's tracer drained, and the helpers
+ * waited for when a long drain (or the pushes before it) woke them
+ * (buf_put_full). */
 static void drain_stw(void)
 {
-    nworkers = 1;
-    tci_atomic_store_relaxed(&nidle, 0);
     drain(&tracers[0]);
     if (nworkers > 1)
         wait_helpers();
@@ -781,11 +780,15 @@ uint64_t tci_mark_stw(void)
         start_helpers();
     nworkers = 1; /* before any push: buf_put_full wakes the helpers */
     tracers_reset();
+    tci_atomic_store_relaxed(&nidle, 0);
     tci_roots_scan(&tracers[0]);
     drain_stw();
     /* The ephemerons, filed now that most keys are marked: the values of
      * marked keys are pushed, and those of keys marked from here on
-     * follow as their keys are marked (gc/special.c). */
+     * follow as their keys are marked (gc/special.c). The helpers are
+     * joined; the filing's pushes may wake them again. */
+    nworkers = 1;
+    tci_atomic_store_relaxed(&nidle, 0);
     if (tci_special_file_ephemerons(&tracers[0]))
         drain_stw();
     return tracers_release();

@@ -87,8 +87,8 @@
  * swept).
  *
  * Costs: the concurrent mark scans the contents of every object with a
- * finalizer (in the stop, for the stopped collector; under special_lock,
- * so tc_set_finalizer waits for the pass). The filing pass looks at each
+ * finalizer (in the stop, for the stopped collector), under special_lock
+ * a batch of records at a time, so tc_set_finalizer waits for one batch. The filing pass looks at each
  * ephemeron once per mark, beside the program; each filed key costs a
  * look-up when it is marked, and the mark's test of a span for keys is one
  * load of a field in the line it reads anyway. The sweep of a span costs a
@@ -231,6 +231,11 @@ static tci_atomic stop_weak_visits, stop_eph_visits, stop_fin_visits;
 /* Objects with a finalizer: a hash table by address, chained; special_lock. */
 static fin **fin_table;
 static size_t fin_buckets, fin_count;
+/* Records the roots pass looks at per hold of special_lock, and the most
+ * of one hold so far (tests). */
+#define ROOTS_BATCH 1024
+static int roots_pass_on; /* special_lock: the registry must not grow */
+static tci_atomic roots_longest_hold; /* written by the roots pass, the collector's */
 /* Queued finalizers, oldest first; special_lock. */
 static fin *queue_head, *queue_tail;
 /* Totals for tc_finalizer_counts, which tc_read_memstats calls and which
@@ -589,7 +594,9 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
         return 0; /* nothing to remove */
     }
     fin *f = malloc(sizeof *f);
-    if (!f || (fin_count >= fin_buckets && fin_grow_locked() != 0)) {
+    /* Not while the roots pass has let go of the lock: see there. */
+    int grow = !fin_buckets || (fin_count >= fin_buckets && !roots_pass_on);
+    if (!f || (grow && fin_grow_locked() != 0)) {
         pthread_mutex_unlock(&special_lock);
         free(f);
         errno = ENOMEM;
@@ -762,21 +769,55 @@ void tc_finalizer_counts(uint64_t *registered, uint64_t *queued, uint64_t *run)
 
 /* ---- The collector's side ------------------------------------------------- */
 
+
+static void roots_hold_done(uint64_t n)
+{
+    if (n > tci_atomic_load_relaxed(&roots_longest_hold))
+        tci_atomic_store_relaxed(&roots_longest_hold, n); /* one roots pass at a time */
+}
+
+uint64_t tci_special_roots_longest_hold(void)
+{
+    return tci_atomic_load_relaxed(&roots_longest_hold);
+}
+
 void tci_special_roots(tc_tracer *tr)
 {
-    pthread_mutex_lock(&special_lock); /* released below */
-    /* arg too, when it is a heap object (a context object, say): it must
-     * be there when fn runs. So an arg that reaches obj keeps obj alive,
-     * and its finalizer never runs (Go's closures have the same catch). */
-    for (size_t b = 0; b < fin_buckets; b++)
+    pthread_mutex_lock(&special_lock); /* released below, and between batches */
+    /* The registry a batch of ROOTS_BATCH records at a time, at a
+     * bucket's edge: tc_set_finalizer and tc_weak_destroy wait for one
+     * batch, not for the whole pass (300,000 records took it tens of ms).
+     * The table does not grow meanwhile, so no record moves to a bucket
+     * the pass has done; a record added meanwhile names an object the
+     * program holds, which this mark marks and scans the usual way. arg
+     * too, when it is a heap object (a context object, say): it must be
+     * there when fn runs. So an arg that reaches obj keeps obj alive, and
+     * its finalizer never runs (Go's closures have the same catch). */
+    roots_pass_on = 1;
+    uint64_t held = 0;
+    for (size_t b = 0; b < fin_buckets; b++) {
         for (fin *f = fin_table[b]; f; f = f->next) {
             tci_mark_scan_contents(tr, f->obj);
             tc_trace(tr, f->arg);
+            held++;
         }
+        if (held >= ROOTS_BATCH) {
+            roots_hold_done(held);
+            held = 0;
+            pthread_mutex_unlock(&special_lock);
+            pthread_mutex_lock(&special_lock);
+        }
+    }
+    roots_pass_on = 0;
+    /* The queue in one hold: a finalizer taken from it meanwhile is shaded
+     * (queue_pop_locked), and it is short unless a cycle just queued a
+     * crowd. */
     for (fin *f = queue_head; f; f = f->next) {
         tc_trace(tr, (void *)f->obj);
         tc_trace(tr, f->arg);
+        held++;
     }
+    roots_hold_done(held);
     pthread_mutex_unlock(&special_lock);
 }
 
