@@ -96,8 +96,8 @@
  * dead key flagged in it. The stops look at none of them, but for the
  * filed keys that the last stop's drain marks (grey work the mutators
  * held, found there as any is; the stopped collector does all of it in
- * its one stop, the sweep of what is left of the last cycle included). Making, destroying and setting a handle costs
- * O(1) under its lock.
+ * its one stop, the sweep of what is left of the last cycle included).
+ * Making, destroying and setting a handle costs O(1) under its lock.
  *
  * Locks: special_lock protects the weak references' and finalizers'
  * registries, the spans' lists and the queue; eph_lock the ephemerons'
@@ -239,7 +239,8 @@ static tci_atomic roots_longest_hold; /* written by the roots pass, the collecto
 /* Queued finalizers, oldest first; special_lock. */
 static fin *queue_head, *queue_tail;
 /* Totals for tc_finalizer_counts, which tc_read_memstats calls and which
- * must not wait for special_lock (held through a stop's specials pass):
+ * must not wait for special_lock (taken by sweeps in a stopped
+ * collector's stop, and a batch at a time by the roots pass):
  * atomics, written under special_lock. fin_registered mirrors fin_count. */
 static tci_atomic fin_registered, fin_queued_total, fin_run_total;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
