@@ -363,6 +363,7 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
      * only once it is set up (type id, black mark), never half-made. */
     __atomic_store_n(&s->nalloc, 1, __ATOMIC_RELEASE);
     tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
+    tci_atomic_store_release(&s->specials_sg, tci_atomic_load_relaxed(&tci_sweepgen));
     tci_large_push_swept(s);
     tci_atomic_add_full(&tci_heap_live, bytes);
     counter_inc(&c->large_nmalloc, 1);

@@ -71,6 +71,8 @@ void tci_span_init_small(tci_span *s, int c, int k)
                    ? (uint32_t *)(s->base + (uintptr_t)s->nelems * sc->size)
                    : NULL;
     tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
+    /* Nothing in it was there at the last mark: no special to settle. */
+    tci_atomic_store_release(&s->specials_sg, tci_atomic_load_relaxed(&tci_sweepgen));
 }
 
 static void put_swept_locked(central *ce, tci_span *s, uintptr_t sg)

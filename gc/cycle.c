@@ -134,11 +134,11 @@ static void run_start_hooks_stw(void)
             cycle_hooks[i].start_stw();
 }
 
-/* Once a cycle's mark is over and the world runs: the finalizers queued
- * are signalled, then the hooks' after functions. No collector lock held. */
+/* Once a cycle's mark is over and the world runs: the hooks' after
+ * functions. No collector lock held. (Finalizers are queued, and their
+ * thread signalled, by the sweep: gc/special.c.) */
 static void after_mark(void)
 {
-    tci_special_after_cycle();
     uintptr_t n = tci_atomic_load_acquire(&ncycle_hooks);
     for (uintptr_t i = 0; i < n; i++)
         if (cycle_hooks[i].after)
@@ -937,20 +937,57 @@ static void wait_cycle(uint64_t want)
     tc_blocking_end();
 }
 
-/* The test and benchmark gate: held, a concurrent cycle waits after its
- * first stop, marking on and nothing drained, until released, so a test can
- * set up races against a mark in a known state. */
+/* The test and benchmark gates. Each holds the collector at one place of
+ * its cycle while a test says so: the mark gate after the first stop,
+ * marking on and nothing drained, so a test can set up races against a
+ * mark in a known state; the stop gate inside the next stop (see
+ * tci_gate_hold_stop); the sweep gate after the last stop, the world
+ * running, before the background sweep (see tci_gate_hold_sweep); the arm
+ * gate after the plain root ranges are write-protected, before the first
+ * stop (see tci_gate_hold_armed). */
+typedef struct gate {
+    int held, waiting; /* gate_lock */
+} gate;
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
-static int gate_held, gate_waiting; /* gate_lock */
+static gate mark_gate, stop_gate, sweep_gate, arm_gate;
+
+static void gate_set(gate *g, int on)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    g->held = on;
+    if (g == &mark_gate)
+        tci_atomic_store_relaxed(&gate_closed, (uintptr_t)on);
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+/* Blocks until the collector sits at g. */
+static void gate_wait_waiting(gate *g)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    while (!g->waiting)
+        pthread_cond_wait(&gate_cond, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+/* The collector at g: waits there while it is held. */
+static void gate_pass_at(gate *g)
+{
+    pthread_mutex_lock(&gate_lock); /* released below */
+    if (g->held) {
+        g->waiting = 1;
+        pthread_cond_broadcast(&gate_cond);
+        while (g->held)
+            pthread_cond_wait(&gate_cond, &gate_lock);
+        g->waiting = 0;
+    }
+    pthread_mutex_unlock(&gate_lock);
+}
 
 void tci_gate_hold(int on)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    gate_held = on;
-    tci_atomic_store_relaxed(&gate_closed, (uintptr_t)on);
-    pthread_cond_broadcast(&gate_cond);
-    pthread_mutex_unlock(&gate_lock);
+    gate_set(&mark_gate, on);
 }
 
 uint64_t tci_gate_start_cycle(void)
@@ -974,90 +1011,52 @@ uint64_t tci_gate_cycles_requested(void)
 void tci_gate_wait_held(void)
 {
     tc_blocking_begin();
-    pthread_mutex_lock(&gate_lock); /* released below */
-    while (!gate_waiting)
-        pthread_cond_wait(&gate_cond, &gate_lock);
-    pthread_mutex_unlock(&gate_lock);
+    gate_wait_waiting(&mark_gate);
     tc_blocking_end();
 }
 
 static void gate_pass(void)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    if (gate_held) {
-        gate_waiting = 1;
-        pthread_cond_broadcast(&gate_cond);
-        while (gate_held)
-            pthread_cond_wait(&gate_cond, &gate_lock);
-        gate_waiting = 0;
-    }
-    pthread_mutex_unlock(&gate_lock);
+    gate_pass_at(&mark_gate);
 }
 
-/* The arm and stop gates (tests): held, the collector waits at its gate's
- * point until released. held and waiting: gate_lock. */
-typedef struct gate_point { int held, waiting; } gate_point;
-/* After write-protecting the root ranges (tci_roots_arm), world running,
- * before the first stop: tci_gate_hold_armed. */
-static gate_point arm_gate;
-/* Inside the next stop, the world stopped and world_lock held:
- * tci_gate_hold_stop. */
-static gate_point stop_gate;
-
-static void point_hold(gate_point *g, int on)
+void tci_gate_hold_stop(int on)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    g->held = on;
-    pthread_cond_broadcast(&gate_cond);
-    pthread_mutex_unlock(&gate_lock);
+    gate_set(&stop_gate, on);
 }
 
-static void point_wait(gate_point *g)
+void tci_gate_wait_stopped(void)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    while (!g->waiting)
-        pthread_cond_wait(&gate_cond, &gate_lock);
-    pthread_mutex_unlock(&gate_lock);
+    gate_wait_waiting(&stop_gate);
 }
 
-static void point_pass(gate_point *g)
+static void stop_gate_pass(void)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
-    if (g->held) {
-        g->waiting = 1;
-        pthread_cond_broadcast(&gate_cond);
-        while (g->held)
-            pthread_cond_wait(&gate_cond, &gate_lock);
-        g->waiting = 0;
-    }
-    pthread_mutex_unlock(&gate_lock);
+    gate_pass_at(&stop_gate);
+}
+
+void tci_gate_hold_sweep(int on)
+{
+    gate_set(&sweep_gate, on);
+}
+
+void tci_gate_wait_sweep_held(void)
+{
+    tc_blocking_begin();
+    gate_wait_waiting(&sweep_gate);
+    tc_blocking_end();
 }
 
 void tci_gate_hold_armed(int on)
 {
-    point_hold(&arm_gate, on);
+    gate_set(&arm_gate, on);
 }
 
 void tci_gate_wait_armed(void)
 {
     tc_blocking_begin(); /* the collector runs on, to its first stop */
-    point_wait(&arm_gate);
+    gate_wait_waiting(&arm_gate);
     tc_blocking_end();
-}
-
-void tci_gate_hold_stop(int on)
-{
-    point_hold(&stop_gate, on);
-}
-
-void tci_gate_wait_stopped(void)
-{
-    point_wait(&stop_gate);
-}
-
-static void stop_gate_pass(void)
-{
-    point_pass(&stop_gate);
 }
 
 static void concurrent_cycle(int forced, uint64_t requested_ns_)
@@ -1066,7 +1065,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
      * write-protected, so that the stop need not read them. */
     tci_sweep_all();
     tci_roots_arm();
-    point_pass(&arm_gate);
+    gate_pass_at(&arm_gate);
 
     /* 1. Stop #1. */
     tci_world_lock(NULL);
@@ -1131,6 +1130,13 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_pacer_mark m;
     for (int round = 1;; round++) {
         tci_mark_drain_all(1);
+        /* The ephemerons, once per mark, world running, now that most of
+         * their keys are marked: what the filing pushes (values of marked
+         * keys) is drained beside the program, and a key marked later
+         * brings its values with it, wherever it is marked (gc/special.c).
+         * The stops do none of it. */
+        if (round == 1 && tci_mark_file_ephemerons())
+            tci_mark_drain_all(1);
         tci_world_lock(NULL);
         uint64_t t2 = tci_os_now_ns();
         mark_ns = t2 - t_mark;
@@ -1210,6 +1216,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     pressure_notify();
 
     /* 4. The background sweep, and then the scavenger. */
+    gate_pass_at(&sweep_gate);
     uint64_t t_sweep = tci_os_now_ns();
     tci_sweep_all();
     tci_event_post(TC_GC_EVENT_SWEEP_DONE, &r, tci_os_now_ns() - t_sweep);

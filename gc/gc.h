@@ -171,17 +171,17 @@ void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
  * its report: checkmark reads a precise object's slots itself. */
 void tci_mark_check_from(tc_tracer *tr, uintptr_t obj);
 
-/* The specials' pass (gc/special.c), with the world stopped and the mark
- * drained: whether the object containing p is marked (1 for an address
- * outside the heap: nothing to collect); greying an object into the
- * collector's tracer and draining what it reaches; scanning an object's
- * contents without marking the object itself. */
+/* For gc/special.c: whether the object containing p is marked (1 for an
+ * address outside the heap: nothing to collect); scanning an object's
+ * contents without marking the object itself; pushing an ephemeron's
+ * value onto tracer tr, to be shaded when a marker takes it (any thread
+ * that marks with tr, at any time during a mark). */
 int tci_mark_is_marked(uintptr_t p);
-/* While on (the specials' pass, world stopped, its thread alone), every
- * object newly marked is reported to tci_special_marked_stw. */
-void tci_mark_hook_ephemerons(int on);
-void tci_mark_grey_stw(uintptr_t p);
-void tci_mark_drain_stw(void);
+void tci_mark_push_deferred(tc_tracer *tr, uintptr_t value);
+/* The collector, during a concurrent mark once a drain is over (helpers
+ * idle): files the ephemerons (tci_special_file_ephemerons) into its own
+ * tracer; nonzero when that pushed work for the next drain. */
+int tci_mark_file_ephemerons(void);
 void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
 
 /* ---- special.c: weak references, ephemerons, finalizers ------------------- */
@@ -192,18 +192,33 @@ void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
  * Taking a queued finalizer during a mark shades its object and arg, so
  * nothing the queue held escapes the concurrent pass. */
 void tci_special_roots(tc_tracer *tr);
-/* World stopped, the mark drained (tci_mark_end_stw, tci_mark_stw):
- * ephemerons to their fixpoint, weak references and ephemerons to dead
- * objects cleared, dead objects with finalizers queued (and kept). */
-void tci_special_mark_done_stw(void);
-/* The mark's report of an object it just marked, during the ephemeron
- * fixpoint (tci_mark_hook_ephemerons): ephemerons keyed on it are ready. */
-void tci_special_marked_stw(uintptr_t obj);
-/* Tests: ephemerons looked at by the fixpoints since tc_init. */
+/* Tests: the most finalizer records tci_special_roots has looked at in
+ * one hold of special_lock. */
+uint64_t tci_special_roots_longest_hold(void);
+/* During a mark, once a drain is over (most keys marked), by the
+ * collector (the stopped collector in its stop): the ephemeron fixpoint's
+ * filing pass. Each ephemeron whose key is marked has its value pushed
+ * onto tr; the others are filed under their key, which the mark then
+ * reports as it marks it (tci_special_key_marked). Nonzero when it
+ * pushed anything. Takes eph_lock, a batch at a time. */
+int tci_special_file_ephemerons(tc_tracer *tr);
+/* From the mark, any marker or mutator, with tracer tr: key was just
+ * marked and its key bit was set (and is now cleared, by this caller
+ * alone): the values of the ephemerons filed under it are pushed onto tr.
+ * Takes eph_lock (a leaf but for work_lock, which pushing takes). */
+void tci_special_key_marked(tc_tracer *tr, uintptr_t key);
+/* Tests: ephemerons looked at by the filing passes and made ready by
+ * their keys' marking, since tc_init. */
 uint64_t tci_special_ephemeron_visits(void);
-/* After the world restarts: wakes the finalizer thread if anything was
- * queued. Takes special_lock: not with the world stopped. */
-void tci_special_after_cycle(void);
+/* The sweeper of span s (sweep generation sg), before it touches a mark
+ * bit: weak references to the span's unmarked objects cleared, then the
+ * ephemerons keyed on them, then its unmarked objects with a finalizer
+ * queued and marked (kept by this sweep); then s->specials_sg = sg. Takes special_lock when the span has
+ * specials (also with the world stopped: see special.c's locks). */
+void tci_special_sweep(tci_span *s, uintptr_t sg);
+/* Tests: weak references, ephemerons and finalizer records looked at
+ * while a stop was requested or held, since tc_init. */
+void tci_special_stop_visits(uint64_t *weak, uint64_t *eph, uint64_t *fins);
 
 /* ---- cycle.c: hooks for the layers above (pool/) -------------------------- */
 /* start_stw runs in every cycle's first stop, before the roots are
@@ -395,6 +410,13 @@ void tci_gate_wait_held(void);
  * sits there. */
 void tci_gate_hold_armed(int on);
 void tci_gate_wait_armed(void);
+/* The sweep gate: held, a concurrent cycle waits after its last stop (the
+ * mark over, the world running) before its background sweep, until
+ * released; tci_gate_wait_sweep_held blocks (as a blocked thread) until
+ * one sits there. Spans stay unswept meanwhile unless a thread sweeps one
+ * to allocate: for tests of what handles read before their sweep. */
+void tci_gate_hold_sweep(int on);
+void tci_gate_wait_sweep_held(void);
 /* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
  * returned it, is done, sweep included. */
 void tci_gate_wait_cycle(uint64_t want);

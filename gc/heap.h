@@ -42,12 +42,34 @@ struct tci_span {
     uint8_t scavenged;     /* free spans: every page returned to the OS (a hint:
                               the arena's released bits are the truth); heap_lock */
     size_t elemsize;       /* slot bytes (large: npages * page) */
+    tci_atomic eph_keys;   /* see eph_key_bits: here, in the line of the fields
+                              a mark reads anyway, for its test of each span */
     uint32_t nelems;
     uint32_t div_mul;
     uint32_t nalloc;       /* allocated slots per alloc_bits, owner only */
     uint32_t type_id;      /* large precise objects: the type */
     uint32_t *types;       /* precise small spans: a type id per slot */
     tci_atomic sweepgen;   /* see sweep.c */
+    /* The sweep generation whose specials this span's sweeper has settled
+     * (gc/special.c: weak references to its unmarked objects cleared,
+     * their finalizers queued): set with a release store by the sweeper
+     * before it clears any mark bit, and when the span is put in use.
+     * Behind tci_sweepgen, the mark bits still say what the last mark
+     * found, which is what a handle's read goes by. */
+    tci_atomic specials_sg;
+    /* The weak references and finalizer records whose object lies in this
+     * span, doubly linked through the records: protected by special_lock
+     * (gc/special.c). nspecials counts them (written under special_lock,
+     * read without it by the sweeper, which skips the lock at 0: a record
+     * added meanwhile names a live object, which the sweep leaves alone). */
+    struct tci_span_link *weaks, *fins;
+    tci_atomic nspecials;
+    /* Ephemeron keys (gc/special.c): one bit per slot whose object is the
+     * key of an ephemeron filed during this mark and not yet found
+     * marked; eph_keys counts them. Set by the filing pass, cleared
+     * (atomic AND) by whoever marks the key, or by the sweeper for keys
+     * left unmarked. */
+    tci_atomic eph_key_bits[TCI_BITMAP_WORDS];
     tci_atomic profiled;   /* heap-profile samples among its objects (profile.c) */
     tci_span *next;        /* list link: central, large or free list */
     tci_span *prev;        /* free lists only */
@@ -143,6 +165,12 @@ static inline int tci_bit_get(const uint64_t *bits, uint32_t i)
 static inline int tci_mark_get(tci_span *s, uint32_t i)
 {
     return (int)((tci_atomic_load_relaxed(&s->mark_bits[i / 64]) >> (i % 64)) & 1);
+}
+
+/* The slot index of object obj (its start) in span s. */
+static inline uint32_t tci_span_index(const tci_span *s, uintptr_t obj)
+{
+    return (uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32);
 }
 
 /* The object containing address p: its start and slot index, or 0 when p is

@@ -38,7 +38,7 @@ typedef struct workbuf {
 } workbuf;
 
 #define PREFETCH_N 8
-enum { TRACER_CHECK = 1, TRACER_REPORT = 2 };
+enum { TRACER_CHECK = 1 };
 
 struct tc_tracer {
     workbuf *cur;          /* owner only; NULL for a mutator's until it shades */
@@ -60,8 +60,7 @@ struct tc_tracer {
     uint64_t pace_wall, pace_run, pace_wait;
     int64_t pace_owed;
     int check;             /* 0, or TRACER_CHECK (checkmark: report unmarked objects,
-                              mark nothing) or TRACER_REPORT (the ephemeron
-                              fixpoint: mark, and report what was marked) */
+                              mark nothing) */
     uintptr_t check_from;  /* checkmark: the object (or 0: a root) being checked */
 };
 
@@ -158,15 +157,6 @@ static workbuf *buf_get(void)
 
 static void wake_helpers(void);
 
-/* Set by the specials' pass (world stopped) while the ephemeron fixpoint
- * drains: every object the collector's tracer marks is reported to it
- * (tci_special_marked_stw), and the collector drains alone (buf_put_full
- * wakes no helper meanwhile), so the report needs no lock. */
-void tci_mark_hook_ephemerons(int on)
-{
-    tracers[0].check = on ? TRACER_REPORT : 0;
-}
-
 static void buf_put_full(workbuf *b)
 {
     pthread_mutex_lock(&work_lock); /* released below */
@@ -174,10 +164,7 @@ static void buf_put_full(workbuf *b)
     full_list = b;
     tci_atomic_add_full(&nfull, 1);
     pthread_mutex_unlock(&work_lock);
-    /* Not while the ephemeron fixpoint reports (tci_mark_hook_ephemerons):
-     * only then does the collector's tracer have that mode, and only the
-     * collector marks when nworkers is 1 outside a concurrent mark. */
-    if (!concurrent && nworkers == 1 && nhelpers > 0 && tracers[0].check != TRACER_REPORT)
+    if (!concurrent && nworkers == 1 && nhelpers > 0)
         wake_helpers();
 }
 
@@ -231,6 +218,34 @@ static __attribute__((noinline, cold)) void check_marked(tc_tracer *tr, tci_foun
     abort();
 }
 
+/* Work-buffer entries with this bit set are not grey objects but
+ * ephemeron values to shade when taken (objects are 16-byte aligned):
+ * shading them where they are found (a key marked, in the middle of a
+ * mark) would recurse along a chain of ephemerons. */
+#define DEFERRED_SHADE ((uintptr_t)1)
+
+/* obj, slot idx of span s, was just marked, and s holds ephemeron keys:
+ * when obj is one, the values filed under it are pushed (gc/special.c).
+ * The key bit is cleared by one thread only, the one that handles it.
+ * After the mark bit's atomic OR (a full barrier), so the filing pass,
+ * which sets the key bit before it looks at the mark bit, cannot miss
+ * both. */
+static __attribute__((noinline, cold)) void mark_key(tc_tracer *tr, tci_span *s, uint32_t idx,
+                                                    uintptr_t obj)
+{
+    if (!tci_atomic_and_test(&s->eph_key_bits[idx / 64], (uintptr_t)1 << (idx % 64)))
+        return;
+    tci_atomic_sub_full(&s->eph_keys, 1);
+    tci_special_key_marked(tr, obj);
+}
+
+void tci_mark_push_deferred(tc_tracer *tr, uintptr_t value)
+{
+    if (__builtin_expect(tr->cur == NULL, 0))
+        tr->cur = buf_get(); /* a mutator's first shade of the cycle */
+    push(tr, value | DEFERRED_SHADE);
+}
+
 /* Marks the object found, if white: its bit, its bytes, and a push when it
  * has pointers. Returns 1 when this call marked it. */
 static inline __attribute__((always_inline)) int mark_found(tc_tracer *tr, tci_found f)
@@ -251,6 +266,8 @@ static inline __attribute__((always_inline)) int mark_found(tc_tracer *tr, tci_f
         return 0;
     }
     tr->marked_bytes += s->elemsize;
+    if (__builtin_expect(tci_atomic_load_relaxed(&s->eph_keys) != 0, 0))
+        mark_key(tr, s, idx, obj);
     if (s->kind != TCI_KIND_NOSCAN) {
         if (__builtin_expect(tr->cur == NULL, 0))
             tr->cur = buf_get(); /* a mutator's first shade of the cycle */
@@ -259,28 +276,13 @@ static inline __attribute__((always_inline)) int mark_found(tc_tracer *tr, tci_f
     return 1;
 }
 
-/* The tracer's cold modes, behind the one test mark_ptr makes anyway:
- * checkmark (report what is not marked, mark nothing), and the ephemeron
- * fixpoint's (mark, and report what was marked to the specials' pass). A
- * test of a global flag for the latter in mark_ptr itself cost 30% of the
- * marking of a pointer array. */
-static __attribute__((noinline, cold)) void mark_cold(tc_tracer *tr, tci_found f, uintptr_t p)
-{
-    if (tr->check == TRACER_CHECK) {
-        check_marked(tr, f, p);
-        return;
-    }
-    if (mark_found(tr, f))
-        tci_special_marked_stw(f.obj);
-}
-
 static inline __attribute__((always_inline)) void mark_ptr(tc_tracer *tr, uintptr_t p)
 {
     tci_found f = tci_find_object_v(p);
     if (!f.obj)
         return;
     if (__builtin_expect(tr->check, 0)) {
-        mark_cold(tr, f, p);
+        check_marked(tr, f, p); /* checkmark: report what is not marked, mark nothing */
         return;
     }
     (void)mark_found(tr, f);
@@ -333,6 +335,10 @@ static size_t first_offset_from(const struct tc_type *t, size_t off)
 
 static size_t scan_object(tc_tracer *tr, uintptr_t p)
 {
+    if (__builtin_expect(p & DEFERRED_SHADE, 0)) {
+        mark_ptr(tr, p & ~DEFERRED_SHADE);
+        return sizeof(uintptr_t);
+    }
     tci_span *s = tci_span_of(p);
     size_t size = s->elemsize;
     uintptr_t obj = p, lo, hi;
@@ -758,46 +764,45 @@ static uint64_t tracers_release(void)
     return marked;
 }
 
+/* With the world stopped: the collector's tracer drained, and the helpers
+ * waited for when a long drain (or the pushes before it) woke them
+ * (buf_put_full). */
+static void drain_stw(void)
+{
+    drain(&tracers[0]);
+    if (nworkers > 1)
+        wait_helpers();
+}
+
 uint64_t tci_mark_stw(void)
 {
     if (!helpers_started)
         start_helpers();
-    nworkers = 1;
+    nworkers = 1; /* before any push: buf_put_full wakes the helpers */
     tracers_reset();
     tci_atomic_store_relaxed(&nidle, 0);
-    tc_tracer *me = &tracers[0];
-    tci_roots_scan(me);
-    drain(me);
-
-    if (nworkers > 1)
-        wait_helpers();
-    tci_special_mark_done_stw(); /* weak references, ephemerons, finalizers */
+    tci_roots_scan(&tracers[0]);
+    drain_stw();
+    /* The ephemerons, filed now that most keys are marked: the values of
+     * marked keys are pushed, and those of keys marked from here on
+     * follow as their keys are marked (gc/special.c). The helpers are
+     * joined; the filing's pushes may wake them again. */
+    nworkers = 1;
+    tci_atomic_store_relaxed(&nidle, 0);
+    if (tci_special_file_ephemerons(&tracers[0]))
+        drain_stw();
     return tracers_release();
 }
 
-/* ---- The specials' pass (gc/special.c), world stopped, marking done -------- */
+int tci_mark_file_ephemerons(void)
+{
+    return tci_special_file_ephemerons(&tracers[0]);
+}
 
 int tci_mark_is_marked(uintptr_t p)
 {
     tci_found f = tci_find_object_v(p);
     return !f.obj || tci_mark_get(f.span, f.idx);
-}
-
-void tci_mark_grey_stw(uintptr_t p)
-{
-    mark_ptr(&tracers[0], p);
-}
-
-void tci_mark_drain_stw(void)
-{
-    /* The helpers are done (joined before this pass): the collector alone. */
-    nworkers = 1;
-    tci_atomic_store_relaxed(&nidle, 0);
-    drain(&tracers[0]);
-    /* In the stopped mode a long drain shares its work and wakes the
-     * helpers (buf_put_full): they must be done before anything else. */
-    if (nworkers > 1)
-        wait_helpers();
 }
 
 void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj)
@@ -896,7 +901,6 @@ uint64_t tci_mark_end_stw(void)
      * did not (a dropped 10-million list, once). */
     tci_roots_scan_new_frames(&tracers[0], mark_id);
     tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
-    tci_special_mark_done_stw(); /* weak references, ephemerons, finalizers */
     uint64_t marked = tci_atomic_load_relaxed(&marked_total) + tracers_release();
     concurrent = 0;
     return marked;

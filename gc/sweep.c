@@ -3,7 +3,9 @@
  * A span is swept once per cycle, by whoever pops it from an unswept list
  * (an allocating thread, the reclaimer before the heap grows, or
  * tci_sweep_all before the next cycle starts): the pop, under the list's
- * lock, makes it the sweeper's alone. Sweeping touches no object: the slots
+ * lock, makes it the sweeper's alone. It settles the span's specials first
+ * (gc/special.c: Go's sweeper does the same with its per-span specials).
+ * Sweeping touches no object: the slots
  * left allocated are exactly the marked ones, so alloc_bits := mark_bits and
  * the mark bits are cleared, a word at a time. Freed slots are zeroed when
  * they are allocated again (needzero), where the cache is about to write
@@ -35,6 +37,11 @@ int tci_span_sweep(tci_span *s, int keep)
     uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
     uint64_t freed = 0, live = 0;
     size_t nwords = (s->nelems + 63) / 64;
+    /* The specials first, while the mark bits still say what the mark
+     * found: weak references to unmarked objects cleared, then unmarked
+     * objects with a finalizer queued and marked, so this sweep keeps
+     * them (gc/special.c). */
+    tci_special_sweep(s, sg);
     int profiled = tci_atomic_load_relaxed(&s->profiled) != 0;
     for (size_t w = 0; w < nwords; w++) {
         uint64_t alloc = s->alloc_bits[w];
@@ -46,7 +53,9 @@ int tci_span_sweep(tci_span *s, int keep)
         freed += (uint64_t)__builtin_popcountll(alloc & ~mark);
         live += (uint64_t)__builtin_popcountll(mark);
         s->alloc_bits[w] = mark;
-        tci_atomic_store_relaxed(&s->mark_bits[w], 0);
+        /* Release: a handle's reader that sees the bit cleared sees the
+         * span's specials settled (specials_sg, stored before). */
+        tci_atomic_store_release(&s->mark_bits[w], 0);
     }
     if (freed) {
         tci_atomic_add_full(&class_frees[s->sizeclass], freed);

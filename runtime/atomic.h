@@ -86,6 +86,21 @@ static inline int tci_atomic_or_test(tci_atomic *a, uintptr_t mask)
     }
 }
 
+/* Clears the bits of `mask` in *a; returns nonzero when this call cleared
+ * any of them. */
+static inline int tci_atomic_and_test(tci_atomic *a, uintptr_t mask)
+{
+    uintptr_t old = tci_atomic_load_relaxed(a);
+    for (;;) {
+        if (!(old & mask))
+            return 0;
+        uintptr_t seen = tci_atomic_fetch_cas_full(a, old, old & ~mask);
+        if (seen == old)
+            return 1;
+        old = seen;
+    }
+}
+
 /* A sequence count (a seqlock without the lock): one writer at a time,
  * serialised by a lock of the writer's, publishes a group of tci_atomic
  * fields; readers never block it or each other. A reader copies the

@@ -296,6 +296,16 @@ static uintptr_t long_chain_intact(uintptr_t a, uintptr_t b, uintptr_t c)
     return 1;
 }
 
+/* Waits for the cycles asked for so far (none with the stopped collector):
+ * one the build's allocation started would otherwise still be filing and
+ * marking the chain's keys as the count of the collection under test
+ * starts, and count into it (a chain's looks came to 54,080 and 79,961
+ * in 3 of 44 runs, two cycles' worth in one count). */
+static void settle_cycles_in_flight(void)
+{
+    tci_gate_wait_cycle(tci_gate_cycles_requested());
+}
+
 /* Regression (issue 15): the fixpoint took one pass over every ephemeron
  * per link of such a chain, in the mark's last stop (10,000 links: 0.63
  * s; 100,000: about a minute). It settles in work linear in their number:
@@ -304,6 +314,7 @@ static void ephemeron_long_chain_settles_in_linear_work_body(void *unused)
 {
     (void)unused;
     test_fresh_call(build_long_chain, 0, 0, 0);
+    settle_cycles_in_flight();
     uint64_t v0 = tci_special_ephemeron_visits();
     test_collect();
     uint64_t visits = tci_special_ephemeron_visits() - v0;
@@ -597,6 +608,264 @@ static void finalizer_thread_runs_them_body(void *unused)
     assert_true(queued >= run && run > 0);
 }
 
+/* ---- Settled outside the stops (issue 15) ------------------------------------ */
+
+/* MANY nodes, every other one kept (a list from roots.keep[5] of holders
+ * that point to them), each with a weak reference (weak_many) and, with fins set, a
+ * finalizer that counts its runs (many_fin_calls); the odd ones dropped. */
+enum { MANY = 4000 };
+static tc_weak *weak_many[MANY];
+static int many_fin_calls[MANY], many_fin_bad;
+
+static void many_fin(void *obj, void *arg)
+{
+    uintptr_t i = (uintptr_t)arg;
+    if (!test_node_ok(obj, 7000 + i))
+        many_fin_bad++;
+    many_fin_calls[i]++;
+}
+
+static uintptr_t build_many(uintptr_t fins, uintptr_t b, uintptr_t c)
+{
+    (void)b, (void)c;
+    node *kept = NULL;
+    for (uintptr_t i = 0; i < MANY; i++) {
+        node *n = test_node_new(7000 + i);
+        if (fins)
+            assert_int_equal(tc_set_finalizer(n, many_fin, (void *)i), 0);
+        else
+            assert_non_null(weak_many[i] = tc_weak_create(n));
+        if (i % 2 == 0) {
+            /* Through a holder: no kept object with a finalizer reaches
+             * another (whose finalizer would wait for it). */
+            node *holder = test_node_new(1);
+            TC_STORE(holder, r, n);
+            TC_STORE(holder, l, kept);
+            kept = holder;
+        }
+    }
+    roots.keep[5] = kept;
+    return 0;
+}
+
+/* test_collect(), returning what it looked at with the world stopped:
+ * [0] weak references, [1] ephemerons, [2] finalizer records. */
+static void collect_counting_stop_visits(uint64_t seen[3])
+{
+    uint64_t w0, e0, f0;
+    tci_special_stop_visits(&w0, &e0, &f0);
+    test_collect();
+    tci_special_stop_visits(&seen[0], &seen[1], &seen[2]);
+    seen[0] -= w0;
+    seen[1] -= e0;
+    seen[2] -= f0;
+}
+
+static uintptr_t many_weak_read_right(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    for (uintptr_t i = 0; i < MANY; i++) {
+        node *n = tc_weak_get(weak_many[i]);
+        if (i % 2 ? n != NULL : !test_node_ok(n, 7000 + i))
+            return 0;
+    }
+    return 1;
+}
+
+/* Regression (issue 15): the mark's last stop walked every weak reference
+ * to clear those whose target it found dead (1,000,000: 22 ms with the
+ * ephemerons). The sweeper of each target's span clears them now: a
+ * concurrent collection looks at none of them with the world stopped,
+ * and the dead ones read NULL after it, the live ones their target. */
+static void weak_references_settled_outside_the_stops_body(void *unused)
+{
+    (void)unused;
+    test_fresh_call(build_many, 0, 0, 0);
+    uint64_t seen[3];
+    collect_counting_stop_visits(seen);
+    printf("weak references looked at in stops: %llu of %d\n", (unsigned long long)seen[0],
+           MANY);
+    assert_true(test_fresh_call(many_weak_read_right, 0, 0, 0));
+    if (!tci_cfg.gcstoptheworld && seen[0] != 0)
+        fail_msg("%llu weak references looked at with the world stopped",
+                 (unsigned long long)seen[0]);
+    roots.keep[5] = NULL;
+    test_collect();
+    for (int i = 0; i < MANY; i++) {
+        assert_null(tc_weak_get(weak_many[i]));
+        tc_weak_destroy(weak_many[i]);
+    }
+    clear_roots();
+}
+
+/* Regression (issue 15): the last stop walked every finalizer record to
+ * queue those of dead objects (300,000: 28 ms). The sweepers queue them:
+ * none is looked at with the world stopped, and each dropped object's
+ * finalizer runs once, on its intact object, no kept one's. */
+static void finalizer_records_settled_outside_the_stops_body(void *unused)
+{
+    (void)unused;
+    memset(many_fin_calls, 0, sizeof many_fin_calls);
+    many_fin_bad = 0;
+    test_fresh_call(build_many, 1, 0, 0);
+    uint64_t seen[3];
+    collect_counting_stop_visits(seen);
+    printf("finalizer records looked at in stops: %llu of %d\n", (unsigned long long)seen[2],
+           MANY);
+    churn();
+    assert_int_equal(tc_finalizers_run_pending(), MANY / 2);
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(many_fin_calls[i], i % 2);
+    assert_int_equal(many_fin_bad, 0);
+    if (!tci_cfg.gcstoptheworld && seen[2] != 0)
+        fail_msg("%llu finalizer records looked at with the world stopped",
+                 (unsigned long long)seen[2]);
+    roots.keep[5] = NULL;
+    test_collect();
+    churn();
+    assert_int_equal(tc_finalizers_run_pending(), MANY / 2);
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(many_fin_calls[i], 1);
+    assert_int_equal(many_fin_bad, 0);
+    clear_roots();
+}
+
+/* Regression (issue 15): the last stop ran the ephemeron fixpoint over
+ * every ephemeron and cleared those with dead keys (100,000 in a chain,
+ * with 1,000,000 weak references: 22 ms). The filing and the fixpoint's
+ * marking run beside the program now, and the clearing in the sweep: a
+ * concurrent collection looks at no ephemeron with the world stopped,
+ * whether the chain lives or is dropped. */
+static void ephemerons_settled_outside_the_stops_body(void *unused)
+{
+    (void)unused;
+    test_fresh_call(build_long_chain, 0, 0, 0);
+    settle_cycles_in_flight();
+    uint64_t live[3], dropped[3];
+    collect_counting_stop_visits(live);
+    assert_true(test_fresh_call(long_chain_intact, 0, 0, 0));
+    roots.keep[4] = NULL;
+    collect_counting_stop_visits(dropped);
+    printf("ephemerons looked at in stops: %llu (chain live), %llu (dropped) of %d\n",
+           (unsigned long long)live[1], (unsigned long long)dropped[1], CHAIN);
+    for (int i = 0; i < CHAIN; i++) {
+        if (tc_ephemeron_key(chain[i]) != NULL || tc_ephemeron_value(chain[i]) != NULL)
+            fail_msg("ephemeron %d kept its key or value after the chain was dropped", i);
+        tc_ephemeron_destroy(chain[i]);
+    }
+    if (!tci_cfg.gcstoptheworld && (live[1] != 0 || dropped[1] != 0))
+        fail_msg("%llu and %llu ephemerons looked at with the world stopped",
+                 (unsigned long long)live[1], (unsigned long long)dropped[1]);
+    clear_roots();
+}
+
+/* tc_set_finalizer and tc_weak_destroy take special_lock, which the scan
+ * of what finalizable objects point to held for the whole registry (and
+ * 300,000 records took tens of ms): it lets go after each batch now. */
+static void finalizer_roots_pass_lets_go_of_its_lock_body(void *unused)
+{
+    (void)unused;
+    memset(many_fin_calls, 0, sizeof many_fin_calls);
+    test_fresh_call(build_many, 1, 0, 0);
+    test_collect();
+    uint64_t longest = tci_special_roots_longest_hold();
+    printf("finalizer records scanned in one hold of the lock: %llu of %d\n",
+           (unsigned long long)longest, MANY);
+    /* A batch of 1,024, and the rest of the bucket it ends in. */
+    if (longest > 1024 + 64)
+        fail_msg("%llu records scanned in one hold", (unsigned long long)longest);
+    roots.keep[5] = NULL;
+    test_collect();
+    assert_int_equal(tc_finalizers_run_pending(), MANY);
+    clear_roots();
+}
+
+/* Between the mark's end and the sweep of a target's span, the handle
+ * still holds the target: the read goes by the span's mark bits. */
+static uintptr_t h_live, h_dead, h_fin;
+static tc_ephemeron *pending_eph; /* keyed on the dead node */
+static int pending_fin_calls;
+
+static void pending_fin(void *obj, void *arg)
+{
+    (void)arg;
+    if (!test_node_ok(obj, 92))
+        fin_bad++;
+    pending_fin_calls++;
+}
+
+static uintptr_t build_before_sweep(uintptr_t out_, uintptr_t b, uintptr_t c)
+{
+    (void)b, (void)c;
+    tc_weak **out = (tc_weak **)out_;
+    node *live = test_node_new(90), *dead = test_node_new(91), *fin = test_node_new(92);
+    roots.keep[6] = live;
+    assert_int_equal(tc_set_finalizer(fin, pending_fin, NULL), 0);
+    h_live = test_hide(live);
+    h_dead = test_hide(dead);
+    h_fin = test_hide(fin);
+    out[0] = tc_weak_create(live);
+    out[1] = tc_weak_create(dead);
+    out[2] = tc_weak_create(fin);
+    pending_eph = tc_ephemeron_create(dead, test_node_new(93));
+    return 0;
+}
+
+/* 1 when the object h hides lies in a span its sweep has not reached. */
+static uintptr_t hidden_unswept(uintptr_t h, uintptr_t b, uintptr_t c)
+{
+    (void)b, (void)c;
+    tci_span *s = tci_span_of(h ^ TEST_HIDE_MASK);
+    return s && tci_atomic_load_acquire(&s->sweepgen) != tci_atomic_load_relaxed(&tci_sweepgen);
+}
+
+static uintptr_t reads_before_sweep(uintptr_t w_, uintptr_t b, uintptr_t c)
+{
+    (void)b, (void)c;
+    tc_weak **w = (tc_weak **)w_;
+    return tc_weak_get(w[0]) == test_unhide(h_live) && test_node_ok(tc_weak_get(w[0]), 90) &&
+           tc_weak_get(w[1]) == NULL && tc_weak_get(w[2]) == NULL &&
+           tc_ephemeron_key(pending_eph) == NULL && tc_ephemeron_value(pending_eph) == NULL;
+}
+
+static void handles_read_dead_as_null_before_their_sweep_body(void *unused)
+{
+    (void)unused;
+    if (tci_cfg.gcstoptheworld) {
+        printf("(no background sweep to hold with gcstoptheworld=1)\n");
+        return;
+    }
+    tc_weak *w[3];
+    pending_fin_calls = 0;
+    fin_bad = 0;
+    test_fresh_call(build_before_sweep, (uintptr_t)w, 0, 0);
+    test_clear_stack();
+    tci_gate_hold_sweep(1);
+    uint64_t cycle = tci_gate_start_cycle();
+    tci_gate_wait_sweep_held();
+    /* Nothing here allocates: no span is swept until the gate opens. */
+    uintptr_t unswept = test_fresh_call(hidden_unswept, h_dead, 0, 0) &&
+                        test_fresh_call(hidden_unswept, h_fin, 0, 0);
+    uintptr_t marks = test_fresh_call(test_hidden_mark, h_dead, 0, 0) * 10 +
+                      test_fresh_call(test_hidden_mark, h_fin, 0, 0);
+    uintptr_t ok = test_fresh_call(reads_before_sweep, (uintptr_t)w, 0, 0);
+    tci_gate_hold_sweep(0); /* before any assertion: a failed one leaves the sweep held */
+    tci_gate_wait_cycle(cycle);
+    assert_true(unswept);
+    assert_int_equal(marks, 0); /* both found dead, neither marked yet */
+    assert_true(ok);
+    assert_false(test_is_live(test_unhide(h_dead))); /* freed by the sweep */
+    churn();
+    assert_true(test_fresh_call(reads_before_sweep, (uintptr_t)w, 0, 0));
+    assert_int_equal(tc_finalizers_run_pending(), 1);
+    assert_int_equal(pending_fin_calls, 1);
+    assert_int_equal(fin_bad, 0);
+    for (int i = 0; i < 3; i++)
+        tc_weak_destroy(w[i]);
+    tc_ephemeron_destroy(pending_eph);
+    clear_roots();
+}
+
 /* ---- Bad calls -------------------------------------------------------------- */
 
 static void *unattached_main(void *arg)
@@ -719,6 +988,36 @@ static void finalizer_thread_runs_them(void **state)
     test_run_on_fresh_stack(finalizer_thread_runs_them_body, NULL);
 }
 
+static void weak_references_settled_outside_the_stops(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(weak_references_settled_outside_the_stops_body, NULL);
+}
+
+static void finalizer_records_settled_outside_the_stops(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(finalizer_records_settled_outside_the_stops_body, NULL);
+}
+
+static void ephemerons_settled_outside_the_stops(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(ephemerons_settled_outside_the_stops_body, NULL);
+}
+
+static void finalizer_roots_pass_lets_go_of_its_lock(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(finalizer_roots_pass_lets_go_of_its_lock_body, NULL);
+}
+
+static void handles_read_dead_as_null_before_their_sweep(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(handles_read_dead_as_null_before_their_sweep_body, NULL);
+}
+
 static void bad_calls_fail_clearly(void **state)
 {
     (void)state;
@@ -759,6 +1058,11 @@ int main(void)
         cmocka_unit_test(finalizer_order_follows_references),
         cmocka_unit_test(weak_cleared_before_finalizer_runs),
         cmocka_unit_test(finalizer_thread_runs_them),
+        cmocka_unit_test(weak_references_settled_outside_the_stops),
+        cmocka_unit_test(finalizer_records_settled_outside_the_stops),
+        cmocka_unit_test(ephemerons_settled_outside_the_stops),
+        cmocka_unit_test(finalizer_roots_pass_lets_go_of_its_lock),
+        cmocka_unit_test(handles_read_dead_as_null_before_their_sweep),
         cmocka_unit_test(bad_calls_fail_clearly),
     };
     /* First the stopped collector, in a child (tc_init runs once per
