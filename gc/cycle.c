@@ -942,15 +942,17 @@ static void wait_cycle(uint64_t want)
  * marking on and nothing drained, so a test can set up races against a
  * mark in a known state; the stop gate inside the next stop (see
  * tci_gate_hold_stop); the sweep gate after the last stop, the world
- * running, before the background sweep (see tci_gate_hold_sweep); the arm
- * gate after the plain root ranges are write-protected, before the first
- * stop (see tci_gate_hold_armed). */
+ * running, before the background sweep (see tci_gate_hold_sweep); the
+ * filed gate right after the ephemerons' filing pass, before the drain
+ * that follows it (see tci_gate_hold_filed); the arm gate after the plain
+ * root ranges are write-protected, before the first stop (see
+ * tci_gate_hold_armed). */
 typedef struct gate {
     int held, waiting; /* gate_lock */
 } gate;
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
-static gate mark_gate, stop_gate, sweep_gate, arm_gate;
+static gate mark_gate, stop_gate, sweep_gate, filed_gate, arm_gate;
 
 static void gate_set(gate *g, int on)
 {
@@ -1047,6 +1049,18 @@ void tci_gate_wait_sweep_held(void)
     tc_blocking_end();
 }
 
+void tci_gate_hold_filed(int on)
+{
+    gate_set(&filed_gate, on);
+}
+
+void tci_gate_wait_filed_held(void)
+{
+    tc_blocking_begin();
+    gate_wait_waiting(&filed_gate);
+    tc_blocking_end();
+}
+
 void tci_gate_hold_armed(int on)
 {
     gate_set(&arm_gate, on);
@@ -1135,8 +1149,12 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
          * keys) is drained beside the program, and a key marked later
          * brings its values with it, wherever it is marked (gc/special.c).
          * The stops do none of it. */
-        if (round == 1 && tci_mark_file_ephemerons())
-            tci_mark_drain_all(1);
+        if (round == 1) {
+            int pushed = tci_mark_file_ephemerons();
+            gate_pass_at(&filed_gate);
+            if (pushed)
+                tci_mark_drain_all(1);
+        }
         tci_world_lock(NULL);
         uint64_t t2 = tci_os_now_ns();
         mark_ns = t2 - t_mark;

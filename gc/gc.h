@@ -417,6 +417,13 @@ void tci_gate_wait_armed(void);
  * to allocate: for tests of what handles read before their sweep. */
 void tci_gate_hold_sweep(int on);
 void tci_gate_wait_sweep_held(void);
+/* The filed gate: held, a concurrent mark waits right after its filing of
+ * the ephemerons (gc/special.c), world running, the values it pushed not
+ * drained yet, until released; tci_gate_wait_filed_held blocks (as a
+ * blocked thread) until one sits there. For tests of keys marked by a
+ * mutator after their filing. */
+void tci_gate_hold_filed(int on);
+void tci_gate_wait_filed_held(void);
 /* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
  * returned it, is done, sweep included. */
 void tci_gate_wait_cycle(uint64_t want);

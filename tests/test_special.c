@@ -759,6 +759,189 @@ static void ephemerons_settled_outside_the_stops_body(void *unused)
     clear_roots();
 }
 
+/* Ephemerons grown and read while cycles run. Each of GROWERS threads
+ * extends a chain of its own: key 0 rooted, e[i] pairs key i with value
+ * i, and value i points (r) at key i + 1, so every key but the first is
+ * reachable only through the value of the ephemeron before it, and the
+ * fixpoint must carry each mark down the chain, through the filing pass
+ * and, for keys marked later, through whoever marks them (markers, the
+ * threads' own reads and barrier, the last stop). The thread reaches the
+ * chain's end through tc_ephemeron_value (a read that shades during a
+ * mark) and checks a random earlier pair and its value's child each step;
+ * the main thread collects meanwhile, with checkmark and the verifier. A
+ * value lost to the fixpoint is freed and its slot reused by the
+ * allocation going on: the checks see another object. */
+enum { GROWERS = 2, GROW_LEN = 3000 };
+static tc_ephemeron *grown[GROWERS][GROW_LEN];
+static tci_atomic growers_done;
+static int grow_bad[GROWERS];
+
+static void *grower_main(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    uint64_t base = 100000 + (uint64_t)t * 10 * GROW_LEN;
+    test_rng rng = { 77 + (uint64_t)t };
+    assert_int_equal(tc_thread_attach(), 0);
+    node *k = test_node_new(base);
+    roots.keep[6 + t] = k;
+    for (int i = 0; i < GROW_LEN; i++) {
+        node *v = test_node_new(base + GROW_LEN + (uint64_t)i);
+        TC_STORE(v, l, test_node_new(base + 2 * GROW_LEN + (uint64_t)i));
+        grown[t][i] = tc_ephemeron_create(k, v);
+        if (!grown[t][i])
+            grow_bad[t]++;
+        node *next = test_node_new(base + (uint64_t)i + 1);
+        node *last = tc_ephemeron_value(grown[t][i]);
+        TC_STORE(last, r, next);
+        k = next;
+        int j = (int)test_below(&rng, (uint64_t)i + 1);
+        node *kj = tc_ephemeron_key(grown[t][j]), *vj = tc_ephemeron_value(grown[t][j]);
+        if (!test_node_ok(kj, base + (uint64_t)j) ||
+            !test_node_ok(vj, base + GROW_LEN + (uint64_t)j) ||
+            !test_node_ok(vj->l, base + 2 * GROW_LEN + (uint64_t)j) ||
+            (j < i && vj->r != tc_ephemeron_key(grown[t][j + 1])))
+            grow_bad[t]++;
+        for (int g = 0; g < 8; g++)
+            (void)test_node_new(1); /* garbage, to reuse what a wrong sweep frees */
+    }
+    k = NULL;
+    test_clear_stack();
+    tci_atomic_add_full(&growers_done, 1);
+    tc_thread_detach();
+    return NULL;
+}
+
+static uintptr_t grown_intact(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    for (int t = 0; t < GROWERS; t++) {
+        uint64_t base = 100000 + (uint64_t)t * 10 * GROW_LEN;
+        for (int i = 0; i < GROW_LEN; i++) {
+            node *v = tc_ephemeron_value(grown[t][i]);
+            if (!test_node_ok(tc_ephemeron_key(grown[t][i]), base + (uint64_t)i) ||
+                !test_node_ok(v, base + GROW_LEN + (uint64_t)i) ||
+                !test_node_ok(v->l, base + 2 * GROW_LEN + (uint64_t)i))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static void ephemerons_grown_and_read_during_cycles_body(void *unused)
+{
+    (void)unused;
+    tci_atomic_store_relaxed(&growers_done, 0);
+    memset(grow_bad, 0, sizeof grow_bad);
+    pthread_t th[GROWERS];
+    for (int t = 0; t < GROWERS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, grower_main, (void *)(intptr_t)t), 0);
+    int cycles = 0;
+    while (tci_atomic_load_relaxed(&growers_done) < GROWERS) {
+        test_collect();
+        cycles++;
+    }
+    tc_blocking_begin();
+    for (int t = 0; t < GROWERS; t++)
+        pthread_join(th[t], NULL);
+    tc_blocking_end();
+    printf("ephemerons: %d chains of %d grown and read over %d collections\n", GROWERS,
+           GROW_LEN, cycles);
+    for (int t = 0; t < GROWERS; t++)
+        assert_int_equal(grow_bad[t], 0);
+    test_collect();
+    churn();
+    assert_true(test_fresh_call(grown_intact, 0, 0, 0));
+    for (int t = 0; t < GROWERS; t++)
+        roots.keep[6 + t] = NULL;
+    test_collect();
+    for (int t = 0; t < GROWERS; t++)
+        for (int i = 0; i < GROW_LEN; i++) {
+            if (tc_ephemeron_key(grown[t][i]) != NULL)
+                fail_msg("chain %d: ephemeron %d kept its key after the chain was dropped", t, i);
+            tc_ephemeron_destroy(grown[t][i]);
+        }
+    clear_roots();
+}
+
+/* A key marked by the program after its filing: a chain of SHORT keys,
+ * key 0 rooted, the others reachable only through the value before; the
+ * mark is held right after the filing pass, with nothing past key 0
+ * marked, and the program reads key SHORT / 2 (the read shades it). The
+ * markers, reaching it later down the chain, find it marked already: it
+ * is the program's marking that must bring the key's value along (mark.c,
+ * mark_key, for every tracer). Without that the value goes, and the
+ * values after it. */
+enum { SHORT = 64 };
+static tc_ephemeron *short_chain[SHORT];
+static uintptr_t h_short_key[SHORT];
+
+static uintptr_t build_short_chain(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    node *k = test_node_new(200000);
+    roots.keep[5] = k;
+    for (int i = 0; i < SHORT; i++) {
+        node *v = test_node_new(201000 + (uint64_t)i);
+        node *next = test_node_new(200000 + (uint64_t)i + 1);
+        TC_STORE(v, r, next);
+        assert_non_null(short_chain[i] = tc_ephemeron_create(k, v));
+        h_short_key[i] = test_hide(k);
+        k = next;
+    }
+    return 0;
+}
+
+static uintptr_t read_short_key(uintptr_t i, uintptr_t b, uintptr_t c)
+{
+    (void)b, (void)c;
+    return tc_ephemeron_key(short_chain[i]) == test_unhide(h_short_key[i]);
+}
+
+static uintptr_t short_chain_intact(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    for (int i = 0; i < SHORT; i++) {
+        node *v = tc_ephemeron_value(short_chain[i]);
+        if (!test_node_ok(tc_ephemeron_key(short_chain[i]), 200000 + (uint64_t)i) ||
+            !test_node_ok(v, 201000 + (uint64_t)i) ||
+            !test_node_ok(v->r, 200000 + (uint64_t)i + 1))
+            return 0;
+    }
+    return 1;
+}
+
+static void ephemeron_key_marked_by_the_program_keeps_value_body(void *unused)
+{
+    (void)unused;
+    if (tci_cfg.gcstoptheworld) {
+        printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
+        return;
+    }
+    test_fresh_call(build_short_chain, 0, 0, 0);
+    settle_cycles_in_flight();
+    test_clear_stack();
+    tci_gate_hold_filed(1);
+    uint64_t cycle = tci_gate_start_cycle();
+    tci_gate_wait_filed_held();
+    size_t marked_before = test_hidden_marked(h_short_key, SHORT);
+    uintptr_t read = test_fresh_call(read_short_key, SHORT / 2, 0, 0);
+    uintptr_t mark = test_fresh_call(test_hidden_mark, h_short_key[SHORT / 2], 0, 0);
+    tci_gate_hold_filed(0); /* before any assertion: a failed one leaves the mark held */
+    tci_gate_wait_cycle(cycle);
+    assert_int_equal(marked_before, 1); /* key 0 alone */
+    assert_true(read);
+    assert_int_equal(mark, 1); /* the read shaded it */
+    churn(); /* a value wrongly freed would be reused by now */
+    assert_true(test_fresh_call(short_chain_intact, 0, 0, 0));
+    roots.keep[5] = NULL;
+    test_collect();
+    for (int i = 0; i < SHORT; i++) {
+        assert_null(tc_ephemeron_key(short_chain[i]));
+        tc_ephemeron_destroy(short_chain[i]);
+    }
+    clear_roots();
+}
+
 /* tc_set_finalizer and tc_weak_destroy take special_lock, which the scan
  * of what finalizable objects point to held for the whole registry (and
  * 300,000 records took tens of ms): it lets go after each batch now. */
@@ -1006,6 +1189,18 @@ static void ephemerons_settled_outside_the_stops(void **state)
     test_run_on_fresh_stack(ephemerons_settled_outside_the_stops_body, NULL);
 }
 
+static void ephemerons_grown_and_read_during_cycles(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(ephemerons_grown_and_read_during_cycles_body, NULL);
+}
+
+static void ephemeron_key_marked_by_the_program_keeps_value(void **state)
+{
+    (void)state;
+    test_run_on_fresh_stack(ephemeron_key_marked_by_the_program_keeps_value_body, NULL);
+}
+
 static void finalizer_roots_pass_lets_go_of_its_lock(void **state)
 {
     (void)state;
@@ -1061,6 +1256,8 @@ int main(void)
         cmocka_unit_test(weak_references_settled_outside_the_stops),
         cmocka_unit_test(finalizer_records_settled_outside_the_stops),
         cmocka_unit_test(ephemerons_settled_outside_the_stops),
+        cmocka_unit_test(ephemerons_grown_and_read_during_cycles),
+        cmocka_unit_test(ephemeron_key_marked_by_the_program_keeps_value),
         cmocka_unit_test(finalizer_roots_pass_lets_go_of_its_lock),
         cmocka_unit_test(handles_read_dead_as_null_before_their_sweep),
         cmocka_unit_test(bad_calls_fail_clearly),
