@@ -51,7 +51,8 @@
  * again, the time to stop included), read from the ring by a thread of its
  * own (not attached, every 2 ms: the ring holds 256); their count, longest
  * and nearest-rank p99; the longest time to stop (TC_HIST_TTSP, a bucket's
- * upper bound); the mark's length of every cycle that ended in it
+ * upper bound) and restart delay (TC_HIST_RESTART: release to the last
+ * held thread running again, part of the stop); the mark's length of every cycle that ended in it
  * (tc_on_gc_event, mark_ns at mark termination), longest and median; what
  * the last cycle marked (live_bytes: what the case keeps, and what was
  * allocated during that mark); the process's peak RSS (set-up included). Before the RESULT line every
@@ -756,31 +757,41 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The longest time to stop in the timed part: the upper bound of the
- * highest TC_HIST_TTSP bucket whose count grew (0: none). */
-#define TTSP_BUCKETS 512
-static uint64_t ttsp_before[TTSP_BUCKETS], ttsp_upper[TTSP_BUCKETS];
+/* The longest time to stop and the longest restart delay in the timed
+ * part: the upper bound of the highest TC_HIST_TTSP (TC_HIST_RESTART)
+ * bucket whose count grew (0: none). */
+#define HIST_READ_BUCKETS 512
+enum { H_TTSP, H_RESTART, H_N };
+static const int hist_ids[H_N] = {TC_HIST_TTSP, TC_HIST_RESTART};
+static uint64_t hist_before[H_N][HIST_READ_BUCKETS], hist_upper[HIST_READ_BUCKETS];
 
-static size_t ttsp_read(uint64_t *counts)
+static size_t hist_read(int h, uint64_t *counts)
 {
-    size_t n = tc_read_histogram(TC_HIST_TTSP, counts, ttsp_upper, TTSP_BUCKETS);
-    return n < TTSP_BUCKETS ? n : TTSP_BUCKETS;
+    size_t n = tc_read_histogram(hist_ids[h], counts, hist_upper, HIST_READ_BUCKETS);
+    return n < HIST_READ_BUCKETS ? n : HIST_READ_BUCKETS;
 }
 
-static uint64_t ttsp_max_since(void)
+static void hists_mark(void)
 {
-    static uint64_t counts[TTSP_BUCKETS];
-    for (size_t i = ttsp_read(counts); i-- > 0;)
-        if (counts[i] > ttsp_before[i])
-            return ttsp_upper[i];
+    for (int h = 0; h < H_N; h++)
+        hist_read(h, hist_before[h]);
+}
+
+static uint64_t hist_max_since(int h)
+{
+    static uint64_t counts[HIST_READ_BUCKETS];
+    for (size_t i = hist_read(h, counts); i-- > 0;)
+        if (counts[i] > hist_before[h][i])
+            return hist_upper[i];
     return 0;
 }
 
 /* The figures of the timed part, from the stops read, the events of the
  * cycles that ended in it (ms0 at its start, ms1 at its end), the
- * statistics and ttsp_max: the human line and the RESULT line. */
+ * statistics, ttsp_max and restart_max: the human line and the RESULT line. */
 static void report(const scase *c, long size, long alloc_mib, uint64_t wall_ns,
-                   const tc_memstats *ms0, const tc_memstats *ms1, uint64_t ttsp_max)
+                   const tc_memstats *ms0, const tc_memstats *ms1, uint64_t ttsp_max,
+                   uint64_t restart_max)
 {
     int first = strcmp(c->name, "firstcycles") == 0;
     uint32_t cycles = ms1->num_gc - ms0->num_gc;
@@ -818,10 +829,11 @@ static void report(const scase *c, long size, long alloc_mib, uint64_t wall_ns,
            "mark longest %.1f ms, median %.1f ms\n", c->name, size, (double)wall_ns / 1e6,
            cycles, nstops, max_us, p99_us, mark_max_ms, mark_median_ms);
     printf("RESULT scale backend=tricolor case=%s size=%ld alloc_mib=%ld ms=%.1f cycles=%u "
-           "stops=%zu max_stop_us=%.1f p99_stop_us=%.1f max_ttsp_us=%.1f mark_ms_max=%.2f "
+           "stops=%zu max_stop_us=%.1f p99_stop_us=%.1f max_ttsp_us=%.1f max_restart_us=%.1f "
+           "mark_ms_max=%.2f "
            "mark_ms_median=%.2f marks=%zu marked_mib=%.1f peak_rss_mib=%.1f",
            c->name, size, alloc_mib, (double)wall_ns / 1e6, cycles, nstops, max_us, p99_us,
-           (double)ttsp_max / 1e3, mark_max_ms, mark_median_ms, nmarks,
+           (double)ttsp_max / 1e3, (double)restart_max / 1e3, mark_max_ms, mark_median_ms, nmarks,
            (double)ms1->live_bytes / 1048576.0, (double)bench_maxrss_kib() / 1024.0);
     if (stops.lost)
         printf(" stops_lost=%llu", (unsigned long long)stops.lost);
@@ -885,7 +897,7 @@ int main(int argc, char **argv)
     } else {
         memset(&ms0, 0, sizeof ms0);
     }
-    ttsp_read(ttsp_before);
+    hists_mark();
     uint64_t nodes = (uint64_t)alloc_mib * NODES_PER_MIB;
     uint64_t t0 = bench_now_ns();
     if (c->run) {
@@ -900,7 +912,7 @@ int main(int argc, char **argv)
     uint64_t wall = bench_now_ns() - t0;
     stops_end();
     tc_read_memstats(&ms1);
-    uint64_t ttsp_max = ttsp_max_since();
+    uint64_t ttsp_max = hist_max_since(H_TTSP), restart_max = hist_max_since(H_RESTART);
     if (first && ms1.num_gc < FIRST_CYCLES) {
         fprintf(stderr, "%s: fewer than %d cycles in %ld MiB (--alloc-mib)\n", PROG,
                 FIRST_CYCLES, alloc_mib);
@@ -910,6 +922,6 @@ int main(int argc, char **argv)
     if (c->check)
         c->check(size);
 
-    report(c, size, alloc_mib, wall, &ms0, &ms1, ttsp_max);
+    report(c, size, alloc_mib, wall, &ms0, &ms1, ttsp_max, restart_max);
     return 0;
 }

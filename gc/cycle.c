@@ -263,7 +263,8 @@ int64_t tc_set_memory_limit(int64_t bytes)
  * (a stopped world costs every CPU). Under world_lock. */
 static void record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
 {
-    tci_stats_record_stop(t0, t1, ttsp);
+    uint64_t released = tci_world_released_ns();
+    tci_stats_record_stop(t0, t1, ttsp, t1 > released ? t1 - released : 0);
     tci_atomic_add_full(&limiter_gc_ns, (t1 - t0) * (uint64_t)ncpu);
     /* The stopping thread worked throughout: that CPU time is GC work,
      * not the program's (else the limiter counted it on both sides). */

@@ -365,7 +365,7 @@ void tci_stats_init(int ncpu, uint64_t now_ns);
 uint64_t tci_stats_init_ns(void);
 /* The world_lock holder: a stop from t0 (the request) to t1 (every held
  * thread running again), both tci_os_now_ns, with its time to stop. */
-void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp);
+void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp, uint64_t restart);
 /* The world_lock holder: concurrent marking's counted CPU, and idle marking. */
 void tci_stats_add_mark_cpu(uint64_t cpu_ns, uint64_t idle_ns);
 /* The world_lock holder, at a cycle's end (its stops recorded): returns

@@ -169,6 +169,9 @@ int tc_write_prometheus(FILE *f)
     histogram(f, "tricolor_stw_time_to_stop_seconds",
               "Stops' time from the request to every thread parked.", TC_HIST_TTSP);
     histogram(f, "tricolor_mark_assist_seconds", "Mark assists' durations.", TC_HIST_ASSIST);
+    histogram(f, "tricolor_stw_restart_seconds",
+              "Stops' time from the release of the held threads to the last of them running again.",
+              TC_HIST_RESTART);
     if (fflush(f) != 0 || ferror(f)) {
         errno = EIO;
         return -1;

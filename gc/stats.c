@@ -95,7 +95,7 @@ typedef struct hist {
     tci_atomic count, sum_ns, max_ns;
 } hist;
 
-static hist hists[3]; /* TC_HIST_PAUSE, TC_HIST_TTSP, TC_HIST_ASSIST */
+static hist hists[4]; /* TC_HIST_PAUSE, TC_HIST_TTSP, TC_HIST_ASSIST, TC_HIST_RESTART */
 
 static unsigned hist_index(uint64_t v)
 {
@@ -140,7 +140,7 @@ void tci_stats_record_assist(uint64_t ns)
 
 size_t tc_read_histogram(int which, uint64_t *counts, uint64_t *upper_ns, size_t n)
 {
-    if (which < TC_HIST_PAUSE || which > TC_HIST_ASSIST) {
+    if (which < TC_HIST_PAUSE || which > TC_HIST_RESTART) {
         errno = EINVAL;
         return 0;
     }
@@ -188,7 +188,7 @@ uint64_t tc_pause_quantile(double q)
 
 /* ---- Recording -------------------------------------------------------------- */
 
-void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
+void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp, uint64_t restart)
 {
     uint64_t d = t1 - t0;
     tci_seq_write_begin(&st_seq);
@@ -209,6 +209,7 @@ void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
     cycle_stops++;
     hist_add(&hists[TC_HIST_PAUSE], d);
     hist_add(&hists[TC_HIST_TTSP], ttsp);
+    hist_add(&hists[TC_HIST_RESTART], restart);
 }
 
 void tci_stats_add_mark_cpu(uint64_t cpu_ns, uint64_t idle_ns)

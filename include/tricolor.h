@@ -312,7 +312,12 @@ TC_API void tc_read_memstats(tc_memstats *out);
  *   TC_HIST_PAUSE   every stop of the world, from the request to every
  *                   held thread running again;
  *   TC_HIST_TTSP    the same stops' time to stop (request to all parked);
- *   TC_HIST_ASSIST  every mark assist an allocating thread made.
+ *   TC_HIST_ASSIST  every mark assist an allocating thread made;
+ *   TC_HIST_RESTART the same stops' restart delay: from the release of the
+ *                   threads the stop held to the last of them running
+ *                   again (the OS's wake-up and, with more runnable
+ *                   threads than CPUs, their wait for a CPU; 0 for a stop
+ *                   that held none). TC_HIST_PAUSE includes it.
  * tc_read_histogram copies up to n buckets: counts[i] values fell in
  * (upper_ns[i-1], upper_ns[i]] (the last bucket's bound is UINT64_MAX); it
  * returns the number of buckets there are (call with n 0 to size the
@@ -320,7 +325,7 @@ TC_API void tc_read_memstats(tc_memstats *out);
  * tc_pause_quantile(q), 0 <= q <= 1: the upper bound of the bucket that
  * holds the q-quantile of TC_HIST_PAUSE (0 when nothing stopped; UINT64_MAX
  * with errno EINVAL for a q outside [0, 1]). Lock-free, as tc_read_memstats. */
-enum { TC_HIST_PAUSE = 0, TC_HIST_TTSP = 1, TC_HIST_ASSIST = 2 };
+enum { TC_HIST_PAUSE = 0, TC_HIST_TTSP = 1, TC_HIST_ASSIST = 2, TC_HIST_RESTART = 3 };
 TC_API size_t tc_read_histogram(int which, uint64_t *counts, uint64_t *upper_ns, size_t n);
 TC_API uint64_t tc_pause_quantile(double q);
 

@@ -48,6 +48,12 @@ static int held;
  * stops here whose held thread ran again 22-55 us after the restart.
  * Protected by park_lock; reset by tci_world_start. */
 static uint64_t resumed_ns;
+/* When the last restart had released its held threads (the stopper's
+ * reading after its broadcast): resumed_ns minus this is the restart's
+ * wake-up and scheduling delay, which the stop counts (TC_HIST_RESTART
+ * shows it apart). Written and read by the stopper only, under world_lock:
+ * tci_world_released_ns. */
+static uint64_t released_ns;
 /* At most spin_max held threads spin or yield at once, one fewer than the
  * CPUs: with more threads than CPUs (64 on 2 here) the spinners took the
  * CPUs that the stopper and the threads still on their way to a
@@ -270,11 +276,17 @@ uint64_t tci_world_start(void)
     /* With no thread held, the world runs from here. */
     uint64_t end = tci_os_now_ns();
     pthread_cond_broadcast(&park_cond);
+    released_ns = held_at_restart ? tci_os_now_ns() : end;
     stopper_wait_locked(none_held_locked, NULL, &resumed_cond, 0);
     if (held_at_restart)
         end = resumed_ns;
     pthread_mutex_unlock(&park_lock);
     return end;
+}
+
+uint64_t tci_world_released_ns(void)
+{
+    return released_ns;
 }
 
 tci_thread *tci_threads_first(void)

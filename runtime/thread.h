@@ -123,6 +123,12 @@ uint64_t tci_world_stop(tci_thread *self);
  * when the last of those threads ran again, by its own reading, or the
  * restart itself if the stop held none. */
 uint64_t tci_world_start(void);
+/* With world_lock held, after tci_world_start: when that restart had
+ * released every held thread, by the stopper's clock (its end if it held
+ * none). The stop's end minus this, when positive, is the time the held
+ * threads took to run again: the OS's wake-up and, with more runnable
+ * threads than CPUs, their wait for a CPU. */
+uint64_t tci_world_released_ns(void);
 
 /* Tests: the most held threads that spun at once since tc_init, and the
  * bound on them (one fewer than the CPUs). */

@@ -319,6 +319,62 @@ static void pause_histograms_count_every_stop(void **state)
     free(tcounts);
 }
 
+/* A thread held by every stop: each stop's restart delay (release to the
+ * last held thread running again) is in TC_HIST_RESTART, one value per
+ * stop, and none is longer than its stop, so at every bucket bound at
+ * least as many restarts as stops lie below it. */
+static tci_atomic restart_done;
+
+static void *safepoint_loop(void *arg)
+{
+    (void)arg;
+    assert_int_equal(tc_thread_attach(), 0);
+    while (!tci_atomic_load_acquire(&restart_done))
+        tc_safepoint();
+    tc_thread_detach();
+    return NULL;
+}
+
+static void restart_histogram_counts_every_stop(void **state)
+{
+    (void)state;
+    size_t nb = tc_read_histogram(TC_HIST_RESTART, NULL, NULL, 0);
+    assert_int_equal(nb, tc_read_histogram(TC_HIST_PAUSE, NULL, NULL, 0));
+    uint64_t *p0 = calloc(nb, sizeof *p0), *p1 = calloc(nb, sizeof *p1);
+    uint64_t *r0 = calloc(nb, sizeof *r0), *r1 = calloc(nb, sizeof *r1);
+    assert_true(p0 && p1 && r0 && r1);
+    tc_read_histogram(TC_HIST_PAUSE, p0, NULL, nb);
+    tc_read_histogram(TC_HIST_RESTART, r0, NULL, nb);
+    uint64_t stops0 = test_stats().num_stw;
+    tci_atomic_store_relaxed(&restart_done, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, safepoint_loop, NULL), 0);
+    for (int i = 0; i < 10; i++)
+        tc_collect();
+    tci_atomic_store_release(&restart_done, 1);
+    tc_blocking_begin();
+    assert_int_equal(pthread_join(th, NULL), 0);
+    tc_blocking_end();
+    uint64_t stops = test_stats().num_stw - stops0;
+    tc_read_histogram(TC_HIST_PAUSE, p1, NULL, nb);
+    tc_read_histogram(TC_HIST_RESTART, r1, NULL, nb);
+    uint64_t pauses = 0, restarts = 0;
+    for (size_t i = 0; i < nb; i++) {
+        pauses += p1[i] - p0[i];
+        restarts += r1[i] - r0[i];
+        assert_true(restarts >= pauses);
+    }
+    printf("stats: %llu stops with a held thread, %llu restarts counted\n",
+           (unsigned long long)stops, (unsigned long long)restarts);
+    assert_true(stops >= 10);
+    assert_int_equal(pauses, stops);
+    assert_int_equal(restarts, stops);
+    free(p0);
+    free(p1);
+    free(r0);
+    free(r1);
+}
+
 /* ---- 4. Versioned by size ----------------------------------------------- */
 
 static void memstats_versioned_by_size(void **state)
@@ -470,6 +526,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(memstats_versioned_by_size),
         cmocka_unit_test(pause_histograms_count_every_stop),
+        cmocka_unit_test(restart_histogram_counts_every_stop),
         cmocka_unit_test(read_while_collection_stopped),
         cmocka_unit_test(memstats_consistent_under_four_threads),
         cmocka_unit_test(pool_and_finalizer_counts),
