@@ -397,7 +397,7 @@ TC_API void tc_set_profile_frames(int (*fn)(void *arg, tc_frame *frames, int max
 
 /* The statistics and histograms in Prometheus' text exposition format
  * (version 0.0.4), for a /metrics endpoint: every tc_memstats figure and
- * the three histograms (docs/observability.md lists the names). Lock-free
+ * the four histograms (docs/observability.md lists the names). Lock-free
  * as tc_read_memstats. 0, or -1 with errno (EINVAL: f NULL; EIO). */
 TC_API int tc_write_prometheus(FILE *f);
 
