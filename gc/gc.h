@@ -253,6 +253,13 @@ uint64_t tci_roots_last_stop_range_bytes(void);
  * frame's registers), and whole stacks of threads attached since. */
 void tci_roots_note_stacks(uint64_t mark_id);
 uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id);
+/* Checkmark's roots, with the world stopped at the end of mark mark_id:
+ * every root as tci_roots_scan has them, but the stacks as the mark's last
+ * stop scans them (tci_roots_scan_new_frames): above the first stop's
+ * stack start a word the first stop did not see is dead to the program
+ * (see tci_mark_end_stw), and what it points to may rightly be unmarked.
+ * Leaves the statistics of the roots alone. */
+void tci_roots_scan_checked(tc_tracer *tr, uint64_t mark_id);
 /* Bytes of root ranges and stacks scanned by the last scan, together and
  * the stacks alone. */
 uint64_t tci_roots_last_bytes(void);

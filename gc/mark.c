@@ -895,10 +895,13 @@ uint64_t tci_mark_end_stw(void)
      * from below the stack pointer of the first stop, which it never saw.
      * They are dead to the program, but a conservative scan cannot tell
      * dead from live words, so what they point to is kept, as a stopped
-     * collector would keep it, and checkmark's view of the stacks is
-     * sound. Only the new frames: the rest was scanned at the first stop,
-     * and scanning it again would only find stale words the first stop
-     * did not (a dropped 10-million list, once). */
+     * collector would keep it. Only the new frames: above them every live
+     * word was scanned at the first stop or written since by the program,
+     * which held what it points to (marked). The dead words there (a frame
+     * popped and pushed again since, its unwritten slots left by any call
+     * in between, the library's own included) would only keep garbage (a
+     * dropped 10-million list, once). Checkmark looks at the stacks as
+     * this does (tci_roots_scan_checked). */
     tci_roots_scan_new_frames(&tracers[0], mark_id);
     tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
     uint64_t marked = tci_atomic_load_relaxed(&marked_total) + tracers_release();
@@ -994,5 +997,5 @@ void tci_mark_check_roots(void)
     tc_tracer tr;
     memset(&tr, 0, sizeof tr);
     tr.check = TRACER_CHECK;
-    tci_roots_scan(&tr);
+    tci_roots_scan_checked(&tr, mark_id);
 }

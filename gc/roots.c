@@ -506,10 +506,11 @@ static void snap_chunks(prange *p)
 }
 
 /* The ranges registered barriered (or not) into the tracer, under
- * roots_lock; returns their bytes. In the first stop (plain ranges), an
- * armed range is only snapped, but for its partial pages at either end:
- * the collector scans the rest after the stop. */
-static uint64_t scan_ranges_locked(tc_tracer *tr, int barriered)
+ * roots_lock; returns their bytes, and in *stop_bytes those read here. In
+ * the first stop (plain ranges), an armed range is only snapped, but for
+ * its partial pages at either end: the collector scans the rest after the
+ * stop. */
+static uint64_t scan_ranges_locked(tc_tracer *tr, int barriered, uint64_t *stop_bytes_out)
 {
     uint64_t bytes = 0, stop_bytes = 0;
     for (size_t i = 0; i < nranges; i++) {
@@ -529,17 +530,22 @@ static uint64_t scan_ranges_locked(tc_tracer *tr, int barriered)
             stop_bytes += r->hi - r->lo;
         }
     }
-    if (!barriered)
-        last_stop_range_bytes = stop_bytes;
+    *stop_bytes_out = stop_bytes;
+    return bytes;
+}
+
+static uint64_t scan_barriered(tc_tracer *tr)
+{
+    uint64_t stop_bytes;
+    pthread_mutex_lock(&roots_lock); /* released below */
+    uint64_t bytes = scan_ranges_locked(tr, 1, &stop_bytes);
+    pthread_mutex_unlock(&roots_lock);
     return bytes;
 }
 
 void tci_roots_scan_barriered(tc_tracer *tr)
 {
-    pthread_mutex_lock(&roots_lock); /* released below */
-    uint64_t bytes = scan_ranges_locked(tr, 1);
-    pthread_mutex_unlock(&roots_lock);
-    last_bytes += bytes;
+    last_bytes += scan_barriered(tr);
 }
 
 void tci_roots_arm(void)
@@ -625,6 +631,20 @@ uint64_t tci_roots_last_stop_range_bytes(void)
     return last_stop_range_bytes;
 }
 
+/* The plain ranges and the callbacks, after the stacks (the first stop's
+ * part, and checkmark's); *stop_bytes as scan_ranges_locked's. */
+static uint64_t scan_ranges_and_callbacks(tc_tracer *tr, uint64_t *stop_bytes)
+{
+    /* No stopped thread holds roots_lock: it is never held across a
+     * safepoint. */
+    pthread_mutex_lock(&roots_lock); /* released below */
+    uint64_t bytes = scan_ranges_locked(tr, 0, stop_bytes); /* barriered: scan_barriered */
+    for (size_t i = 0; i < ncallbacks; i++)
+        callbacks[i].fn(tr, callbacks[i].arg);
+    pthread_mutex_unlock(&roots_lock);
+    return bytes;
+}
+
 void tci_roots_scan_stop(tc_tracer *tr)
 {
     uint64_t bytes = 0;
@@ -633,14 +653,19 @@ void tci_roots_scan_stop(tc_tracer *tr)
     for (tci_thread *t = tci_threads_first(); t; t = t->next)
         bytes += scan_thread(tr, t, t->stack_hi);
     last_stack_bytes = bytes;
-    /* No stopped thread holds roots_lock: it is never held across a
-     * safepoint. */
-    pthread_mutex_lock(&roots_lock); /* released below */
-    bytes += scan_ranges_locked(tr, 0); /* the barriered ones: tci_roots_scan_barriered */
-    for (size_t i = 0; i < ncallbacks; i++)
-        callbacks[i].fn(tr, callbacks[i].arg);
-    pthread_mutex_unlock(&roots_lock);
+    uint64_t stop_range_bytes;
+    bytes += scan_ranges_and_callbacks(tr, &stop_range_bytes);
+    last_stop_range_bytes = stop_range_bytes;
     last_bytes = bytes;
+}
+
+void tci_roots_scan_checked(tc_tracer *tr, uint64_t mark_id)
+{
+    uint64_t stop_range_bytes;
+    (void)tci_roots_scan_new_frames(tr, mark_id);
+    (void)scan_ranges_and_callbacks(tr, &stop_range_bytes);
+    (void)scan_barriered(tr);
+    tci_special_roots(tr);
 }
 
 uint64_t tci_roots_last_bytes(void)

@@ -107,7 +107,10 @@ uint64_t tci_verify_marks_stw(void)
  * Precise objects' slots are read from the layout here (for_each_slot),
  * the rest through the marker's scan with the checking tracer.
  * Objects allocated black during the mark are marked objects like any
- * other: the barrier's invariant says they cannot point at white ones. */
+ * other: the barrier's invariant says they cannot point at white ones.
+ * The stacks are the roots the mark had (tci_roots_scan_checked): the
+ * frames pushed since the first stop; above them a word the first stop
+ * did not see is dead to the program. */
 typedef struct cmstate {
     tc_tracer *tr;
     uint64_t checked;
