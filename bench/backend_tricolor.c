@@ -31,12 +31,26 @@ static char description[128];
 
 #ifdef BK_PLAIN_STORES
 #define BK_NAME_STR "tc_plain"
-/* The fully stopped collector, whatever else TRICOLOR_DEBUG says. */
+/* The fully stopped collector, whatever else TRICOLOR_DEBUG says: its
+ * other keys are kept, a gcstoptheworld of its own is replaced (given
+ * twice, the key is an error: tools/barrier-cost.sh sets it for both
+ * builds, and tc_init failed here). */
 static void force_stopped_collector(void)
 {
     static char value[512];
     const char *old = getenv("TRICOLOR_DEBUG");
-    snprintf(value, sizeof value, "%s%sgcstoptheworld=1", old ? old : "", old ? "," : "");
+    size_t n = 0;
+    value[0] = '\0';
+    for (const char *p = old ? old : ""; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len > 0 && strncmp(p, "gcstoptheworld=", 15) != 0 && n + len + 1 < sizeof value) {
+            memcpy(value + n, p, len);
+            n += len;
+            value[n++] = ',';
+        }
+        p += len + (p[len] == ',');
+    }
+    snprintf(value + n, sizeof value - n, "gcstoptheworld=1");
     setenv("TRICOLOR_DEBUG", value, 1);
 }
 #else
