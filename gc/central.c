@@ -18,13 +18,13 @@
 #include "gc.h"
 
 typedef struct central {
-    pthread_mutex_t lock;
+    tci_mutex lock;
     tci_span *partial[2]; /* protected by lock */
     tci_span *full[2];    /* protected by lock */
 } central;
 
 static central centrals[TCI_NKINDS][TCI_MAX_CLASSES];
-static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex large_lock = TCI_MUTEX_INIT(TCI_RANK_LARGE, "large_lock");
 static tci_span *large[2]; /* protected by large_lock */
 
 /* Like Go (spanBudget), acquire sweeps at most SWEEP_BUDGET spans of the
@@ -42,7 +42,7 @@ void tci_central_init(void)
 {
     for (int k = 0; k < TCI_NKINDS; k++)
         for (int c = 0; c < TCI_MAX_CLASSES; c++)
-            pthread_mutex_init(&centrals[k][c].lock, NULL);
+            tci_mutex_init(&centrals[k][c].lock, TCI_RANK_CENTRAL, "central lock");
 }
 
 static void push(tci_span **list, tci_span *s)
@@ -89,9 +89,9 @@ tci_span *tci_central_acquire(int c, int k)
     uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
     tci_span *s;
 
-    pthread_mutex_lock(&ce->lock); /* released on every path below */
+    tci_mutex_lock(&ce->lock); /* released on every path below */
     if ((s = pop(&ce->partial[swept_half(sg)])) != NULL) {
-        pthread_mutex_unlock(&ce->lock);
+        tci_mutex_unlock(&ce->lock);
         goto have;
     }
     for (int budget = SWEEP_BUDGET; budget > 0; budget--) {
@@ -101,7 +101,7 @@ tci_span *tci_central_acquire(int c, int k)
         if (!s)
             break;
         tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
-        pthread_mutex_unlock(&ce->lock);
+        tci_mutex_unlock(&ce->lock);
         tci_span_sweep(s, 1);
         if (s->nalloc < s->nelems)
             goto have;
@@ -110,22 +110,22 @@ tci_span *tci_central_acquire(int c, int k)
          * holds no lock and no span (this one went back first). A stopped
          * cycle may move the sweep generation on meanwhile: it is read
          * again. */
-        pthread_mutex_lock(&ce->lock);
+        tci_mutex_lock(&ce->lock);
         put_swept_locked(ce, s, sg);
         if (tci_atomic_load_relaxed(&tci_stw_pending)) {
-            pthread_mutex_unlock(&ce->lock);
+            tci_mutex_unlock(&ce->lock);
             tci_thread *self = tci_thread_self();
             if (self)
                 tci_thread_park(self);
             sg = tci_atomic_load_relaxed(&tci_sweepgen);
-            pthread_mutex_lock(&ce->lock);
+            tci_mutex_lock(&ce->lock);
             if ((s = pop(&ce->partial[swept_half(sg)])) != NULL) {
-                pthread_mutex_unlock(&ce->lock);
+                tci_mutex_unlock(&ce->lock);
                 goto have;
             }
         }
     }
-    pthread_mutex_unlock(&ce->lock);
+    tci_mutex_unlock(&ce->lock);
 
     const tci_sizeclass *sc = &tci_classes[c];
     tci_reclaim(sc->npages[k]);
@@ -143,25 +143,25 @@ void tci_central_release(tci_span *s)
 {
     central *ce = &centrals[s->kind][s->sizeclass];
     s->in_cache = 0;
-    pthread_mutex_lock(&ce->lock); /* released below */
+    tci_mutex_lock(&ce->lock); /* released below */
     put_swept_locked(ce, s, tci_atomic_load_relaxed(&tci_sweepgen));
-    pthread_mutex_unlock(&ce->lock);
+    tci_mutex_unlock(&ce->lock);
 }
 
 void tci_large_push_swept(tci_span *s)
 {
-    pthread_mutex_lock(&large_lock); /* released below */
+    tci_mutex_lock(&large_lock); /* released below */
     push(&large[swept_half(tci_atomic_load_relaxed(&tci_sweepgen))], s);
-    pthread_mutex_unlock(&large_lock);
+    tci_mutex_unlock(&large_lock);
 }
 
 /* Pops and sweeps one unswept large span; returns its pages when it was
  * freed, 0 when it lives on, -1 when none is left. */
 static long sweep_one_large(uintptr_t sg)
 {
-    pthread_mutex_lock(&large_lock); /* released below */
+    tci_mutex_lock(&large_lock); /* released below */
     tci_span *s = pop(&large[unswept_half(sg)]);
-    pthread_mutex_unlock(&large_lock);
+    tci_mutex_unlock(&large_lock);
     if (!s)
         return -1;
     size_t npages = s->npages;
@@ -175,22 +175,22 @@ static long sweep_one_large(uintptr_t sg)
 /* Pops and sweeps one unswept small span of central ce; same results. */
 static long sweep_one_small(central *ce, uintptr_t sg)
 {
-    pthread_mutex_lock(&ce->lock); /* released on both paths */
+    tci_mutex_lock(&ce->lock); /* released on both paths */
     tci_span *s = pop(&ce->partial[unswept_half(sg)]);
     if (!s)
         s = pop(&ce->full[unswept_half(sg)]);
     if (!s) {
-        pthread_mutex_unlock(&ce->lock);
+        tci_mutex_unlock(&ce->lock);
         return -1;
     }
     tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
-    pthread_mutex_unlock(&ce->lock);
+    tci_mutex_unlock(&ce->lock);
     size_t npages = s->npages;
     if (tci_span_sweep(s, 0) == 0)
         return (long)npages;
-    pthread_mutex_lock(&ce->lock);
+    tci_mutex_lock(&ce->lock);
     put_swept_locked(ce, s, sg);
-    pthread_mutex_unlock(&ce->lock);
+    tci_mutex_unlock(&ce->lock);
     return 0;
 }
 

@@ -61,7 +61,7 @@ static tci_atomic gc_trigger;
  * taken under pacer_lock. What the fast paths read is mirrored in atomics:
  * tci_next_gc (the goal), gc_trigger, assist_ratio (0 while the limiter is
  * engaged). */
-static pthread_mutex_t pacer_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex pacer_lock = TCI_MUTEX_INIT(TCI_RANK_PACER, "pacer_lock");
 static tci_pacer pacer;
 static uint64_t limiter_last_ns, limiter_last_cpu, limiter_last_proc, limiter_last_work; /* pacer_lock */
 /* The CPU time GC work took on the threads that did it (markers' whole
@@ -100,7 +100,7 @@ static uint64_t last_mark_end_ns, last_base_bytes;
 static void (*pressure_fn)(void *arg, const tc_memory_pressure *info);
 static void *pressure_arg;
 static int ncpu; /* read once at tc_init: sysconf reads /sys, not for a pause */
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex init_lock = TCI_MUTEX_INIT(TCI_RANK_INIT, "init_lock");
 
 /* Cycle hooks (tci_cycle_hook_add): written under world_lock, read with
  * the world stopped (start) or after a cycle (after; the count is an
@@ -159,9 +159,9 @@ static uint64_t scavenge_plan(uint64_t *retained);
 int tc_init(void)
 {
     char err[512];
-    pthread_mutex_lock(&init_lock); /* released on every path */
+    tci_mutex_lock(&init_lock); /* released on every path */
     if (tci_initialised) {
-        pthread_mutex_unlock(&init_lock);
+        tci_mutex_unlock(&init_lock);
         fprintf(stderr, "tricolor: tc_init called twice (the heap is set up already; "
                         "other threads call tc_thread_attach)\n");
         errno = EALREADY;
@@ -169,7 +169,7 @@ int tc_init(void)
     }
     tci_config cfg;
     if (tci_env_load(&cfg, err, sizeof err) != 0) {
-        pthread_mutex_unlock(&init_lock);
+        tci_mutex_unlock(&init_lock);
         fprintf(stderr, "tricolor: tc_init: %s\n", err);
         errno = EINVAL;
         return -1;
@@ -187,7 +187,7 @@ int tc_init(void)
     tci_central_init();
     if (tci_heap_init() != 0 || tci_types_init() != 0 ||
         tci_threads_init(&thread_hooks) != 0) {
-        pthread_mutex_unlock(&init_lock);
+        tci_mutex_unlock(&init_lock);
         fprintf(stderr, "tricolor: tc_init: cannot reserve address space for the heap\n");
         errno = ENOMEM;
         return -1;
@@ -203,13 +203,13 @@ int tc_init(void)
         .markers = cfg.gcstoptheworld ? 0 : cfg.markers,
         .markers_paced = tci_mark_paced(),
     };
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     tci_pacer_init(&pacer, &pc);
     pacer_publish_locked();
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     tci_stats_init(ncpu, tci_os_now_ns());
     tci_initialised = 1;
-    pthread_mutex_unlock(&init_lock);
+    tci_mutex_unlock(&init_lock);
     if (tc_thread_attach() != 0)
         return -1;
     return 0;
@@ -229,11 +229,11 @@ int tc_set_gc_percent(int percent)
     if (percent < 0)
         percent = -1;
     /* The goal follows at once, from the last mark's figures. */
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     int old = pacer.cfg.gc_percent;
     tci_pacer_set_gc_percent(&pacer, percent);
     pacer_publish_locked();
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     return old;
 }
 
@@ -244,13 +244,13 @@ int64_t tc_set_memory_limit(int64_t bytes)
         errno = EPERM;
         return -1;
     }
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     int64_t old = pacer.cfg.memlimit_bytes < 0 ? INT64_MAX : pacer.cfg.memlimit_bytes;
     if (bytes >= 0) {
         tci_pacer_set_memlimit(&pacer, bytes == INT64_MAX ? -1 : bytes);
         pacer_publish_locked();
     }
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     uint64_t retained;
     if (bytes >= 0)
         (void)scavenge_plan(&retained); /* the synchronous bound follows the limit */
@@ -348,11 +348,11 @@ static uint64_t scavenge_plan(uint64_t *retained)
     tci_heap_stats hs;
     tci_heap_read_stats(&hs);
     uint64_t nonheap = nonheap_bytes(&hs);
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_bytes,
                                           pacer.cfg.memlimit_bytes, nonheap);
     uint64_t retain = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     tci_heap_set_retain_limit(retain);
     *retained = hs.sys_bytes - hs.fresh_bytes - hs.released_bytes;
     return target;
@@ -365,7 +365,7 @@ static uint64_t scavenge_plan(uint64_t *retained)
  * allocated meanwhile. On a thread of its own (Go's bgscavenge) the cycles
  * go on. It works towards the latest target it was given; protected by
  * scav_lock. */
-static pthread_mutex_t scav_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex scav_lock = TCI_MUTEX_INIT(TCI_RANK_SCAV, "scav_lock");
 
 /* TRICOLOR_DEBUG=scavtrace=1: Go's line per scavenge: what it returned,
  * what is returned in all, and the in-use share of what the heap retains
@@ -386,14 +386,14 @@ static void *scav_main(void *arg)
 {
     (void)arg;
     tci_thread_set_library();
-    pthread_mutex_lock(&scav_lock); /* held except while scavenging */
+    tci_mutex_lock(&scav_lock); /* held except while scavenging */
     for (;;) {
         while (scav_seen == scav_seq)
-            pthread_cond_wait(&scav_cond, &scav_lock);
+            tci_cond_wait(&scav_cond, &scav_lock);
         scav_seen = scav_seq;
         scav_busy = 1;
         uint64_t target = scav_target;
-        pthread_mutex_unlock(&scav_lock);
+        tci_mutex_unlock(&scav_lock);
         uint64_t t0 = tci_os_now_ns();
         uint64_t got = tci_heap_scavenge(target);
         if (tci_cfg.scavtrace)
@@ -407,7 +407,7 @@ static void *scav_main(void *arg)
                     (hs.sys_bytes - hs.fresh_bytes - hs.released_bytes) / 1048576.0,
                     target / 1048576.0, hs.released_bytes / 1048576.0);
         }
-        pthread_mutex_lock(&scav_lock);
+        tci_mutex_lock(&scav_lock);
         scav_busy = 0;
         pthread_cond_broadcast(&scav_idle_cond);
     }
@@ -417,10 +417,10 @@ static void *scav_main(void *arg)
 void tci_scavenge_wait_idle(void)
 {
     tc_blocking_begin();
-    pthread_mutex_lock(&scav_lock); /* released below */
+    tci_mutex_lock(&scav_lock); /* released below */
     while (scav_busy || scav_seen != scav_seq)
-        pthread_cond_wait(&scav_idle_cond, &scav_lock);
-    pthread_mutex_unlock(&scav_lock);
+        tci_cond_wait(&scav_idle_cond, &scav_lock);
+    tci_mutex_unlock(&scav_lock);
     tc_blocking_end();
 }
 
@@ -432,10 +432,10 @@ static void scavenge_after_sweep(void)
     uint64_t target = scavenge_plan(&retained);
     if (target == UINT64_MAX || retained <= target)
         return;
-    pthread_mutex_lock(&scav_lock); /* released below */
+    tci_mutex_lock(&scav_lock); /* released below */
     if (!scav_running) {
         if (tci_os_thread_start(scav_main, NULL) != 0) {
-            pthread_mutex_unlock(&scav_lock);
+            tci_mutex_unlock(&scav_lock);
             tci_heap_scavenge(target); /* no thread: here, then */
             return;
         }
@@ -444,7 +444,7 @@ static void scavenge_after_sweep(void)
     scav_target = target;
     scav_seq++;
     pthread_cond_signal(&scav_cond);
-    pthread_mutex_unlock(&scav_lock);
+    tci_mutex_unlock(&scav_lock);
 }
 
 /* TRICOLOR_DEBUG=gcpacertrace=1: Go's line at a mark's end: the GC CPU
@@ -460,9 +460,9 @@ static void pacer_trace(const tci_pacer_mark *m, uint64_t goal, uint64_t expecte
 {
     const double mb = 1048576.0;
     char f[32];
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     tci_pacer p = pacer;
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     double util = m->mark_ns && ncpu ? (double)mark_cpu_ns / ((double)m->mark_ns * ncpu) : 0.0;
     long long dgoal = goal == UINT64_MAX ? 0 : (long long)m->heap_at_end - (long long)goal;
     fprintf(stderr,
@@ -504,11 +504,11 @@ static void mark_done_stw(tci_pacer_mark *m, uint64_t now)
     tci_atomic_store_relaxed(&tci_heap_live, kept);
     tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
     tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     tci_pacer_mark_done(&pacer, m);
     limiter_update_locked(now, 1);
     pacer_publish_locked();
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     last_mark_end_ns = now;
     last_base_bytes = kept;
 }
@@ -519,7 +519,7 @@ static void mark_done_stw(tci_pacer_mark *m, uint64_t now)
  * allocating thread holds while it waits for the collector) deadlocked it
  * there. Not on a mutator's either. Notifications coalesce: the callback
  * sees the latest cycle's figures, once per wake-up. */
-static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex notify_lock = TCI_MUTEX_INIT(TCI_RANK_NOTIFY, "notify_lock");
 static pthread_cond_t notify_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t notify_seq, notify_seen; /* notify_lock */
 static tc_memory_pressure notify_info;   /* notify_lock */
@@ -531,23 +531,23 @@ static void *notify_main(void *arg)
 {
     (void)arg;
     tci_thread_set_library();
-    pthread_mutex_lock(&notify_lock); /* held except while calling */
+    tci_mutex_lock(&notify_lock); /* held except while calling */
     for (;;) {
         while (notify_seen == notify_seq)
-            pthread_cond_wait(&notify_cond, &notify_lock);
+            tci_cond_wait(&notify_cond, &notify_lock);
         notify_seen = notify_seq;
         tc_memory_pressure info = notify_info;
         tci_call_gate_begin_locked(&notify_gate);
         /* Lock order: notify_lock, then pacer_lock (nothing takes
          * notify_lock under pacer_lock). */
-        pthread_mutex_lock(&pacer_lock); /* released below */
+        tci_mutex_lock(&pacer_lock); /* released below */
         void (*fn)(void *, const tc_memory_pressure *) = pressure_fn;
         void *fn_arg = pressure_arg;
-        pthread_mutex_unlock(&pacer_lock);
-        pthread_mutex_unlock(&notify_lock);
+        tci_mutex_unlock(&pacer_lock);
+        tci_mutex_unlock(&notify_lock);
         if (fn)
             fn(fn_arg, &info);
-        pthread_mutex_lock(&notify_lock);
+        tci_mutex_lock(&notify_lock);
         tci_call_gate_end_locked(&notify_gate);
     }
     return NULL;
@@ -557,7 +557,7 @@ static void *notify_main(void *arg)
  * callback is registered. Any thread, no lock held. */
 static void pressure_notify(void)
 {
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     int want = pacer.limited && pressure_fn;
     tc_memory_pressure info = {
         .memory_limit = pacer.cfg.memlimit_bytes,
@@ -566,26 +566,26 @@ static void pressure_notify(void)
         .cycle = pacer.cycles,
     };
     tci_pacer tmp = pacer;
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     if (!want)
         return;
     tci_pacer_set_memlimit(&tmp, -1);
     info.unlimited_goal_bytes = tmp.goal_bytes;
-    pthread_mutex_lock(&notify_lock); /* released below */
+    tci_mutex_lock(&notify_lock); /* released below */
     notify_info = info;
     notify_seq++;
     pthread_cond_signal(&notify_cond);
-    pthread_mutex_unlock(&notify_lock);
+    tci_mutex_unlock(&notify_lock);
 }
 
 int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info), void *arg)
 {
     if (fn) {
-        pthread_mutex_lock(&notify_lock); /* released below */
+        tci_mutex_lock(&notify_lock); /* released below */
         if (!notify_running) {
             int rc = tci_os_thread_start(notify_main, NULL);
             if (rc != 0) {
-                pthread_mutex_unlock(&notify_lock);
+                tci_mutex_unlock(&notify_lock);
                 fprintf(stderr, "tricolor: tc_on_memory_pressure: cannot start the "
                                 "notifier thread\n");
                 errno = rc;
@@ -593,15 +593,15 @@ int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
             }
             notify_running = 1;
         }
-        pthread_mutex_unlock(&notify_lock);
+        tci_mutex_unlock(&notify_lock);
     }
     /* Replaced under notify_lock too, so the call waited for is one that
      * may have read the old callback. */
-    pthread_mutex_lock(&notify_lock); /* released by tci_call_gate_wait_unlock */
-    pthread_mutex_lock(&pacer_lock);  /* released below */
+    tci_mutex_lock(&notify_lock); /* released by tci_call_gate_wait_unlock */
+    tci_mutex_lock(&pacer_lock);  /* released below */
     pressure_fn = fn;
     pressure_arg = arg;
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     tci_call_gate_wait_unlock(&notify_gate, &notify_lock);
     return 0;
 }
@@ -617,10 +617,10 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
     uint64_t goal = tci_atomic_load_relaxed(&tci_next_gc);
     uint64_t ttsp = tci_world_stop(self);
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     *expected = pacer.live_bytes + pacer.root_bytes;
     *cons_before = pacer.cons_mark;
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     tci_cache_flush_all_stw();
     tci_sweep_all();
     uint64_t t_marks = tci_os_now_ns();
@@ -690,11 +690,11 @@ static tci_atomic gate_closed;
 static uint64_t assist_revise(void)
 {
     uint64_t now = tci_os_now_ns();
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     limiter_update_locked(now, 0);
     uint64_t r = tci_pacer_assist_ratio(&pacer, tci_atomic_load_relaxed(&tci_heap_live),
                                         tci_mark_progress());
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     tci_atomic_store_relaxed(&assist_ratio, r);
     return r;
 }
@@ -765,7 +765,7 @@ static void assist(size_t bytes)
 
 /* Cycle requests: protected by gc_lock. A cycle counts as started when the
  * collector thread takes it, done when its sweep is finished. */
-static pthread_mutex_t gc_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex gc_lock = TCI_MUTEX_INIT(TCI_RANK_GC, "gc_lock");
 static pthread_cond_t gc_cond = PTHREAD_COND_INITIALIZER;      /* collector waits */
 static pthread_cond_t gc_done_cond = PTHREAD_COND_INITIALIZER; /* requesters wait */
 static uint64_t cycles_requested, cycles_started, cycles_done;
@@ -788,10 +788,10 @@ static void concurrent_cycle(int forced, uint64_t requested_ns);
  * figures brought up to date first (force: whatever the 1 ms throttle). */
 static int limiter_holds_cycles(int force)
 {
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     limiter_update_locked(tci_os_now_ns(), force);
     int held = tci_pacer_hold_cycles(&pacer);
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     return held;
 }
 
@@ -824,21 +824,21 @@ static void *gc_main(void *arg)
     tci_world_lock(NULL);
     tci_mark_warm_locked();
     tci_world_unlock();
-    pthread_mutex_lock(&gc_lock); /* held except while a cycle runs */
+    tci_mutex_lock(&gc_lock); /* held except while a cycle runs */
     for (;;) {
         while (cycles_requested == cycles_started)
-            pthread_cond_wait(&gc_cond, &gc_lock);
+            tci_cond_wait(&gc_cond, &gc_lock);
         int forced = forced_pending;
         uint64_t requested = requested_ns;
         forced_pending = 0;
         cycles_started++;
-        pthread_mutex_unlock(&gc_lock);
+        tci_mutex_unlock(&gc_lock);
         /* The start delay the pacer plans for is the collector's, not the
          * limiter's deliberate wait. */
         if (!forced && limiter_wait())
             requested = tci_os_now_ns();
         concurrent_cycle(forced, requested);
-        pthread_mutex_lock(&gc_lock);
+        tci_mutex_lock(&gc_lock);
         cycles_done++;
         if (cycles_done == cycles_requested)
             tci_atomic_store_relaxed(&cycle_active, 0);
@@ -869,12 +869,12 @@ static int start_gc_thread_locked(void)
 static uint64_t request_cycle(int forced)
 {
     static int start_failed; /* gc_lock: one message per run of failures */
-    pthread_mutex_lock(&gc_lock); /* released below */
+    tci_mutex_lock(&gc_lock); /* released below */
     int rc = start_gc_thread_locked();
     if (rc != 0) {
         int first = !start_failed;
         start_failed = 1;
-        pthread_mutex_unlock(&gc_lock);
+        tci_mutex_unlock(&gc_lock);
         if (first)
             fprintf(stderr, "tricolor: cannot start the collector thread (%s): allocations "
                             "that need a collection fail with ENOMEM until it can\n",
@@ -895,7 +895,7 @@ static uint64_t request_cycle(int forced)
     }
     tci_atomic_store_relaxed(&cycle_active, 1);
     pthread_cond_signal(&gc_cond);
-    pthread_mutex_unlock(&gc_lock);
+    tci_mutex_unlock(&gc_lock);
     return want;
 }
 
@@ -913,7 +913,7 @@ static uint64_t request_cycle(int forced)
 static void wait_collector_progress(void)
 {
     tc_blocking_begin();
-    pthread_mutex_lock(&gc_lock); /* released below */
+    tci_mutex_lock(&gc_lock); /* released below */
     uint64_t m = marks_started, e = marks_ended, d = cycles_done;
     /* Rechecked every 10 ms: the limiter may engage meanwhile (nothing
      * signals that here), and then the goal is no longer held. */
@@ -921,9 +921,9 @@ static void wait_collector_progress(void)
            cycles_requested != cycles_done && tci_atomic_load_relaxed(&goal_hard)) {
         struct timespec ts;
         tci_os_deadline_after(&ts, 10000000);
-        pthread_cond_timedwait(&gc_done_cond, &gc_lock, &ts);
+        tci_cond_timedwait(&gc_done_cond, &gc_lock, &ts);
     }
-    pthread_mutex_unlock(&gc_lock);
+    tci_mutex_unlock(&gc_lock);
     tc_blocking_end();
 }
 
@@ -931,10 +931,10 @@ static void wait_collector_progress(void)
 static void wait_cycle(uint64_t want)
 {
     tc_blocking_begin();
-    pthread_mutex_lock(&gc_lock); /* released below */
+    tci_mutex_lock(&gc_lock); /* released below */
     while (cycles_done < want)
-        pthread_cond_wait(&gc_done_cond, &gc_lock);
-    pthread_mutex_unlock(&gc_lock);
+        tci_cond_wait(&gc_done_cond, &gc_lock);
+    tci_mutex_unlock(&gc_lock);
     tc_blocking_end();
 }
 
@@ -951,41 +951,41 @@ static void wait_cycle(uint64_t want)
 typedef struct gate {
     int held, waiting; /* gate_lock */
 } gate;
-static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex gate_lock = TCI_MUTEX_INIT(TCI_RANK_GATE, "gate_lock");
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static gate mark_gate, stop_gate, sweep_gate, filed_gate, arm_gate;
 
 static void gate_set(gate *g, int on)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
+    tci_mutex_lock(&gate_lock); /* released below */
     g->held = on;
     if (g == &mark_gate)
         tci_atomic_store_relaxed(&gate_closed, (uintptr_t)on);
     pthread_cond_broadcast(&gate_cond);
-    pthread_mutex_unlock(&gate_lock);
+    tci_mutex_unlock(&gate_lock);
 }
 
 /* Blocks until the collector sits at g. */
 static void gate_wait_waiting(gate *g)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
+    tci_mutex_lock(&gate_lock); /* released below */
     while (!g->waiting)
-        pthread_cond_wait(&gate_cond, &gate_lock);
-    pthread_mutex_unlock(&gate_lock);
+        tci_cond_wait(&gate_cond, &gate_lock);
+    tci_mutex_unlock(&gate_lock);
 }
 
 /* The collector at g: waits there while it is held. */
 static void gate_pass_at(gate *g)
 {
-    pthread_mutex_lock(&gate_lock); /* released below */
+    tci_mutex_lock(&gate_lock); /* released below */
     if (g->held) {
         g->waiting = 1;
         pthread_cond_broadcast(&gate_cond);
         while (g->held)
-            pthread_cond_wait(&gate_cond, &gate_lock);
+            tci_cond_wait(&gate_cond, &gate_lock);
         g->waiting = 0;
     }
-    pthread_mutex_unlock(&gate_lock);
+    tci_mutex_unlock(&gate_lock);
 }
 
 void tci_gate_hold(int on)
@@ -1005,9 +1005,9 @@ void tci_gate_wait_cycle(uint64_t want)
 
 uint64_t tci_gate_cycles_requested(void)
 {
-    pthread_mutex_lock(&gc_lock); /* released below */
+    tci_mutex_lock(&gc_lock); /* released below */
     uint64_t n = cycles_requested;
-    pthread_mutex_unlock(&gc_lock);
+    tci_mutex_unlock(&gc_lock);
     return n;
 }
 
@@ -1094,12 +1094,12 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_atomic_store_relaxed(&tci_black_bytes, 0);
     tci_atomic_store_relaxed(&mark_cycle_id, tci_atomic_load_relaxed(&mark_cycle_id) + 1);
     tci_atomic_store_relaxed(&cycle_assist_bytes, 0);
-    pthread_mutex_lock(&pacer_lock); /* released below */
+    tci_mutex_lock(&pacer_lock); /* released below */
     limiter_update_locked(tci_os_now_ns(), 1);
     tci_atomic_store_relaxed(&assist_ratio, tci_pacer_assist_ratio(&pacer, heap0, 0));
     uint64_t expected_work = pacer.live_bytes + pacer.root_bytes;
     double cons_before = pacer.cons_mark;
-    pthread_mutex_unlock(&pacer_lock);
+    tci_mutex_unlock(&pacer_lock);
     tci_atomic_store_release(&tci_gcphase, TCI_PHASE_MARK);
     tc_barrier_enabled_ = 1;
     run_start_hooks_stw();
@@ -1128,10 +1128,10 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
                 (unsigned long long)(goal == UINT64_MAX ? 0 : goal >> 20), tci_mark_workers(),
                 tci_trace_float(f[1], 0.0));
     }
-    pthread_mutex_lock(&gc_lock); /* released below */
+    tci_mutex_lock(&gc_lock); /* released below */
     marks_started++;
     pthread_cond_broadcast(&gc_done_cond);
-    pthread_mutex_unlock(&gc_lock);
+    tci_mutex_unlock(&gc_lock);
     gate_pass();
     /* Barriered root ranges and what the finalizers keep, world running:
      * a barriered range loses a pointer only through a store that shades
@@ -1227,10 +1227,10 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     if (tci_cfg.gctrace)
         tci_trace_gc(&r);
     tci_event_post(TC_GC_EVENT_MARK_DONE, &r, 0);
-    pthread_mutex_lock(&gc_lock); /* released below */
+    tci_mutex_lock(&gc_lock); /* released below */
     marks_ended++;
     pthread_cond_broadcast(&gc_done_cond);
-    pthread_mutex_unlock(&gc_lock);
+    tci_mutex_unlock(&gc_lock);
     after_mark();
     pressure_notify();
 
@@ -1381,19 +1381,19 @@ int tci_gc_stress_tick(tci_thread *self)
 /* Shading for threads without a tracer of their own (not attached: the
  * API asks them not to touch the heap, but a stray store must not lose an
  * object). */
-static pthread_mutex_t stray_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex stray_lock = TCI_MUTEX_INIT(TCI_RANK_STRAY, "stray_lock");
 static tc_tracer *stray_tracer;
 
 static __attribute__((noinline)) void shade_stray(uintptr_t old)
 {
-    pthread_mutex_lock(&stray_lock); /* released below */
+    tci_mutex_lock(&stray_lock); /* released below */
     if (!stray_tracer)
         stray_tracer = tci_tracer_new();
     if (stray_tracer) {
         tci_mark_shade(stray_tracer, old);
         tci_mark_tracer_flush(stray_tracer);
     }
-    pthread_mutex_unlock(&stray_lock);
+    tci_mutex_unlock(&stray_lock);
     if (!stray_tracer) {
         fprintf(stderr, "tricolor: out of memory in the write barrier\n");
         abort();

@@ -24,7 +24,7 @@
 
 #define EVENT_RING 1024
 
-static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex event_lock = TCI_MUTEX_INIT(TCI_RANK_EVENT, "event_lock");
 static pthread_cond_t event_cond = PTHREAD_COND_INITIALIZER;
 static tc_gc_event ring[EVENT_RING]; /* event_lock */
 static uint64_t head, tail;          /* event_lock: events [tail, head) wait */
@@ -46,19 +46,19 @@ static void *event_main(void *arg)
 {
     (void)arg;
     tci_thread_set_library();
-    pthread_mutex_lock(&event_lock); /* held except while calling */
+    tci_mutex_lock(&event_lock); /* held except while calling */
     for (;;) {
         while (tail == head)
-            pthread_cond_wait(&event_cond, &event_lock);
+            tci_cond_wait(&event_cond, &event_lock);
         tc_gc_event ev = ring[tail % EVENT_RING];
         tail++;
         void (*fn)(void *, const tc_gc_event *) = event_fn;
         void *fn_arg = event_arg;
         tci_call_gate_begin_locked(&gate);
-        pthread_mutex_unlock(&event_lock);
+        tci_mutex_unlock(&event_lock);
         if (fn)
             fn(fn_arg, &ev);
-        pthread_mutex_lock(&event_lock);
+        tci_mutex_lock(&event_lock);
         tci_call_gate_end_locked(&gate);
     }
     return NULL;
@@ -87,9 +87,9 @@ void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns)
     }
     if (kind == TC_GC_EVENT_SWEEP_DONE)
         ev.sweep_ns = sweep_ns;
-    pthread_mutex_lock(&event_lock); /* released below */
+    tci_mutex_lock(&event_lock); /* released below */
     if (!event_fn) { /* unregistered since the look above */
-        pthread_mutex_unlock(&event_lock);
+        tci_mutex_unlock(&event_lock);
         return;
     }
     if (head - tail == EVENT_RING) {
@@ -99,16 +99,16 @@ void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns)
     ring[head % EVENT_RING] = ev;
     head++;
     pthread_cond_signal(&event_cond);
-    pthread_mutex_unlock(&event_lock);
+    tci_mutex_unlock(&event_lock);
 }
 
 int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *arg)
 {
-    pthread_mutex_lock(&event_lock); /* released below */
+    tci_mutex_lock(&event_lock); /* released below */
     if (fn && !running) {
         int rc = tci_os_thread_start(event_main, NULL);
         if (rc != 0) {
-            pthread_mutex_unlock(&event_lock);
+            tci_mutex_unlock(&event_lock);
             fprintf(stderr, "tricolor: tc_on_gc_event: cannot start the event thread\n");
             errno = rc;
             return -1;

@@ -62,6 +62,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lock.h"
 #include "os.h"
 
 #define TCI_FREE_LISTS 128
@@ -70,7 +71,7 @@
 tci_arena **tci_arena_map;
 uintptr_t tci_heap_lo = UINTPTR_MAX, tci_heap_hi = 0;
 
-static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex heap_lock = TCI_MUTEX_INIT(TCI_RANK_HEAP, "heap_lock");
 /* Everything below: protected by heap_lock. */
 static tci_span *free_lists[TCI_FREE_LISTS]; /* [n]: runs of n pages; [0]: longer */
 /* Each list's last run. Runs with pages still resident go in at the head,
@@ -104,7 +105,7 @@ static void heap_unlock(void)
     tci_atomic_store_relaxed(&pub_released, released_bytes);
     tci_atomic_store_relaxed(&pub_fresh, bump_end - bump_next);
     tci_seq_write_end(&pub_seq);
-    pthread_mutex_unlock(&heap_lock); /* partner: every pthread_mutex_lock(&heap_lock) */
+    tci_mutex_unlock(&heap_lock); /* partner: every tci_mutex_lock(&heap_lock) */
 }
 /* Runs off the free lists while the scavenger returns them (heap_lock
  * dropped): an allocation that finds no room waits for them
@@ -556,7 +557,7 @@ static uintptr_t huge_hint = HUGE_HINT;
 static tci_span *alloc_huge(size_t npages)
 {
     size_t bytes = huge_map_bytes(npages);
-    pthread_mutex_lock(&heap_lock); /* released below */
+    tci_mutex_lock(&heap_lock); /* released below */
     if (!huge_used)
         huge_hint = HUGE_HINT;
     char *mem = map_arenas(bytes, huge_hint);
@@ -602,7 +603,7 @@ static tci_span *alloc_huge(size_t npages)
  * goes (see the top for the reader who loaded one just before). */
 static void free_huge(tci_span *s)
 {
-    pthread_mutex_lock(&heap_lock); /* released below */
+    tci_mutex_lock(&heap_lock); /* released below */
     tci_arena *t = arena_of(s->base);
     uintptr_t mem = t->base;
     size_t bytes = huge_map_bytes(s->npages);
@@ -635,7 +636,7 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
             errno = ENOMEM;
         return s;
     }
-    pthread_mutex_lock(&heap_lock); /* released below on every path */
+    tci_mutex_lock(&heap_lock); /* released below on every path */
     tci_span *s = take_free_locked(npages);
     if (!s && releasing_runs > 0) {
         /* Wait for the pieces in flight now, once (not for the whole
@@ -643,7 +644,7 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
         uint64_t gen = release_gen;
         alloc_waiters++;
         while (releasing_runs > 0 && release_gen == gen)
-            pthread_cond_wait(&released_cond, &heap_lock);
+            tci_cond_wait(&released_cond, &heap_lock);
         s = take_free_locked(npages);
         if (--alloc_waiters == 0)
             pthread_cond_broadcast(&waiters_cond);
@@ -706,7 +707,7 @@ void tci_heap_free_span(tci_span *s)
         free_huge(s);
         return;
     }
-    pthread_mutex_lock(&heap_lock); /* released at the end */
+    tci_mutex_lock(&heap_lock); /* released at the end */
     inuse_bytes -= s->npages << TCI_PAGE_SHIFT;
     nspans_inuse--;
     for (size_t i = 0; i < s->npages; i++)
@@ -757,7 +758,7 @@ static void insert_coalesced_locked(tci_span *s)
 
 void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
 {
-    pthread_mutex_lock(&heap_lock); /* released at the end */
+    tci_mutex_lock(&heap_lock); /* released at the end */
     for (size_t i = 0; i < narenas; i++) {
         tci_arena *a = arenas[i];
         for (size_t pg = 0; pg < TCI_ARENA_PAGES;) {
@@ -778,7 +779,7 @@ void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg)
 
 uint64_t tci_heap_nspans(void)
 {
-    pthread_mutex_lock(&heap_lock); /* released below */
+    tci_mutex_lock(&heap_lock); /* released below */
     uint64_t n = nspans_inuse;
     heap_unlock();
     return n;
@@ -879,7 +880,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
     }
     int ok = tci_os_release((void *)from, n << TCI_PAGE_SHIFT) == 0;
     if (drop_lock) {
-        pthread_mutex_lock(&heap_lock);
+        tci_mutex_lock(&heap_lock);
         releasing_runs--;
         release_gen++;
         pthread_cond_broadcast(&released_cond);
@@ -906,7 +907,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
     tci_span_set_state(s, TCI_SPAN_FREE);
     insert_coalesced_locked(s);
     while (let_waiters_in && alloc_waiters > 0)
-        pthread_cond_wait(&waiters_cond, &heap_lock);
+        tci_cond_wait(&waiters_cond, &heap_lock);
     return newly;
 }
 
@@ -925,7 +926,7 @@ static void release_for_limit_locked(uint64_t bytes)
 uint64_t tci_heap_scavenge(uint64_t target_bytes)
 {
     uint64_t got = 0;
-    pthread_mutex_lock(&heap_lock); /* released below (and around each release) */
+    tci_mutex_lock(&heap_lock); /* released below (and around each release) */
     release_empty_chunks_locked();
     /* No more than was over the target at the start: threads freeing
      * spans meanwhile make new runs to return, and would keep a target
@@ -941,7 +942,7 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes)
              * us, so this ends. */
             uint64_t gen = release_gen;
             while (releasing_runs > 0 && release_gen == gen)
-                pthread_cond_wait(&released_cond, &heap_lock);
+                tci_cond_wait(&released_cond, &heap_lock);
             continue;
         }
         if (!s)
@@ -954,7 +955,7 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes)
 
 void tci_heap_set_retain_limit(uint64_t bytes)
 {
-    pthread_mutex_lock(&heap_lock); /* released below */
+    tci_mutex_lock(&heap_lock); /* released below */
     retain_limit = bytes;
     heap_unlock();
 }

@@ -65,7 +65,7 @@ struct tc_tracer {
 };
 
 /* Global work: protected by work_lock. */
-static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex work_lock = TCI_MUTEX_INIT(TCI_RANK_WORK, "work_lock");
 static workbuf *full_list, *empty_list;
 static tci_atomic nfull;   /* buffers on full_list: a lock-free hint */
 static tci_atomic nidle;   /* markers that found no work */
@@ -113,7 +113,7 @@ uint64_t tci_mark_slots_read(void)
 }
 
 /* Helper threads: wait on helper_cond for a new mark epoch. */
-static pthread_mutex_t helper_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex helper_lock = TCI_MUTEX_INIT(TCI_RANK_HELPER, "helper_lock");
 static pthread_cond_t helper_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t helper_done_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t mark_epoch;       /* protected by helper_lock */
@@ -141,11 +141,11 @@ static workbuf *buf_new(void)
 
 static workbuf *buf_get(void)
 {
-    pthread_mutex_lock(&work_lock); /* released below */
+    tci_mutex_lock(&work_lock); /* released below */
     workbuf *b = empty_list;
     if (b)
         empty_list = b->next;
-    pthread_mutex_unlock(&work_lock);
+    tci_mutex_unlock(&work_lock);
     if (!b && !(b = buf_new())) {
         fprintf(stderr, "tricolor: out of memory for mark work buffers\n");
         abort();
@@ -159,11 +159,11 @@ static void wake_helpers(void);
 
 static void buf_put_full(workbuf *b)
 {
-    pthread_mutex_lock(&work_lock); /* released below */
+    tci_mutex_lock(&work_lock); /* released below */
     b->next = full_list;
     full_list = b;
     tci_atomic_add_full(&nfull, 1);
-    pthread_mutex_unlock(&work_lock);
+    tci_mutex_unlock(&work_lock);
     if (!concurrent && nworkers == 1 && nhelpers > 0)
         wake_helpers();
 }
@@ -172,22 +172,22 @@ static workbuf *buf_take_full(void)
 {
     if (tci_atomic_load_relaxed(&nfull) == 0)
         return NULL;
-    pthread_mutex_lock(&work_lock); /* released below */
+    tci_mutex_lock(&work_lock); /* released below */
     workbuf *b = full_list;
     if (b) {
         full_list = b->next;
         tci_atomic_sub_full(&nfull, 1);
     }
-    pthread_mutex_unlock(&work_lock);
+    tci_mutex_unlock(&work_lock);
     return b;
 }
 
 static void buf_put_empty(workbuf *b)
 {
-    pthread_mutex_lock(&work_lock); /* released below */
+    tci_mutex_lock(&work_lock); /* released below */
     b->next = empty_list;
     empty_list = b;
-    pthread_mutex_unlock(&work_lock);
+    tci_mutex_unlock(&work_lock);
 }
 
 static inline void push(tc_tracer *tr, uintptr_t obj)
@@ -636,19 +636,19 @@ static void *helper_main(void *arg)
     int id = (int)(intptr_t)arg;
     uint64_t seen = 0;
     tci_thread_set_library();
-    pthread_mutex_lock(&helper_lock); /* held except while marking */
+    tci_mutex_lock(&helper_lock); /* held except while marking */
     for (;;) {
         while (mark_epoch == seen)
-            pthread_cond_wait(&helper_cond, &helper_lock);
+            tci_cond_wait(&helper_cond, &helper_lock);
         seen = mark_epoch;
-        pthread_mutex_unlock(&helper_lock);
+        tci_mutex_unlock(&helper_lock);
         /* A concurrent drain counts its CPU (and keeps to its share). */
         tracers[id].pace = count_cpu;
         if (count_cpu)
             pace_start(&tracers[id]);
         drain(&tracers[id]);
         tracers[id].pace = 0;
-        pthread_mutex_lock(&helper_lock);
+        tci_mutex_lock(&helper_lock);
         if (--helpers_running == 0)
             pthread_cond_broadcast(&helper_done_cond);
     }
@@ -720,12 +720,12 @@ static void wake_helpers(void)
 {
     parallel_cycles++;
     tci_atomic_fence_full();
-    pthread_mutex_lock(&helper_lock); /* released below */
+    tci_mutex_lock(&helper_lock); /* released below */
     nworkers = 1 + nhelpers;
     helpers_running = nhelpers;
     mark_epoch++;
     pthread_cond_broadcast(&helper_cond);
-    pthread_mutex_unlock(&helper_lock);
+    tci_mutex_unlock(&helper_lock);
 }
 
 /* The markers' tracers at the start of a mark: a buffer each, counts zero. */
@@ -744,10 +744,10 @@ static void tracers_reset(void)
 /* Waits until every helper woken for this epoch has finished draining. */
 static void wait_helpers(void)
 {
-    pthread_mutex_lock(&helper_lock); /* released below */
+    tci_mutex_lock(&helper_lock); /* released below */
     while (helpers_running > 0)
-        pthread_cond_wait(&helper_done_cond, &helper_lock);
-    pthread_mutex_unlock(&helper_lock);
+        tci_cond_wait(&helper_done_cond, &helper_lock);
+    tci_mutex_unlock(&helper_lock);
 }
 
 /* At the end of a mark: the markers' buffers back, their bytes summed. */
@@ -866,11 +866,11 @@ void tci_mark_drain_all(int concurrent_drain)
     tci_atomic_store_relaxed(&nidle, 0);
     if (nhelpers > 0) {
         tci_atomic_fence_full();
-        pthread_mutex_lock(&helper_lock); /* released below */
+        tci_mutex_lock(&helper_lock); /* released below */
         helpers_running = nhelpers;
         mark_epoch++;
         pthread_cond_broadcast(&helper_cond);
-        pthread_mutex_unlock(&helper_lock);
+        tci_mutex_unlock(&helper_lock);
     }
     tracers[0].pace = concurrent_drain;
     if (concurrent_drain)

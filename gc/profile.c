@@ -63,7 +63,7 @@ typedef struct sampled {
     bucket *b;
 } sampled;
 
-static pthread_mutex_t profile_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex profile_lock = TCI_MUTEX_INIT(TCI_RANK_PROFILE, "profile_lock");
 static bucket **buckets;   /* profile_lock */
 static size_t nbuckets_cap, nbuckets;
 static sampled **objs;     /* profile_lock: address -> bucket */
@@ -324,7 +324,7 @@ void tci_profile_sample(void *p, uintptr_t caller)
     if (frames_fn)
         ng = guest_frames(guest);
     tci_span *s = tci_span_of((uintptr_t)p);
-    pthread_mutex_lock(&profile_lock); /* released below */
+    tci_mutex_lock(&profile_lock); /* released below */
     /* The guest strings are copied into a new bucket here, while the
      * callback's promise (valid until its next call) still holds. */
     bucket *b = bucket_get_locked(s->elemsize, pcs, npcs, guest, (size_t)ng);
@@ -347,13 +347,13 @@ void tci_profile_sample(void *p, uintptr_t caller)
         tci_atomic_add_full(&samples_taken, 1);
     }
     /* Out of memory: the sample is lost, the allocation is not. */
-    pthread_mutex_unlock(&profile_lock);
+    tci_mutex_unlock(&profile_lock);
     in_sample = 0;
 }
 
 void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits)
 {
-    pthread_mutex_lock(&profile_lock); /* released below */
+    tci_mutex_lock(&profile_lock); /* released below */
     while (freed_bits && nobjs_cap && tci_atomic_load_relaxed(&s->profiled)) {
         unsigned bit = (unsigned)__builtin_ctzll(freed_bits);
         freed_bits &= freed_bits - 1;
@@ -371,7 +371,7 @@ void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits)
             }
         }
     }
-    pthread_mutex_unlock(&profile_lock);
+    tci_mutex_unlock(&profile_lock);
 }
 
 void tc_set_profile_frames(int (*fn)(void *arg, tc_frame *frames, int max), void *arg)
@@ -408,7 +408,7 @@ int tc_write_heap_profile(FILE *f)
     /* Copied out under the lock, written without it. A bucket's stack and
      * size never change and buckets are never freed: the copy takes the
      * counts and shares the rest. */
-    pthread_mutex_lock(&profile_lock); /* released below */
+    tci_mutex_lock(&profile_lock); /* released below */
     size_t n = nbuckets, k = 0;
     tci_pprof_sample *smp = calloc(n ? n : 1, sizeof *smp);
     bucket *copy = calloc(n ? n : 1, sizeof *copy);
@@ -416,7 +416,7 @@ int tc_write_heap_profile(FILE *f)
     for (size_t i = 0; ok && i < nbuckets_cap; i++)
         for (bucket *b = buckets[i]; b; b = b->next)
             copy[k++] = *b;
-    pthread_mutex_unlock(&profile_lock);
+    tci_mutex_unlock(&profile_lock);
     int rc = -1;
     if (ok) {
         for (size_t i = 0; i < k; i++) {

@@ -119,7 +119,7 @@ static __thread unsigned stale_faults __attribute__((tls_model("initial-exec")))
 typedef struct range { uintptr_t lo, hi; int barriered; prange *prot; } range;
 typedef struct callback { tc_root_fn fn; void *arg; } callback;
 
-static pthread_mutex_t roots_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex roots_lock = TCI_MUTEX_INIT(TCI_RANK_ROOTS, "roots_lock");
 static range *ranges;         /* protected by roots_lock */
 static size_t nranges, ranges_cap;
 static callback *callbacks;   /* protected by roots_lock */
@@ -299,10 +299,10 @@ static int root_add(const char *fn, void *addr, size_t size, int barriered)
     uintptr_t here = (uintptr_t)&private_rw;
     int on_stack = here >= lo && here - lo < size;
     prange *prot = !barriered && private_rw && !on_stack ? prange_new(lo, lo + size) : NULL;
-    pthread_mutex_lock(&roots_lock); /* released on every path */
+    tci_mutex_lock(&roots_lock); /* released on every path */
     for (size_t i = 0; i < nranges; i++) {
         if (ranges[i].lo == lo) {
-            pthread_mutex_unlock(&roots_lock);
+            tci_mutex_unlock(&roots_lock);
             if (prot)
                 prange_free(prot);
             fprintf(stderr, "tricolor: %s(%p): a range starting there is "
@@ -312,7 +312,7 @@ static int root_add(const char *fn, void *addr, size_t size, int barriered)
         }
     }
     if (nranges == ranges_cap && grow((void **)&ranges, &ranges_cap, sizeof *ranges)) {
-        pthread_mutex_unlock(&roots_lock);
+        tci_mutex_unlock(&roots_lock);
         if (prot)
             prange_free(prot);
         errno = ENOMEM;
@@ -334,7 +334,7 @@ static int root_add(const char *fn, void *addr, size_t size, int barriered)
     ranges[nranges].barriered = barriered;
     ranges[nranges].prot = prot;
     nranges++;
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
     return 0;
 }
 
@@ -357,22 +357,22 @@ static void wait_disarmed_locked(prange *prot)
         return;
     int attached = tci_thread_self() != NULL;
     if (attached) {
-        pthread_mutex_unlock(&roots_lock);
+        tci_mutex_unlock(&roots_lock);
         tc_blocking_begin();
-        pthread_mutex_lock(&roots_lock);
+        tci_mutex_lock(&roots_lock);
     }
     while (tci_atomic_load_relaxed(&prot->armed))
-        pthread_cond_wait(&disarm_cond, &roots_lock);
+        tci_cond_wait(&disarm_cond, &roots_lock);
     if (attached) {
-        pthread_mutex_unlock(&roots_lock);
+        tci_mutex_unlock(&roots_lock);
         tc_blocking_end();
-        pthread_mutex_lock(&roots_lock);
+        tci_mutex_lock(&roots_lock);
     }
 }
 
 void tc_root_remove(void *addr)
 {
-    pthread_mutex_lock(&roots_lock); /* released on both paths */
+    tci_mutex_lock(&roots_lock); /* released on both paths */
     for (size_t i = 0; i < nranges; i++) {
         if (ranges[i].lo != (uintptr_t)addr)
             continue;
@@ -394,7 +394,7 @@ void tc_root_remove(void *addr)
                 if (tci_atomic_load_relaxed(&protected_slots[k]) == (uintptr_t)prot)
                     tci_atomic_store_release(&protected_slots[k], 0);
         }
-        pthread_mutex_unlock(&roots_lock);
+        tci_mutex_unlock(&roots_lock);
         if (prot) {
             /* A fault hook that found it before the slot was cleared. */
             while (tci_atomic_load_acquire(&hooks_running))
@@ -403,7 +403,7 @@ void tc_root_remove(void *addr)
         }
         return;
     }
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
     fprintf(stderr, "tricolor: tc_root_remove(%p): no root range starts there\n", addr);
 }
 
@@ -413,32 +413,32 @@ int tc_root_callback_add(tc_root_fn fn, void *arg)
         errno = EINVAL;
         return -1;
     }
-    pthread_mutex_lock(&roots_lock); /* released on both paths */
+    tci_mutex_lock(&roots_lock); /* released on both paths */
     if (ncallbacks == callbacks_cap &&
         grow((void **)&callbacks, &callbacks_cap, sizeof *callbacks)) {
-        pthread_mutex_unlock(&roots_lock);
+        tci_mutex_unlock(&roots_lock);
         errno = ENOMEM;
         return -1;
     }
     callbacks[ncallbacks].fn = fn;
     callbacks[ncallbacks].arg = arg;
     ncallbacks++;
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
     return 0;
 }
 
 void tc_root_callback_remove(tc_root_fn fn, void *arg)
 {
-    pthread_mutex_lock(&roots_lock); /* released on both paths */
+    tci_mutex_lock(&roots_lock); /* released on both paths */
     for (size_t i = 0; i < ncallbacks; i++) {
         if (callbacks[i].fn == fn && callbacks[i].arg == arg) {
             memmove(&callbacks[i], &callbacks[i + 1], (ncallbacks - i - 1) * sizeof *callbacks);
             ncallbacks--;
-            pthread_mutex_unlock(&roots_lock);
+            tci_mutex_unlock(&roots_lock);
             return;
         }
     }
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
     fprintf(stderr, "tricolor: tc_root_callback_remove: no such callback\n");
 }
 
@@ -537,9 +537,9 @@ static uint64_t scan_ranges_locked(tc_tracer *tr, int barriered, uint64_t *stop_
 static uint64_t scan_barriered(tc_tracer *tr)
 {
     uint64_t stop_bytes;
-    pthread_mutex_lock(&roots_lock); /* released below */
+    tci_mutex_lock(&roots_lock); /* released below */
     uint64_t bytes = scan_ranges_locked(tr, 1, &stop_bytes);
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
     return bytes;
 }
 
@@ -552,7 +552,7 @@ void tci_roots_arm(void)
 {
     if (!tci_cfg.rootprotect)
         return;
-    pthread_mutex_lock(&roots_lock); /* released below */
+    tci_mutex_lock(&roots_lock); /* released below */
     int hooked = -1;
     for (size_t i = 0; i < nranges; i++) {
         prange *p = ranges[i].prot;
@@ -578,7 +578,7 @@ void tci_roots_arm(void)
                 tci_atomic_store_relaxed(&p->state[c], CH_IDLE);
         }
     }
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
 }
 
 /* The collector's scan of one armed range after the first stop; then the
@@ -618,12 +618,12 @@ static uint64_t scan_protected(tc_tracer *tr, prange *p)
 
 void tci_roots_scan_protected(tc_tracer *tr)
 {
-    pthread_mutex_lock(&roots_lock); /* released below */
+    tci_mutex_lock(&roots_lock); /* released below */
     for (size_t i = 0; i < nranges; i++)
         if (ranges[i].prot && tci_atomic_load_relaxed(&ranges[i].prot->armed))
             scan_protected(tr, ranges[i].prot);
     pthread_cond_broadcast(&disarm_cond);
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
 }
 
 uint64_t tci_roots_last_stop_range_bytes(void)
@@ -637,11 +637,11 @@ static uint64_t scan_ranges_and_callbacks(tc_tracer *tr, uint64_t *stop_bytes)
 {
     /* No stopped thread holds roots_lock: it is never held across a
      * safepoint. */
-    pthread_mutex_lock(&roots_lock); /* released below */
+    tci_mutex_lock(&roots_lock); /* released below */
     uint64_t bytes = scan_ranges_locked(tr, 0, stop_bytes); /* barriered: scan_barriered */
     for (size_t i = 0; i < ncallbacks; i++)
         callbacks[i].fn(tr, callbacks[i].arg);
-    pthread_mutex_unlock(&roots_lock);
+    tci_mutex_unlock(&roots_lock);
     return bytes;
 }
 

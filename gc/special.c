@@ -202,13 +202,13 @@ static fin *fin_of(tci_span_link *l)
     return (fin *)((char *)l - offsetof(fin, link));
 }
 
-static pthread_mutex_t special_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex special_lock = TCI_MUTEX_INIT(TCI_RANK_SPECIAL, "special_lock");
 /* The ephemerons' lock: their list, the filing table and cursor. Taken
  * inside the mark (by whoever marks a filed key, mutators included),
  * after special_lock when both are held (lock order: special_lock, then
  * eph_lock, then work_lock, which pushing takes); like special_lock never
  * held across a safepoint nor by a thread that waits for the collector. */
-static pthread_mutex_t eph_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex eph_lock = TCI_MUTEX_INIT(TCI_RANK_EPH, "eph_lock");
 static struct tc_ephemeron *ephemerons, *ephemerons_tail; /* oldest first; eph_lock */
 /* The filing pass's next ephemeron while it has let go of eph_lock between
  * batches (a destroy moves it on); NULL otherwise. eph_lock. */
@@ -366,9 +366,9 @@ tc_weak *tc_weak_create(void *obj)
     w->magic = WEAK_LIVE;
     tci_atomic_store_relaxed(&w->obj, (uintptr_t)obj);
     tci_span *s = tci_span_of((uintptr_t)obj);
-    pthread_mutex_lock(&special_lock); /* released below */
+    tci_mutex_lock(&special_lock); /* released below */
     span_link_locked(&s->weaks, &w->link, s);
-    pthread_mutex_unlock(&special_lock);
+    tci_mutex_unlock(&special_lock);
     return w;
 }
 
@@ -384,14 +384,14 @@ void tc_weak_destroy(tc_weak *w)
 {
     if (!w)
         return;
-    pthread_mutex_lock(&special_lock); /* released below */
+    tci_mutex_lock(&special_lock); /* released below */
     if (!handle_ok("tc_weak_destroy", w, w->magic, WEAK_LIVE)) {
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         return;
     }
     weak_unlink_locked(w);
     quarantine_put_locked(w, &w->magic);
-    pthread_mutex_unlock(&special_lock);
+    tci_mutex_unlock(&special_lock);
     tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *w);
 }
 
@@ -444,9 +444,9 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
     e->magic = EPHEMERON_LIVE;
     tci_atomic_store_relaxed(&e->key, (uintptr_t)key);
     tci_atomic_store_relaxed(&e->value, (uintptr_t)value);
-    pthread_mutex_lock(&eph_lock); /* released below */
+    tci_mutex_lock(&eph_lock); /* released below */
     if (eph_count + 1 > eph_buckets / 2 && eph_grow_locked() != 0) {
-        pthread_mutex_unlock(&eph_lock);
+        tci_mutex_unlock(&eph_lock);
         free(e);
         errno = ENOMEM;
         return NULL;
@@ -462,7 +462,7 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
     else
         ephemerons = e;
     ephemerons_tail = e;
-    pthread_mutex_unlock(&eph_lock);
+    tci_mutex_unlock(&eph_lock);
     return e;
 }
 
@@ -489,12 +489,12 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
 {
     if (!e)
         return;
-    pthread_mutex_lock(&special_lock); /* released below */
+    tci_mutex_lock(&special_lock); /* released below */
     if (!handle_ok("tc_ephemeron_destroy", e, e->magic, EPHEMERON_LIVE)) {
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         return;
     }
-    pthread_mutex_lock(&eph_lock); /* released below; lock order: special_lock first */
+    tci_mutex_lock(&eph_lock); /* released below; lock order: special_lock first */
     if (file_cursor == e)
         file_cursor = e->next;
     if (e->filed)
@@ -508,9 +508,9 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
     else
         ephemerons_tail = e->prev;
     eph_count--;
-    pthread_mutex_unlock(&eph_lock);
+    tci_mutex_unlock(&eph_lock);
     quarantine_put_locked(e, &e->magic);
-    pthread_mutex_unlock(&special_lock);
+    tci_mutex_unlock(&special_lock);
     tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *e);
 }
 
@@ -546,14 +546,14 @@ static int start_thread(void)
 {
     pthread_t t;
     int rc = pthread_create(&t, NULL, finalizer_main, NULL);
-    pthread_mutex_lock(&special_lock); /* released below */
+    tci_mutex_lock(&special_lock); /* released below */
     if (rc == 0) {
         thread_id = t;
     } else {
         thread_started = 0;
         thread_disabled = 1;
     }
-    pthread_mutex_unlock(&special_lock);
+    tci_mutex_unlock(&special_lock);
     if (rc != 0) {
         fprintf(stderr, "tricolor: could not start the finalizer thread (error %d): "
                         "finalizers run only from tc_finalizers_run_pending\n", rc);
@@ -568,7 +568,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
 {
     if (tci_check_heap_thread("tc_set_finalizer") || check_object("tc_set_finalizer", obj))
         return -1;
-    pthread_mutex_lock(&special_lock); /* released on every path */
+    tci_mutex_lock(&special_lock); /* released on every path */
     fin **link = NULL;
     if (fin_buckets) {
         link = &fin_table[tci_addr_hash((uintptr_t)obj, fin_buckets)];
@@ -588,18 +588,18 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
             tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *f);
             free(f);
         }
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         return 0;
     }
     if (!fn) {
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         return 0; /* nothing to remove */
     }
     fin *f = malloc(sizeof *f);
     /* Not while the roots pass has let go of the lock: see there. */
     int grow = !fin_buckets || (fin_count >= fin_buckets && !roots_pass_on);
     if (!f || (grow && fin_grow_locked() != 0)) {
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         free(f);
         errno = ENOMEM;
         return -1;
@@ -618,7 +618,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     int start = !thread_started && !thread_disabled;
     if (start)
         thread_started = 1;
-    pthread_mutex_unlock(&special_lock);
+    tci_mutex_unlock(&special_lock);
     if (start)
         (void)start_thread(); /* on failure: run them with tc_finalizers_run_pending */
     return 0;
@@ -669,11 +669,11 @@ int tc_finalizers_run_pending(void)
         return -1;
     int n = 0;
     for (;;) {
-        pthread_mutex_lock(&special_lock); /* released below */
+        tci_mutex_lock(&special_lock); /* released below */
         fin *f = queue_pop_locked();
         if (f)
             tci_atomic_add_full(&fin_run_total, 1);
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         if (!f)
             return n;
         run_one(f);
@@ -687,38 +687,38 @@ static void *finalizer_main(void *arg)
     if (tci_thread_attach_library() != 0) {
         fprintf(stderr, "tricolor: the finalizer thread could not attach: finalizers run "
                         "only from tc_finalizers_run_pending\n");
-        pthread_mutex_lock(&special_lock); /* released below */
+        tci_mutex_lock(&special_lock); /* released below */
         thread_disabled = 1;
         thread_started = 0; /* tc_finalizer_thread_enable may try again */
         pthread_cond_broadcast(&idle_cond);
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         return NULL;
     }
     for (;;) {
         /* Waiting holds up no collection: a blocking region. */
         tc_blocking_begin();
-        pthread_mutex_lock(&special_lock); /* released below */
+        tci_mutex_lock(&special_lock); /* released below */
         while (thread_disabled || !queue_head)
-            pthread_cond_wait(&queue_cond, &special_lock);
-        pthread_mutex_unlock(&special_lock);
+            tci_cond_wait(&queue_cond, &special_lock);
+        tci_mutex_unlock(&special_lock);
         tc_blocking_end();
         /* Taken only now, running: from the queue (a root) to this frame
          * with no safepoint between. Taken in the blocking region, the
          * object would be in neither when a stop scanned the roots. */
-        pthread_mutex_lock(&special_lock); /* released below */
+        tci_mutex_lock(&special_lock); /* released below */
         fin *f = thread_disabled ? NULL : queue_pop_locked();
         if (f) {
             tci_atomic_add_full(&fin_run_total, 1);
             thread_running_one = 1;
         }
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
         if (!f)
             continue;
         run_one(f);
-        pthread_mutex_lock(&special_lock); /* released below */
+        tci_mutex_lock(&special_lock); /* released below */
         thread_running_one = 0;
         pthread_cond_broadcast(&idle_cond);
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
     }
     return NULL;
 }
@@ -732,13 +732,13 @@ int tc_finalizer_thread_disable(void)
     tci_thread *me = tci_thread_self();
     if (me)
         tc_blocking_begin();
-    pthread_mutex_lock(&special_lock); /* released below */
+    tci_mutex_lock(&special_lock); /* released below */
     int was = !thread_disabled;
     thread_disabled = 1;
     int self = thread_started && pthread_equal(pthread_self(), thread_id);
     while (thread_running_one && !self)
-        pthread_cond_wait(&idle_cond, &special_lock);
-    pthread_mutex_unlock(&special_lock);
+        tci_cond_wait(&idle_cond, &special_lock);
+    tci_mutex_unlock(&special_lock);
     if (me)
         tc_blocking_end();
     return was;
@@ -746,14 +746,14 @@ int tc_finalizer_thread_disable(void)
 
 int tc_finalizer_thread_enable(void)
 {
-    pthread_mutex_lock(&special_lock); /* released below */
+    tci_mutex_lock(&special_lock); /* released below */
     int was = !thread_disabled;
     thread_disabled = 0;
     int start = !thread_started && (fin_count > 0 || queue_head);
     if (start)
         thread_started = 1;
     pthread_cond_broadcast(&queue_cond);
-    pthread_mutex_unlock(&special_lock);
+    tci_mutex_unlock(&special_lock);
     if (start && start_thread() != 0)
         return -1;
     return was;
@@ -784,7 +784,7 @@ uint64_t tci_special_roots_longest_hold(void)
 
 void tci_special_roots(tc_tracer *tr)
 {
-    pthread_mutex_lock(&special_lock); /* released below, and between batches */
+    tci_mutex_lock(&special_lock); /* released below, and between batches */
     /* The registry a batch of ROOTS_BATCH records at a time, at a
      * bucket's edge: tc_set_finalizer and tc_weak_destroy wait for one
      * batch, not for the whole pass (300,000 records took it tens of ms).
@@ -805,8 +805,8 @@ void tci_special_roots(tc_tracer *tr)
         if (held >= ROOTS_BATCH) {
             roots_hold_done(held);
             held = 0;
-            pthread_mutex_unlock(&special_lock);
-            pthread_mutex_lock(&special_lock);
+            tci_mutex_unlock(&special_lock);
+            tci_mutex_lock(&special_lock);
         }
     }
     roots_pass_on = 0;
@@ -822,7 +822,7 @@ void tci_special_roots(tc_tracer *tr)
         tc_trace(tr, (void *)f->obj);
         tc_trace(tr, f->arg);
     }
-    pthread_mutex_unlock(&special_lock);
+    tci_mutex_unlock(&special_lock);
 }
 
 uint64_t tci_special_ephemeron_visits(void)
@@ -879,9 +879,9 @@ static uint64_t release_key_locked(tc_tracer *tr, uintptr_t key)
 
 void tci_special_key_marked(tc_tracer *tr, uintptr_t key)
 {
-    pthread_mutex_lock(&eph_lock); /* released below */
+    tci_mutex_lock(&eph_lock); /* released below */
     uint64_t n = release_key_locked(tr, key);
-    pthread_mutex_unlock(&eph_lock);
+    tci_mutex_unlock(&eph_lock);
     eph_count_visits(n);
 }
 
@@ -928,7 +928,7 @@ int tci_special_file_ephemerons(tc_tracer *tr)
 {
     int pushed = 0;
     uint64_t looked = 0;
-    pthread_mutex_lock(&eph_lock); /* released below, and between batches */
+    tci_mutex_lock(&eph_lock); /* released below, and between batches */
     file_cursor = ephemerons;
     while (file_cursor) {
         for (int n = 0; n < FILE_BATCH && file_cursor; n++) {
@@ -938,11 +938,11 @@ int tci_special_file_ephemerons(tc_tracer *tr)
             looked++;
         }
         if (file_cursor) {
-            pthread_mutex_unlock(&eph_lock);
-            pthread_mutex_lock(&eph_lock);
+            tci_mutex_unlock(&eph_lock);
+            tci_mutex_lock(&eph_lock);
         }
     }
-    pthread_mutex_unlock(&eph_lock);
+    tci_mutex_unlock(&eph_lock);
     eph_count_visits(looked);
     return pushed;
 }
@@ -954,7 +954,7 @@ int tci_special_file_ephemerons(tc_tracer *tr)
 static void clear_dead_keys_locked(tci_span *s)
 {
     uint64_t n = 0;
-    pthread_mutex_lock(&eph_lock); /* released below */
+    tci_mutex_lock(&eph_lock); /* released below */
     for (uint32_t w = 0; w < (s->nelems + 63) / 64; w++) {
         uintptr_t bits = tci_atomic_load_relaxed(&s->eph_key_bits[w]);
         while (bits) {
@@ -973,7 +973,7 @@ static void clear_dead_keys_locked(tci_span *s)
             }
         }
     }
-    pthread_mutex_unlock(&eph_lock);
+    tci_mutex_unlock(&eph_lock);
     if (tci_atomic_load_relaxed(&tci_stw_pending))
         tci_atomic_add_full(&stop_eph_visits, n);
 }
@@ -1042,9 +1042,9 @@ static void settle_span_locked(tci_span *s)
 void tci_special_sweep(tci_span *s, uintptr_t sg)
 {
     if (tci_atomic_load_relaxed(&s->nspecials) || tci_atomic_load_relaxed(&s->eph_keys)) {
-        pthread_mutex_lock(&special_lock); /* released below */
+        tci_mutex_lock(&special_lock); /* released below */
         settle_span_locked(s);
-        pthread_mutex_unlock(&special_lock);
+        tci_mutex_unlock(&special_lock);
     }
     /* Release: a reader that sees it sees the cleared slots. */
     tci_atomic_store_release(&s->specials_sg, sg);

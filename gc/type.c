@@ -11,7 +11,7 @@
 #include "os.h"
 
 struct tc_type **tci_types;
-static pthread_mutex_t types_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex types_lock = TCI_MUTEX_INIT(TCI_RANK_TYPES, "types_lock");
 static uint32_t ntypes = 1; /* id 0 is never used; protected by types_lock */
 
 /* Descriptors, their names and offsets live for the process's life in
@@ -63,9 +63,9 @@ static const tc_type *type_register(const char *fn, const struct tc_type *proto,
         return NULL;
     }
     size_t name_len = strlen(name) + 1;
-    pthread_mutex_lock(&types_lock); /* released on every path */
+    tci_mutex_lock(&types_lock); /* released on every path */
     if (ntypes >= TCI_MAX_TYPES) {
-        pthread_mutex_unlock(&types_lock);
+        tci_mutex_unlock(&types_lock);
         fprintf(stderr, "tricolor: %s(\"%s\"): more than %u types\n", fn, name,
                 TCI_MAX_TYPES - 1);
         errno = ENOMEM;
@@ -75,7 +75,7 @@ static const tc_type *type_register(const char *fn, const struct tc_type *proto,
     size_t *offs = proto->n_ptrs ? meta_alloc_locked(proto->n_ptrs * sizeof *offs) : NULL;
     char *nm = meta_alloc_locked(name_len);
     if (!t || (proto->n_ptrs && !offs) || !nm) {
-        pthread_mutex_unlock(&types_lock);
+        tci_mutex_unlock(&types_lock);
         fprintf(stderr, "tricolor: %s(\"%s\"): out of memory for the descriptor\n", fn, name);
         errno = ENOMEM;
         return NULL;
@@ -95,7 +95,7 @@ static const tc_type *type_register(const char *fn, const struct tc_type *proto,
     t->offsets = offs;
     t->id = ntypes;
     tci_types[ntypes++] = t;
-    pthread_mutex_unlock(&types_lock);
+    tci_mutex_unlock(&types_lock);
     return t;
 }
 

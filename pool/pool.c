@@ -92,7 +92,7 @@ struct tc_pool {
 };
 
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex pool_lock = TCI_MUTEX_INIT(TCI_RANK_POOL, "pool_lock");
 static pthread_cond_t busy_cond = PTHREAD_COND_INITIALIZER; /* with pool_lock */
 static tc_pool *pools;            /* pool_lock */
 /* The hooks: 0 none, 1 being registered, 2 registered, 3 failed. */
@@ -135,11 +135,11 @@ static void block_sum(const ctr_block *b, uint64_t out[5])
  * published on all_blocks. NULL when out of memory. */
 static ctr_block *block_take(void)
 {
-    pthread_mutex_lock(&pool_lock); /* released below */
+    tci_mutex_lock(&pool_lock); /* released below */
     ctr_block *cb = free_blocks;
     if (cb)
         free_blocks = cb->free_next;
-    pthread_mutex_unlock(&pool_lock);
+    tci_mutex_unlock(&pool_lock);
     if (cb)
         return cb;
     cb = line_alloc(sizeof *cb);
@@ -309,13 +309,13 @@ static tc_pool *pool_create(void *(*make)(void *arg), void (*release)(void *, vo
     p->arg = arg;
     tci_atomic_store_relaxed(&p->primary, (uintptr_t)a);
     tci_atomic_store_relaxed(&p->victim, (uintptr_t)b);
-    pthread_mutex_lock(&pool_lock); /* released below */
+    tci_mutex_lock(&pool_lock); /* released below */
     p->prev = NULL;
     p->next = pools;
     if (pools)
         pools->prev = p;
     pools = p;
-    pthread_mutex_unlock(&pool_lock);
+    tci_mutex_unlock(&pool_lock);
     return p;
 }
 
@@ -401,9 +401,9 @@ void tc_pool_destroy(tc_pool *p)
     /* Waits (a blocking region: a release callback may need a collection)
      * while an after-cycle pass is releasing this pool's entries. */
     tc_blocking_begin();
-    pthread_mutex_lock(&pool_lock); /* released below */
+    tci_mutex_lock(&pool_lock); /* released below */
     while (p->busy)
-        pthread_cond_wait(&busy_cond, &pool_lock);
+        tci_cond_wait(&busy_cond, &pool_lock);
     if (p->prev)
         p->prev->next = p->next;
     else
@@ -412,7 +412,7 @@ void tc_pool_destroy(tc_pool *p)
         p->next->prev = p->prev;
     gen *dropped = p->dropped, *free_gens = p->free_gens;
     p->dropped = p->free_gens = NULL;
-    pthread_mutex_unlock(&pool_lock);
+    tci_mutex_unlock(&pool_lock);
     tc_blocking_end();
     /* Out of the registry: no rotation or root scan sees it any more, and
      * the caller promises no other thread uses it. */
@@ -431,10 +431,10 @@ void tc_pool_destroy(tc_pool *p)
         next = g->next;
         free(g);
     }
-    pthread_mutex_lock(&pool_lock); /* released below */
+    tci_mutex_lock(&pool_lock); /* released below */
     p->cb->free_next = free_blocks;
     free_blocks = p->cb;
-    pthread_mutex_unlock(&pool_lock);
+    tci_mutex_unlock(&pool_lock);
     free(p);
 }
 
@@ -462,7 +462,7 @@ void tc_pool_read_counts(tc_pool *p, tc_pool_counts *out)
  * cycle longer. */
 static void pool_rotate_stw(void)
 {
-    pthread_mutex_lock(&pool_lock); /* released below */
+    tci_mutex_lock(&pool_lock); /* released below */
     for (tc_pool *p = pools; p; p = p->next) {
         gen *fresh = p->free_gens;
         if (!fresh)
@@ -474,7 +474,7 @@ static void pool_rotate_stw(void)
         tci_atomic_store_relaxed(&p->victim, tci_atomic_load_relaxed(&p->primary));
         tci_atomic_store_relaxed(&p->primary, (uintptr_t)fresh);
     }
-    pthread_mutex_unlock(&pool_lock);
+    tci_mutex_unlock(&pool_lock);
 }
 
 /* After a cycle, world running, no collector lock held: the dropped
@@ -483,7 +483,7 @@ static void pool_rotate_stw(void)
  * this call alone. */
 static void pool_after_cycle(void)
 {
-    pthread_mutex_lock(&pool_lock); /* released below */
+    tci_mutex_lock(&pool_lock); /* released below */
     for (tc_pool *p = pools; p; p = p->next) {
         gen *list = p->dropped;
         p->dropped = NULL;
@@ -493,10 +493,10 @@ static void pool_after_cycle(void)
             /* Native: release outside pool_lock; busy keeps
              * tc_pool_destroy off the pool meanwhile. */
             p->busy++;
-            pthread_mutex_unlock(&pool_lock);
+            tci_mutex_unlock(&pool_lock);
             for (gen *g = list; g; g = g->next)
                 gen_empty(p, g);
-            pthread_mutex_lock(&pool_lock);
+            tci_mutex_lock(&pool_lock);
             if (--p->busy == 0)
                 pthread_cond_broadcast(&busy_cond);
         } else {
@@ -509,13 +509,13 @@ static void pool_after_cycle(void)
         last->next = p->free_gens;
         p->free_gens = list;
     }
-    pthread_mutex_unlock(&pool_lock);
+    tci_mutex_unlock(&pool_lock);
 }
 
 static void pool_roots(tc_tracer *tr, void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&pool_lock); /* released below */
+    tci_mutex_lock(&pool_lock); /* released below */
     for (tc_pool *p = pools; p; p = p->next) {
         if (p->release)
             continue; /* native buffers are not heap objects */
@@ -532,5 +532,5 @@ static void pool_roots(tc_tracer *tr, void *arg)
                         tc_trace(tr, (void *)v);
             }
     }
-    pthread_mutex_unlock(&pool_lock);
+    tci_mutex_unlock(&pool_lock);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "lock.h"
 
 static tci_atomic fail_countdown; /* fault injection; 0 means off */
 
@@ -305,7 +306,7 @@ int tci_os_protect(void *p, size_t size, int writable)
  * slots: installing anew writes the other slot and then publishes its
  * index, so a handler running meanwhile reads a whole one. Written under
  * hook_lock, read by the signal handler. */
-static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex hook_lock = TCI_MUTEX_INIT(TCI_RANK_HOOK, "hook_lock");
 static struct sigaction hook_prev[2];
 static tci_atomic hook_prev_slot;
 static tci_atomic hook_fn; /* int (*)(uintptr_t), set once under hook_lock */
@@ -349,14 +350,14 @@ static void fault_handler(int sig, siginfo_t *si, void *ctx)
 
 int tci_os_fault_hook(int (*fn)(uintptr_t addr))
 {
-    pthread_mutex_lock(&hook_lock); /* released on every path */
+    tci_mutex_lock(&hook_lock); /* released on every path */
     struct sigaction cur;
     if (sigaction(SIGSEGV, NULL, &cur) != 0) {
-        pthread_mutex_unlock(&hook_lock);
+        tci_mutex_unlock(&hook_lock);
         return -1;
     }
     if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == fault_handler) {
-        pthread_mutex_unlock(&hook_lock);
+        tci_mutex_unlock(&hook_lock);
         return 0; /* still ours */
     }
     uintptr_t slot = tci_atomic_load_relaxed(&hook_prev_slot) ^ 1;
@@ -372,6 +373,6 @@ int tci_os_fault_hook(int (*fn)(uintptr_t addr))
     sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     int rc = sigaction(SIGSEGV, &sa, NULL);
-    pthread_mutex_unlock(&hook_lock);
+    tci_mutex_unlock(&hook_lock);
     return rc;
 }

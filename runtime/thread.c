@@ -29,8 +29,8 @@
 
 tci_atomic tci_stw_pending;
 
-static pthread_mutex_t world_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+static tci_mutex world_lock = TCI_MUTEX_INIT(TCI_RANK_WORLD, "world_lock");
+static tci_mutex park_lock = TCI_MUTEX_INIT(TCI_RANK_PARK, "park_lock");
 static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
@@ -127,7 +127,7 @@ static void wait_for_start_locked(tci_thread *self)
     int spin = spinners < spin_max;
     if (spin && ++spinners > spin_max_seen)
         spin_max_seen = spinners;
-    pthread_mutex_unlock(&park_lock);
+    tci_mutex_unlock(&park_lock);
     uint64_t start = tci_os_now_ns(), now = start;
     while (spin && tci_atomic_load_acquire(&tci_stw_pending) && now - start < PARK_YIELD_NS) {
         if (now - start < PARK_SPIN_NS)
@@ -136,11 +136,11 @@ static void wait_for_start_locked(tci_thread *self)
             sched_yield();
         now = tci_os_now_ns();
     }
-    pthread_mutex_lock(&park_lock);
+    tci_mutex_lock(&park_lock);
     if (spin)
         spinners--;
     while (tci_atomic_load_acquire(&tci_stw_pending))
-        pthread_cond_wait(&park_cond, &park_lock);
+        tci_cond_wait(&park_cond, &park_lock);
     self->park_end_ns = tci_os_now_ns();
     self->park_log[self->parks % TCI_PARK_LOG][0] = self->park_begin_ns;
     self->park_log[self->parks % TCI_PARK_LOG][1] = self->park_end_ns;
@@ -161,13 +161,13 @@ __attribute__((noinline)) void tci_thread_park(tci_thread *self)
     __builtin_unwind_init();
     self->stack_lo = tci_thread_deeper_frame();
     self->spill_words = 0; /* the frame lives on while parked */
-    pthread_mutex_lock(&park_lock); /* released below */
+    tci_mutex_lock(&park_lock); /* released below */
     self->state = TCI_PARKED;
     self->park_begin_ns = tci_os_now_ns();
     pthread_cond_broadcast(&stopped_cond);
     wait_for_start_locked(self);
     self->state = TCI_RUNNING;
-    pthread_mutex_unlock(&park_lock);
+    tci_mutex_unlock(&park_lock);
 }
 
 /* A blocking region outlives the frame of the public function that began
@@ -178,39 +178,39 @@ static inline __attribute__((always_inline)) TCI_NO_SANITIZE void
 blocking_enter_here(tci_thread *self)
 {
     tci_thread_save_frame(self);
-    pthread_mutex_lock(&park_lock); /* released below */
+    tci_mutex_lock(&park_lock); /* released below */
     self->state = TCI_BLOCKING;
     pthread_cond_broadcast(&stopped_cond);
-    pthread_mutex_unlock(&park_lock);
+    tci_mutex_unlock(&park_lock);
 }
 
 static void blocking_leave(tci_thread *self)
 {
-    pthread_mutex_lock(&park_lock); /* released below */
+    tci_mutex_lock(&park_lock); /* released below */
     if (tci_atomic_load_acquire(&tci_stw_pending))
         self->park_begin_ns = tci_os_now_ns();
     wait_for_start_locked(self);
     self->state = TCI_RUNNING;
-    pthread_mutex_unlock(&park_lock);
+    tci_mutex_unlock(&park_lock);
 }
 
 void tci_world_lock(tci_thread *self)
 {
-    if (pthread_mutex_trylock(&world_lock) == 0)
+    if (tci_mutex_trylock(&world_lock) == 0)
         return;
     if (!self) {
         /* Not attached: no stop waits for us. */
-        pthread_mutex_lock(&world_lock); /* partner: tci_world_unlock */
+        tci_mutex_lock(&world_lock); /* partner: tci_world_unlock */
         return;
     }
     blocking_enter_here(self);
-    pthread_mutex_lock(&world_lock); /* partner: tci_world_unlock */
+    tci_mutex_lock(&world_lock); /* partner: tci_world_unlock */
     blocking_leave(self);
 }
 
 void tci_world_unlock(void)
 {
-    pthread_mutex_unlock(&world_lock);
+    tci_mutex_unlock(&world_lock);
 }
 
 static int all_stopped_locked(tci_thread *self)
@@ -240,25 +240,25 @@ static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
 {
     uint64_t start = tci_os_now_ns(), now = start;
     while (!done(self) && now - start < PARK_YIELD_NS) {
-        pthread_mutex_unlock(&park_lock);
+        tci_mutex_unlock(&park_lock);
         if (now - start < spin_ns)
             tci_cpu_relax();
         else
             sched_yield();
-        pthread_mutex_lock(&park_lock);
+        tci_mutex_lock(&park_lock);
         now = tci_os_now_ns();
     }
     while (!done(self))
-        pthread_cond_wait(cv, &park_lock);
+        tci_cond_wait(cv, &park_lock);
 }
 
 uint64_t tci_world_stop(tci_thread *self)
 {
     uint64_t t0 = tci_os_now_ns();
-    pthread_mutex_lock(&park_lock); /* released below */
+    tci_mutex_lock(&park_lock); /* released below */
     tci_atomic_store_release(&tci_stw_pending, 1);
     stopper_wait_locked(all_stopped_locked, self, &stopped_cond, PARK_SPIN_NS);
-    pthread_mutex_unlock(&park_lock);
+    tci_mutex_unlock(&park_lock);
     (void)self;
     return tci_os_now_ns() - t0;
 }
@@ -269,7 +269,7 @@ uint64_t tci_world_stop(tci_thread *self)
  * stopper lets it have the CPU, 20 us later after a spin. */
 uint64_t tci_world_start(void)
 {
-    pthread_mutex_lock(&park_lock); /* released below */
+    tci_mutex_lock(&park_lock); /* released below */
     int held_at_restart = held;
     resumed_ns = 0;
     tci_atomic_store_release(&tci_stw_pending, 0);
@@ -280,7 +280,7 @@ uint64_t tci_world_start(void)
     stopper_wait_locked(none_held_locked, NULL, &resumed_cond, 0);
     if (held_at_restart)
         end = resumed_ns;
-    pthread_mutex_unlock(&park_lock);
+    tci_mutex_unlock(&park_lock);
     return end;
 }
 
@@ -348,9 +348,9 @@ static int thread_attach(void)
     }
     t->state = TCI_RUNNING;
     /* Not yet in the list, so no stop waits for us while we wait for the lock. */
-    pthread_mutex_lock(&world_lock); /* released below */
+    tci_mutex_lock(&world_lock); /* released below */
     if (hooks.attach && hooks.attach(t) != 0) {
-        pthread_mutex_unlock(&world_lock);
+        tci_mutex_unlock(&world_lock);
         free(t);
         errno = ENOMEM;
         return -1;
@@ -361,7 +361,7 @@ static int thread_attach(void)
     threads = t;
     nthreads++;
     self_tls = t;
-    pthread_mutex_unlock(&world_lock);
+    tci_mutex_unlock(&world_lock);
     pthread_setspecific(exit_key, t);
     return 0;
 }
@@ -379,7 +379,7 @@ void tc_thread_detach(void)
     /* Blocked from here on: no stop waits for us, and once we hold
      * world_lock none is in progress. */
     blocking_enter_here(t);
-    pthread_mutex_lock(&world_lock); /* released below */
+    tci_mutex_lock(&world_lock); /* released below */
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -390,7 +390,7 @@ void tc_thread_detach(void)
     if (hooks.detach)
         hooks.detach(t);
     self_tls = NULL;
-    pthread_mutex_unlock(&world_lock);
+    tci_mutex_unlock(&world_lock);
     pthread_setspecific(exit_key, NULL);
     free(t);
 }
@@ -462,29 +462,29 @@ void tci_call_gate_end_locked(tci_call_gate *g)
     pthread_cond_broadcast(&g->idle);
 }
 
-void tci_call_gate_wait_unlock(tci_call_gate *g, pthread_mutex_t *lock)
+void tci_call_gate_wait_unlock(tci_call_gate *g, tci_mutex *lock)
 {
     uint64_t call = g->calls;
     int wait = g->calling && !(g->has_thread && pthread_equal(pthread_self(), g->thread));
-    pthread_mutex_unlock(lock); /* partner: the caller's lock */
+    tci_mutex_unlock(lock); /* partner: the caller's lock */
     if (!wait)
         return;
     int attached = self_tls != NULL;
     if (attached)
         tc_blocking_begin();
-    pthread_mutex_lock(lock); /* released below */
+    tci_mutex_lock(lock); /* released below */
     while (g->calling && g->calls == call)
-        pthread_cond_wait(&g->idle, lock);
-    pthread_mutex_unlock(lock);
+        tci_cond_wait(&g->idle, lock);
+    tci_mutex_unlock(lock);
     if (attached)
         tc_blocking_end();
 }
 
 int tci_thread_spinners_seen(void)
 {
-    pthread_mutex_lock(&park_lock); /* released below */
+    tci_mutex_lock(&park_lock); /* released below */
     int n = spin_max_seen;
-    pthread_mutex_unlock(&park_lock);
+    tci_mutex_unlock(&park_lock);
     return n;
 }
 

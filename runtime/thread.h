@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "atomic.h"
+#include "lock.h"
 
 enum tci_thread_state {
     TCI_RUNNING = 0,  /* may touch the heap */
@@ -101,7 +102,7 @@ void tci_call_gate_end_locked(tci_call_gate *g);
  * same critical section, so the call waited for is one that may have read
  * the old callback); releases it, then waits out that call, as a blocked
  * thread if the caller is attached (a stop must not wait for a callback). */
-void tci_call_gate_wait_unlock(tci_call_gate *g, pthread_mutex_t *lock);
+void tci_call_gate_wait_unlock(tci_call_gate *g, tci_mutex *lock);
 
 /* Nonzero while a stop is requested: polled on allocation slow paths. */
 extern tci_atomic tci_stw_pending;
