@@ -137,7 +137,7 @@ test-ubsan: deps
 	@$(MAKE) --no-print-directory CONFIG=ubsan test-run
 test-tsan: deps
 	@$(MAKE) --no-print-directory CONFIG=tsan test-run
-# The whole suite unoptimized with the debug checks (TC_DEBUG: the lock
+# The whole suite at -O1 with the debug checks (TC_DEBUG: the lock
 # order, tci_assert_held, tci_assert); the sanitizer builds have them too.
 test-debug: deps
 	@$(MAKE) --no-print-directory CONFIG=debug test-run

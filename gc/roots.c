@@ -506,7 +506,8 @@ static void snap_chunks(prange *p)
 }
 
 /* The ranges registered barriered (or not) into the tracer, under
- * roots_lock; returns their bytes, and in *stop_bytes those read here. In
+ * roots_lock; returns their bytes, and in *stop_bytes_out (unless NULL)
+ * those read here. In
  * the first stop (plain ranges), an armed range is only snapped, but for
  * its partial pages at either end: the collector scans the rest after the
  * stop. */
@@ -530,15 +531,15 @@ static uint64_t scan_ranges_locked(tc_tracer *tr, int barriered, uint64_t *stop_
             stop_bytes += r->hi - r->lo;
         }
     }
-    *stop_bytes_out = stop_bytes;
+    if (stop_bytes_out)
+        *stop_bytes_out = stop_bytes;
     return bytes;
 }
 
 static uint64_t scan_barriered(tc_tracer *tr)
 {
-    uint64_t stop_bytes;
     tci_mutex_lock(&roots_lock); /* released below */
-    uint64_t bytes = scan_ranges_locked(tr, 1, &stop_bytes);
+    uint64_t bytes = scan_ranges_locked(tr, 1, NULL);
     tci_mutex_unlock(&roots_lock);
     return bytes;
 }
@@ -653,17 +654,14 @@ void tci_roots_scan_stop(tc_tracer *tr)
     for (tci_thread *t = tci_threads_first(); t; t = t->next)
         bytes += scan_thread(tr, t, t->stack_hi);
     last_stack_bytes = bytes;
-    uint64_t stop_range_bytes;
-    bytes += scan_ranges_and_callbacks(tr, &stop_range_bytes);
-    last_stop_range_bytes = stop_range_bytes;
+    bytes += scan_ranges_and_callbacks(tr, &last_stop_range_bytes);
     last_bytes = bytes;
 }
 
 void tci_roots_scan_checked(tc_tracer *tr, uint64_t mark_id)
 {
-    uint64_t stop_range_bytes;
     (void)tci_roots_scan_new_frames(tr, mark_id);
-    (void)scan_ranges_and_callbacks(tr, &stop_range_bytes);
+    (void)scan_ranges_and_callbacks(tr, NULL);
     (void)scan_barriered(tr);
     tci_special_roots(tr);
 }

@@ -47,7 +47,6 @@ typedef enum tci_lock_rank {
     TCI_RANK_EVENT,     /* gc/event.c: the event (trace) buffers */
     TCI_RANK_GATE,      /* gc/cycle.c: the test gates' flags (the stop gate waits on it under world_lock) */
     TCI_RANK_HOOK,      /* runtime/os_linux.c: the fault hook's ranges (a leaf) */
-    TCI_RANK_TEST,      /* tests only: above every library lock */
 } tci_lock_rank;
 
 typedef struct tci_mutex {
