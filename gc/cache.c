@@ -109,7 +109,7 @@ static int load_window(alloc_slot *a, tci_span *s, uint32_t word)
             a->free_bits = free_bits;
             a->window_idx = word * 64;
             a->window_base = s->base + (uintptr_t)word * 64 * s->elemsize;
-            if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK)
+            if (tci_phase() == TCI_PHASE_MARK)
                 premark_window(a, s, word);
             return 1;
         }
@@ -314,8 +314,8 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
             continue;
         if (a->span)
             release_span(a);
-        if ((tci_cfg.gcstress && tci_gc_stress_tick(self) != 0) ||
-            tci_gc_maybe_trigger(self, (size_t)tci_classes[cl].npages[kind] * TCI_PAGE_SIZE))
+        if ((tci_cfg.gcstress && tci_cycle_stress_tick(self) != 0) ||
+            tci_cycle_maybe_trigger(self, (size_t)tci_classes[cl].npages[kind] * TCI_PAGE_SIZE))
             return NULL; /* errno ENOMEM */
         tci_span *s = tci_central_acquire(cl, kind);
         if (!s) {
@@ -335,10 +335,10 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
         tci_thread_park(self);
     size_t npages = (size + TCI_PAGE_SIZE - 1) >> TCI_PAGE_SHIFT;
     size_t bytes = npages << TCI_PAGE_SHIFT;
-    if ((tci_cfg.gcstress && tci_gc_stress_tick(self) != 0) ||
-        tci_gc_maybe_trigger(self, bytes))
+    if ((tci_cfg.gcstress && tci_cycle_stress_tick(self) != 0) ||
+        tci_cycle_maybe_trigger(self, bytes))
         return NULL; /* errno ENOMEM */
-    tci_reclaim(npages);
+    tci_sweep_reclaim(npages);
     int needzero;
     tci_span *s = tci_heap_alloc_span(npages, TCI_SPAN_LARGE, &needzero);
     if (!s) {
@@ -352,7 +352,7 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     s->nelems = 1;
     s->alloc_bits[0] = 1;
     s->type_id = type_id;
-    if (tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
+    if (tci_phase() == TCI_PHASE_MARK) {
         /* Allocated black: no phase change can come before we return (it
          * needs a stop, and we do not poll before then). */
         tci_atomic_store_relaxed(&s->mark_bits[0], 1);

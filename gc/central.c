@@ -27,13 +27,6 @@ static central centrals[TCI_NKINDS][TCI_MAX_CLASSES];
 static tci_mutex large_lock = TCI_MUTEX_INIT(TCI_RANK_LARGE, "large_lock");
 static tci_span *large[2]; /* protected by large_lock */
 
-/* Like Go (spanBudget), acquire sweeps at most SWEEP_BUDGET spans of the
- * class looking for room, then takes fresh pages, leaning on the
- * background sweep for the rest. Sweeping until room was found (what we
- * did before there was a background sweep) cost the latency experiment
- * single allocations of 1-9 ms: its newest spans, swept first (the lists
- * are LIFO), are all live, thousands of them. */
-#define SWEEP_BUDGET 100
 
 static inline int swept_half(uintptr_t sg) { return (int)((sg >> 1) & 1); }
 static inline int unswept_half(uintptr_t sg) { return 1 - swept_half(sg); }
@@ -94,7 +87,7 @@ tci_span *tci_central_acquire(int c, int k)
         tci_mutex_unlock(&ce->lock);
         goto have;
     }
-    for (int budget = SWEEP_BUDGET; budget > 0; budget--) {
+    for (int budget = TCI_SWEEP_BUDGET; budget > 0; budget--) {
         s = pop(&ce->partial[unswept_half(sg)]);
         if (!s)
             s = pop(&ce->full[unswept_half(sg)]);
@@ -128,7 +121,7 @@ tci_span *tci_central_acquire(int c, int k)
     tci_mutex_unlock(&ce->lock);
 
     const tci_sizeclass *sc = &tci_classes[c];
-    tci_reclaim(sc->npages[k]);
+    tci_sweep_reclaim(sc->npages[k]);
     int needzero;
     s = tci_heap_alloc_span(sc->npages[k], TCI_SPAN_SMALL, &needzero);
     if (!s)
@@ -157,7 +150,7 @@ void tci_large_push_swept(tci_span *s)
 
 /* Pops and sweeps one unswept large span; returns its pages when it was
  * freed, 0 when it lives on, -1 when none is left. */
-static long sweep_one_large(uintptr_t sg)
+long tci_central_sweep_large(uintptr_t sg)
 {
     tci_mutex_lock(&large_lock); /* released below */
     tci_span *s = pop(&large[unswept_half(sg)]);
@@ -194,31 +187,7 @@ static long sweep_one_small(central *ce, uintptr_t sg)
     return 0;
 }
 
-size_t tci_reclaim(size_t npages)
+long tci_central_sweep_class(int k, int c, uintptr_t sg)
 {
-    if (tci_atomic_load_relaxed(&tci_unswept_spans) == 0)
-        return 0;
-    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
-    size_t got = 0;
-    long r;
-    int budget = SWEEP_BUDGET; /* spans, as in acquire: the background sweep has the rest */
-    while (got < npages && budget-- > 0 && (r = sweep_one_large(sg)) >= 0)
-        got += (size_t)r;
-    for (int k = 0; k < TCI_NKINDS && got < npages; k++)
-        for (int c = 1; c < tci_nclasses && got < npages; c++)
-            while (got < npages && budget-- > 0 &&
-                   (r = sweep_one_small(&centrals[k][c], sg)) >= 0)
-                got += (size_t)r;
-    return got;
-}
-
-void tci_sweep_all(void)
-{
-    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
-    while (sweep_one_large(sg) >= 0)
-        ;
-    for (int k = 0; k < TCI_NKINDS; k++)
-        for (int c = 1; c < tci_nclasses; c++)
-            while (sweep_one_small(&centrals[k][c], sg) >= 0)
-                ;
+    return sweep_one_small(&centrals[k][c], sg);
 }

@@ -42,12 +42,24 @@ void tci_span_init_small(tci_span *s, int c, int k);
 
 /* Large objects' list, with the same swept/unswept halves. */
 void tci_large_push_swept(tci_span *s);
+/* Sweeps one unswept span of the large list, or of class c and kind k, if
+ * any (sg: tci_sweepgen now): -1 when none was left, else the pages it
+ * gave back to the page heap. */
+long tci_central_sweep_large(uintptr_t sg);
+long tci_central_sweep_class(int k, int c, uintptr_t sg);
+
+/* ---- sweep.c --------------------------------------------------------------- */
+/* Like Go (spanBudget), acquire sweeps at most TCI_SWEEP_BUDGET spans of
+ * the class looking for room, then takes fresh pages, leaning on the
+ * background sweep for the rest; the reclaimer stops there too. Sweeping
+ * until room was found (what we did before there was a background sweep)
+ * cost the latency experiment single allocations of 1-9 ms: its newest
+ * spans, swept first (the lists are LIFO), are all live, thousands of them. */
+#define TCI_SWEEP_BUDGET 100
 /* Sweeps unswept spans (large ones first) until npages pages went back to
  * the page heap or none is left; returns the pages freed. Run before the
  * heap grows, so garbage is reused before new memory is mapped. */
-size_t tci_reclaim(size_t npages);
-
-/* ---- sweep.c --------------------------------------------------------------- */
+size_t tci_sweep_reclaim(size_t npages);
 /* The global sweep generation: 2 more at every mark termination. A span with
  * sweepgen == g - 2 needs sweeping, g - 1 is being swept, g is swept. Written
  * only with the world stopped. */
@@ -124,12 +136,6 @@ void tci_mark_roots_concurrent(void);
  * counts as GC CPU) or stopped: the markers drain the global grey work
  * until none is left that they can see. */
 void tci_mark_drain_all(int concurrent_drain);
-/* GC CPU of concurrent marking (the markers' counted time, gc/pacer.c 5,
- * and assists) not yet counted into the cycle statistics. */
-extern tci_atomic tci_mark_cpu_ns;
-extern tci_atomic tci_mark_idle_ns;
-extern tci_atomic tci_mark_taken_ns;
-extern tci_atomic tci_gc_work_ns; /* GC work's CPU on the threads that did it (cycle.c) */
 /* Whether grey work waits in the global pool (after a flush: any at all). */
 int tci_mark_has_work(void);
 /* In the last stop, every tracer flushed: greys what the thread stacks
@@ -279,7 +285,7 @@ uint64_t tci_checkmark_stw(void);
  * allocated and unmarked. */
 void tci_checkmark_object(tc_tracer *tr, uintptr_t obj);
 
-/* ---- scavenge.c ------------------------------------------------------------ */
+/* ---- scavenge.c: the scavenger's policy and thread ------------------------- */
 /* How much heap to keep after a cycle: the larger of goal x fragmentation
  * and the spans in use at the last mark's end, x 1.1, at most 95% of the
  * memory limit (if any, memlimit >= 0) less the non-heap memory;
@@ -289,30 +295,128 @@ uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_by
 /* The most an allocation may take the heap to before it returns free
  * pages itself: the limit less the non-heap memory; UINT64_MAX: none. */
 uint64_t tci_scavenge_retain_limit(int64_t memlimit, uint64_t nonheap_bytes);
+/* After a cycle's sweep, no lock held: free pages beyond what the next
+ * cycle needs go back to the OS, on the scavenger's thread. */
+void tci_scavenge_after_sweep(void);
+/* The heap's synchronous bound set again from the limit now (a setter). */
+void tci_scavenge_replan(void);
+/* tc_release_memory's part, on the calling thread (attached): every free
+ * page back to the OS, as a blocked thread. */
+void tci_scavenge_all(void);
+/* Tests: waits (as a blocked thread) until the scavenger's thread has done
+ * all it was asked. */
+void tci_scavenge_wait_idle(void);
 
-/* ---- cycle.c --------------------------------------------------------------- */
-extern tci_config tci_cfg;     /* written at init */
+/* ---- init.c: tc_init and the setters -------------------------------------- */
+extern tci_config tci_cfg; /* written once by tc_init, then read-only */
+extern int tci_initialised;
+
+/* ---- barrier.c: the phase and the barrier's marking path ------------------ */
 /* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the
- * barrier shades and caches allocate black. Written with the world stopped. */
+ * barrier shades and caches allocate black. The phase is the public
+ * header's tc_barrier_enabled_ (one variable), written with every attached
+ * thread stopped; an attached running thread reads it relaxed (see
+ * barrier.c). */
 enum { TCI_PHASE_OFF = 0, TCI_PHASE_MARK = 1 };
-extern tci_atomic tci_gcphase;
+static inline int tci_phase(void)
+{
+    return tci_int_load_relaxed(&tc_barrier_enabled_);
+}
+/* With the world stopped, under world_lock. */
+void tci_barrier_set_phase(int phase);
+/* During a mark, p (0 allowed) is shaded, by the calling thread's tracer
+ * (or, not attached, a shared one); outside a mark, nothing. */
+void tci_barrier_shade(uintptr_t p);
+
+/* ---- control.c: the pacer's glue, the limiter, assists, GC CPU ------------ */
+struct tci_pacer_config;
+struct tci_pacer_mark;
+extern tci_atomic tci_next_gc; /* the heap goal; UINT64_MAX when off; written under pacer_lock */
+void tci_control_init(const struct tci_pacer_config *pc);
+int tci_control_ncpu(void); /* read once at tc_init */
+/* The setters' part: each returns the old value (memlimit: INT64_MAX for
+ * none); bytes < 0 changes nothing. */
+int tci_control_set_gc_percent(int percent);
+int64_t tci_control_set_memlimit(int64_t bytes);
+/* Lock-free reads for the allocation paths: the trigger, and whether the
+ * goal is hard (a memory limit set it: see control.c). */
+uint64_t tci_control_trigger(void);
+int tci_control_goal_hard(void);
+/* Whether the CPU limiter holds cycles back now, its figures brought up to
+ * date first (force: whatever the 1 ms throttle). */
+int tci_control_limiter_holds_cycles(int force);
+/* Under world_lock: a stop from t0 (the request) to t1 (every held thread
+ * running again), with its time to stop: the statistics and GC CPU. */
+void tci_control_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp);
+/* A marker's slice (gc/mark.c): its counted GC CPU, its run time, and
+ * whether it competed with the program for a CPU. */
+void tci_control_marker_slice(uint64_t counted, uint64_t run_ns, int competed);
+/* At a concurrent mark's end, world stopped: the markers', the assists'
+ * and the idle marking's CPU of this mark, reset for the next. */
+void tci_control_mark_cpu_take(uint64_t *markers, uint64_t *assists, uint64_t *idle);
+/* Non-heap memory the library holds, which the memory limit counts:
+ * metadata, the caches, the mark buffers. */
+uint64_t tci_control_nonheap_bytes(const tci_heap_stats *hs);
+/* The scavenger's background target and (*retain_limit) synchronous bound
+ * for `nonheap` bytes outside the heap, from the pacer now. */
+uint64_t tci_control_scavenge_target(uint64_t nonheap, uint64_t *retain_limit);
+/* The memory-pressure figures of the last mark; nonzero when the memory
+ * limit set the goal (then unlimited_goal_bytes is filled too). */
+int tci_control_pressure_info(tc_memory_pressure *info);
+/* The scan work the pacer expects of the next mark, and its cons/mark. */
+void tci_control_read_plan(uint64_t *expected_work, double *cons_mark);
+/* Stop #1 of a concurrent mark: a new assist epoch and ratio (returned),
+ * the limiter updated, and read_plan's figures. */
+uint64_t tci_control_mark_begin_stw(uint64_t heap0, uint64_t *expected_work,
+                                    double *cons_mark);
+/* A concurrent mark's end, world stopped: m's assist and idle-time fields
+ * (t_start: stop #1 asked for), then the pacer's plan of the next cycle
+ * from m (mark_done also fills heap_at_end, inuse_bytes, nonheap_bytes;
+ * every span unswept, the heap restarted from what the mark kept). */
+void tci_control_mark_fill(struct tci_pacer_mark *m, uint64_t t_start);
+void tci_control_mark_done_stw(struct tci_pacer_mark *m, uint64_t now);
+/* During a mark, on an allocation slow path of `bytes`: the thread's assist
+ * debt grows, and is paid past a chunk. Nonzero when an assist found no grey
+ * work left (the mark only waits for its end). */
+int tci_control_assist(size_t bytes);
+/* TRICOLOR_DEBUG=gcpacertrace: Go's line at a mark's end (and ours at 2).
+ * No lock held. */
+void tci_control_trace_mark(const struct tci_pacer_mark *m, uint64_t goal,
+                            uint64_t expected_work, uint64_t stack_bytes, uint64_t mark_cpu,
+                            double cons_before);
+/* tc_memstats' pacer settings (gc_percent, memory_limit, gc_cpu_limit,
+ * limiter_*, gc_trigger, goal_limited), without a lock. */
+void tci_control_read_settings(tc_memstats *out);
+
+/* ---- notify.c: the memory-pressure notifier -------------------------------- */
+/* After a mark, no lock held: wakes the notifier when the memory limit set
+ * the goal and a callback is registered. */
+void tci_notify_after_mark(void);
+
+/* ---- cycle.c: the cycle, the collector thread, requests ------------------- */
 /* Bytes allocated black in this mark (premarked windows, less what went
  * unused; large objects). */
 extern tci_atomic tci_black_bytes;
 extern tci_atomic tci_heap_live; /* bytes allocated since last mark + marked */
-extern tci_atomic tci_next_gc;   /* the heap goal; UINT64_MAX when off */
-extern int tci_initialised;
 /* Called on allocation slow paths with the bytes about to be taken: may run
  * a collection. -1 with errno ENOMEM (reported) when a collection is due
  * and the collector's thread cannot start: the allocation fails. */
-int tci_gc_maybe_trigger(tci_thread *self, size_t bytes);
-int tci_gc_stress_tick(tci_thread *self);
+int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes);
+int tci_cycle_stress_tick(tci_thread *self);
+/* Asks the collector's thread for a cycle; returns the number to wait for
+ * (a cycle that starts after this call), 0 with errno ENOMEM when the
+ * thread cannot start. forced == 0: dropped when a cycle is already asked
+ * for or running. */
+uint64_t tci_cycle_request(int forced);
+/* Waits, as a blocked thread, until cycle `want` is done, sweep included. */
+void tci_cycle_wait(uint64_t want);
+/* Cycles asked of the collector's thread so far. */
+uint64_t tci_cycle_requested(void);
+
+/* ---- stats.c --------------------------------------------------------------- */
 /* Memory outside the heap that the library's tables hold (weak,
  * ephemeron and finalizer records, profiling records): atomic adds. */
 extern tci_atomic tci_other_sys_bytes;
-/* tc_memstats' pacer settings (gc_percent, memory_limit, gc_cpu_limit,
- * limiter_*, gc_trigger, goal_limited), without a lock. */
-void tci_pacer_read_settings(tc_memstats *out);
 
 /* The chain of object address addr in a table of nbuckets (a power of
  * two): objects are 16-byte aligned, so the zero bits go, then Fibonacci
@@ -395,6 +499,15 @@ void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]));
  * thread running again. Returns 0 when that stop is not (or no longer) in
  * the statistics ring. */
 int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end);
+/* ---- gate.c: the test and benchmark gates ---------------------------------- */
+/* The collector at each gate: waits there while a test holds it. */
+void tci_gate_pass_mark(void);
+void tci_gate_pass_stop(void);
+void tci_gate_pass_sweep(void);
+void tci_gate_pass_filed(void);
+void tci_gate_pass_armed(void);
+/* Nonzero while the mark gate is held: nothing may scan (assists too). */
+int tci_gate_mark_closed(void);
 /* Tests and benchmarks: with the gate held, a concurrent cycle waits after
  * its first stop (marking on, barrier on, roots grey, nothing scanned)
  * until released. tci_gate_start_cycle asks for a cycle without waiting
@@ -438,9 +551,8 @@ void tci_gate_wait_cycle(uint64_t want);
  * waits for one of them): a test that the heap asked for a cycle, without
  * depending on how soon it runs. */
 uint64_t tci_gate_cycles_requested(void);
-/* Tests: waits (as a blocked thread) until the scavenger's thread has done
- * all it was asked. */
-void tci_scavenge_wait_idle(void);
+
+/* ---- cache.c: calls from the public API ------------------------------------ */
 /* Reports a heap call from a thread that is not attached, or is inside a
  * blocking region; errno EPERM, returns NULL. */
 void *tci_not_attached(const char *fn);

@@ -73,16 +73,6 @@ static tci_atomic nidle;   /* markers that found no work */
  * global list, which comes back when they stop, so the markers wait for
  * them before calling the mark done. */
 static tci_atomic assists_active;
-/* GC CPU of marking beside the program (not in a stop, which counts on its
- * own): the markers' counted time (their share, or all of it where they
- * competed for a CPU) and assists; handed to the cycle's statistics. */
-tci_atomic tci_mark_cpu_ns;
-/* Of the markers' CPU time, what ran on a CPU the program left idle: not
- * GC CPU for the limiter or gc_cpu_fraction (gc/pacer.c, 5). */
-tci_atomic tci_mark_idle_ns;
-/* The markers' time in slices where they competed with the program for a
- * CPU, monotone: what the GC CPU limiter counts of them. */
-tci_atomic tci_mark_taken_ns;
 static uint64_t marker_share_1024; /* a marker's share of one CPU; tci_mark_init */
 static int pace_available;
 static tci_atomic steps_aside; /* times a marker stepped aside, for the tests */
@@ -527,12 +517,7 @@ static uint64_t pace_account(tc_tracer *tr, uint64_t now)
     }
     uint64_t counted =
         tci_pacer_marker_slice(share, wall_d, run_d, wait_d, known, &tr->pace_owed, &sleep_ns);
-    tci_atomic_add_full(&tci_mark_cpu_ns, counted);
-    tci_atomic_add_full(&tci_gc_work_ns, run_d);
-    if (!known || wait_d * TCI_WAIT_SHARE > wall_d)
-        tci_atomic_add_full(&tci_mark_taken_ns, run_d); /* it competed: taken from the program */
-    if (run_d > counted)
-        tci_atomic_add_full(&tci_mark_idle_ns, run_d - counted);
+    tci_control_marker_slice(counted, run_d, !known || wait_d * TCI_WAIT_SHARE > wall_d);
     tr->pace_wall = now;
     tr->pace_run = run;
     tr->pace_wait = wait;

@@ -353,6 +353,7 @@ int tc_root_add_barriered(void *addr, size_t size)
  * caller waits in a blocking region, so that stop does not wait for it. */
 static void wait_disarmed_locked(prange *prot)
 {
+    tci_assert_held(&roots_lock);
     if (!tci_atomic_load_relaxed(&prot->armed))
         return;
     int attached = tci_thread_self() != NULL;
@@ -513,6 +514,7 @@ static void snap_chunks(prange *p)
  * stop. */
 static uint64_t scan_ranges_locked(tc_tracer *tr, int barriered, uint64_t *stop_bytes_out)
 {
+    tci_assert_held(&roots_lock);
     uint64_t bytes = 0, stop_bytes = 0;
     for (size_t i = 0; i < nranges; i++) {
         range *r = &ranges[i];

@@ -1,8 +1,9 @@
 /* scavenge.c: when, and how much, free heap memory goes back to the OS.
  *
  * The page work is the heap's (tci_heap_scavenge, gc/heap.c); this is the
- * policy, run by the collector thread after each cycle's sweep, when the
- * free pages of the cycle are back in the page heap:
+ * policy and the thread that applies it, asked by the collector after each
+ * cycle's sweep, when the free pages of the cycle are back in the page
+ * heap:
  *
  *  - Normally the heap keeps what the next cycle will use, and 10% more:
  *    the goal times the fragmentation the last mark measured (in-use span
@@ -20,12 +21,23 @@
  *    limit less the non-heap memory returns free pages itself first
  *    (tci_heap_set_retain_limit).
  *
- * Go paces its background scavenger to about 1% of a CPU; ours returns
- * what it should at once, on the collector thread, with the heap lock
- * dropped around each system call, so allocation goes on meanwhile.
- * tc_release_memory returns everything free, after a full collection.
+ * The page work runs on the scavenger's own thread (scav_main): returning
+ * a spike's free pages took over a second here (thousands of madvise
+ * calls, each interrupting the other CPU on this VM), and on the
+ * collector's thread that second held the next cycle back while the
+ * program allocated on: the heap grew by what it allocated meanwhile. On a
+ * thread of its own (Go's bgscavenge) the cycles go on. Go paces its
+ * background scavenger to about 1% of a CPU; ours returns what it should
+ * at once, with the heap lock dropped around each system call, so
+ * allocation goes on meanwhile. tc_release_memory returns everything free,
+ * after a full collection, on the calling thread.
+ *
+ * Lock: scav_lock (TCI_RANK_SCAV) protects the thread's requests.
  */
+#include <stdio.h>
+
 #include "gc.h"
+#include "os.h"
 #include "pacer.h"
 
 uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_bytes,
@@ -52,4 +64,114 @@ uint64_t tci_scavenge_retain_limit(int64_t memlimit, uint64_t nonheap_bytes)
     if (memlimit < 0)
         return UINT64_MAX;
     return (uint64_t)memlimit > nonheap_bytes ? (uint64_t)memlimit - nonheap_bytes : 0;
+}
+
+/* The scavenger's figures now: sets the heap's bound for the synchronous
+ * scavenge, from the limit, and returns the background target; *retained
+ * gets what the heap retains. No lock held. */
+static uint64_t scavenge_plan(uint64_t *retained)
+{
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    uint64_t retain;
+    uint64_t target = tci_control_scavenge_target(tci_control_nonheap_bytes(&hs), &retain);
+    tci_heap_set_retain_limit(retain);
+    *retained = hs.sys_bytes - hs.fresh_bytes - hs.released_bytes;
+    return target;
+}
+
+void tci_scavenge_replan(void)
+{
+    uint64_t retained;
+    (void)scavenge_plan(&retained);
+}
+
+static tci_mutex scav_lock = TCI_MUTEX_INIT(TCI_RANK_SCAV, "scav_lock");
+static pthread_cond_t scav_cond = PTHREAD_COND_INITIALIZER;      /* the thread waits */
+static pthread_cond_t scav_idle_cond = PTHREAD_COND_INITIALIZER; /* tci_scavenge_wait_idle waits */
+static uint64_t scav_target, scav_seq, scav_seen; /* scav_lock */
+static int scav_running, scav_busy;              /* scav_lock */
+
+/* TRICOLOR_DEBUG=scavtrace=1: Go's line per scavenge: what it returned,
+ * what is returned in all, and the in-use share of what the heap retains
+ * (forced: tc_release_memory). scavtrace=2 adds our own line. */
+static void scav_trace(uint64_t got, int forced)
+{
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    tci_trace_scav(got, hs.released_bytes, hs.inuse_bytes,
+                   hs.sys_bytes - hs.fresh_bytes - hs.released_bytes, forced);
+}
+
+static void *scav_main(void *arg)
+{
+    (void)arg;
+    tci_thread_set_library();
+    tci_mutex_lock(&scav_lock); /* held except while scavenging */
+    for (;;) {
+        while (scav_seen == scav_seq)
+            tci_cond_wait(&scav_cond, &scav_lock);
+        scav_seen = scav_seq;
+        scav_busy = 1;
+        uint64_t target = scav_target;
+        tci_mutex_unlock(&scav_lock);
+        uint64_t t0 = tci_os_now_ns();
+        uint64_t got = tci_heap_scavenge(target);
+        if (tci_cfg.scavtrace)
+            scav_trace(got, 0);
+        if (tci_cfg.scavtrace > 1) {
+            tci_heap_stats hs;
+            tci_heap_read_stats(&hs);
+            fprintf(stderr, "scav: returned %.1f MB in %.3f ms; heap retains %.1f MB "
+                            "(target %.1f MB), %.1f MB returned in all\n",
+                    got / 1048576.0, (tci_os_now_ns() - t0) / 1e6,
+                    (hs.sys_bytes - hs.fresh_bytes - hs.released_bytes) / 1048576.0,
+                    target / 1048576.0, hs.released_bytes / 1048576.0);
+        }
+        tci_mutex_lock(&scav_lock);
+        scav_busy = 0;
+        pthread_cond_broadcast(&scav_idle_cond);
+    }
+    return NULL;
+}
+
+void tci_scavenge_wait_idle(void)
+{
+    tc_blocking_begin();
+    tci_mutex_lock(&scav_lock); /* released below */
+    while (scav_busy || scav_seen != scav_seq)
+        tci_cond_wait(&scav_idle_cond, &scav_lock);
+    tci_mutex_unlock(&scav_lock);
+    tc_blocking_end();
+}
+
+void tci_scavenge_after_sweep(void)
+{
+    uint64_t retained;
+    uint64_t target = scavenge_plan(&retained);
+    if (target == UINT64_MAX || retained <= target)
+        return;
+    tci_mutex_lock(&scav_lock); /* released below */
+    if (!scav_running) {
+        if (tci_os_thread_start(scav_main, NULL) != 0) {
+            tci_mutex_unlock(&scav_lock);
+            tci_heap_scavenge(target); /* no thread: here, then */
+            return;
+        }
+        scav_running = 1;
+    }
+    scav_target = target;
+    scav_seq++;
+    pthread_cond_signal(&scav_cond);
+    tci_mutex_unlock(&scav_lock);
+}
+
+void tci_scavenge_all(void)
+{
+    /* As a blocked thread: a stop must not wait for the system calls. */
+    tc_blocking_begin();
+    uint64_t got = tci_heap_scavenge(0);
+    if (tci_cfg.scavtrace)
+        scav_trace(got, 1); /* blocked too: stderr may be a full pipe */
+    tc_blocking_end();
 }

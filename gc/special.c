@@ -299,7 +299,7 @@ static int check_object(const char *fn, void *p)
  * running, so no phase change comes between the look and the shade. */
 static void shade_marking(uintptr_t p)
 {
-    if (p && tci_atomic_load_relaxed(&tci_gcphase) == TCI_PHASE_MARK) {
+    if (p && tci_phase() == TCI_PHASE_MARK) {
         tc_tracer *tr = tci_cache_tracer();
         if (tr)
             tci_mark_shade(tr, p);

@@ -378,7 +378,7 @@ size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
         m.markers = (uint32_t)tci_mark_workers();
         uint64_t elapsed = tci_os_now_ns() - init_ns;
         m.gc_cpu_fraction = elapsed ? (double)m.gc_cpu_ns / ((double)elapsed * ncpu) : 0.0;
-        tci_pacer_read_settings(&m);
+        tci_control_read_settings(&m);
         m.num_assists = get(&hists[TC_HIST_ASSIST].count);
         m.assist_ns = get(&hists[TC_HIST_ASSIST].sum_ns);
         m.gc_events_dropped = tci_event_dropped();

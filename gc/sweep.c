@@ -72,3 +72,32 @@ int tci_span_sweep(tci_span *s, int keep)
     }
     return 1;
 }
+
+size_t tci_sweep_reclaim(size_t npages)
+{
+    if (tci_atomic_load_relaxed(&tci_unswept_spans) == 0)
+        return 0;
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    size_t got = 0;
+    long r;
+    int budget = TCI_SWEEP_BUDGET; /* spans, as in acquire: the background sweep has the rest */
+    while (got < npages && budget-- > 0 && (r = tci_central_sweep_large(sg)) >= 0)
+        got += (size_t)r;
+    for (int k = 0; k < TCI_NKINDS && got < npages; k++)
+        for (int c = 1; c < tci_nclasses && got < npages; c++)
+            while (got < npages && budget-- > 0 &&
+                   (r = tci_central_sweep_class(k, c, sg)) >= 0)
+                got += (size_t)r;
+    return got;
+}
+
+void tci_sweep_all(void)
+{
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    while (tci_central_sweep_large(sg) >= 0)
+        ;
+    for (int k = 0; k < TCI_NKINDS; k++)
+        for (int c = 1; c < tci_nclasses; c++)
+            while (tci_central_sweep_class(k, c, sg) >= 0)
+                ;
+}

@@ -23,6 +23,7 @@ static char *meta_next, *meta_end; /* protected by types_lock */
 
 static void *meta_alloc_locked(size_t size)
 {
+    tci_assert_held(&types_lock);
     size = (size + 15) & ~(size_t)15;
     if (size > META_CHUNK)
         return tci_os_map(size);

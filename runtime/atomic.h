@@ -1,7 +1,9 @@
 /* atomic.h: every atomic operation of the library, over libatomic_ops.
  *
- * The only includer of <atomic_ops.h>. Memory order is in each name; the
- * typed struct makes a plain read or write of an atomic field fail to compile.
+ * The only includer of <atomic_ops.h>, and the only user of the compiler's
+ * __atomic builtins (the public header's inline tc_store aside, which must
+ * stand alone). Memory order is in each name; the typed struct makes a
+ * plain read or write of an atomic field fail to compile.
  */
 #ifndef TCI_ATOMIC_H
 #define TCI_ATOMIC_H
@@ -100,6 +102,50 @@ static inline int tci_atomic_and_test(tci_atomic *a, uintptr_t mask)
         old = seen;
     }
 }
+
+/* Atomic access to plain fields: span bitmap words, small state fields,
+ * pointers in tables and slots, the barrier's flag. These are not
+ * tci_atomic because their layout is shared (the bitmaps are scanned a
+ * word at a time, the flag is the public header's) or because a field is
+ * written once and read by one racing reader. The order is in the name;
+ * the caller names the partner of every acquire and release. */
+static inline uint64_t tci_word_load_relaxed(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void tci_word_store_relaxed(uint64_t *p, uint64_t x)
+{
+    __atomic_store_n(p, x, __ATOMIC_RELAXED);
+}
+static inline uint32_t tci_u32_load_acquire(const uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void tci_u32_store_release(uint32_t *p, uint32_t x)
+{
+    __atomic_store_n(p, x, __ATOMIC_RELEASE);
+}
+static inline uint8_t tci_u8_load_acquire(const uint8_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void tci_u8_store_release(uint8_t *p, uint8_t x)
+{
+    __atomic_store_n(p, x, __ATOMIC_RELEASE);
+}
+static inline int tci_int_load_relaxed(const volatile int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void tci_int_store_release(volatile int *p, int x)
+{
+    __atomic_store_n(p, x, __ATOMIC_RELEASE);
+}
+/* Pointers, of any pointer type (p: the address of a pointer field). */
+#define tci_ptr_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define tci_ptr_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define tci_ptr_store_relaxed(p, x) __atomic_store_n((p), (x), __ATOMIC_RELAXED)
+#define tci_ptr_store_release(p, x) __atomic_store_n((p), (x), __ATOMIC_RELEASE)
 
 /* A sequence count (a seqlock without the lock): one writer at a time,
  * serialised by a lock of the writer's, publishes a group of tci_atomic

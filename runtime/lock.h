@@ -25,18 +25,18 @@
 
 /* Outermost first. */
 typedef enum tci_lock_rank {
-    TCI_RANK_INIT = 1,  /* gc/cycle.c: tc_init's once-only set-up */
+    TCI_RANK_INIT = 1,  /* gc/init.c: tc_init's once-only set-up */
     TCI_RANK_GC,        /* gc/cycle.c: cycle requests and counts, the collector thread's wake-up */
-    TCI_RANK_NOTIFY,    /* gc/cycle.c: the memory-pressure notifier's state */
-    TCI_RANK_SCAV,      /* gc/cycle.c: the scavenger thread's requests */
+    TCI_RANK_NOTIFY,    /* gc/notify.c: the memory-pressure notifier's state and callback */
+    TCI_RANK_SCAV,      /* gc/scavenge.c: the scavenger thread's requests */
     TCI_RANK_WORLD,     /* runtime/thread.c: the thread list and stops (held by the stopper across a stop) */
     TCI_RANK_PARK,      /* runtime/thread.c: thread states, parking and release */
-    TCI_RANK_PACER,     /* gc/cycle.c: the pacer's and the CPU limiter's state */
+    TCI_RANK_PACER,     /* gc/control.c: the pacer's and the CPU limiter's state */
     TCI_RANK_ROOTS,     /* gc/roots.c: root ranges and callbacks (callbacks run under it) */
     TCI_RANK_POOL,      /* pool/pool.c: the pools' registry (its root callback takes it) */
     TCI_RANK_SPECIAL,   /* gc/special.c: weak references' and finalizers' registries, span lists, queue */
     TCI_RANK_EPH,       /* gc/special.c: the ephemerons' list and filing table */
-    TCI_RANK_STRAY,     /* gc/cycle.c: stray-call reports */
+    TCI_RANK_STRAY,     /* gc/barrier.c: stray-call reports */
     TCI_RANK_TYPES,     /* gc/type.c: the type table */
     TCI_RANK_PROFILE,   /* gc/profile.c: the heap profile's buckets */
     TCI_RANK_LARGE,     /* gc/central.c: the swept and unswept large spans */
@@ -45,7 +45,7 @@ typedef enum tci_lock_rank {
     TCI_RANK_WORK,      /* gc/mark.c: the mark's full and empty work buffers */
     TCI_RANK_HELPER,    /* gc/mark.c: the mark helpers' wake-up and count */
     TCI_RANK_EVENT,     /* gc/event.c: the event (trace) buffers */
-    TCI_RANK_GATE,      /* gc/cycle.c: the test gates' flags (the stop gate waits on it under world_lock) */
+    TCI_RANK_GATE,      /* gc/gate.c: the test gates' flags (the stop gate waits on it under world_lock) */
     TCI_RANK_HOOK,      /* runtime/os_linux.c: the fault hook's ranges (a leaf) */
 } tci_lock_rank;
 

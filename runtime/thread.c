@@ -121,6 +121,7 @@ __attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
 
 static void wait_for_start_locked(tci_thread *self)
 {
+    tci_assert_held(&park_lock);
     if (!tci_atomic_load_acquire(&tci_stw_pending))
         return;
     held++;
@@ -213,8 +214,14 @@ void tci_world_unlock(void)
     tci_mutex_unlock(&world_lock);
 }
 
+void tci_world_assert_held(void)
+{
+    tci_assert_held(&world_lock);
+}
+
 static int all_stopped_locked(tci_thread *self)
 {
+    tci_assert_held(&park_lock);
     for (tci_thread *t = threads; t; t = t->next)
         if (t != self && t->state == TCI_RUNNING)
             return 0;
@@ -223,6 +230,7 @@ static int all_stopped_locked(tci_thread *self)
 
 static int none_held_locked(tci_thread *self)
 {
+    tci_assert_held(&park_lock);
     (void)self;
     return held == 0;
 }
@@ -238,6 +246,7 @@ static int none_held_locked(tci_thread *self)
 static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
                                 pthread_cond_t *cv, uint64_t spin_ns)
 {
+    tci_assert_held(&park_lock);
     uint64_t start = tci_os_now_ns(), now = start;
     while (!done(self) && now - start < PARK_YIELD_NS) {
         tci_mutex_unlock(&park_lock);

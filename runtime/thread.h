@@ -115,6 +115,9 @@ void tci_thread_park(tci_thread *self);
  * not attached. */
 void tci_world_lock(tci_thread *self);
 void tci_world_unlock(void);
+/* In a function that needs world_lock (TC_DEBUG builds: aborts when the
+ * caller does not hold it). */
+void tci_world_assert_held(void);
 
 /* With world_lock held: stops every other attached thread; returns the time
  * to stop in ns. The caller's own registers and stack are published too. */

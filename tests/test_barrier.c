@@ -117,7 +117,7 @@ static void run(enum where where, enum order order, int replacing)
     tci_gate_hold(1);
     uint64_t cycle = tci_gate_start_cycle();
     tci_gate_wait_held();
-    assert_int_equal(tci_atomic_load_relaxed(&tci_gcphase), TCI_PHASE_MARK);
+    assert_int_equal(tci_phase(), TCI_PHASE_MARK);
 
     pthread_t m, d;
     assert_int_equal(pthread_create(&m, NULL, mover_main, &sc), 0);

@@ -150,7 +150,7 @@ static void weak_get_during_mark_keeps_target_body(void *unused)
     tci_gate_hold(1);
     uint64_t cycle = tci_gate_start_cycle();
     tci_gate_wait_held();
-    assert_int_equal(tci_atomic_load_relaxed(&tci_gcphase), TCI_PHASE_MARK);
+    assert_int_equal(tci_phase(), TCI_PHASE_MARK);
     assert_int_equal(test_fresh_call(test_hidden_mark, h_obj, 0, 0), 0); /* white: nothing reaches it */
     test_fresh_call(grab_into_root, (uintptr_t)w, 0, 0);
     assert_int_equal(test_fresh_call(test_hidden_mark, h_obj, 0, 0), 1); /* the read shaded it */

@@ -1,0 +1,75 @@
+/* barrier.c: the phase, and the write barrier's marking path.
+ *
+ * The phase is one variable, tc_barrier_enabled_, which the public
+ * header's inline tc_store reads as its flag: TCI_PHASE_MARK from a
+ * concurrent cycle's first stop to its last (the barrier shades, caches
+ * allocate black, handles shade what they give out), TCI_PHASE_OFF
+ * otherwise. It changes only with every attached thread stopped
+ * (tci_barrier_set_phase, under world_lock), so an attached thread that is
+ * running reads the phase of its whole run since its last safepoint: the
+ * stop's hand-off orders the write before its next read, and a relaxed
+ * load suffices everywhere. The release store pairs with nothing the
+ * reader needs; it keeps the flag after what the stop wrote before it for
+ * a thread that reads it without having stopped (one not attached).
+ *
+ * The barrier is Yuasa's deletion barrier: the value a store overwrites is
+ * shaded before it goes, so no object reachable at the mark's start loses
+ * its last path unseen (see gc/cycle.c's essay for the argument).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gc.h"
+
+volatile int tc_barrier_enabled_;
+
+void tci_barrier_set_phase(int phase)
+{
+    tci_int_store_release(&tc_barrier_enabled_, phase);
+}
+
+/* Shading for threads without a tracer of their own (not attached: the
+ * API asks them not to touch the heap, but a stray store must not lose an
+ * object). */
+static tci_mutex stray_lock = TCI_MUTEX_INIT(TCI_RANK_STRAY, "stray_lock");
+static tc_tracer *stray_tracer; /* stray_lock */
+
+static __attribute__((noinline)) void shade_stray(uintptr_t old)
+{
+    tci_mutex_lock(&stray_lock); /* released below */
+    if (!stray_tracer)
+        stray_tracer = tci_tracer_new();
+    if (stray_tracer) {
+        tci_mark_shade(stray_tracer, old);
+        tci_mark_tracer_flush(stray_tracer);
+    }
+    tci_mutex_unlock(&stray_lock);
+    if (!stray_tracer) {
+        fprintf(stderr, "tricolor: out of memory in the write barrier\n");
+        abort();
+    }
+}
+
+void tci_barrier_shade(uintptr_t p)
+{
+    if (!p || tci_phase() != TCI_PHASE_MARK)
+        return;
+    tc_tracer *tr = tci_cache_tracer();
+    if (tr)
+        tci_mark_shade(tr, p);
+    else
+        shade_stray(p);
+}
+
+/* The flag may be stale in either direction at a store that races with a
+ * phase change only if the thread is not at a safepoint, and phase
+ * changes happen only with every attached thread at one: so the phase
+ * read here is the store's phase. */
+void tc_store_slow_(void *obj, void **slot, void *value)
+{
+    (void)obj;
+    tci_barrier_shade((uintptr_t)tci_ptr_load_relaxed(slot));
+    /* Release: a marker that loads the pointer (mark.c's acquire loads of
+     * slots) sees the object it points to set up. */
+    tci_ptr_store_release(slot, value);
+}

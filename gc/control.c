@@ -1,0 +1,445 @@
+/* control.c: the pacer's glue, the GC CPU limiter, assists, and every
+ * account of GC CPU.
+ *
+ * gc/pacer.c decides, pure: the goal, the trigger, the assist ratio, when
+ * the limiter engages. This file holds its one instance and feeds it what
+ * it cannot read itself (the clocks, the process's CPU time, what the
+ * mark measured), and mirrors what the allocation paths must read without
+ * a lock into atomics: tci_next_gc (the goal), the trigger, the assist
+ * ratio (0 while the limiter is engaged), whether the goal is hard.
+ *
+ * GC CPU is counted here and only here, four ways, for four readers:
+ *  - the mark's markers and assists (mark_cpu_ns, assist_cpu_ns) and the
+ *    markers' idle time (mark_idle_ns), taken by the cycle at each mark's
+ *    end for the statistics (gc_cpu_ns, gctrace's split);
+ *  - gc_work_ns, the CPU time of every thread while it did GC work, which
+ *    the limiter takes out of the process's CPU time to find the program's;
+ *  - limiter_gc_ns plus taken_ns, what GC took from the program: stops
+ *    (their length times the CPUs), assists, and the markers' time in
+ *    slices where they competed with the program for a CPU.
+ * A marker on a CPU the program left idle takes nothing from it: that time
+ * is not in the limiter's figure (its 25% share is in gc_cpu_ns, as Go's
+ * GCCPUFraction counts it).
+ *
+ * Lock: pacer_lock (TCI_RANK_PACER) protects the pacer and the limiter's
+ * last readings. The collector takes it at a cycle's edges, an assisting
+ * thread when it pays, the setters when they change a setting; nothing is
+ * taken under it.
+ */
+#include <stdio.h>
+
+#include "gc.h"
+#include "os.h"
+#include "pacer.h"
+
+tci_atomic tci_next_gc;
+
+static tci_mutex pacer_lock = TCI_MUTEX_INIT(TCI_RANK_PACER, "pacer_lock");
+static tci_pacer pacer; /* pacer_lock */
+static uint64_t limiter_last_ns, limiter_last_cpu, limiter_last_proc, limiter_last_work; /* pacer_lock */
+static int ncpu; /* written once by tci_control_init, before any other thread reads it */
+
+/* Start a concurrent cycle when the heap reaches this (below next_gc, so
+ * the mark can finish before the goal); next_gc in the stop-the-world
+ * mode. Written under pacer_lock, read anywhere. */
+static tci_atomic gc_trigger;
+static tci_atomic goal_hard;  /* see goal_is_hard_locked; written under pacer_lock */
+static tci_atomic limiter_on; /* mirror of pacer.engaged; written under pacer_lock */
+/* Mirrors of the pacer's settings and limiter counts for tc_read_memstats,
+ * which takes no lock: written under pacer_lock. */
+static tci_atomic set_gc_percent, set_memlimit, set_cpu_limit, set_limited;
+static tci_atomic set_engaged_cycle, set_engagements;
+
+/* The GC CPU accounts (see the essay), atomic adds from any thread. */
+static tci_atomic mark_cpu_ns, assist_cpu_ns, mark_idle_ns; /* this mark; reset at its end */
+static tci_atomic gc_work_ns, limiter_gc_ns, taken_ns;       /* monotone */
+
+/* Assists: allocation during a mark owes scan work at assist_ratio (scan
+ * bytes per allocated byte, fixed point /1024, set at stop #1 from the
+ * last live heap over the runway to the goal). A thread pays when its debt
+ * reaches ASSIST_CHUNK, and never more than ASSIST_CAP in one allocation:
+ * Go charges an allocation all its debt, and its users' first latency
+ * complaint is assists. Debt beyond the cap carries to the thread's next
+ * allocation; debt with no grey work left to do is forgiven (the markers
+ * hold it all). */
+#define ASSIST_CHUNK ((uint64_t)64 << 10)
+#define ASSIST_CAP ((uint64_t)256 << 10)
+/* While the limiter holds assists off, a thread looks again after this
+ * much allocation. */
+#define ASSIST_RECHECK ((uint64_t)1 << 20)
+static tci_atomic assist_ratio;  /* x 1024; written at stop #1 and by assist_revise */
+static tci_atomic mark_cycle_id; /* the mark the assist debts belong to; written at stop #1 */
+static tci_atomic cycle_assist_bytes; /* marked by assists in this mark */
+static __thread uint64_t assist_debt, assist_cycle; /* owner only */
+
+/* Where the last mark left the heap, for the next cycle's allocation rate.
+ * Written and read by the collector, with the world stopped. */
+static uint64_t last_mark_end_ns, last_base_bytes;
+
+static void publish_settings_locked(void)
+{
+    tci_assert_held(&pacer_lock);
+    tci_atomic_store_relaxed(&set_gc_percent, (uintptr_t)(intptr_t)pacer.cfg.gc_percent);
+    tci_atomic_store_relaxed(&set_memlimit, (uintptr_t)(intptr_t)pacer.cfg.memlimit_bytes);
+    tci_atomic_store_relaxed(&set_cpu_limit, (uintptr_t)pacer.cfg.cpu_limit_pct);
+    tci_atomic_store_relaxed(&set_limited, (uintptr_t)pacer.limited);
+    tci_atomic_store_relaxed(&set_engaged_cycle, (uintptr_t)pacer.engaged_cycle);
+    tci_atomic_store_relaxed(&set_engagements, (uintptr_t)pacer.engagements);
+}
+
+/* Whether an allocating thread that reaches the goal waits for the
+ * collector (gc/cycle.c, wait_collector_progress): only when the memory
+ * limit set the goal, the limiter is off, and the goal leaves real room
+ * over what the last mark kept (1/16 of it, at least 1 MiB). A live heap
+ * that does not fit under the limit must not turn every allocation into a
+ * wait for the collector (one allocation per phase change: a program 70x
+ * slower in the review's test), whatever the CPU limit: there the heap
+ * grows past the limit, as the limit's documentation says. */
+static int goal_is_hard_locked(void)
+{
+    tci_assert_held(&pacer_lock);
+    if (!pacer.limited || pacer.engaged)
+        return 0;
+    uint64_t room = pacer.goal_bytes / 16 > (1u << 20) ? pacer.goal_bytes / 16 : (1u << 20);
+    return pacer.goal_bytes > pacer.base_bytes && pacer.goal_bytes - pacer.base_bytes >= room;
+}
+
+/* The pacer's goal and trigger, where the allocation paths read them. The
+ * stopped collector starts at the goal itself (it finishes inside one
+ * stop, so no runway is needed). */
+static void pacer_publish_locked(void)
+{
+    tci_assert_held(&pacer_lock);
+    publish_settings_locked();
+    tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
+    tci_atomic_store_relaxed(&tci_next_gc, pacer.goal_bytes);
+    tci_atomic_store_relaxed(&gc_trigger,
+                             tci_cfg.gcstoptheworld ? pacer.goal_bytes : pacer.trigger_bytes);
+}
+
+void tci_control_init(const tci_pacer_config *pc)
+{
+    ncpu = pc->ncpu;
+    tci_mutex_lock(&pacer_lock); /* released below */
+    tci_pacer_init(&pacer, pc);
+    pacer_publish_locked();
+    tci_mutex_unlock(&pacer_lock);
+}
+
+int tci_control_ncpu(void)
+{
+    return ncpu;
+}
+
+int tci_control_set_gc_percent(int percent)
+{
+    tci_mutex_lock(&pacer_lock); /* released below */
+    int old = pacer.cfg.gc_percent;
+    tci_pacer_set_gc_percent(&pacer, percent);
+    pacer_publish_locked();
+    tci_mutex_unlock(&pacer_lock);
+    return old;
+}
+
+int64_t tci_control_set_memlimit(int64_t bytes)
+{
+    tci_mutex_lock(&pacer_lock); /* released below */
+    int64_t old = pacer.cfg.memlimit_bytes < 0 ? INT64_MAX : pacer.cfg.memlimit_bytes;
+    if (bytes >= 0) {
+        tci_pacer_set_memlimit(&pacer, bytes == INT64_MAX ? -1 : bytes);
+        pacer_publish_locked();
+    }
+    tci_mutex_unlock(&pacer_lock);
+    return old;
+}
+
+uint64_t tci_control_trigger(void)
+{
+    return tci_atomic_load_relaxed(&gc_trigger);
+}
+
+int tci_control_goal_hard(void)
+{
+    return (int)tci_atomic_load_relaxed(&goal_hard);
+}
+
+/* GC CPU so far, for the limiter (see the essay). */
+static uint64_t gc_cpu_now(void)
+{
+    return tci_atomic_load_relaxed(&limiter_gc_ns) + tci_atomic_load_relaxed(&taken_ns);
+}
+
+/* Feeds the limiter the GC CPU and the program's CPU since its last
+ * update (the program's: the process's CPU time less the GC work in it;
+ * the library's other threads, the sweeper's and the scavenger's, count
+ * as the program's, as Go's sweeper does). At most once a millisecond
+ * unless forced (a mark's edges): it reads the process's CPU clock. */
+static void limiter_update_locked(uint64_t now, int force)
+{
+    tci_assert_held(&pacer_lock);
+    if (!force && limiter_last_ns && now - limiter_last_ns < 1000000)
+        return;
+    uint64_t cpu = gc_cpu_now();
+    uint64_t proc = tci_os_process_cpu_ns();
+    uint64_t work = tci_atomic_load_relaxed(&gc_work_ns);
+    if (limiter_last_ns && now > limiter_last_ns) {
+        uint64_t dproc = proc > limiter_last_proc ? proc - limiter_last_proc : 0;
+        uint64_t dwork = work - limiter_last_work;
+        tci_pacer_limiter_update(&pacer, cpu - limiter_last_cpu,
+                                 dproc > dwork ? dproc - dwork : 0, now - limiter_last_ns);
+    }
+    limiter_last_ns = now;
+    limiter_last_cpu = cpu;
+    limiter_last_proc = proc;
+    limiter_last_work = work;
+    tci_atomic_store_relaxed(&limiter_on, (uintptr_t)pacer.engaged);
+    tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
+    publish_settings_locked();
+}
+
+int tci_control_limiter_holds_cycles(int force)
+{
+    tci_mutex_lock(&pacer_lock); /* released below */
+    limiter_update_locked(tci_os_now_ns(), force);
+    int held = tci_pacer_hold_cycles(&pacer);
+    tci_mutex_unlock(&pacer_lock);
+    return held;
+}
+
+void tci_control_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
+{
+    uint64_t released = tci_world_released_ns();
+    tci_stats_record_stop(t0, t1, ttsp, t1 > released ? t1 - released : 0);
+    tci_atomic_add_full(&limiter_gc_ns, (t1 - t0) * (uint64_t)ncpu);
+    /* The stopping thread worked throughout: that CPU time is GC work,
+     * not the program's (else the limiter counted it on both sides). */
+    tci_atomic_add_full(&gc_work_ns, t1 - t0);
+}
+
+void tci_control_marker_slice(uint64_t counted, uint64_t run_ns, int competed)
+{
+    tci_atomic_add_full(&mark_cpu_ns, counted);
+    tci_atomic_add_full(&gc_work_ns, run_ns);
+    if (competed)
+        tci_atomic_add_full(&taken_ns, run_ns); /* taken from the program */
+    if (run_ns > counted)
+        tci_atomic_add_full(&mark_idle_ns, run_ns - counted);
+}
+
+void tci_control_mark_cpu_take(uint64_t *markers, uint64_t *assists, uint64_t *idle)
+{
+    *markers = tci_atomic_load_relaxed(&mark_cpu_ns);
+    *assists = tci_atomic_load_relaxed(&assist_cpu_ns);
+    *idle = tci_atomic_load_relaxed(&mark_idle_ns);
+    tci_atomic_store_relaxed(&mark_cpu_ns, 0);
+    tci_atomic_store_relaxed(&assist_cpu_ns, 0);
+    tci_atomic_store_relaxed(&mark_idle_ns, 0);
+}
+
+uint64_t tci_control_nonheap_bytes(const tci_heap_stats *hs)
+{
+    return hs->meta_bytes + tci_mark_buf_bytes() + tci_cache_sys_bytes();
+}
+
+uint64_t tci_control_scavenge_target(uint64_t nonheap, uint64_t *retain_limit)
+{
+    tci_mutex_lock(&pacer_lock); /* released below */
+    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_bytes,
+                                          pacer.cfg.memlimit_bytes, nonheap);
+    *retain_limit = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
+    tci_mutex_unlock(&pacer_lock);
+    return target;
+}
+
+int tci_control_pressure_info(tc_memory_pressure *info)
+{
+    tci_mutex_lock(&pacer_lock); /* released below */
+    int limited = pacer.limited;
+    *info = (tc_memory_pressure){
+        .memory_limit = pacer.cfg.memlimit_bytes,
+        .goal_bytes = pacer.goal_bytes,
+        .live_bytes = pacer.live_bytes,
+        .cycle = pacer.cycles,
+    };
+    tci_pacer tmp = pacer;
+    tci_mutex_unlock(&pacer_lock);
+    if (limited) {
+        tci_pacer_set_memlimit(&tmp, -1);
+        info->unlimited_goal_bytes = tmp.goal_bytes;
+    }
+    return limited;
+}
+
+void tci_control_read_plan(uint64_t *expected_work, double *cons_mark)
+{
+    tci_mutex_lock(&pacer_lock); /* released below */
+    *expected_work = pacer.live_bytes + pacer.root_bytes;
+    *cons_mark = pacer.cons_mark;
+    tci_mutex_unlock(&pacer_lock);
+}
+
+uint64_t tci_control_mark_begin_stw(uint64_t heap0, uint64_t *expected_work, double *cons_mark)
+{
+    tci_atomic_store_relaxed(&mark_cycle_id, tci_atomic_load_relaxed(&mark_cycle_id) + 1);
+    tci_atomic_store_relaxed(&cycle_assist_bytes, 0);
+    tci_mutex_lock(&pacer_lock); /* released below */
+    limiter_update_locked(tci_os_now_ns(), 1);
+    uint64_t ratio = tci_pacer_assist_ratio(&pacer, heap0, 0);
+    tci_atomic_store_relaxed(&assist_ratio, ratio);
+    *expected_work = pacer.live_bytes + pacer.root_bytes;
+    *cons_mark = pacer.cons_mark;
+    tci_mutex_unlock(&pacer_lock);
+    return ratio;
+}
+
+void tci_control_mark_fill(tci_pacer_mark *m, uint64_t t_start)
+{
+    m->assist_bytes = tci_atomic_load_relaxed(&cycle_assist_bytes);
+    m->idle_alloc_bytes = m->heap_at_trigger > last_base_bytes
+                              ? m->heap_at_trigger - last_base_bytes : 0;
+    m->idle_ns = last_mark_end_ns && t_start > last_mark_end_ns ? t_start - last_mark_end_ns : 0;
+}
+
+void tci_control_mark_done_stw(tci_pacer_mark *m, uint64_t now)
+{
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    m->heap_at_end = tci_atomic_load_relaxed(&tci_heap_live);
+    m->inuse_bytes = hs.inuse_bytes;
+    m->nonheap_bytes = tci_control_nonheap_bytes(&hs);
+    uint64_t kept = m->marked_bytes + m->black_bytes;
+    tci_atomic_store_relaxed(&tci_heap_live, kept);
+    tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
+    tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
+    tci_mutex_lock(&pacer_lock); /* released below */
+    tci_pacer_mark_done(&pacer, m);
+    limiter_update_locked(now, 1);
+    pacer_publish_locked();
+    tci_mutex_unlock(&pacer_lock);
+    last_mark_end_ns = now;
+    last_base_bytes = kept;
+}
+
+/* Re-plans the assist ratio from the mark's progress and the heap now, and
+ * feeds the limiter. Returns the new ratio (0: the limiter is engaged). */
+static uint64_t assist_revise(void)
+{
+    uint64_t now = tci_os_now_ns();
+    tci_mutex_lock(&pacer_lock); /* released below */
+    limiter_update_locked(now, 0);
+    uint64_t r = tci_pacer_assist_ratio(&pacer, tci_atomic_load_relaxed(&tci_heap_live),
+                                        tci_mark_progress());
+    tci_mutex_unlock(&pacer_lock);
+    tci_atomic_store_relaxed(&assist_ratio, r);
+    return r;
+}
+
+/* Pays up to ASSIST_CAP of the thread's debt by marking; the time it
+ * takes is GC CPU of every kind (see the essay). */
+static int assist_pay(void)
+{
+    tc_tracer *tr = tci_cache_tracer();
+    if (!tr)
+        return 0;
+    uint64_t budget = assist_debt < ASSIST_CAP ? assist_debt : ASSIST_CAP;
+    uint64_t t0 = tci_os_now_ns();
+    int no_work;
+    uint64_t marked;
+    uint64_t done = tci_mark_assist(tr, (size_t)budget, &no_work, &marked);
+    uint64_t spent = tci_os_now_ns() - t0;
+    tci_atomic_add_full(&assist_cpu_ns, spent); /* the thread ran throughout */
+    tci_atomic_add_full(&gc_work_ns, spent);
+    tci_atomic_add_full(&limiter_gc_ns, spent);
+    /* An assist is one that did scan work: a call that found none (the
+     * markers hold it all) is a few loads, and counting those buried the
+     * real ones (70,000 of them at 0.06 us in the latency experiment). */
+    if (done)
+        tci_stats_record_assist(spent);
+    tci_atomic_add_full(&cycle_assist_bytes, marked);
+    /* Debt with no grey work left is forgiven; a stop that cut the assist
+     * short leaves the rest owed. */
+    assist_debt = no_work ? 0 : assist_debt - (done < assist_debt ? done : assist_debt);
+    return no_work;
+}
+
+int tci_control_assist(size_t bytes)
+{
+    static __thread uint64_t since_recheck;
+    if (tci_gate_mark_closed())
+        return 0;
+    uint64_t id = tci_atomic_load_relaxed(&mark_cycle_id);
+    if (assist_cycle != id) {
+        assist_cycle = id;
+        assist_debt = 0;
+    }
+    uint64_t ratio = tci_atomic_load_relaxed(&assist_ratio);
+    if (ratio == 0) {
+        since_recheck += bytes;
+        if (since_recheck < ASSIST_RECHECK)
+            return 0;
+        since_recheck = 0;
+        if (assist_revise() == 0)
+            return 0;
+        ratio = tci_atomic_load_relaxed(&assist_ratio);
+    }
+    assist_debt += (uint64_t)bytes * ratio / 1024;
+    if (assist_debt < ASSIST_CHUNK)
+        return 0;
+    /* What the markers have marked pays first: a thread marks only when
+     * they are behind. */
+    assist_debt -= tci_mark_credit_take(assist_debt);
+    if (assist_debt < ASSIST_CHUNK)
+        return 0;
+    if (assist_revise() == 0) {
+        assist_debt = 0; /* the limiter: no assists now */
+        return 0;
+    }
+    return assist_pay();
+}
+
+void tci_control_trace_mark(const tci_pacer_mark *m, uint64_t goal, uint64_t expected_work,
+                            uint64_t stack_bytes, uint64_t mark_cpu, double cons_before)
+{
+    const double mb = 1048576.0;
+    char f[32];
+    tci_mutex_lock(&pacer_lock); /* released below */
+    tci_pacer p = pacer;
+    tci_mutex_unlock(&pacer_lock);
+    double util = m->mark_ns && ncpu ? (double)mark_cpu / ((double)m->mark_ns * ncpu) : 0.0;
+    long long dgoal = goal == UINT64_MAX ? 0 : (long long)m->heap_at_end - (long long)goal;
+    fprintf(stderr,
+            "pacer: %d%% CPU (25 exp.) for %llu+%llu+%llu B work (%llu B exp.) in %llu B -> "
+            "%llu B (\u2206goal %lld, cons/mark %s)\n",
+            (int)(util * 100), (unsigned long long)m->marked_bytes,
+            (unsigned long long)stack_bytes,
+            (unsigned long long)(m->root_bytes - stack_bytes), (unsigned long long)expected_work,
+            (unsigned long long)m->heap_at_trigger, (unsigned long long)m->heap_at_end, dgoal,
+            tci_trace_float(f, cons_before));
+    if (tci_cfg.gcpacertrace < 2)
+        return;
+    fprintf(stderr,
+            "pacer: cycle %llu marked %.1f MB black %.1f MB roots %.1f KB assists %.1f MB "
+            "heap %.1f->%.1f MB in-use %.1f MB non-heap %.1f MB; alloc %.0f MB/s mark %.0f "
+            "MB/s cons/mark %.3f; goal %.1f MB%s trigger %.1f MB; limiter %s bucket %.0f ms\n",
+            (unsigned long long)p.cycles, m->marked_bytes / mb, m->black_bytes / mb,
+            m->root_bytes / 1024.0, m->assist_bytes / mb, m->heap_at_trigger / mb,
+            m->heap_at_end / mb, m->inuse_bytes / mb, m->nonheap_bytes / mb,
+            p.alloc_rate * 1e9 / mb, p.mark_rate * 1e9 / mb, p.cons_mark,
+            p.goal_bytes == TCI_PACER_NONE ? 0.0 : p.goal_bytes / mb,
+            p.limited ? " (memory limit)" : "",
+            p.trigger_bytes == TCI_PACER_NONE ? 0.0 : p.trigger_bytes / mb,
+            p.engaged ? "on" : "off", p.bucket_ns / 1e6);
+}
+
+void tci_control_read_settings(tc_memstats *out)
+{
+    out->gc_percent = (int32_t)tci_atomic_load_relaxed(&set_gc_percent);
+    int64_t lim = (int64_t)tci_atomic_load_relaxed(&set_memlimit);
+    out->memory_limit = lim < 0 ? INT64_MAX : lim;
+    out->gc_cpu_limit = (uint32_t)tci_atomic_load_relaxed(&set_cpu_limit);
+    out->limiter_engaged = (uint32_t)tci_atomic_load_relaxed(&limiter_on);
+    out->limiter_last_cycle = tci_atomic_load_relaxed(&set_engaged_cycle);
+    out->limiter_engagements = tci_atomic_load_relaxed(&set_engagements);
+    out->gc_trigger = tci_atomic_load_relaxed(&gc_trigger);
+    out->goal_limited = (uint32_t)tci_atomic_load_relaxed(&set_limited);
+}
