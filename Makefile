@@ -53,7 +53,8 @@ LIB_SRC := $(wildcard runtime/*.c gc/*.c pool/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
-TEST_SUPPORT_OBJ := $(B)/tests/support/model.o $(B)/tests/support/graph.o
+TEST_SUPPORT_OBJ := $(B)/tests/support/model.o $(B)/tests/support/graph.o \
+	$(B)/tests/support/child.o
 # Kept, not deleted as intermediates: else every test binary relinks at
 # every make.
 .SECONDARY: $(TEST_SUPPORT_OBJ)

@@ -680,6 +680,7 @@ static void start_helpers(void)
 
 void tci_mark_warm_locked(void)
 {
+    tci_world_assert_held();
     if (!helpers_started)
         start_helpers();
     for (int i = 0; i < WARM_BUFS; i++) {

@@ -214,9 +214,10 @@ void tci_world_unlock(void)
     tci_mutex_unlock(&world_lock);
 }
 
-void tci_world_assert_held(void)
+void tci_world_check_held(const char *fn)
 {
-    tci_assert_held(&world_lock);
+    if (!tci_lock_is_held(&world_lock))
+        tci_lock_fail_not_held(&world_lock, fn);
 }
 
 static int all_stopped_locked(tci_thread *self)

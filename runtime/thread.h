@@ -115,9 +115,15 @@ void tci_thread_park(tci_thread *self);
  * not attached. */
 void tci_world_lock(tci_thread *self);
 void tci_world_unlock(void);
-/* In a function that needs world_lock (TC_DEBUG builds: aborts when the
- * caller does not hold it). */
-void tci_world_assert_held(void);
+/* tci_assert_held for world_lock, which is thread.c's: in a function that
+ * needs it (TC_DEBUG builds abort, naming the function, when the caller
+ * does not hold it). */
+void tci_world_check_held(const char *fn);
+#define tci_world_assert_held()                                                     \
+    do {                                                                            \
+        if (TCI_LOCK_CHECKS)                                                        \
+            tci_world_check_held(__func__);                                         \
+    } while (0)
 
 /* With world_lock held: stops every other attached thread; returns the time
  * to stop in ns. The caller's own registers and stack are published too. */
