@@ -8,13 +8,16 @@
  * minutes, 31 bounds), where the cumulative counts are exact: the 242
  * buckets would make 242 series per histogram for eighths no dashboard
  * needs. Everything is read as tc_read_memstats reads it, without a lock,
- * and written after: a slow FILE holds up nothing.
+ * and written after: a slow FILE holds up nothing. Of the collector it
+ * reads only the histograms' sums (gc/observable.h), which the public
+ * tc_read_histogram does not give.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "gc.h"
+#include "observable.h"
+#include "tricolor.h"
 
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
