@@ -215,6 +215,7 @@ static void **table_double(size_t old_n, size_t *n)
 /* Doubles the bucket table; under profile_lock. 0, or -1. */
 static int grow_buckets_locked(void)
 {
+    tci_assert_held(&profile_lock);
     size_t n;
     bucket **t = (bucket **)table_double(nbuckets_cap, &n);
     if (!t)
@@ -234,6 +235,7 @@ static int grow_buckets_locked(void)
 /* Doubles the address table; under profile_lock. 0, or -1. */
 static int grow_objs_locked(void)
 {
+    tci_assert_held(&profile_lock);
     size_t n;
     sampled **t = (sampled **)table_double(nobjs_cap, &n);
     if (!t)
@@ -260,6 +262,7 @@ static size_t obj_slot(uintptr_t addr)
 static bucket *bucket_get_locked(uint64_t size, const uintptr_t *pcs, size_t npcs,
                                  const tc_frame *g, size_t ng)
 {
+    tci_assert_held(&profile_lock);
     uint64_t h = mix(0, size);
     for (size_t i = 0; i < npcs; i++)
         h = mix(h, pcs[i]);
