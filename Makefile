@@ -19,7 +19,7 @@ CC ?= cc
 CXX ?= c++
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 BASE_CFLAGS := -std=c11 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) \
-	-MMD -MP -Iinclude -Iruntime -Igc -Ipool
+	-MMD -MP -Iinclude -Iruntime -Igc -Iobserve -Ipool
 SAN_ENV :=
 
 ifeq ($(CONFIG),release)
@@ -49,7 +49,7 @@ CFLAGS += $(BASE_CFLAGS) $(OPT)
 LDLIBS := -latomic_ops -lpthread -lm
 LDFLAGS += $(SAN_LDFLAGS)
 
-LIB_SRC := $(wildcard runtime/*.c gc/*.c pool/*.c)
+LIB_SRC := $(wildcard runtime/*.c gc/*.c observe/*.c pool/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)

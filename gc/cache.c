@@ -371,7 +371,7 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     return (void *)s->base;
 }
 
-/* The countdown reached a heap-profile sample (see profile.c): bytes is
+/* The countdown reached a heap-profile sample (see observe/profile.c): bytes is
  * what the object takes (its slot or pages), which the countdown counts,
  * as Go's does. */
 static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, size_t size,
@@ -388,8 +388,10 @@ static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, siz
                 ? alloc_from_window(c, a, kind, cl, type_id)
                 : alloc_slow(c, kind, cl, type_id);
     }
-    if (p)
-        tci_profile_sample(p, caller);
+    if (p) {
+        tci_span *s = tci_span_of((uintptr_t)p);
+        tci_profile_sample(p, s->elemsize, &s->profiled, caller);
+    }
     return p;
 }
 

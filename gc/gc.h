@@ -8,6 +8,8 @@
 #include "atomic.h"
 #include "env.h"
 #include "heap.h"
+#include "observable.h" /* also what observe/ sees of the collector */
+#include "observe.h"    /* the collector's calls into observe/ */
 #include "sizeclass.h"
 #include "thread.h"
 #include "tricolor.h"
@@ -309,7 +311,7 @@ void tci_scavenge_wait_idle(void);
 
 /* ---- init.c: tc_init and the setters -------------------------------------- */
 extern tci_config tci_cfg; /* written once by tc_init, then read-only */
-extern int tci_initialised;
+/* tci_initialised: observable.h. */
 
 /* ---- barrier.c: the phase and the barrier's marking path ------------------ */
 /* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the
@@ -413,67 +415,11 @@ void tci_cycle_wait(uint64_t want);
 /* Cycles asked of the collector's thread so far. */
 uint64_t tci_cycle_requested(void);
 
-/* ---- stats.c --------------------------------------------------------------- */
-/* Memory outside the heap that the library's tables hold (weak,
- * ephemeron and finalizer records, profiling records): atomic adds. */
-extern tci_atomic tci_other_sys_bytes;
-
-/* The chain of object address addr in a table of nbuckets (a power of
- * two): objects are 16-byte aligned, so the zero bits go, then Fibonacci
- * hashing. For the tables keyed by object (finalizers, profile samples). */
-static inline size_t tci_addr_hash(uintptr_t addr, size_t nbuckets)
-{
-    return (size_t)(((addr >> 4) * 11400714819323198485ull) >> 20) & (nbuckets - 1);
-}
-
-/* ---- profile.c: sampled heap profiles ------------------------------------ */
-void tci_profile_init(size_t rate);
-/* A thread's next countdown to a sample, from the rate now (rng: the
- * thread's generator state); *epoch gets the rate's epoch it was drawn
- * in. tci_profile_epoch: the epoch now (+1 at every rate change). */
-int64_t tci_profile_next(uint64_t *rng, uint64_t *epoch);
-uint64_t tci_profile_epoch(void);
-/* The calling thread's countdown drawn again from the rate now. */
-void tci_cache_sample_reset(void);
-/* Records the allocation of p; caller: the return address of the
- * program's call into tc_alloc*, where its stack begins. */
-void tci_profile_sample(void *p, uintptr_t caller);
-/* The sweeper of span s frees the slots of freed_bits in word `word`. */
-void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits);
-void tci_profile_read_counts(uint64_t *rate, uint64_t *samples);
-
-/* ---- trace.c: TRICOLOR_DEBUG's traces, in Go's formats -------------------- */
-/* One cycle's figures, for gctrace and the cycle events. Times are
- * tci_os_now_ns; CPU times in ns. */
-typedef struct tci_cycle_report {
-    uint32_t cycle;  /* num_gc after it */
-    int forced;
-    uint64_t t_start, t_mark, t_term, t_end; /* first stop's request, mark start
-                                                 (restart), final stop's request,
-                                                 its restart */
-    uint64_t start_cpu_ns, assist_cpu_ns, mark_cpu_ns, idle_cpu_ns, term_cpu_ns;
-    uint64_t heap0, heap1, live, goal, next_goal;
-    uint64_t stack_bytes, global_bytes;
-    uint64_t pause_ns;
-    uint32_t stops;
-    int procs;
-} tci_cycle_report;
-void tci_trace_gc(const tci_cycle_report *r);
-void tci_trace_scav(uint64_t released_bytes, uint64_t released_total, uint64_t inuse_bytes,
-                    uint64_t retained_bytes, int forced);
-/* Go's number formats: fmtNSAsMS, and print(float64); buf holds 32 bytes. */
-const char *tci_trace_ms(char *buf, uint64_t ns);
-const char *tci_trace_float(char *buf, double v);
-
-/* ---- event.c: cycle events (tc_on_gc_event) ------------------------------ */
-/* Queues event `kind` (TC_GC_EVENT_*) from r's figures; any thread, no
- * collector lock held. */
-void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns);
-uint64_t tci_event_dropped(void);
 
 /* ---- stats.c: the statistics (read without a lock) ----------------------- */
 void tci_stats_init(int ncpu, uint64_t now_ns);
-uint64_t tci_stats_init_ns(void);
+/* tci_stats_init_ns, tci_stats_gc_cpu_fraction, tci_stats_hist_sum and
+ * tci_other_sys_bytes: observable.h. */
 /* The world_lock holder: a stop from t0 (the request) to t1 (every held
  * thread running again), both tci_os_now_ns, with its time to stop. */
 void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp, uint64_t restart);
@@ -488,9 +434,6 @@ uint32_t tci_stats_num_gc(void);
 uint32_t tci_stats_cycle_stops(void);
 uint64_t tci_stats_cycle_pause_ns(void);
 void tci_stats_record_assist(uint64_t ns);
-double tci_stats_gc_cpu_fraction(void);
-/* The sum of a histogram's values, ns (TC_HIST_*). */
-uint64_t tci_stats_hist_sum(int which);
 /* pool/ registers how to read its totals: hits, victim hits, misses, puts,
  * dropped (and one spare). */
 void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]));

@@ -47,7 +47,7 @@ int tci_span_sweep(tci_span *s, int keep)
         uint64_t alloc = s->alloc_bits[w];
         uint64_t mark = tci_atomic_load_relaxed(&s->mark_bits[w]);
         if (profiled && (alloc & ~mark)) {
-            tci_profile_freed(s, w, alloc & ~mark);
+            tci_profile_freed(&s->profiled, s->base, s->elemsize, w, alloc & ~mark);
             profiled = tci_atomic_load_relaxed(&s->profiled) != 0; /* all found: stop looking */
         }
         freed += (uint64_t)__builtin_popcountll(alloc & ~mark);

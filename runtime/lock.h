@@ -38,13 +38,13 @@ typedef enum tci_lock_rank {
     TCI_RANK_EPH,       /* gc/special.c: the ephemerons' list and filing table */
     TCI_RANK_STRAY,     /* gc/barrier.c: stray-call reports */
     TCI_RANK_TYPES,     /* gc/type.c: the type table */
-    TCI_RANK_PROFILE,   /* gc/profile.c: the heap profile's buckets */
+    TCI_RANK_PROFILE,   /* observe/profile.c: the heap profile's buckets */
     TCI_RANK_LARGE,     /* gc/central.c: the swept and unswept large spans */
     TCI_RANK_CENTRAL,   /* gc/central.c: one size class's span lists (one at a time) */
     TCI_RANK_HEAP,      /* gc/heap.c: the page heap, arenas, scavenging */
     TCI_RANK_WORK,      /* gc/mark.c: the mark's full and empty work buffers */
     TCI_RANK_HELPER,    /* gc/mark.c: the mark helpers' wake-up and count */
-    TCI_RANK_EVENT,     /* gc/event.c: the event (trace) buffers */
+    TCI_RANK_EVENT,     /* observe/event.c: the cycle-event ring and its callback */
     TCI_RANK_GATE,      /* gc/gate.c: the test gates' flags (the stop gate waits on it under world_lock) */
     TCI_RANK_HOOK,      /* runtime/os_linux.c: the fault hook's ranges (a leaf) */
 } tci_lock_rank;

@@ -1,4 +1,4 @@
-/* test_pprof.c: the heap-profile writer (runtime/pprof.c): the protobuf it
+/* test_pprof.c: the heap-profile writer (observe/pprof.c): the protobuf it
  * writes, decoded field by field here, and the same profile read back by
  * `go tool pprof` when Go is installed. The native frames are return
  * addresses inside static functions of this file, which only the

@@ -25,13 +25,18 @@
  * milliseconds above); sizes are whole MB (2^20), truncated, as Go's.
  * With TRICOLOR_DEBUG=gcstoptheworld=1 the three clock terms are the
  * stop's parts: stopping and sweeping, marking, restarting.
+ *
+ * The figures come from the collector (tci_cycle_report, observe.h); of
+ * the collector it reads only when tc_init ran and the CPU fraction so
+ * far (gc/observable.h).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gc.h"
+#include "observable.h"
+#include "observe.h"
 
 /* Go's itoaDiv: val / 10^dec with dec decimals. */
 static char *itoa_div(char *end, uint64_t val, int dec)

@@ -22,10 +22,17 @@
  * 4. Writing copies the buckets out under the lock, then scales each to an
  *    estimate of all allocations (Go's scaleHeapSample: a sample of size s
  *    stands for 1 / (1 - exp(-s/rate)) allocations) and encodes them
- *    (runtime/pprof.c) with no lock held: a slow FILE holds up nothing.
+ *    (pprof.c) with no lock held: a slow FILE holds up nothing.
  *
  * glibc's rwlocks prefer readers: with every thread sampling all the time
  * (rate 1), tc_set_profile_frames may wait long for its write side.
+ *
+ * What it sees of the collector is gc/observable.h (the init flag, the
+ * other_sys counter, the address hash, the calling thread's countdown):
+ * the allocation path hands it the slot size and the span's sample count
+ * (observe.h), and the sweep a profiled span's base, so the span layout
+ * stays in gc/. The countdown itself is the collector's (gc/cache.c):
+ * it is inlined in the allocation fast path.
  *
  * Locks: profile_lock protects the buckets and the address table. Taken
  * by a sampling thread (no safepoint inside, so a stop never waits for a
@@ -39,9 +46,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gc.h"
+#include "atomic.h"
+#include "lock.h"
+#include "observable.h"
+#include "observe.h"
 #include "os.h"
 #include "pprof.h"
+#include "tricolor.h"
 
 #define MAX_NATIVE 32
 #define MAX_GUEST 32
@@ -204,6 +215,7 @@ static void **table_double(size_t old_n, size_t *n)
 /* Doubles the bucket table; under profile_lock. 0, or -1. */
 static int grow_buckets_locked(void)
 {
+    tci_assert_held(&profile_lock);
     size_t n;
     bucket **t = (bucket **)table_double(nbuckets_cap, &n);
     if (!t)
@@ -223,6 +235,7 @@ static int grow_buckets_locked(void)
 /* Doubles the address table; under profile_lock. 0, or -1. */
 static int grow_objs_locked(void)
 {
+    tci_assert_held(&profile_lock);
     size_t n;
     sampled **t = (sampled **)table_double(nobjs_cap, &n);
     if (!t)
@@ -249,6 +262,7 @@ static size_t obj_slot(uintptr_t addr)
 static bucket *bucket_get_locked(uint64_t size, const uintptr_t *pcs, size_t npcs,
                                  const tc_frame *g, size_t ng)
 {
+    tci_assert_held(&profile_lock);
     uint64_t h = mix(0, size);
     for (size_t i = 0; i < npcs; i++)
         h = mix(h, pcs[i]);
@@ -299,7 +313,7 @@ static bucket *bucket_get_locked(uint64_t size, const uintptr_t *pcs, size_t npc
     return b;
 }
 
-void tci_profile_sample(void *p, uintptr_t caller)
+void tci_profile_sample(void *p, size_t elemsize, tci_atomic *span_samples, uintptr_t caller)
 {
     if (in_sample || tci_atomic_load_relaxed(&rate_bytes) == 0)
         return;
@@ -323,11 +337,10 @@ void tci_profile_sample(void *p, uintptr_t caller)
     pthread_rwlock_rdlock(&frames_lock); /* released below, after the copy */
     if (frames_fn)
         ng = guest_frames(guest);
-    tci_span *s = tci_span_of((uintptr_t)p);
     tci_mutex_lock(&profile_lock); /* released below */
     /* The guest strings are copied into a new bucket here, while the
      * callback's promise (valid until its next call) still holds. */
-    bucket *b = bucket_get_locked(s->elemsize, pcs, npcs, guest, (size_t)ng);
+    bucket *b = bucket_get_locked(elemsize, pcs, npcs, guest, (size_t)ng);
     pthread_rwlock_unlock(&frames_lock);
     sampled *o = b ? malloc(sizeof *o) : NULL;
     if (o && nobjs >= nobjs_cap / 2 && grow_objs_locked() != 0) {
@@ -342,7 +355,7 @@ void tci_profile_sample(void *p, uintptr_t caller)
         o->next = objs[h];
         objs[h] = o;
         nobjs++;
-        tci_atomic_add_full(&s->profiled, 1);
+        tci_atomic_add_full(span_samples, 1);
         tci_atomic_add_full(&tci_other_sys_bytes, sizeof *o);
         tci_atomic_add_full(&samples_taken, 1);
     }
@@ -351,20 +364,21 @@ void tci_profile_sample(void *p, uintptr_t caller)
     in_sample = 0;
 }
 
-void tci_profile_freed(tci_span *s, size_t word, uint64_t freed_bits)
+void tci_profile_freed(tci_atomic *span_samples, uintptr_t base, size_t elemsize, size_t word,
+                       uint64_t freed_bits)
 {
     tci_mutex_lock(&profile_lock); /* released below */
-    while (freed_bits && nobjs_cap && tci_atomic_load_relaxed(&s->profiled)) {
+    while (freed_bits && nobjs_cap && tci_atomic_load_relaxed(span_samples)) {
         unsigned bit = (unsigned)__builtin_ctzll(freed_bits);
         freed_bits &= freed_bits - 1;
-        uintptr_t addr = s->base + (uintptr_t)(word * 64 + bit) * s->elemsize;
+        uintptr_t addr = base + (uintptr_t)(word * 64 + bit) * elemsize;
         for (sampled **link = &objs[obj_slot(addr)]; *link; link = &(*link)->next) {
             if ((*link)->addr == addr) {
                 sampled *o = *link;
                 *link = o->next;
                 o->b->frees++;
                 nobjs--;
-                tci_atomic_sub_full(&s->profiled, 1);
+                tci_atomic_sub_full(span_samples, 1);
                 tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *o);
                 free(o);
                 break;

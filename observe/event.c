@@ -10,17 +10,25 @@
  * a lock an allocating thread holds while that thread waits for the
  * collector, holds up only later events (the memory-pressure callback
  * deadlocked the collector when it ran on the collector's thread: see
- * gc/cycle.c). The queue is a ring of EVENT_RING events; when the callback
+ * gc/notify.c). The queue is a ring of EVENT_RING events; when the callback
  * falls that far behind, the oldest is dropped and counted
  * (gc_events_dropped), so the collector never waits for a callback.
+ *
+ * It needs nothing of the collector but the figures the collector hands
+ * it (tci_cycle_report, observe.h): the locks, the call gate and the
+ * library thread's start are runtime/'s.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "gc.h"
+#include "atomic.h"
+#include "lock.h"
+#include "observe.h"
 #include "os.h"
+#include "thread.h"
+#include "tricolor.h"
 
 #define EVENT_RING 1024
 
