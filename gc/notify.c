@@ -7,79 +7,53 @@
  * mutator's either. Notifications coalesce: the callback sees the latest
  * cycle's figures, once per wake-up.
  *
- * Lock: notify_lock (TCI_RANK_NOTIFY) protects everything here; the
- * pacer's figures come from gc/control.c, read before it is taken.
+ * The thread and the registration are runtime/worker.c's. Lock:
+ * notify_lock (TCI_RANK_NOTIFY) protects the figures here and the
+ * worker's state; the pacer's figures come from gc/control.c, read before
+ * it is taken.
  */
-#include <errno.h>
-#include <stdio.h>
-
 #include "gc.h"
-#include "os.h"
+#include "worker.h"
 
 static tci_mutex notify_lock = TCI_MUTEX_INIT(TCI_RANK_NOTIFY, "notify_lock");
-static pthread_cond_t notify_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t notify_seq, notify_seen; /* notify_lock */
 static tc_memory_pressure notify_info;   /* notify_lock */
-static int notify_running;               /* notify_lock */
-static void (*pressure_fn)(void *arg, const tc_memory_pressure *info); /* notify_lock */
-static void *pressure_arg;                                             /* notify_lock */
-/* Calls of the callback, waited out by a registration (notify_lock). */
-static tci_call_gate notify_gate = TCI_CALL_GATE_INIT;
 
-static void *notify_main(void *arg)
+_Static_assert(sizeof(tc_memory_pressure) <= TCI_WORKER_ITEM_MAX, "worker item");
+
+/* The worker's take: the latest figures, once per wake-up. */
+static int take(void *item)
 {
-    (void)arg;
-    tci_thread_set_library();
-    tci_mutex_lock(&notify_lock); /* held except while calling */
-    for (;;) {
-        while (notify_seen == notify_seq)
-            tci_cond_wait(&notify_cond, &notify_lock);
-        notify_seen = notify_seq;
-        tc_memory_pressure info = notify_info;
-        void (*fn)(void *, const tc_memory_pressure *) = pressure_fn;
-        void *fn_arg = pressure_arg;
-        tci_call_gate_begin_locked(&notify_gate);
-        tci_mutex_unlock(&notify_lock);
-        if (fn)
-            fn(fn_arg, &info);
-        tci_mutex_lock(&notify_lock);
-        tci_call_gate_end_locked(&notify_gate);
-    }
-    return NULL;
+    if (notify_seen == notify_seq)
+        return 0;
+    notify_seen = notify_seq;
+    *(tc_memory_pressure *)item = notify_info;
+    return 1;
 }
+
+static void call(tci_worker_fn fn, void *arg, const void *item)
+{
+    ((void (*)(void *, const tc_memory_pressure *))fn)(arg, item);
+}
+
+static tci_worker notifier =
+    TCI_WORKER_INIT(&notify_lock, take, call,
+                    "tc_on_memory_pressure: cannot start the notifier thread");
 
 void tci_notify_after_mark(void)
 {
     tc_memory_pressure info;
-    if (!tci_control_pressure_info(&info))
+    if (!tci_control_pressure_info(&info) || !tci_worker_registered(&notifier))
         return;
     tci_mutex_lock(&notify_lock); /* released below */
-    if (pressure_fn) {
-        notify_info = info;
-        notify_seq++;
-        pthread_cond_signal(&notify_cond);
-    }
+    notify_info = info;
+    notify_seq++;
+    tci_worker_wake_locked(&notifier);
     tci_mutex_unlock(&notify_lock);
 }
 
 int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info), void *arg)
 {
-    tci_mutex_lock(&notify_lock); /* released by tci_call_gate_wait_unlock */
-    if (fn && !notify_running) {
-        int rc = tci_os_thread_start(notify_main, NULL);
-        if (rc != 0) {
-            tci_mutex_unlock(&notify_lock);
-            fprintf(stderr, "tricolor: tc_on_memory_pressure: cannot start the "
-                            "notifier thread\n");
-            errno = rc;
-            return -1;
-        }
-        notify_running = 1;
-    }
-    /* Replaced under notify_lock, so the call waited for is one that may
-     * have read the old callback. */
-    pressure_fn = fn;
-    pressure_arg = arg;
-    tci_call_gate_wait_unlock(&notify_gate, &notify_lock);
-    return 0;
+    tci_mutex_lock(&notify_lock); /* released by tci_worker_set_unlock */
+    return tci_worker_set_unlock(&notifier, (tci_worker_fn)fn, arg);
 }

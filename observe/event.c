@@ -15,67 +15,56 @@
  * (gc_events_dropped), so the collector never waits for a callback.
  *
  * It needs nothing of the collector but the figures the collector hands
- * it (tci_cycle_report, observe.h): the locks, the call gate and the
- * library thread's start are runtime/'s.
+ * it (tci_cycle_report, observe.h): the locks and the worker thread (with
+ * its registration, which waits out a call in progress) are runtime/'s.
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "atomic.h"
 #include "lock.h"
 #include "observe.h"
 #include "os.h"
-#include "thread.h"
 #include "tricolor.h"
+#include "worker.h"
 
 #define EVENT_RING 1024
 
 static tci_mutex event_lock = TCI_MUTEX_INIT(TCI_RANK_EVENT, "event_lock");
-static pthread_cond_t event_cond = PTHREAD_COND_INITIALIZER;
 static tc_gc_event ring[EVENT_RING]; /* event_lock */
 static uint64_t head, tail;          /* event_lock: events [tail, head) wait */
-static int running;                  /* event_lock: the thread started */
-static void (*event_fn)(void *arg, const tc_gc_event *ev); /* event_lock */
-static void *event_arg;
 static tci_atomic dropped;
-/* Calls of the callback in progress (event_lock): a registration that
- * replaces or removes it waits until that call returns, so the program
- * may free what the old arg points to as soon as tc_on_gc_event returns. */
-static tci_call_gate gate = TCI_CALL_GATE_INIT;
+
+_Static_assert(sizeof(tc_gc_event) <= TCI_WORKER_ITEM_MAX, "worker item");
+
+/* The worker's take: the oldest event waiting. */
+static int take(void *item)
+{
+    if (tail == head)
+        return 0;
+    *(tc_gc_event *)item = ring[tail % EVENT_RING];
+    tail++;
+    return 1;
+}
+
+static void call(tci_worker_fn fn, void *arg, const void *item)
+{
+    ((void (*)(void *, const tc_gc_event *))fn)(arg, item);
+}
+
+/* Its registration waits out a call in progress, so the program may free
+ * what the old arg points to as soon as tc_on_gc_event returns. */
+static tci_worker worker =
+    TCI_WORKER_INIT(&event_lock, take, call, "tc_on_gc_event: cannot start the event thread");
 
 uint64_t tci_event_dropped(void)
 {
     return tci_atomic_load_relaxed(&dropped);
 }
 
-static void *event_main(void *arg)
-{
-    (void)arg;
-    tci_thread_set_library();
-    tci_mutex_lock(&event_lock); /* held except while calling */
-    for (;;) {
-        while (tail == head)
-            tci_cond_wait(&event_cond, &event_lock);
-        tc_gc_event ev = ring[tail % EVENT_RING];
-        tail++;
-        void (*fn)(void *, const tc_gc_event *) = event_fn;
-        void *fn_arg = event_arg;
-        tci_call_gate_begin_locked(&gate);
-        tci_mutex_unlock(&event_lock);
-        if (fn)
-            fn(fn_arg, &ev);
-        tci_mutex_lock(&event_lock);
-        tci_call_gate_end_locked(&gate);
-    }
-    return NULL;
-}
-
 void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns)
 {
     /* Nothing registered: one load, no lock. */
-    if (!__atomic_load_n(&event_fn, __ATOMIC_ACQUIRE))
+    if (!tci_worker_registered(&worker))
         return;
     tc_gc_event ev = {
         .size = sizeof ev,
@@ -96,7 +85,7 @@ void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns)
     if (kind == TC_GC_EVENT_SWEEP_DONE)
         ev.sweep_ns = sweep_ns;
     tci_mutex_lock(&event_lock); /* released below */
-    if (!event_fn) { /* unregistered since the look above */
+    if (!worker.fn) { /* unregistered since the look above */
         tci_mutex_unlock(&event_lock);
         return;
     }
@@ -106,28 +95,15 @@ void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns)
     }
     ring[head % EVENT_RING] = ev;
     head++;
-    pthread_cond_signal(&event_cond);
+    tci_worker_wake_locked(&worker);
     tci_mutex_unlock(&event_lock);
 }
 
 int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *arg)
 {
-    tci_mutex_lock(&event_lock); /* released below */
-    if (fn && !running) {
-        int rc = tci_os_thread_start(event_main, NULL);
-        if (rc != 0) {
-            tci_mutex_unlock(&event_lock);
-            fprintf(stderr, "tricolor: tc_on_gc_event: cannot start the event thread\n");
-            errno = rc;
-            return -1;
-        }
-        running = 1;
-    }
-    event_arg = arg;
-    __atomic_store_n(&event_fn, fn, __ATOMIC_RELEASE);
+    tci_mutex_lock(&event_lock); /* released by tci_worker_set_unlock */
     if (!fn)
         tail = head; /* queued events are for nobody now */
     /* Not from inside the call: the event thread itself may re-register. */
-    tci_call_gate_wait_unlock(&gate, &event_lock);
-    return 0;
+    return tci_worker_set_unlock(&worker, (tci_worker_fn)fn, arg);
 }

@@ -456,40 +456,6 @@ void tc_blocking_end(void)
     }
 }
 
-void tci_call_gate_begin_locked(tci_call_gate *g)
-{
-    if (!g->has_thread) {
-        g->thread = pthread_self();
-        g->has_thread = 1;
-    }
-    g->calling = 1;
-    g->calls++;
-}
-
-void tci_call_gate_end_locked(tci_call_gate *g)
-{
-    g->calling = 0;
-    pthread_cond_broadcast(&g->idle);
-}
-
-void tci_call_gate_wait_unlock(tci_call_gate *g, tci_mutex *lock)
-{
-    uint64_t call = g->calls;
-    int wait = g->calling && !(g->has_thread && pthread_equal(pthread_self(), g->thread));
-    tci_mutex_unlock(lock); /* partner: the caller's lock */
-    if (!wait)
-        return;
-    int attached = self_tls != NULL;
-    if (attached)
-        tc_blocking_begin();
-    tci_mutex_lock(lock); /* released below */
-    while (g->calling && g->calls == call)
-        tci_cond_wait(&g->idle, lock);
-    tci_mutex_unlock(lock);
-    if (attached)
-        tc_blocking_end();
-}
-
 int tci_thread_spinners_seen(void)
 {
     tci_mutex_lock(&park_lock); /* released below */

@@ -81,28 +81,6 @@ tci_thread *tci_thread_self(void);
 void tci_thread_set_library(void);
 int tci_thread_attach_library(void);
 
-/* A library thread that calls a program's callback (cycle events, memory
- * pressure), and the registrations that replace the callback: a
- * registration returns only once a call of the old callback in progress
- * has returned (so the program may free its arg), except when made from
- * inside that call. All fields are protected by the caller's lock (the
- * one passed to tci_call_gate_wait). The calling thread marks a call
- * under that lock before it reads the callback. */
-typedef struct tci_call_gate {
-    int calling;
-    uint64_t calls;
-    pthread_t thread;  /* the calling thread, once it runs */
-    int has_thread;
-    pthread_cond_t idle;
-} tci_call_gate;
-#define TCI_CALL_GATE_INIT { 0, 0, 0, 0, PTHREAD_COND_INITIALIZER }
-void tci_call_gate_begin_locked(tci_call_gate *g);
-void tci_call_gate_end_locked(tci_call_gate *g);
-/* Called with `lock` held, right after the callback was replaced (in the
- * same critical section, so the call waited for is one that may have read
- * the old callback); releases it, then waits out that call, as a blocked
- * thread if the caller is attached (a stop must not wait for a callback). */
-void tci_call_gate_wait_unlock(tci_call_gate *g, tci_mutex *lock);
 
 /* Nonzero while a stop is requested: polled on allocation slow paths. */
 extern tci_atomic tci_stw_pending;
