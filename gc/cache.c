@@ -103,7 +103,7 @@ static int load_window(alloc_slot *a, tci_span *s, uint32_t word)
     uint32_t nwords = (s->nelems + 63) / 64;
     a->premarked = 0;
     for (; word < nwords; word++) {
-        uint64_t free_bits = ~__atomic_load_n(&s->alloc_bits[word], __ATOMIC_RELAXED) &
+        uint64_t free_bits = ~tci_word_load_relaxed(&s->alloc_bits[word]) &
                              valid_mask(s->nelems, word);
         if (free_bits) {
             a->free_bits = free_bits;
@@ -137,8 +137,8 @@ static void release_span(alloc_slot *a)
     uint32_t nwords = (s->nelems + 63) / 64;
     uint64_t remaining = (uint64_t)__builtin_popcountll(a->free_bits);
     if (word < nwords) {
-        __atomic_store_n(&s->alloc_bits[word], ~a->free_bits & valid_mask(s->nelems, word),
-                         __ATOMIC_RELAXED);
+        tci_word_store_relaxed(&s->alloc_bits[word],
+                               ~a->free_bits & valid_mask(s->nelems, word));
         unmark_unused(a, s, word);
     }
     for (uint32_t w = word + 1; w < nwords; w++)
@@ -156,7 +156,7 @@ static int next_window(alloc_slot *a)
 {
     tci_span *s = a->span;
     uint32_t word = a->window_idx / 64;
-    __atomic_store_n(&s->alloc_bits[word], valid_mask(s->nelems, word), __ATOMIC_RELAXED);
+    tci_word_store_relaxed(&s->alloc_bits[word], valid_mask(s->nelems, word));
     return load_window(a, s, word + 1);
 }
 
@@ -360,8 +360,9 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     }
     /* Published last, with a release store: a concurrent marker that
      * follows a stale conservative word into these pages finds the object
-     * only once it is set up (type id, black mark), never half-made. */
-    __atomic_store_n(&s->nalloc, 1, __ATOMIC_RELEASE);
+     * only once it is set up (type id, black mark), never half-made.
+     * Partner: the acquire load of nalloc in heap.h's object lookup. */
+    tci_u32_store_release(&s->nalloc, 1);
     tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
     tci_atomic_store_release(&s->specials_sg, tci_atomic_load_relaxed(&tci_sweepgen));
     tci_large_push_swept(s);

@@ -314,7 +314,7 @@ static void (*pool_totals_fn)(uint64_t out[6]);
 
 void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]))
 {
-    __atomic_store_n(&pool_totals_fn, fn, __ATOMIC_RELEASE);
+    tci_ptr_store_release(&pool_totals_fn, fn); /* partner: tc_read_memstats_sized */
 }
 
 /* The bytes of the struct as it was before it was versioned (tricolor
@@ -384,7 +384,8 @@ size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
         m.gc_events_dropped = tci_event_dropped();
         tci_profile_read_counts(&m.mem_profile_rate, &m.mem_profile_samples);
         tc_finalizer_counts(&m.finalizers_registered, &m.finalizers_queued, &m.finalizers_run);
-        void (*pf)(uint64_t out[6]) = __atomic_load_n(&pool_totals_fn, __ATOMIC_ACQUIRE);
+        /* Acquire: partner tci_stats_set_pool_totals' release. */
+        void (*pf)(uint64_t out[6]) = tci_ptr_load_acquire(&pool_totals_fn);
         if (pf) {
             uint64_t p[6];
             pf(p);
