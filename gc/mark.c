@@ -344,11 +344,7 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
     uintptr_t obj = p, lo, hi;
     const struct tc_type *t = NULL;
     if (s->kind != TCI_KIND_CONSERVATIVE) {
-        uint32_t id;
-        if (tci_span_state(s) == TCI_SPAN_SMALL)
-            id = s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)];
-        else
-            id = s->type_id;
+        uint32_t id = tci_span_type_id(s, obj);
         t = tci_types[id];
         if (t->trace) { /* a callback sees the whole object */
             t->trace((void *)obj, size, tr);
