@@ -20,7 +20,7 @@
 #define TCI_MAX_OBJECT ((size_t)1 << 46)
 
 /* An arena's table of the page map; or a huge object's, which every
- * first-level entry of its mapping shares (heap.c). */
+ * first-level entry of its mapping shares (gc/heap_huge.c). */
 typedef struct tci_arena {
     /* page -> span: written under heap_lock with release stores (an
      * in-use span maps every page, a free run its first and last); read
@@ -71,7 +71,7 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero);
 void tci_heap_free_span(tci_span *s);
 
 /* A run of npages pages does not fit in one arena beside the arena's unused
- * first page (heap.c's SKIP_BYTES): a huge object. */
+ * first page (TCI_HEAP_SKIP_BYTES, gc/heap_internal.h): a huge object. */
 static inline int tci_heap_is_huge(size_t npages)
 {
     return npages > TCI_ARENA_PAGES - 1;

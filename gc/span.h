@@ -119,8 +119,9 @@ struct tci_span {
     uint32_t *types;
     /* Atomic: written by whoever pops the span to sweep it (sg - 1: being
      * swept; relaxed, under the list's lock or just after), by the owner at
-     * set-up (relaxed) and by the sweeper when it is done (release). Nothing reads it: which half of a central's lists
-     * a span is on says whether it is swept (gc/central.c, gc/sweep.c). */
+     * set-up (relaxed) and by the sweeper when it is done (release).
+     * Nothing reads it: which half of a central's lists a span is on says
+     * whether it is swept (gc/central.c, gc/sweep.c). */
     tci_atomic sweepgen;
     /* The sweep generation whose specials this span's sweeper has settled
      * (gc/special.c: weak references to its unmarked objects cleared,
