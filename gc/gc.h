@@ -90,7 +90,7 @@ void tci_cache_region(tci_thread *t, int inside);
  * or inside a blocking region (its stores shade through a shared one). */
 tc_tracer *tci_cache_tracer(void);
 
-/* ---- mark.c ---------------------------------------------------------------- */
+/* ---- mark.c, markers.c ----------------------------------------------------- */
 void tci_mark_init(int markers, int ncpu);
 /* The collector's thread as it starts, world running, world_lock held:
  * the helper threads and a few work buffers made now, not in the first
