@@ -147,6 +147,7 @@ static int chunk_full(const span_chunk *c)
 
 tci_span *tci_heap_span_struct_alloc_locked(void)
 {
+    tci_assert_held(&tci_heap_lock);
     span_chunk *c = avail_head;
     if (!c) {
         c = tci_os_map_aligned(SPAN_CHUNK, SPAN_CHUNK, 0);
@@ -174,6 +175,7 @@ tci_span *tci_heap_span_struct_alloc_locked(void)
 
 void tci_heap_span_struct_free_locked(tci_span *s)
 {
+    tci_assert_held(&tci_heap_lock);
     span_chunk *c = (span_chunk *)((uintptr_t)s & ~(uintptr_t)(SPAN_CHUNK - 1));
     int was_full = chunk_full(c);
     tci_span_set_state(s, TCI_SPAN_FREE); /* a marker holding a stale pointer sees a free span */
@@ -195,6 +197,7 @@ void tci_heap_span_struct_free_locked(tci_span *s)
  * Empty chunks wait at the tail of `avail`. */
 void tci_heap_release_empty_chunks_locked(void)
 {
+    tci_assert_held(&tci_heap_lock);
     for (span_chunk *c = avail_tail; c && c->inuse == 0 && !c->released; c = c->prev) {
         if (tci_os_release((char *)c + CHUNK_HEADER_PAGE, SPAN_CHUNK - CHUNK_HEADER_PAGE) != 0)
             break; /* the OS keeps them (locked memory): so do we */
@@ -213,6 +216,7 @@ static void set_page(uintptr_t p, tci_span *s)
 
 static void map_free_span_locked(tci_span *s)
 {
+    tci_assert_held(&tci_heap_lock);
     set_page(s->base, s);
     set_page(s->base + ((s->npages - 1) << TCI_PAGE_SHIFT), s);
 }
@@ -222,12 +226,14 @@ static void map_free_span_locked(tci_span *s)
  * coalesce. */
 static void map_span_locked(tci_span *s)
 {
+    tci_assert_held(&tci_heap_lock);
     for (size_t i = 0; i < s->npages; i++)
         set_page(s->base + (i << TCI_PAGE_SHIFT), s);
 }
 
 void tci_heap_free_list_insert_locked(tci_span *s)
 {
+    tci_assert_held(&tci_heap_lock);
     size_t i = s->npages < TCI_FREE_LISTS ? s->npages : 0;
     if (s->scavenged && free_tails[i]) {
         s->next = NULL;
@@ -249,6 +255,7 @@ void tci_heap_free_list_insert_locked(tci_span *s)
 
 void tci_heap_free_list_remove_locked(tci_span *s)
 {
+    tci_assert_held(&tci_heap_lock);
     size_t i = s->npages < TCI_FREE_LISTS ? s->npages : 0;
     if (s->prev)
         s->prev->next = s->next;
@@ -275,6 +282,7 @@ char *tci_heap_map_arenas(size_t bytes, uintptr_t hint)
 
 void tci_heap_widen_bounds_locked(uintptr_t lo, uintptr_t hi)
 {
+    tci_assert_held(&tci_heap_lock);
     if (lo < tci_heap_lo)
         __atomic_store_n(&tci_heap_lo, lo, __ATOMIC_RELAXED);
     if (hi > tci_heap_hi)
@@ -285,6 +293,7 @@ void tci_heap_widen_bounds_locked(uintptr_t lo, uintptr_t hi)
  * fits in one (longer ones are huge). */
 static int grow_locked(void)
 {
+    tci_assert_held(&tci_heap_lock);
     char *mem = tci_heap_map_arenas(TCI_ARENA_SIZE, 0);
     if (!mem)
         return -1;
@@ -336,6 +345,7 @@ static int grow_locked(void)
 
 static tci_span *take_free_locked(size_t npages)
 {
+    tci_assert_held(&tci_heap_lock);
     tci_span *s = NULL;
     for (size_t i = npages; i < TCI_FREE_LISTS && !s; i++)
         s = tci_heap_free_lists[i];
@@ -461,6 +471,7 @@ void tci_heap_free_span(tci_span *s)
  * its arena (a run never crosses one: see grow_locked). */
 void tci_heap_insert_coalesced_locked(tci_span *s)
 {
+    tci_assert_held(&tci_heap_lock);
     tci_arena *a = tci_heap_arena_of(s->base);
     /* Coalesce with the free run just before, within the same arena. */
     if ((s->base & (TCI_ARENA_SIZE - 1)) != 0) {

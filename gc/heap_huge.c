@@ -84,6 +84,7 @@ static void huge_list_remove(tci_arena **head, tci_arena *t)
  * spans[] it returned. */
 static tci_arena *huge_table_take_locked(void)
 {
+    tci_assert_held(&tci_heap_lock);
     tci_arena *t = huge_kept;
     if (t) {
         huge_list_remove(&huge_kept, t);
@@ -101,6 +102,7 @@ static tci_arena *huge_table_take_locked(void)
  * object: its spans[] go back to the OS and read as zeros. */
 static void huge_table_keep_locked(tci_arena *t)
 {
+    tci_assert_held(&tci_heap_lock);
     t->huge = NULL;
     t->spans_returned = tci_os_release(t->spans, sizeof t->spans) == 0;
     if (t->spans_returned)
@@ -209,6 +211,7 @@ void tci_heap_huge_free(tci_span *s)
 /* Calls fn on every huge object's span (tci_heap_for_each_span). */
 void tci_heap_huge_for_each_locked(void (*fn)(tci_span *s, void *arg), void *arg)
 {
+    tci_assert_held(&tci_heap_lock);
     for (tci_arena *t = huge_used; t; t = t->huge_next)
         fn(t->huge, arg);
 }

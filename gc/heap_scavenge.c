@@ -26,6 +26,7 @@
  * is skipped whole where it can be. */
 static size_t released_bits_locked(uintptr_t base, size_t npages, int set)
 {
+    tci_assert_held(&tci_heap_lock);
     size_t changed = 0;
     for (size_t i = 0; i < npages;) {
         uintptr_t p = base + (i << TCI_PAGE_SHIFT);
@@ -48,11 +49,13 @@ static size_t released_bits_locked(uintptr_t base, size_t npages, int set)
 
 size_t tci_heap_scavenge_set_released_locked(uintptr_t base, size_t npages)
 {
+    tci_assert_held(&tci_heap_lock);
     return released_bits_locked(base, npages, 1);
 }
 
 size_t tci_heap_scavenge_clear_released_locked(uintptr_t base, size_t npages)
 {
+    tci_assert_held(&tci_heap_lock);
     return released_bits_locked(base, npages, 0);
 }
 
@@ -66,6 +69,7 @@ size_t tci_heap_scavenge_clear_released_locked(uintptr_t base, size_t npages)
  * tail is not), less what was returned. */
 static uint64_t retained_locked(void)
 {
+    tci_assert_held(&tci_heap_lock);
     return tci_heap_sys_bytes - (tci_heap_bump_end - tci_heap_bump_next) - tci_heap_released_bytes;
 }
 
@@ -74,6 +78,7 @@ static uint64_t retained_locked(void)
  * exact-length lists from the longest down. */
 static tci_span *pick_unreturned_locked(void)
 {
+    tci_assert_held(&tci_heap_lock);
     /* Resident runs sit before returned ones in every list (see
      * free_tails): a list's head tells whether it has one. */
     if (tci_heap_free_lists[0] && !tci_heap_free_lists[0]->scavenged)
@@ -93,6 +98,7 @@ static tci_span *pick_unreturned_locked(void)
  * from base; npages when there is none. */
 static size_t first_unreturned_locked(uintptr_t base, size_t npages)
 {
+    tci_assert_held(&tci_heap_lock);
     for (size_t i = 0; i < npages;) {
         uintptr_t p = base + (i << TCI_PAGE_SHIFT);
         size_t pg = (p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1);
@@ -120,6 +126,7 @@ static size_t first_unreturned_locked(uintptr_t base, size_t npages)
  * Returns the bytes newly released. */
 static uint64_t release_run_locked(tci_span *s, int drop_lock)
 {
+    tci_assert_held(&tci_heap_lock);
     tci_heap_free_list_remove_locked(s);
     size_t first = first_unreturned_locked(s->base, s->npages);
     if (first == s->npages) {
@@ -171,6 +178,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
  * returns free pages first, holding heap_lock. */
 void tci_heap_scavenge_for_limit_locked(uint64_t bytes)
 {
+    tci_assert_held(&tci_heap_lock);
     while (retained_locked() + bytes > tci_heap_retain_limit) {
         tci_span *s = pick_unreturned_locked();
         if (!s)

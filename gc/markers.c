@@ -80,6 +80,7 @@ static void start_helpers(void)
 
 void tci_mark_warm_locked(void)
 {
+    tci_assert_held(tci_world_mutex());
     if (!helpers_started)
         start_helpers();
     for (int i = 0; i < WARM_BUFS; i++) {

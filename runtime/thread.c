@@ -213,6 +213,11 @@ void tci_world_unlock(void)
     tci_mutex_unlock(&world_lock);
 }
 
+const tci_mutex *tci_world_mutex(void)
+{
+    return &world_lock;
+}
+
 static int all_stopped_locked(tci_thread *self)
 {
     for (tci_thread *t = threads; t; t = t->next)

@@ -115,6 +115,9 @@ void tci_thread_park(tci_thread *self);
  * not attached. */
 void tci_world_lock(tci_thread *self);
 void tci_world_unlock(void);
+/* world_lock itself, for tci_assert_held in a `_locked` function whose
+ * caller holds it. */
+const tci_mutex *tci_world_mutex(void);
 
 /* With world_lock held: stops every other attached thread; returns the time
  * to stop in ns. The caller's own registers and stack are published too. */
