@@ -112,7 +112,7 @@ uint64_t tci_mark_parallel_cycles(void);
 /* Scans [lo, hi) conservatively into the tracer's marker. */
 void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi);
 
-/* Concurrent marking (see mark.c). In the first stop: greys the roots
+/* Concurrent marking (see markers.c). In the first stop: greys the roots
  * but the finalizers'. */
 void tci_mark_begin_stw(void);
 /* The collector, right after the first stop (world running, before the
