@@ -70,6 +70,7 @@ void tci_span_init_small(tci_span *s, int c, int k)
 
 static void put_swept_locked(central *ce, tci_span *s, uintptr_t sg)
 {
+    tci_assert_held(&ce->lock);
     if (s->nalloc < s->nelems)
         push(&ce->partial[swept_half(sg)], s);
     else

@@ -104,7 +104,7 @@ void tci_cache_region(tci_thread *t, int inside);
  * or inside a blocking region (its stores shade through a shared one). */
 tc_tracer *tci_cache_tracer(void);
 
-/* ---- mark.c ---------------------------------------------------------------- */
+/* ---- mark.c, markers.c ----------------------------------------------------- */
 void tci_mark_init(int markers, int ncpu);
 /* The collector's thread as it starts, world running, world_lock held:
  * the helper threads and a few work buffers made now, not in the first
@@ -126,7 +126,7 @@ uint64_t tci_mark_parallel_cycles(void);
 /* Scans [lo, hi) conservatively into the tracer's marker. */
 void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi);
 
-/* Concurrent marking (see mark.c). In the first stop: greys the roots
+/* Concurrent marking (see markers.c). In the first stop: greys the roots
  * but the finalizers'. */
 void tci_mark_begin_stw(void);
 /* The collector, right after the first stop (world running, before the

@@ -17,6 +17,13 @@
  *
  * The mark bit is set with an atomic OR that says whether this marker set
  * it, so two markers never both push an object.
+ *
+ * This file is the marking itself: the work buffers, shading, scanning,
+ * the drain with its sharing, the background credit, the markers' CPU
+ * share and the GC CPU accounting of marking, and the mutators' tracers
+ * and assists. The markers' threads (the collector's and the helpers),
+ * their tracers and the steps of a mark that the cycle drives are
+ * gc/markers.c's; what the two share is in gc/mark_internal.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,49 +33,15 @@
 #include <string.h>
 
 #include "gc.h"
+#include "mark_internal.h"
 #include "os.h"
 #include "pacer.h"
-
-#define WORKBUF_N 510 /* objects per buffer: a buffer is 4 KiB */
-
-typedef struct workbuf {
-    struct workbuf *next;
-    size_t n;
-    uintptr_t obj[WORKBUF_N];
-} workbuf;
-
-#define PREFETCH_N 8
-enum { TRACER_CHECK = 1 };
-
-struct tc_tracer {
-    workbuf *cur;          /* owner only; NULL for a mutator's until it shades */
-    /* The prefetch FIFO of drain (see there), owner only. Kept here rather
-     * than on drain's stack, where GCC 12's use-after-scope instrumentation
-     * shared its slot with inlined locals and reported false errors. */
-    uintptr_t ring[PREFETCH_N];
-    uint64_t marked_bytes; /* owner only; summed after marking */
-    uint64_t credited;     /* of marked_bytes, what is banked as credit; owner only */
-    uint64_t scanned;      /* objects scanned, owner only */
-    uint64_t slots;        /* precise slots read, owner only; summed into
-                              slots_total as the marked bytes are */
-    int id;
-    /* A background marker in a concurrent mark keeps to its share of the
-     * CPUs (gc/pacer.c, 5): the slice under way began at pace_wall, with
-     * the thread's run and wait times then; pace_owed is what it has
-     * counted beyond its share this mark. Owner only. */
-    int pace, pace_known;
-    uint64_t pace_wall, pace_run, pace_wait;
-    int64_t pace_owed;
-    int check;             /* 0, or TRACER_CHECK (checkmark: report unmarked objects,
-                              mark nothing) */
-    uintptr_t check_from;  /* checkmark: the object (or 0: a root) being checked */
-};
 
 /* Global work: protected by work_lock. */
 static tci_mutex work_lock = TCI_MUTEX_INIT(TCI_RANK_WORK, "work_lock");
 static workbuf *full_list, *empty_list;
 static tci_atomic nfull;   /* buffers on full_list: a lock-free hint */
-static tci_atomic nidle;   /* markers that found no work */
+tci_atomic tci_mark_nidle;   /* markers that found no work */
 /* Mutators in tci_mark_assist: they may hold grey work taken from the
  * global list, which comes back when they stop, so the markers wait for
  * them before calling the mark done. */
@@ -80,36 +53,29 @@ static tci_atomic steps_aside; /* times a marker stepped aside, for the tests */
  * every marker's share (x 1024), so markers step aside whatever the
  * machine's load and size. */
 tci_atomic tci_mark_pace_test_compete;
-static int count_cpu; /* the current drain is concurrent: written before the epoch */
 /* Markers at work this cycle: 1 (the collector alone) until its grey list
- * outgrows a buffer, then 1 + nhelpers. Written by the collector before it
+ * outgrows a buffer, then 1 + tci_mark_nhelpers. Written by the collector before it
  * wakes the helpers (they read it after helper_lock). While it is 1, mark
  * bits are set without a locked instruction. */
-static int nworkers;
+int tci_mark_nworkers;
 /* Set for a concurrent mark, from its first stop to the end of its last:
  * mutators shade objects beside the markers, so every mark bit is set
  * with an atomic OR, and helpers are not woken from a mutator's thread. */
-static int concurrent;
+int tci_mark_concurrent;
 /* Bytes marked by tracers that have handed their counts in (mutators'
  * shading and assists; the markers' at the end). */
-static tci_atomic marked_total;
+tci_atomic tci_mark_marked_total;
 /* Precise pointer slots read by every mark since tc_init (tests: a mark
  * reads each slot once). */
-static tci_atomic slots_total;
+tci_atomic tci_mark_slots_total;
+/* Helper threads started (gc/markers.c): written by the collector under
+ * world_lock, before the helpers it counts are woken. */
+int tci_mark_nhelpers;
 
 uint64_t tci_mark_slots_read(void)
 {
-    return tci_atomic_load_relaxed(&slots_total);
+    return tci_atomic_load_relaxed(&tci_mark_slots_total);
 }
-
-/* Helper threads: wait on helper_cond for a new mark epoch. */
-static tci_mutex helper_lock = TCI_MUTEX_INIT(TCI_RANK_HELPER, "helper_lock");
-static pthread_cond_t helper_cond = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t helper_done_cond = PTHREAD_COND_INITIALIZER;
-static uint64_t mark_epoch;       /* protected by helper_lock */
-static int helpers_running;       /* protected by helper_lock */
-static int nhelpers, helpers_started; /* written by the collector under world_lock */
-static tc_tracer tracers[TCI_MAX_MARKERS];
 
 /* Bytes of work buffers ever allocated: none is freed (empty_list keeps
  * them), and the memory limit counts them. */
@@ -121,7 +87,7 @@ uint64_t tci_mark_buf_bytes(void)
 }
 
 /* A new buffer, counted; NULL when malloc has none. */
-static workbuf *buf_new(void)
+workbuf *tci_mark_buf_new(void)
 {
     workbuf *b = malloc(sizeof *b);
     if (b)
@@ -129,14 +95,14 @@ static workbuf *buf_new(void)
     return b;
 }
 
-static workbuf *buf_get(void)
+workbuf *tci_mark_buf_get(void)
 {
     tci_mutex_lock(&work_lock); /* released below */
     workbuf *b = empty_list;
     if (b)
         empty_list = b->next;
     tci_mutex_unlock(&work_lock);
-    if (!b && !(b = buf_new())) {
+    if (!b && !(b = tci_mark_buf_new())) {
         fprintf(stderr, "tricolor: out of memory for mark work buffers\n");
         abort();
     }
@@ -145,8 +111,6 @@ static workbuf *buf_get(void)
     return b;
 }
 
-static void wake_helpers(void);
-
 static void buf_put_full(workbuf *b)
 {
     tci_mutex_lock(&work_lock); /* released below */
@@ -154,8 +118,8 @@ static void buf_put_full(workbuf *b)
     full_list = b;
     tci_atomic_add_full(&nfull, 1);
     tci_mutex_unlock(&work_lock);
-    if (!concurrent && nworkers == 1 && nhelpers > 0)
-        wake_helpers();
+    if (!tci_mark_concurrent && tci_mark_nworkers == 1 && tci_mark_nhelpers > 0)
+        tci_markers_wake_helpers();
 }
 
 static workbuf *buf_take_full(void)
@@ -172,7 +136,7 @@ static workbuf *buf_take_full(void)
     return b;
 }
 
-static void buf_put_empty(workbuf *b)
+void tci_mark_buf_put_empty(workbuf *b)
 {
     tci_mutex_lock(&work_lock); /* released below */
     b->next = empty_list;
@@ -180,12 +144,17 @@ static void buf_put_empty(workbuf *b)
     tci_mutex_unlock(&work_lock);
 }
 
+int tci_mark_has_work(void)
+{
+    return tci_atomic_load_acquire(&nfull) != 0;
+}
+
 static inline void push(tc_tracer *tr, uintptr_t obj)
 {
     workbuf *b = tr->cur;
     if (b->n == WORKBUF_N) {
         buf_put_full(b);
-        b = tr->cur = buf_get();
+        b = tr->cur = tci_mark_buf_get();
     }
     b->obj[b->n++] = obj;
 }
@@ -232,7 +201,7 @@ static __attribute__((noinline, cold)) void mark_key(tc_tracer *tr, tci_span *s,
 void tci_mark_push_deferred(tc_tracer *tr, uintptr_t value)
 {
     if (__builtin_expect(tr->cur == NULL, 0))
-        tr->cur = buf_get(); /* a mutator's first shade of the cycle */
+        tr->cur = tci_mark_buf_get(); /* a mutator's first shade of the cycle */
     push(tr, value | DEFERRED_SHADE);
 }
 
@@ -245,7 +214,7 @@ static inline __attribute__((always_inline)) int mark_found(tc_tracer *tr, tci_f
     uintptr_t obj = f.obj;
     tci_atomic *w = &s->mark_bits[idx / 64];
     uintptr_t bit = (uintptr_t)1 << (idx % 64);
-    if (nworkers == 1 && !concurrent) {
+    if (tci_mark_nworkers == 1 && !tci_mark_concurrent) {
         /* One marker: nobody else writes mark bits, no locked instruction
          * (it was 30% of the mark loop). */
         uintptr_t old = tci_atomic_load_relaxed(w);
@@ -260,7 +229,7 @@ static inline __attribute__((always_inline)) int mark_found(tc_tracer *tr, tci_f
         mark_key(tr, s, idx, obj);
     if (s->kind != TCI_KIND_NOSCAN) {
         if (__builtin_expect(tr->cur == NULL, 0))
-            tr->cur = buf_get(); /* a mutator's first shade of the cycle */
+            tr->cur = tci_mark_buf_get(); /* a mutator's first shade of the cycle */
         push(tr, obj);
     }
     return 1;
@@ -334,11 +303,7 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
     uintptr_t obj = p, lo, hi;
     const struct tc_type *t = NULL;
     if (s->kind != TCI_KIND_CONSERVATIVE) {
-        uint32_t id;
-        if (tci_span_state(s) == TCI_SPAN_SMALL)
-            id = s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)];
-        else
-            id = s->type_id;
+        uint32_t id = tci_span_type_id(s, obj);
         t = tci_types[id];
         if (t->trace) { /* a callback sees the whole object */
             t->trace((void *)obj, size, tr);
@@ -409,10 +374,10 @@ void tci_mark_check_from(tc_tracer *tr, uintptr_t obj)
 /* Moves the older half of the local buffer to the global list. The older
  * entries of a depth-first grey stack are the roots of the biggest
  * unexplored subgraphs: the ones worth handing to another marker. */
-static void share_half(tc_tracer *tr)
+void tci_mark_share_half(tc_tracer *tr)
 {
     workbuf *b = tr->cur;
-    workbuf *nb = buf_get();
+    workbuf *nb = tci_mark_buf_get();
     size_t half = b->n / 2;
     memcpy(nb->obj, b->obj, half * sizeof(uintptr_t));
     memmove(b->obj, b->obj + half, (b->n - half) * sizeof(uintptr_t));
@@ -424,9 +389,9 @@ static void share_half(tc_tracer *tr)
 /* Shares when another marker is idle and the global list has nothing. */
 static void maybe_share(tc_tracer *tr)
 {
-    if (tr->cur->n >= 8 && tci_atomic_load_relaxed(&nidle) != 0 &&
+    if (tr->cur->n >= 8 && tci_atomic_load_relaxed(&tci_mark_nidle) != 0 &&
         tci_atomic_load_relaxed(&nfull) == 0)
-        share_half(tr);
+        tci_mark_share_half(tr);
 }
 
 /* Background credit (Go's bgScanCredit): what the markers mark, banked as
@@ -434,7 +399,7 @@ static void maybe_share(tc_tracer *tr)
  * marks only when the markers are behind. Progress counts everything
  * marked in this mark, markers' and assists', for the assist ratio. Reset
  * at each mark's first stop. */
-static tci_atomic credit_bytes, progress_bytes;
+tci_atomic tci_mark_credit_bytes, tci_mark_progress_bytes;
 
 static void bank_credit(tc_tracer *tr)
 {
@@ -442,25 +407,25 @@ static void bank_credit(tc_tracer *tr)
     if (d == 0)
         return;
     tr->credited = tr->marked_bytes;
-    tci_atomic_add_full(&credit_bytes, d);
-    tci_atomic_add_full(&progress_bytes, d);
+    tci_atomic_add_full(&tci_mark_credit_bytes, d);
+    tci_atomic_add_full(&tci_mark_progress_bytes, d);
 }
 
 uint64_t tci_mark_credit_take(uint64_t want)
 {
     for (;;) {
-        uintptr_t have = tci_atomic_load_relaxed(&credit_bytes);
+        uintptr_t have = tci_atomic_load_relaxed(&tci_mark_credit_bytes);
         if (have == 0)
             return 0;
         uintptr_t take = have < want ? have : (uintptr_t)want;
-        if (tci_atomic_cas_full(&credit_bytes, have, have - take))
+        if (tci_atomic_cas_full(&tci_mark_credit_bytes, have, have - take))
             return take;
     }
 }
 
 uint64_t tci_mark_progress(void)
 {
-    return tci_atomic_load_relaxed(&progress_bytes);
+    return tci_atomic_load_relaxed(&tci_mark_progress_bytes);
 }
 
 /* Objects popped wait in a small FIFO after their memory is prefetched, so
@@ -491,7 +456,7 @@ static void pace_read(tc_tracer *tr, uint64_t *run, uint64_t *wait)
         *wait = 0;
 }
 
-static void pace_start(tc_tracer *tr)
+void tci_mark_pace_start(tc_tracer *tr)
 {
     tr->pace_wall = tci_os_now_ns();
     pace_read(tr, &tr->pace_run, &tr->pace_wait);
@@ -529,7 +494,7 @@ uint64_t tci_mark_steps_aside(void)
     return tci_atomic_load_relaxed(&steps_aside);
 }
 
-static void drain(tc_tracer *tr)
+void tci_mark_drain(tc_tracer *tr)
 {
     uintptr_t *ring = tr->ring;
     unsigned head = 0, count = 0;
@@ -552,12 +517,12 @@ static void drain(tc_tracer *tr)
             b = tr->cur; /* push may have swapped it */
             if (++since_share == 64) {
                 since_share = 0;
-                if (concurrent)
+                if (tci_mark_concurrent)
                     bank_credit(tr);
-                if (nworkers > 1)
+                if (tci_mark_nworkers > 1)
                     maybe_share(tr);
-                else if (nhelpers > 0 && tr->scanned >= WAKE_AFTER && b->n >= 2)
-                    share_half(tr); /* wakes the helpers */
+                else if (tci_mark_nhelpers > 0 && tr->scanned >= WAKE_AFTER && b->n >= 2)
+                    tci_mark_share_half(tr); /* wakes the helpers */
                 if (tr->pace) {
                     uint64_t now = tci_os_now_ns();
                     /* The tests' switch makes slices short too, so the
@@ -578,7 +543,7 @@ static void drain(tc_tracer *tr)
                         head = 0;
                         if (tr->cur->n > 0) {
                             buf_put_full(tr->cur);
-                            tr->cur = buf_get();
+                            tr->cur = tci_mark_buf_get();
                         }
                         tci_atomic_add_full(&steps_aside, 1);
                         tci_os_sleep_ns(nap);
@@ -590,21 +555,21 @@ static void drain(tc_tracer *tr)
         }
         workbuf *got = buf_take_full();
         if (got) {
-            buf_put_empty(tr->cur);
+            tci_mark_buf_put_empty(tr->cur);
             tr->cur = got;
             continue;
         }
         /* Idle: wait for work or for everyone to be idle. */
-        tci_atomic_add_full(&nidle, 1);
+        tci_atomic_add_full(&tci_mark_nidle, 1);
         for (;;) {
             if (tci_atomic_load_acquire(&nfull) != 0) {
-                tci_atomic_sub_full(&nidle, 1);
+                tci_atomic_sub_full(&tci_mark_nidle, 1);
                 break;
             }
             /* assists_active before nfull: an assist puts its work back
              * before it stops counting, so once it reads zero the work is
              * on the list for the nfull check to see. */
-            if (tci_atomic_load_acquire(&nidle) == (uintptr_t)nworkers &&
+            if (tci_atomic_load_acquire(&tci_mark_nidle) == (uintptr_t)tci_mark_nworkers &&
                 tci_atomic_load_acquire(&assists_active) == 0 &&
                 tci_atomic_load_acquire(&nfull) == 0) {
                 if (tr->pace)
@@ -616,35 +581,13 @@ static void drain(tc_tracer *tr)
     }
 }
 
-static void *helper_main(void *arg)
-{
-    int id = (int)(intptr_t)arg;
-    uint64_t seen = 0;
-    tci_thread_set_library();
-    tci_mutex_lock(&helper_lock); /* held except while marking */
-    for (;;) {
-        while (mark_epoch == seen)
-            tci_cond_wait(&helper_cond, &helper_lock);
-        seen = mark_epoch;
-        tci_mutex_unlock(&helper_lock);
-        /* A concurrent drain counts its CPU (and keeps to its share). */
-        tracers[id].pace = count_cpu;
-        if (count_cpu)
-            pace_start(&tracers[id]);
-        drain(&tracers[id]);
-        tracers[id].pace = 0;
-        tci_mutex_lock(&helper_lock);
-        if (--helpers_running == 0)
-            pthread_cond_broadcast(&helper_done_cond);
-    }
-    return NULL;
-}
-
-static int nmarkers_cfg;
+/* The markers a mark uses, TRICOLOR_MARKERS: set by tci_mark_init at
+ * tc_init, before any marker runs; read-only after. */
+int tci_mark_nmarkers_cfg;
 
 void tci_mark_init(int markers, int ncpu)
 {
-    nmarkers_cfg = markers;
+    tci_mark_nmarkers_cfg = markers;
     /* TCI_BACKGROUND_PCT of the CPUs, over the markers; at most a CPU. */
     uint64_t share = (uint64_t)ncpu * 1024 * TCI_BACKGROUND_PCT / 100 / (uint64_t)markers;
     marker_share_1024 = share > 1024 ? 1024 : share;
@@ -658,131 +601,7 @@ int tci_mark_paced(void)
 
 int tci_mark_workers(void)
 {
-    return nmarkers_cfg;
-}
-
-/* Starts the helper threads at the first collection, not at tc_init, so a
- * program that forks before collecting has none to lose. */
-static void start_helpers(void)
-{
-    helpers_started = 1;
-    for (int i = 1; i < nmarkers_cfg; i++)
-        if (tci_os_thread_start(helper_main, (void *)(intptr_t)i) == 0)
-            nhelpers++;
-    if (nhelpers + 1 < nmarkers_cfg)
-        fprintf(stderr, "tricolor: could start only %d of %d mark helper threads\n",
-                nhelpers, nmarkers_cfg - 1);
-}
-
-/* Work buffers made ahead, when the collector's thread starts: a first
- * cycle's stop took its buffers from malloc, page faults included. */
-#define WARM_BUFS 16
-
-void tci_mark_warm_locked(void)
-{
-    tci_world_assert_held();
-    if (!helpers_started)
-        start_helpers();
-    for (int i = 0; i < WARM_BUFS; i++) {
-        workbuf *b = buf_new();
-        if (!b)
-            return; /* made when needed, as before */
-        memset(b, 0, sizeof *b); /* its pages faulted in now */
-        buf_put_empty(b);
-    }
-}
-
-/* The collector's grey list outgrew a buffer: there is work to share. The
- * helpers start on the global list; small heaps (a shallow grey list) never
- * pay for waking them. */
-static uint64_t parallel_cycles; /* cycles that woke the helpers; world_lock */
-
-uint64_t tci_mark_parallel_cycles(void)
-{
-    return parallel_cycles;
-}
-
-static void wake_helpers(void)
-{
-    parallel_cycles++;
-    tci_atomic_fence_full();
-    tci_mutex_lock(&helper_lock); /* released below */
-    nworkers = 1 + nhelpers;
-    helpers_running = nhelpers;
-    mark_epoch++;
-    pthread_cond_broadcast(&helper_cond);
-    tci_mutex_unlock(&helper_lock);
-}
-
-/* The markers' tracers at the start of a mark: a buffer each, counts zero. */
-static void tracers_reset(void)
-{
-    for (int i = 0; i <= nhelpers; i++) {
-        tracers[i].cur = buf_get();
-        tracers[i].marked_bytes = 0;
-        tracers[i].credited = 0;
-        tracers[i].scanned = 0;
-        tracers[i].id = i;
-        tracers[i].pace_owed = 0;
-    }
-}
-
-/* Waits until every helper woken for this epoch has finished draining. */
-static void wait_helpers(void)
-{
-    tci_mutex_lock(&helper_lock); /* released below */
-    while (helpers_running > 0)
-        tci_cond_wait(&helper_done_cond, &helper_lock);
-    tci_mutex_unlock(&helper_lock);
-}
-
-/* At the end of a mark: the markers' buffers back, their bytes summed. */
-static uint64_t tracers_release(void)
-{
-    uint64_t marked = 0;
-    for (int i = 0; i <= nhelpers; i++) {
-        marked += tracers[i].marked_bytes;
-        tci_atomic_add_full(&slots_total, tracers[i].slots);
-        tracers[i].slots = 0;
-        buf_put_empty(tracers[i].cur);
-        tracers[i].cur = NULL;
-    }
-    return marked;
-}
-
-/* With the world stopped: the collector's tracer drained, and the helpers
- * waited for when a long drain (or the pushes before it) woke them
- * (buf_put_full). */
-static void drain_stw(void)
-{
-    drain(&tracers[0]);
-    if (nworkers > 1)
-        wait_helpers();
-}
-
-uint64_t tci_mark_stw(void)
-{
-    if (!helpers_started)
-        start_helpers();
-    nworkers = 1; /* before any push: buf_put_full wakes the helpers */
-    tracers_reset();
-    tci_atomic_store_relaxed(&nidle, 0);
-    tci_roots_scan(&tracers[0]);
-    drain_stw();
-    /* The ephemerons, filed now that most keys are marked: the values of
-     * marked keys are pushed, and those of keys marked from here on
-     * follow as their keys are marked (gc/special.c). The helpers are
-     * joined; the filing's pushes may wake them again. */
-    nworkers = 1;
-    tci_atomic_store_relaxed(&nidle, 0);
-    if (tci_special_file_ephemerons(&tracers[0]))
-        drain_stw();
-    return tracers_release();
-}
-
-int tci_mark_file_ephemerons(void)
-{
-    return tci_special_file_ephemerons(&tracers[0]);
+    return tci_mark_nmarkers_cfg;
 }
 
 int tci_mark_is_marked(uintptr_t p)
@@ -798,101 +617,9 @@ void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj)
         /* A checking tracer pushes nothing (and would never give a buffer
          * back). */
         if (__builtin_expect(tr->cur == NULL, 0) && tr->check != TRACER_CHECK)
-            tr->cur = buf_get();
+            tr->cur = tci_mark_buf_get();
         scan_object(tr, obj);
     }
-}
-
-/* ---- Concurrent marking ---------------------------------------------------
- *
- * The cycle's first stop greys the roots into marker 0's buffer
- * (tci_mark_begin_stw). The markers then drain beside the program
- * (tci_mark_drain_all): marker 0 is the collector's own thread, the others
- * the helper threads. Mutators add work of their own: the write barrier
- * shades the value a store overwrites into the storing thread's tracer
- * (tci_mark_shade), and an allocating thread drains some grey objects
- * itself (tci_mark_assist). A mutator's tracer keeps its grey objects until
- * its buffer fills or the next stop flushes it (tci_mark_tracer_flush), so
- * when the markers run dry the collector stops the world, flushes every
- * tracer and drains again if anything turned up. */
-
-static uint64_t mark_id; /* concurrent marks so far; world stopped */
-
-void tci_mark_begin_stw(void)
-{
-    if (!helpers_started)
-        start_helpers();
-    concurrent = 1;
-    nworkers = 1 + nhelpers;
-    if (nhelpers > 0)
-        parallel_cycles++; /* every concurrent mark uses the helpers */
-    tci_atomic_store_relaxed(&marked_total, 0);
-    tci_atomic_store_relaxed(&credit_bytes, 0);
-    tci_atomic_store_relaxed(&progress_bytes, 0);
-    tracers_reset();
-    tci_roots_scan_stop(&tracers[0]);
-    /* The roots are work done: the expected work counts them. */
-    tci_atomic_store_relaxed(&progress_bytes, tci_roots_last_bytes());
-    tci_roots_note_stacks(++mark_id);
-    /* Half of the roots' grey objects for the helpers to start on. */
-    if (nhelpers > 0 && tracers[0].cur->n >= 2)
-        share_half(&tracers[0]);
-}
-
-void tci_mark_roots_concurrent(void)
-{
-    tci_roots_scan_protected(&tracers[0]);
-    tci_roots_scan_barriered(&tracers[0]);
-    tci_special_roots(&tracers[0]);
-}
-
-void tci_mark_drain_all(int concurrent_drain)
-{
-    count_cpu = concurrent_drain;
-    tci_atomic_store_relaxed(&nidle, 0);
-    if (nhelpers > 0) {
-        tci_atomic_fence_full();
-        tci_mutex_lock(&helper_lock); /* released below */
-        helpers_running = nhelpers;
-        mark_epoch++;
-        pthread_cond_broadcast(&helper_cond);
-        tci_mutex_unlock(&helper_lock);
-    }
-    tracers[0].pace = concurrent_drain;
-    if (concurrent_drain)
-        pace_start(&tracers[0]);
-    drain(&tracers[0]);
-    tracers[0].pace = 0;
-    if (nhelpers > 0)
-        wait_helpers();
-}
-
-int tci_mark_has_work(void)
-{
-    return tci_atomic_load_acquire(&nfull) != 0;
-}
-
-uint64_t tci_mark_end_stw(void)
-{
-    /* The frames pushed since the first stop. Not for the snapshot's sake
-     * (what a thread can reach now was reachable at the first stop or
-     * allocated since, and is marked), but for the conservative scan's: a
-     * new frame's unwritten slots (ASan's red zones, say) show old words
-     * from below the stack pointer of the first stop, which it never saw.
-     * They are dead to the program, but a conservative scan cannot tell
-     * dead from live words, so what they point to is kept, as a stopped
-     * collector would keep it. Only the new frames: above them every live
-     * word was scanned at the first stop or written since by the program,
-     * which held what it points to (marked). The dead words there (a frame
-     * popped and pushed again since, its unwritten slots left by any call
-     * in between, the library's own included) would only keep garbage (a
-     * dropped 10-million list, once). Checkmark looks at the stacks as
-     * this does (tci_roots_scan_checked). */
-    tci_roots_scan_new_frames(&tracers[0], mark_id);
-    tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
-    uint64_t marked = tci_atomic_load_relaxed(&marked_total) + tracers_release();
-    concurrent = 0;
-    return marked;
 }
 
 tc_tracer *tci_tracer_new(void)
@@ -916,11 +643,11 @@ void tci_tracer_free(tc_tracer *tr)
 void tci_mark_tracer_flush(tc_tracer *tr)
 {
     if (tr->slots) {
-        tci_atomic_add_full(&slots_total, tr->slots);
+        tci_atomic_add_full(&tci_mark_slots_total, tr->slots);
         tr->slots = 0;
     }
     if (tr->marked_bytes) {
-        tci_atomic_add_full(&marked_total, tr->marked_bytes);
+        tci_atomic_add_full(&tci_mark_marked_total, tr->marked_bytes);
         tr->marked_bytes = 0;
         tr->credited = 0;
     }
@@ -931,7 +658,7 @@ void tci_mark_tracer_flush(tc_tracer *tr)
     if (b->n)
         buf_put_full(b);
     else
-        buf_put_empty(b);
+        tci_mark_buf_put_empty(b);
 }
 
 void tci_mark_shade(tc_tracer *tr, uintptr_t p)
@@ -956,7 +683,7 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *mar
                 break;
             }
             if (tr->cur)
-                buf_put_empty(tr->cur);
+                tci_mark_buf_put_empty(tr->cur);
             tr->cur = got;
         }
         workbuf *b = tr->cur;
@@ -965,7 +692,7 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *mar
     /* Progress counts marked bytes, as the markers' credit does (a scanned
      * byte may have been marked, and counted, by a marker). */
     *marked = tr->marked_bytes;
-    tci_atomic_add_full(&progress_bytes, tr->marked_bytes);
+    tci_atomic_add_full(&tci_mark_progress_bytes, tr->marked_bytes);
     /* Nothing stays with a thread that may park next: the markers (or the
      * next stop) must see every grey object. */
     tci_mark_tracer_flush(tr);
@@ -978,10 +705,3 @@ void tci_mark_check_enable(tc_tracer *tr)
     tr->check = TRACER_CHECK;
 }
 
-void tci_mark_check_roots(void)
-{
-    tc_tracer tr;
-    memset(&tr, 0, sizeof tr);
-    tr.check = TRACER_CHECK;
-    tci_roots_scan_checked(&tr, mark_id);
-}

@@ -15,7 +15,7 @@ void *tc_object_base(const void *p)
         return NULL;
     if (st == TCI_SPAN_LARGE)
         return (void *)s->base;
-    uint32_t idx = (uint32_t)(((uint64_t)off * s->div_mul) >> 32);
+    uint32_t idx = tci_span_index(s, (uintptr_t)p);
     if (idx >= s->nelems)
         return NULL;
     return (void *)(s->base + (uintptr_t)idx * s->elemsize);

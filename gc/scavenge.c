@@ -1,9 +1,9 @@
 /* scavenge.c: when, and how much, free heap memory goes back to the OS.
  *
- * The page work is the heap's (tci_heap_scavenge, gc/heap.c); this is the
- * policy and the thread that applies it, asked by the collector after each
- * cycle's sweep, when the free pages of the cycle are back in the page
- * heap:
+ * The page work is the heap's (tci_heap_scavenge, gc/heap_scavenge.c);
+ * this is the policy and the thread that applies it, asked by the
+ * collector after each cycle's sweep, when the free pages of the cycle are
+ * back in the page heap:
  *
  *  - Normally the heap keeps what the next cycle will use, and 10% more:
  *    the goal times the fragmentation the last mark measured (in-use span

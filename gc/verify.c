@@ -34,9 +34,7 @@ static void check_ptr(vstate *v, uintptr_t p, uintptr_t slot)
 /* The type of precise object obj in span s. */
 static const struct tc_type *object_type(tci_span *s, uintptr_t obj)
 {
-    uint32_t id = tci_span_state(s) == TCI_SPAN_SMALL
-                      ? s->types[(uint32_t)(((uint64_t)(obj - s->base) * s->div_mul) >> 32)]
-                      : s->type_id;
+    uint32_t id = tci_span_type_id(s, obj);
     return tci_types[id];
 }
 

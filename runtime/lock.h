@@ -43,7 +43,7 @@ typedef enum tci_lock_rank {
     TCI_RANK_CENTRAL,   /* gc/central.c: one size class's span lists (one at a time) */
     TCI_RANK_HEAP,      /* gc/heap.c: the page heap, arenas, scavenging */
     TCI_RANK_WORK,      /* gc/mark.c: the mark's full and empty work buffers */
-    TCI_RANK_HELPER,    /* gc/mark.c: the mark helpers' wake-up and count */
+    TCI_RANK_HELPER,    /* gc/markers.c: the mark helpers' wake-up and count */
     TCI_RANK_EVENT,     /* observe/event.c: the cycle-event ring and its callback */
     TCI_RANK_GATE,      /* gc/gate.c: the test gates' flags (the stop gate waits on it under world_lock) */
     TCI_RANK_HOOK,      /* runtime/os_linux.c: the fault hook's ranges (a leaf) */
