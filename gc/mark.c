@@ -225,7 +225,7 @@ static __attribute__((noinline, cold)) void check_marked(tc_tracer *tr, tci_foun
 #define DEFERRED_SHADE ((uintptr_t)1)
 
 /* obj, slot idx of span s, was just marked, and s holds ephemeron keys:
- * when obj is one, the values filed under it are pushed (gc/special.c).
+ * when obj is one, the values filed under it are pushed (gc/ephemeron.c).
  * The key bit is cleared by one thread only, the one that handles it.
  * After the mark bit's atomic OR (a full barrier), so the filing pass,
  * which sets the key bit before it looks at the mark bit, cannot miss
@@ -236,7 +236,7 @@ static __attribute__((noinline, cold)) void mark_key(tc_tracer *tr, tci_span *s,
     if (!tci_atomic_and_test(&s->eph_key_bits[idx / 64], (uintptr_t)1 << (idx % 64)))
         return;
     tci_atomic_sub_full(&s->eph_keys, 1);
-    tci_special_key_marked(tr, obj);
+    tci_ephemeron_key_marked(tr, obj);
 }
 
 void tci_mark_push_deferred(tc_tracer *tr, uintptr_t value)
@@ -785,18 +785,18 @@ uint64_t tci_mark_stw(void)
     drain_stw();
     /* The ephemerons, filed now that most keys are marked: the values of
      * marked keys are pushed, and those of keys marked from here on
-     * follow as their keys are marked (gc/special.c). The helpers are
+     * follow as their keys are marked (gc/ephemeron.c). The helpers are
      * joined; the filing's pushes may wake them again. */
     nworkers = 1;
     tci_atomic_store_relaxed(&nidle, 0);
-    if (tci_special_file_ephemerons(&tracers[0]))
+    if (tci_ephemeron_file_all(&tracers[0]))
         drain_stw();
     return tracers_release();
 }
 
 int tci_mark_file_ephemerons(void)
 {
-    return tci_special_file_ephemerons(&tracers[0]);
+    return tci_ephemeron_file_all(&tracers[0]);
 }
 
 int tci_mark_is_marked(uintptr_t p)
