@@ -90,6 +90,7 @@ static size_t eph_buckets, eph_count;
  * table of its own type: gc/finalizer.c's fin_grow_locked.) */
 static int eph_grow_locked(void)
 {
+    tci_assert_held(&eph_lock);
     size_t n = eph_buckets ? eph_buckets * 2 : 256;
     tc_ephemeron **t = calloc(n, sizeof *t);
     if (!t)
@@ -111,6 +112,7 @@ static int eph_grow_locked(void)
 /* Takes filed e out of the filing table; under eph_lock. */
 static void eph_unfile_locked(tc_ephemeron *e)
 {
+    tci_assert_held(&eph_lock);
     tc_ephemeron **link = &eph_table[tci_addr_hash(tci_atomic_load_relaxed(&e->key), eph_buckets)];
     while (*link != e)
         link = &(*link)->pending;
@@ -209,6 +211,7 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
  * chained through `pending`. Under eph_lock. */
 static tc_ephemeron *unfile_key_locked(uintptr_t key)
 {
+    tci_assert_held(&eph_lock);
     tc_ephemeron *taken = NULL;
     tc_ephemeron **link = &eph_table[tci_addr_hash(key, eph_buckets)];
     while (*link) {
@@ -232,6 +235,7 @@ static tc_ephemeron *unfile_key_locked(uintptr_t key)
  * many. */
 static uint64_t release_key_locked(tc_tracer *tr, uintptr_t key)
 {
+    tci_assert_held(&eph_lock);
     uint64_t n = 0;
     for (tc_ephemeron *e = unfile_key_locked(key), *next; e; e = next) {
         next = e->pending;
@@ -260,6 +264,7 @@ void tci_ephemeron_key_marked(tc_tracer *tr, uintptr_t key)
  * the key's entries (a marker waits for eph_lock to do it). */
 static int file_one_locked(tc_tracer *tr, tc_ephemeron *e)
 {
+    tci_assert_held(&eph_lock);
     uintptr_t k = tci_atomic_load_relaxed(&e->key);
     uintptr_t v = tci_atomic_load_relaxed(&e->value);
     if (!k || !v)
@@ -318,6 +323,7 @@ int tci_ephemeron_file_all(tc_tracer *tr)
 
 uint64_t tci_ephemeron_settle_span_locked(tci_span *s)
 {
+    tci_assert_held(&tci_special_lock);
     /* Every key still flagged in s was left unmarked by the mark (a marked
      * one had its bit cleared by its marker), so its ephemerons are
      * cleared, key and value, and leave the table. */

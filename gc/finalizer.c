@@ -77,6 +77,7 @@ static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* with special_lock
  * type: gc/ephemeron.c's eph_grow_locked.) */
 static int fin_grow_locked(void)
 {
+    tci_assert_held(&tci_special_lock);
     size_t n = tci_finalizer_buckets ? tci_finalizer_buckets * 2 : 64;
     tci_fin **t = calloc(n, sizeof *t);
     if (!t)
@@ -187,6 +188,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
 /* Queues finalizer f, newest last; under special_lock. */
 static void queue_push_locked(tci_fin *f)
 {
+    tci_assert_held(&tci_special_lock);
     f->next = NULL;
     if (queue_tail)
         queue_tail->next = f;
@@ -202,6 +204,7 @@ static void queue_push_locked(tci_fin *f)
  * (a finalizer that stores its object somewhere would hide it). */
 static tci_fin *queue_pop_locked(void)
 {
+    tci_assert_held(&tci_special_lock);
     tci_fin *f = tci_finalizer_queue_head;
     if (f) {
         tci_finalizer_queue_head = f->next;
@@ -333,6 +336,7 @@ void tc_finalizer_counts(uint64_t *registered, uint64_t *queued, uint64_t *run)
 
 uint64_t tci_finalizer_settle_span_locked(tci_span *s)
 {
+    tci_assert_held(&tci_special_lock);
     /* The unmarked objects of s with a finalizer queued, oldest queued
      * first, and marked, so that this sweep keeps them (what they reach
      * was marked: their contents are roots), and counted back into the

@@ -106,6 +106,7 @@ static size_t quarantine_next;
 
 void tci_special_quarantine_put_locked(void *h, uint32_t *magic)
 {
+    tci_assert_held(&tci_special_lock);
     *magic = TCI_HANDLE_DEAD;
     void *old = quarantine[quarantine_next];
     quarantine[quarantine_next] = h;
@@ -189,6 +190,7 @@ void *tci_special_read_handle(tci_atomic *slot)
 
 void tci_special_span_link_locked(tci_span_link **head, tci_span_link *l, tci_span *s)
 {
+    tci_assert_held(&tci_special_lock);
     l->span = s;
     l->prev = NULL;
     l->next = *head;
@@ -200,6 +202,7 @@ void tci_special_span_link_locked(tci_span_link **head, tci_span_link *l, tci_sp
 
 void tci_special_span_unlink_locked(tci_span_link **head, tci_span_link *l)
 {
+    tci_assert_held(&tci_special_lock);
     if (l->prev)
         l->prev->next = l->next;
     else
@@ -312,6 +315,7 @@ void tci_special_roots(tc_tracer *tr)
  * keyed on it. */
 static void settle_span_locked(tci_span *s)
 {
+    tci_assert_held(&tci_special_lock);
     uint64_t nweak = tci_weak_settle_span_locked(s);
     if (tci_atomic_load_relaxed(&s->eph_keys)) {
         uint64_t neph = tci_ephemeron_settle_span_locked(s);

@@ -37,6 +37,7 @@ static tc_weak *weak_of(tci_span_link *l)
 /* Takes w off its span's list, if it is on one; under special_lock. */
 static void weak_unlink_locked(tc_weak *w)
 {
+    tci_assert_held(&tci_special_lock);
     if (w->link.span)
         tci_special_span_unlink_locked(&w->link.span->weaks, &w->link);
 }
@@ -92,6 +93,7 @@ static int span_marked(tci_span *s, uintptr_t obj)
 
 uint64_t tci_weak_settle_span_locked(tci_span *s)
 {
+    tci_assert_held(&tci_special_lock);
     uint64_t nweak = 0;
     for (tci_span_link *l = s->weaks, *next; l; l = next) {
         tc_weak *w = weak_of(l);
