@@ -179,20 +179,35 @@ void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
  * its report: checkmark reads a precise object's slots itself. */
 void tci_mark_check_from(tc_tracer *tr, uintptr_t obj);
 
-/* For gc/special.c: whether the object containing p is marked (1 for an
- * address outside the heap: nothing to collect); scanning an object's
- * contents without marking the object itself; pushing an ephemeron's
- * value onto tracer tr, to be shaded when a marker takes it (any thread
- * that marks with tr, at any time during a mark). */
+/* For gc/ephemeron.c and gc/special.c: whether the object containing p
+ * is marked (1 for an address outside the heap: nothing to collect);
+ * scanning an object's contents without marking the object itself;
+ * pushing an ephemeron's value onto tracer tr, to be shaded when a
+ * marker takes it (any thread that marks with tr, at any time during a
+ * mark). */
 int tci_mark_is_marked(uintptr_t p);
 void tci_mark_push_deferred(tc_tracer *tr, uintptr_t value);
 /* The collector, during a concurrent mark once a drain is over (helpers
- * idle): files the ephemerons (tci_special_file_ephemerons) into its own
+ * idle): files the ephemerons (tci_ephemeron_file_all) into its own
  * tracer; nonzero when that pushed work for the next drain. */
 int tci_mark_file_ephemerons(void);
 void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
 
-/* ---- special.c: weak references, ephemerons, finalizers ------------------- */
+/* ---- ephemeron.c: ephemerons and the mark's fixpoint over them ----------- */
+/* During a mark, once a drain is over (most keys marked), by the
+ * collector (the stopped collector in its stop): the ephemeron fixpoint's
+ * filing pass. Each ephemeron whose key is marked has its value pushed
+ * onto tr; the others are filed under their key, which the mark then
+ * reports as it marks it (tci_ephemeron_key_marked). Nonzero when it
+ * pushed anything. Takes eph_lock, a batch at a time. */
+int tci_ephemeron_file_all(tc_tracer *tr);
+/* From the mark, any marker or mutator, with tracer tr: key was just
+ * marked and its key bit was set (and is now cleared, by this caller
+ * alone): the values of the ephemerons filed under it are pushed onto tr.
+ * Takes eph_lock (a leaf but for work_lock, which pushing takes). */
+void tci_ephemeron_key_marked(tc_tracer *tr, uintptr_t key);
+
+/* ---- special.c: what weak references, ephemerons, finalizers share ------- */
 /* From tci_roots_scan with the world stopped, or by the collector right
  * after a concurrent mark's first stop (tci_mark_special_roots), world
  * running: greys what finalizers keep (the contents of every object with
@@ -203,18 +218,6 @@ void tci_special_roots(tc_tracer *tr);
 /* Tests: the most finalizer records tci_special_roots has looked at in
  * one hold of special_lock. */
 uint64_t tci_special_roots_longest_hold(void);
-/* During a mark, once a drain is over (most keys marked), by the
- * collector (the stopped collector in its stop): the ephemeron fixpoint's
- * filing pass. Each ephemeron whose key is marked has its value pushed
- * onto tr; the others are filed under their key, which the mark then
- * reports as it marks it (tci_special_key_marked). Nonzero when it
- * pushed anything. Takes eph_lock, a batch at a time. */
-int tci_special_file_ephemerons(tc_tracer *tr);
-/* From the mark, any marker or mutator, with tracer tr: key was just
- * marked and its key bit was set (and is now cleared, by this caller
- * alone): the values of the ephemerons filed under it are pushed onto tr.
- * Takes eph_lock (a leaf but for work_lock, which pushing takes). */
-void tci_special_key_marked(tc_tracer *tr, uintptr_t key);
 /* Tests: ephemerons looked at by the filing passes and made ready by
  * their keys' marking, since tc_init. */
 uint64_t tci_special_ephemeron_visits(void);
@@ -481,7 +484,7 @@ void tci_gate_wait_armed(void);
 void tci_gate_hold_sweep(int on);
 void tci_gate_wait_sweep_held(void);
 /* The filed gate: held, a concurrent mark waits right after its filing of
- * the ephemerons (gc/special.c), world running, the values it pushed not
+ * the ephemerons (gc/ephemeron.c), world running, the values it pushed not
  * drained yet, until released; tci_gate_wait_filed_held blocks (as a
  * blocked thread) until one sits there. For tests of keys marked by a
  * mutator after their filing. */

@@ -184,7 +184,7 @@ static __attribute__((noinline, cold)) void check_marked(tc_tracer *tr, tci_foun
 #define DEFERRED_SHADE ((uintptr_t)1)
 
 /* obj, slot idx of span s, was just marked, and s holds ephemeron keys:
- * when obj is one, the values filed under it are pushed (gc/special.c).
+ * when obj is one, the values filed under it are pushed (gc/ephemeron.c).
  * The key bit is cleared by one thread only, the one that handles it.
  * After the mark bit's atomic OR (a full barrier), so the filing pass,
  * which sets the key bit before it looks at the mark bit, cannot miss
@@ -195,7 +195,7 @@ static __attribute__((noinline, cold)) void mark_key(tc_tracer *tr, tci_span *s,
     if (!tci_atomic_and_test(&s->eph_key_bits[idx / 64], (uintptr_t)1 << (idx % 64)))
         return;
     tci_atomic_sub_full(&s->eph_keys, 1);
-    tci_special_key_marked(tr, obj);
+    tci_ephemeron_key_marked(tr, obj);
 }
 
 void tci_mark_push_deferred(tc_tracer *tr, uintptr_t value)

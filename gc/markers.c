@@ -175,14 +175,14 @@ uint64_t tci_mark_stw(void)
      * joined; the filing's pushes may wake them again. */
     tci_mark_nworkers = 1;
     tci_atomic_store_relaxed(&tci_mark_nidle, 0);
-    if (tci_special_file_ephemerons(&tracers[0]))
+    if (tci_ephemeron_file_all(&tracers[0]))
         drain_stw();
     return tracers_release();
 }
 
 int tci_mark_file_ephemerons(void)
 {
-    return tci_special_file_ephemerons(&tracers[0]);
+    return tci_ephemeron_file_all(&tracers[0]);
 }
 
 /* ---- Concurrent marking ---------------------------------------------------

@@ -35,7 +35,7 @@ typedef enum tci_lock_rank {
     TCI_RANK_ROOTS,     /* gc/roots.c: root ranges and callbacks (callbacks run under it) */
     TCI_RANK_POOL,      /* pool/pool.c: the pools' registry (its root callback takes it) */
     TCI_RANK_SPECIAL,   /* gc/special.c: weak references' and finalizers' registries, span lists, queue */
-    TCI_RANK_EPH,       /* gc/special.c: the ephemerons' list and filing table */
+    TCI_RANK_EPH,       /* gc/ephemeron.c: the ephemerons' list and filing table */
     TCI_RANK_STRAY,     /* gc/barrier.c: stray-call reports */
     TCI_RANK_TYPES,     /* gc/type.c: the type table */
     TCI_RANK_PROFILE,   /* observe/profile.c: the heap profile's buckets */
