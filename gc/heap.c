@@ -210,8 +210,10 @@ void tci_heap_release_empty_chunks_locked(void)
 
 static void set_page(uintptr_t p, tci_span *s)
 {
-    __atomic_store_n(&tci_heap_arena_of(p)->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)], s,
-                     __ATOMIC_RELEASE);
+    /* Release: partner tci_span_of's acquire load (the span's fields set
+     * up before the page names it). */
+    tci_ptr_store_release(
+        &tci_heap_arena_of(p)->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)], s);
 }
 
 static void map_free_span_locked(tci_span *s)
@@ -284,9 +286,9 @@ void tci_heap_widen_bounds_locked(uintptr_t lo, uintptr_t hi)
 {
     tci_assert_held(&tci_heap_lock);
     if (lo < tci_heap_lo)
-        __atomic_store_n(&tci_heap_lo, lo, __ATOMIC_RELAXED);
+        tci_uptr_store_relaxed(&tci_heap_lo, lo);
     if (hi > tci_heap_hi)
-        __atomic_store_n(&tci_heap_hi, hi, __ATOMIC_RELAXED);
+        tci_uptr_store_relaxed(&tci_heap_hi, hi);
 }
 
 /* Maps a new arena for the page heap: one, since every run it hands out
@@ -320,7 +322,8 @@ static int grow_locked(void)
     }
     tci_heap_meta_bytes += sizeof *a;
     a->base = (uintptr_t)mem;
-    __atomic_store_n(&tci_arena_map[a->base >> TCI_ARENA_SHIFT], a, __ATOMIC_RELEASE);
+    /* Release: partner tci_span_of's acquire load of the arena map. */
+    tci_ptr_store_release(&tci_arena_map[a->base >> TCI_ARENA_SHIFT], a);
     arenas[narenas++] = a;
     tci_heap_sys_bytes += TCI_ARENA_SIZE - TCI_HEAP_SKIP_BYTES;
     tci_heap_widen_bounds_locked((uintptr_t)mem, (uintptr_t)mem + TCI_ARENA_SIZE);

@@ -81,14 +81,14 @@ static inline tci_span *tci_span_of(uintptr_t p)
 {
     /* Relaxed atomic loads (plain moves): the heap grows and spans change
      * under heap_lock while a concurrent marker looks pointers up. */
-    if (p < __atomic_load_n(&tci_heap_lo, __ATOMIC_RELAXED) ||
-        p >= __atomic_load_n(&tci_heap_hi, __ATOMIC_RELAXED))
+    if (p < tci_uptr_load_relaxed(&tci_heap_lo) || p >= tci_uptr_load_relaxed(&tci_heap_hi))
         return NULL;
-    tci_arena *a = __atomic_load_n(&tci_arena_map[p >> TCI_ARENA_SHIFT], __ATOMIC_ACQUIRE);
+    /* Acquire, both: partners the release stores of heap.c and heap_huge.c
+     * that publish an arena (or a huge table) and a page's span. */
+    tci_arena *a = tci_ptr_load_acquire(&tci_arena_map[p >> TCI_ARENA_SHIFT]);
     if (!a)
         return NULL;
-    return __atomic_load_n(&a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)],
-                           __ATOMIC_ACQUIRE);
+    return tci_ptr_load_acquire(&a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)]);
 }
 
 /* The object containing address p: its start and slot index, or 0 when p is
@@ -123,7 +123,8 @@ static inline tci_found tci_find_object_v(uintptr_t p)
         f.obj = s->base + (uintptr_t)idx * s->elemsize;
         f.span = s;
         f.idx = idx;
-    } else if (st == TCI_SPAN_LARGE && __atomic_load_n(&s->nalloc, __ATOMIC_ACQUIRE)) {
+    } else if (st == TCI_SPAN_LARGE && tci_u32_load_acquire(&s->nalloc)) {
+        /* Acquire: partner the large allocation's release (gc/cache.c). */
         f.obj = s->base;
         f.span = s;
     }

@@ -109,7 +109,7 @@ static void huge_table_keep_locked(tci_arena *t)
         tci_heap_meta_bytes -= sizeof t->spans;
     else
         for (size_t i = 0; i < TCI_ARENA_PAGES; i++) /* the OS keeps them: zeros by hand */
-            __atomic_store_n(&t->spans[i], NULL, __ATOMIC_RELEASE);
+            tci_ptr_store_release(&t->spans[i], NULL); /* partner: tci_span_of */
     huge_list_push(&huge_kept, t);
 }
 
@@ -166,10 +166,10 @@ tci_span *tci_heap_huge_alloc(size_t npages)
     /* Atomic: a reader that loaded a first-level entry of this table's
      * last object may still read it (see the top). */
     for (size_t i = 0; i < TCI_ARENA_PAGES; i++)
-        __atomic_store_n(&t->spans[i], s, __ATOMIC_RELEASE);
+        tci_ptr_store_release(&t->spans[i], s); /* partner: tci_span_of */
     size_t first = (uintptr_t)mem >> TCI_ARENA_SHIFT, n = bytes >> TCI_ARENA_SHIFT;
     for (size_t i = 0; i < n; i++)
-        __atomic_store_n(&tci_arena_map[first + i], t, __ATOMIC_RELEASE);
+        tci_ptr_store_release(&tci_arena_map[first + i], t); /* partner: tci_span_of */
     tci_heap_widen_bounds_locked((uintptr_t)mem, (uintptr_t)mem + bytes);
     huge_list_push(&huge_used, t);
     tci_heap_meta_bytes += l1_bytes(first, n);
@@ -190,7 +190,7 @@ void tci_heap_huge_free(tci_span *s)
     size_t bytes = huge_map_bytes(s->npages);
     size_t first = mem >> TCI_ARENA_SHIFT, n = bytes >> TCI_ARENA_SHIFT;
     for (size_t i = 0; i < n; i++)
-        __atomic_store_n(&tci_arena_map[first + i], NULL, __ATOMIC_RELEASE);
+        tci_ptr_store_release(&tci_arena_map[first + i], NULL); /* partner: tci_span_of */
     tci_heap_meta_bytes -= l1_bytes(first, n);
     /* The first-level pages only this object's entries were on read as
      * zeros (NULL) once returned, as they read now. */

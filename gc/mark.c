@@ -254,7 +254,8 @@ void tc_trace(tc_tracer *tracer, void *ptr)
 
 void tc_trace_slot(tc_tracer *tracer, void *const *slot)
 {
-    mark_ptr(tracer, (uintptr_t)__atomic_load_n(slot, __ATOMIC_ACQUIRE));
+    /* Acquire: partner tc_store_slow_'s release store of the slot. */
+    mark_ptr(tracer, (uintptr_t)tci_ptr_load_acquire(slot));
 }
 
 /* Conservative words may sit in red zones or other threads' frames. */
@@ -351,8 +352,8 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
             end = first_offset_from(t, hi - base);
         slots += end - i;
         for (; i < end; i++)
-            mark_ptr(tr, __atomic_load_n((const uintptr_t *)(base + t->offsets[i]),
-                                         __ATOMIC_ACQUIRE));
+            /* Acquire: partner tc_store_slow_'s release store. */
+            mark_ptr(tr, tci_uptr_load_acquire((const uintptr_t *)(base + t->offsets[i])));
     }
     tr->slots += slots;
     return hi - lo;

@@ -176,12 +176,12 @@ struct tci_span {
  * that sees SMALL or LARGE sees the fields set up before it. */
 static inline int tci_span_state(const tci_span *s)
 {
-    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+    return tci_u8_load_acquire(&s->state); /* partner: tci_span_set_state */
 }
 
 static inline void tci_span_set_state(tci_span *s, int state)
 {
-    __atomic_store_n(&s->state, (uint8_t)state, __ATOMIC_RELEASE);
+    tci_u8_store_release(&s->state, (uint8_t)state); /* partner: tci_span_state */
 }
 
 /* Zeroes every field of s but its state, which readers may be loading. */
@@ -196,7 +196,7 @@ static inline void tci_span_clear_but_state(tci_span *s)
  * marker reads them. */
 static inline int tci_bit_get(const uint64_t *bits, uint32_t i)
 {
-    return (int)((__atomic_load_n(&bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1);
+    return (int)((tci_word_load_relaxed(&bits[i / 64]) >> (i % 64)) & 1);
 }
 
 static inline int tci_mark_get(tci_span *s, uint32_t i)

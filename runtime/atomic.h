@@ -141,6 +141,18 @@ static inline void tci_int_store_release(volatile int *p, int x)
 {
     __atomic_store_n(p, x, __ATOMIC_RELEASE);
 }
+static inline uintptr_t tci_uptr_load_relaxed(const uintptr_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline uintptr_t tci_uptr_load_acquire(const uintptr_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void tci_uptr_store_relaxed(uintptr_t *p, uintptr_t x)
+{
+    __atomic_store_n(p, x, __ATOMIC_RELAXED);
+}
 /* Pointers, of any pointer type (p: the address of a pointer field). */
 #define tci_ptr_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define tci_ptr_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
