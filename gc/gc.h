@@ -1,4 +1,8 @@
-/* gc.h: the collector's internal interfaces, one section per module. */
+/* gc.h: the collector's internal interfaces, one section per file (each
+ * section names the file that defines what it declares). For gc/ only:
+ * pool/ includes collector.h, observe/ observable.h, the tests testing.h
+ * (and heap.h where they test the spans themselves); gc.h includes all
+ * three, so each declaration is written once. */
 #ifndef TCI_GC_H
 #define TCI_GC_H
 
@@ -6,11 +10,13 @@
 #include <stdint.h>
 
 #include "atomic.h"
+#include "collector.h" /* what pool/ sees */
 #include "env.h"
 #include "heap.h"
 #include "observable.h" /* also what observe/ sees of the collector */
 #include "observe.h"    /* the collector's calls into observe/ */
 #include "sizeclass.h"
+#include "testing.h"   /* what the tests see */
 #include "thread.h"
 #include "tricolor.h"
 
@@ -62,10 +68,6 @@ long tci_central_sweep_class(int k, int c, uintptr_t sg);
  * the page heap or none is left; returns the pages freed. Run before the
  * heap grows, so garbage is reused before new memory is mapped. */
 size_t tci_sweep_reclaim(size_t npages);
-/* The global sweep generation: 2 more at every mark termination. A span with
- * sweepgen == g - 2 needs sweeping, g - 1 is being swept, g is swept. Written
- * only with the world stopped. */
-extern tci_atomic tci_sweepgen;
 /* Spans still to sweep in this cycle: set at mark termination to every span
  * in use, counted down by each sweep. */
 extern tci_atomic tci_unswept_spans;
@@ -83,9 +85,6 @@ void tci_sweep_read_frees(uint64_t class_frees[TCI_MAX_CLASSES], uint64_t *large
 /* ---- cache.c: per-thread allocation caches ------------------------------- */
 int tci_cache_attach(tci_thread *t);
 void tci_cache_detach(tci_thread *t);
-/* Returns every span the thread's cache holds to the centrals. With the world
- * stopped or by the owner. */
-void tci_cache_flush(tci_thread *t);
 void tci_cache_flush_all_stw(void);
 /* Allocation counters of every thread that ever allocated, summed without
  * a lock (every cache ever made stays on a list that only grows); [0] is
@@ -106,23 +105,12 @@ tc_tracer *tci_cache_tracer(void);
 
 /* ---- mark.c, markers.c ----------------------------------------------------- */
 void tci_mark_init(int markers, int ncpu);
-/* The collector's thread as it starts, world running, world_lock held:
- * the helper threads and a few work buffers made now, not in the first
- * cycle's stop. */
-void tci_mark_warm_locked(void);
 /* 1 when the markers can keep to their share (the kernel reports their
  * waits for a CPU): see gc/pacer.c, 5. */
 int tci_mark_paced(void);
-/* Times a marker stepped aside to keep to its share; and, for tests, a
- * switch that makes every marker's slice count as competing for a CPU. */
-uint64_t tci_mark_steps_aside(void);
-extern tci_atomic tci_mark_pace_test_compete;
 /* With the world stopped: marks everything reachable from the roots.
  * Returns the bytes marked. */
 uint64_t tci_mark_stw(void);
-int tci_mark_workers(void);
-/* Cycles in which helper markers joined (the grey list outgrew a buffer). */
-uint64_t tci_mark_parallel_cycles(void);
 /* Scans [lo, hi) conservatively into the tracer's marker. */
 void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi);
 
@@ -215,30 +203,13 @@ void tci_ephemeron_key_marked(tc_tracer *tr, uintptr_t key);
  * Taking a queued finalizer during a mark shades its object and arg, so
  * nothing the queue held escapes the concurrent pass. */
 void tci_special_roots(tc_tracer *tr);
-/* Tests: the most finalizer records tci_special_roots has looked at in
- * one hold of special_lock. */
-uint64_t tci_special_roots_longest_hold(void);
-/* Tests: ephemerons looked at by the filing passes and made ready by
- * their keys' marking, since tc_init. */
-uint64_t tci_special_ephemeron_visits(void);
 /* The sweeper of span s (sweep generation sg), before it touches a mark
  * bit: weak references to the span's unmarked objects cleared, then the
  * ephemerons keyed on them, then its unmarked objects with a finalizer
- * queued and marked (kept by this sweep); then s->specials_sg = sg. Takes special_lock when the span has
- * specials (also with the world stopped: see special.c's locks). */
+ * queued and marked (kept by this sweep); then s->specials_sg = sg.
+ * Takes special_lock when the span has specials (also with the world
+ * stopped: see special.c's locks). */
 void tci_special_sweep(tci_span *s, uintptr_t sg);
-/* Tests: weak references, ephemerons and finalizer records looked at
- * while a stop was requested or held, since tc_init. */
-void tci_special_stop_visits(uint64_t *weak, uint64_t *eph, uint64_t *fins);
-
-/* ---- cycle.c: hooks for the layers above (pool/) -------------------------- */
-/* start_stw runs in every cycle's first stop, before the roots are
- * scanned (world stopped: it must not allocate or take a lock a stopped
- * thread may hold); after runs once the cycle's mark is over and the world
- * runs again, outside every collector lock, on the collecting thread.
- * Registered once, at most TCI_MAX_CYCLE_HOOKS of them. 0, or -1. */
-#define TCI_MAX_CYCLE_HOOKS 4
-int tci_cycle_hook_add(void (*start_stw)(void), void (*after)(void));
 
 /* ---- roots.c --------------------------------------------------------------- */
 /* With the world stopped: every root into the tracer. */
@@ -256,8 +227,6 @@ void tci_roots_scan_barriered(tc_tracer *tr);
  * tci_mark_roots_concurrent) and makes them writable again. */
 void tci_roots_arm(void);
 void tci_roots_scan_protected(tc_tracer *tr);
-/* Bytes of plain root ranges the last first stop read itself (tests). */
-uint64_t tci_roots_last_stop_range_bytes(void);
 /* With the world stopped, at a mark's first stop: notes where each
  * thread's stack begins. At its last stop, tci_roots_scan_new_frames scans
  * only what lies below that (frames pushed since, and a new blocking
@@ -308,25 +277,13 @@ void tci_scavenge_replan(void);
 /* tc_release_memory's part, on the calling thread (attached): every free
  * page back to the OS, as a blocked thread. */
 void tci_scavenge_all(void);
-/* Tests: waits (as a blocked thread) until the scavenger's thread has done
- * all it was asked. */
-void tci_scavenge_wait_idle(void);
 
 /* ---- init.c: tc_init and the setters -------------------------------------- */
-extern tci_config tci_cfg; /* written once by tc_init, then read-only */
+/* tci_cfg: testing.h. */
 /* tci_initialised: observable.h. */
 
 /* ---- barrier.c: the phase and the barrier's marking path ------------------ */
-/* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the
- * barrier shades and caches allocate black. The phase is the public
- * header's tc_barrier_enabled_ (one variable), written with every attached
- * thread stopped; an attached running thread reads it relaxed (see
- * barrier.c). */
-enum { TCI_PHASE_OFF = 0, TCI_PHASE_MARK = 1 };
-static inline int tci_phase(void)
-{
-    return tci_int_load_relaxed(&tc_barrier_enabled_);
-}
+/* The phase (TCI_PHASE_*, tci_phase): testing.h. */
 /* With the world stopped, under world_lock. */
 void tci_barrier_set_phase(int phase);
 /* During a mark, p (0 allowed) is shaded, by the calling thread's tracer
@@ -437,14 +394,6 @@ uint32_t tci_stats_num_gc(void);
 uint32_t tci_stats_cycle_stops(void);
 uint64_t tci_stats_cycle_pause_ns(void);
 void tci_stats_record_assist(uint64_t ns);
-/* pool/ registers how to read its totals: hits, victim hits, misses, puts,
- * dropped (and one spare). */
-void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]));
-/* Stop number `stop` (0-based, counting every stop of every cycle) on
- * CLOCK_MONOTONIC (tci_os_now_ns): from the stop request to every held
- * thread running again. Returns 0 when that stop is not (or no longer) in
- * the statistics ring. */
-int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end);
 /* ---- gate.c: the test and benchmark gates ---------------------------------- */
 /* The collector at each gate: waits there while a test holds it. */
 void tci_gate_pass_mark(void);
@@ -454,56 +403,6 @@ void tci_gate_pass_filed(void);
 void tci_gate_pass_armed(void);
 /* Nonzero while the mark gate is held: nothing may scan (assists too). */
 int tci_gate_mark_closed(void);
-/* Tests and benchmarks: with the gate held, a concurrent cycle waits after
- * its first stop (marking on, barrier on, roots grey, nothing scanned)
- * until released. tci_gate_start_cycle asks for a cycle without waiting
- * (a cycle must not be running: the gate is for a test alone with it);
- * tci_gate_wait_held blocks (as a blocked thread) until one sits there. */
-void tci_gate_hold(int on);
-/* The stop gate: held, the collector waits inside its next cycle's first
- * stop (the stopped collector: inside its one stop), the world stopped and
- * world_lock held, until released; tci_gate_wait_stopped blocks until it
- * sits there, and must be called inside a blocking region (or unattached):
- * leaving the region would park the caller in that stop. For the test that statistics are
- * read while a collection holds the world. */
-void tci_gate_hold_stop(int on);
-void tci_gate_wait_stopped(void);
-uint64_t tci_gate_start_cycle(void);
-void tci_gate_wait_held(void);
-/* The arm gate: held, the collector waits in its next concurrent cycle
- * after write-protecting the plain root ranges, world running, before the
- * first stop; tci_gate_wait_armed blocks (as a blocked thread) until it
- * sits there. */
-void tci_gate_hold_armed(int on);
-void tci_gate_wait_armed(void);
-/* The sweep gate: held, a concurrent cycle waits after its last stop (the
- * mark over, the world running) before its background sweep, until
- * released; tci_gate_wait_sweep_held blocks (as a blocked thread) until
- * one sits there. Spans stay unswept meanwhile unless a thread sweeps one
- * to allocate: for tests of what handles read before their sweep. */
-void tci_gate_hold_sweep(int on);
-void tci_gate_wait_sweep_held(void);
-/* The filed gate: held, a concurrent mark waits right after its filing of
- * the ephemerons (gc/ephemeron.c), world running, the values it pushed not
- * drained yet, until released; tci_gate_wait_filed_held blocks (as a
- * blocked thread) until one sits there. For tests of keys marked by a
- * mutator after their filing. */
-void tci_gate_hold_filed(int on);
-void tci_gate_wait_filed_held(void);
-/* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
- * returned it, is done, sweep included. */
-void tci_gate_wait_cycle(uint64_t want);
-/* Cycles asked of the collector's thread so far (tci_gate_wait_cycle
- * waits for one of them): a test that the heap asked for a cycle, without
- * depending on how soon it runs. */
-uint64_t tci_gate_cycles_requested(void);
 
-/* ---- cache.c: calls from the public API ------------------------------------ */
-/* Reports a heap call from a thread that is not attached, or is inside a
- * blocking region; errno EPERM, returns NULL. */
-void *tci_not_attached(const char *fn);
-/* For an API call that touches the heap: 0 from an attached thread outside
- * a blocking region; otherwise reports it naming fn, errno EPERM, -1. */
-int tci_check_heap_thread(const char *fn);
 
 #endif

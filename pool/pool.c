@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gc.h"
+#include "collector.h"
 
 #define POOL_SHARDS 16 /* threads take these in turn; past 16 threads they share */
 #define RING_SLOTS 64  /* entries per shard's ring (a power of two) */

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "child.h"
-#include "gc.h"
+#include "testing.h"
 #include "lock.h"
 #include "tricolor.h"
 

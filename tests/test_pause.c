@@ -28,7 +28,7 @@
 #include <cmocka.h>
 
 #include "atomic.h"
-#include "gc.h"
+#include "testing.h"
 #include "testutil.h"
 #include "thread.h"
 #include "tricolor.h"

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "atomic.h"
-#include "gc.h"
+#include "testing.h"
 #include "model.h"
 #include "testutil.h"
 #include "tricolor.h"

@@ -20,7 +20,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "gc.h"
+#include "sizeclass.h"
+#include "testing.h"
 #include "model.h"
 #include "pb_read.h"
 #include "testutil.h"

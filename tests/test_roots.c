@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "atomic.h"
-#include "gc.h"
+#include "testing.h"
 #include "model.h"
 #include "os.h"
 #include "testutil.h"

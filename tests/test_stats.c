@@ -33,7 +33,8 @@
 #include <cmocka.h>
 
 #include "atomic.h"
-#include "gc.h"
+#include "heap.h" /* white-box: the spans this test looks at */
+#include "testing.h"
 #include "model.h"
 #include "testutil.h"
 #include "tricolor.h"

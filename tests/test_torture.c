@@ -36,7 +36,7 @@
 
 #include <cmocka.h>
 
-#include "gc.h"
+#include "testing.h"
 #include "graph.h"
 #include "model.h"
 #include "tricolor.h"

@@ -19,7 +19,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "gc.h"
+#include "observe.h" /* the number formats under test */
+#include "testing.h"
 #include "tricolor.h"
 
 #define FLOAT "[+-][0-9]\\.[0-9]{6}e[+-][0-9]{3}"

@@ -1,0 +1,135 @@
+/* testing.h: what the tests and benchmarks see of the collector beyond
+ * the public API: the gates that hold a cycle at a known step, counters
+ * kept for tests, and the few internals they read (the configuration, the
+ * phase, the sweep generation) or call (a cache's flush, the collector
+ * thread's warm-up, for the lock checks). Not the span layout: a test of
+ * the heap itself includes heap.h. The collector's files get the same
+ * declarations through gc.h. */
+#ifndef TCI_TESTING_H
+#define TCI_TESTING_H
+
+#include <stdint.h>
+
+#include "atomic.h"
+#include "collector.h"
+#include "env.h"
+#include "thread.h"
+#include "tricolor.h"
+
+/* ---- gc/gate.c ----------------------------------------------------------- */
+/* Tests and benchmarks: with the gate held, a concurrent cycle waits after
+ * its first stop (marking on, barrier on, roots grey, nothing scanned)
+ * until released. tci_gate_start_cycle asks for a cycle without waiting
+ * (a cycle must not be running: the gate is for a test alone with it);
+ * tci_gate_wait_held blocks (as a blocked thread) until one sits there. */
+void tci_gate_hold(int on);
+/* The stop gate: held, the collector waits inside its next cycle's first
+ * stop (the stopped collector: inside its one stop), the world stopped and
+ * world_lock held, until released; tci_gate_wait_stopped blocks until it
+ * sits there, and must be called inside a blocking region (or unattached):
+ * leaving the region would park the caller in that stop. For the test that statistics are
+ * read while a collection holds the world. */
+void tci_gate_hold_stop(int on);
+void tci_gate_wait_stopped(void);
+uint64_t tci_gate_start_cycle(void);
+void tci_gate_wait_held(void);
+/* The arm gate: held, the collector waits in its next concurrent cycle
+ * after write-protecting the plain root ranges, world running, before the
+ * first stop; tci_gate_wait_armed blocks (as a blocked thread) until it
+ * sits there. */
+void tci_gate_hold_armed(int on);
+void tci_gate_wait_armed(void);
+/* The sweep gate: held, a concurrent cycle waits after its last stop (the
+ * mark over, the world running) before its background sweep, until
+ * released; tci_gate_wait_sweep_held blocks (as a blocked thread) until
+ * one sits there. Spans stay unswept meanwhile unless a thread sweeps one
+ * to allocate: for tests of what handles read before their sweep. */
+void tci_gate_hold_sweep(int on);
+void tci_gate_wait_sweep_held(void);
+/* The filed gate: held, a concurrent mark waits right after its filing of
+ * the ephemerons (gc/ephemeron.c), world running, the values it pushed not
+ * drained yet, until released; tci_gate_wait_filed_held blocks (as a
+ * blocked thread) until one sits there. For tests of keys marked by a
+ * mutator after their filing. */
+void tci_gate_hold_filed(int on);
+void tci_gate_wait_filed_held(void);
+/* Waits (as a blocked thread) until cycle `want`, as tci_gate_start_cycle
+ * returned it, is done, sweep included. */
+void tci_gate_wait_cycle(uint64_t want);
+/* Cycles asked of the collector's thread so far (tci_gate_wait_cycle
+ * waits for one of them): a test that the heap asked for a cycle, without
+ * depending on how soon it runs. */
+uint64_t tci_gate_cycles_requested(void);
+
+/* ---- gc/special.c -------------------------------------------------------- */
+/* Tests: the most finalizer records tci_special_roots has looked at in
+ * one hold of special_lock. */
+uint64_t tci_special_roots_longest_hold(void);
+
+/* Tests: ephemerons looked at by the filing passes and made ready by
+ * their keys' marking, since tc_init. */
+uint64_t tci_special_ephemeron_visits(void);
+
+/* Tests: weak references, ephemerons and finalizer records looked at
+ * while a stop was requested or held, since tc_init. */
+void tci_special_stop_visits(uint64_t *weak, uint64_t *eph, uint64_t *fins);
+
+/* ---- gc/stats.c ---------------------------------------------------------- */
+/* Stop number `stop` (0-based, counting every stop of every cycle) on
+ * CLOCK_MONOTONIC (tci_os_now_ns): from the stop request to every held
+ * thread running again. Returns 0 when that stop is not (or no longer) in
+ * the statistics ring. */
+int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end);
+
+/* ---- gc/scavenge.c ------------------------------------------------------- */
+/* Tests: waits (as a blocked thread) until the scavenger's thread has done
+ * all it was asked. */
+void tci_scavenge_wait_idle(void);
+
+/* ---- gc/roots.c ---------------------------------------------------------- */
+/* Bytes of plain root ranges the last first stop read itself (tests). */
+uint64_t tci_roots_last_stop_range_bytes(void);
+
+/* ---- gc/mark.c ----------------------------------------------------------- */
+/* Times a marker stepped aside to keep to its share; and, for tests, a
+ * switch that makes every marker's slice count as competing for a CPU. */
+uint64_t tci_mark_steps_aside(void);
+extern tci_atomic tci_mark_pace_test_compete;
+
+/* ---- gc/markers.c -------------------------------------------------------- */
+/* The markers of a mark, the collector's thread included. */
+int tci_mark_workers(void);
+/* The collector's thread as it starts, world running, world_lock held:
+ * the helper threads and a few work buffers made now, not in the first
+ * cycle's stop. */
+void tci_mark_warm_locked(void);
+/* Cycles in which helper markers joined (the grey list outgrew a buffer). */
+uint64_t tci_mark_parallel_cycles(void);
+
+/* ---- gc/init.c ----------------------------------------------------------- */
+extern tci_config tci_cfg; /* written once by tc_init, then read-only */
+
+/* ---- gc/barrier.c -------------------------------------------------------- */
+/* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the
+ * barrier shades and caches allocate black. The phase is the public
+ * header's tc_barrier_enabled_ (one variable), written with every attached
+ * thread stopped; an attached running thread reads it relaxed (see
+ * barrier.c). */
+enum { TCI_PHASE_OFF = 0, TCI_PHASE_MARK = 1 };
+static inline int tci_phase(void)
+{
+    return tci_int_load_relaxed(&tc_barrier_enabled_);
+}
+
+/* ---- gc/sweep.c ---------------------------------------------------------- */
+/* The global sweep generation: 2 more at every mark termination. A span with
+ * sweepgen == g - 2 needs sweeping, g - 1 is being swept, g is swept. Written
+ * only with the world stopped. */
+extern tci_atomic tci_sweepgen;
+
+/* ---- gc/cache.c ---------------------------------------------------------- */
+/* Returns every span the thread's cache holds to the centrals. With the world
+ * stopped or by the owner. */
+void tci_cache_flush(tci_thread *t);
+
+#endif
