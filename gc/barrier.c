@@ -38,7 +38,7 @@ static __attribute__((noinline)) void shade_stray(uintptr_t old)
 {
     tci_mutex_lock(&stray_lock); /* released below */
     if (!stray_tracer)
-        stray_tracer = tci_tracer_new();
+        stray_tracer = tci_mark_tracer_new();
     if (stray_tracer) {
         tci_mark_shade(stray_tracer, old);
         tci_mark_tracer_flush(stray_tracer);

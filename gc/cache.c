@@ -80,7 +80,7 @@ static inline uint64_t valid_mask(uint32_t nelems, uint32_t word)
 static void premark_window(alloc_slot *a, tci_span *s, uint32_t word)
 {
     tci_atomic_or_test(&s->mark_bits[word], (uintptr_t)a->free_bits);
-    tci_atomic_add_full(&tci_black_bytes,
+    tci_atomic_add_full(&tci_cycle_black_bytes,
                         (uintptr_t)__builtin_popcountll(a->free_bits) * s->elemsize);
     a->premarked = 1;
 }
@@ -93,7 +93,7 @@ static void unmark_unused(alloc_slot *a, tci_span *s, uint32_t word)
     if (!a->free_bits)
         return;
     tci_atomic_and_not(&s->mark_bits[word], (uintptr_t)a->free_bits);
-    tci_atomic_sub_full(&tci_black_bytes,
+    tci_atomic_sub_full(&tci_cycle_black_bytes,
                         (uintptr_t)__builtin_popcountll(a->free_bits) * s->elemsize);
 }
 
@@ -179,12 +179,12 @@ int tci_cache_attach(tci_thread *t)
         c = calloc(1, sizeof *c);
         if (!c)
             return -1;
-        c->tracer = tci_tracer_new();
+        c->tracer = tci_mark_tracer_new();
         if (!c->tracer) {
             free(c);
             return -1;
         }
-        tci_atomic_add_full(&cache_sys_bytes, sizeof *c + tci_tracer_size());
+        tci_atomic_add_full(&cache_sys_bytes, sizeof *c + tci_mark_tracer_size());
         /* Published whole: partner the acquire in tci_cache_read_counts. */
         c->all_next = (tci_cache *)tci_atomic_load_relaxed(&all_caches);
         tci_atomic_store_release(&all_caches, (uintptr_t)c);
@@ -200,7 +200,7 @@ void tci_cache_flush(tci_thread *t)
 {
     tci_cache *c = t->gc_local;
     for (int k = 0; k < TCI_NKINDS; k++)
-        for (int cl = 1; cl < tci_nclasses; cl++)
+        for (int cl = 1; cl < tci_sizeclass_count; cl++)
             if (c->slots[k][cl].span)
                 release_span(&c->slots[k][cl]);
     tci_mark_tracer_flush(c->tracer);
@@ -208,7 +208,7 @@ void tci_cache_flush(tci_thread *t)
 
 void tci_cache_flush_all_stw(void)
 {
-    for (tci_thread *t = tci_threads_first(); t; t = t->next)
+    for (tci_thread *t = tci_thread_first(); t; t = t->next)
         tci_cache_flush(t);
 }
 
@@ -226,7 +226,7 @@ void tci_cache_detach(tci_thread *t)
 void tci_cache_region(tci_thread *t, int inside)
 {
     /* In a blocking region the fast path finds no cache, and the call
-     * goes to tci_not_attached, which names the region. */
+     * goes to tci_cache_not_attached, which names the region. */
     my_cache = inside ? NULL : t->gc_local;
 }
 
@@ -239,11 +239,11 @@ void tci_cache_read_counts(tci_alloc_counts *out)
 {
     memset(out, 0, sizeof *out);
     for (tci_cache *c = (tci_cache *)tci_atomic_load_acquire(&all_caches); c; c = c->all_next) {
-        for (int cl = 1; cl < tci_nclasses; cl++) {
+        for (int cl = 1; cl < tci_sizeclass_count; cl++) {
             uint64_t m = tci_atomic_load_relaxed(&c->nmalloc[cl]);
             out->class_mallocs[cl] += m;
             out->mallocs += m;
-            out->total_bytes += m * tci_classes[cl].size;
+            out->total_bytes += m * tci_sizeclass_table[cl].size;
         }
         uint64_t m = tci_atomic_load_relaxed(&c->large_nmalloc);
         out->class_mallocs[0] += m;
@@ -314,8 +314,9 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
             continue;
         if (a->span)
             release_span(a);
-        if ((tci_cfg.gcstress && tci_cycle_stress_tick(self) != 0) ||
-            tci_cycle_maybe_trigger(self, (size_t)tci_classes[cl].npages[kind] * TCI_PAGE_SIZE))
+        if ((tci_env_cfg.gcstress && tci_cycle_stress_tick(self) != 0) ||
+            tci_cycle_maybe_trigger(self, (size_t)tci_sizeclass_table[cl].npages[kind] *
+                                              TCI_PAGE_SIZE))
             return NULL; /* errno ENOMEM */
         tci_span *s = tci_central_acquire(cl, kind);
         if (!s) {
@@ -335,7 +336,7 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
         tci_thread_park(self);
     size_t npages = (size + TCI_PAGE_SIZE - 1) >> TCI_PAGE_SHIFT;
     size_t bytes = npages << TCI_PAGE_SHIFT;
-    if ((tci_cfg.gcstress && tci_cycle_stress_tick(self) != 0) ||
+    if ((tci_env_cfg.gcstress && tci_cycle_stress_tick(self) != 0) ||
         tci_cycle_maybe_trigger(self, bytes))
         return NULL; /* errno ENOMEM */
     tci_sweep_reclaim(npages);
@@ -356,16 +357,16 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
         /* Allocated black: no phase change can come before we return (it
          * needs a stop, and we do not poll before then). */
         tci_atomic_store_relaxed(&s->mark_bits[0], 1);
-        tci_atomic_add_full(&tci_black_bytes, bytes);
+        tci_atomic_add_full(&tci_cycle_black_bytes, bytes);
     }
     /* Published last, with a release store: a concurrent marker that
      * follows a stale conservative word into these pages finds the object
      * only once it is set up (type id, black mark), never half-made.
      * Partner: the acquire load of nalloc in heap.h's object lookup. */
     tci_u32_store_release(&s->nalloc, 1);
-    tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
-    tci_atomic_store_release(&s->specials_sg, tci_atomic_load_relaxed(&tci_sweepgen));
-    tci_large_push_swept(s);
+    tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweep_gen));
+    tci_atomic_store_release(&s->specials_sg, tci_atomic_load_relaxed(&tci_sweep_gen));
+    tci_central_push_large(s);
     tci_atomic_add_full(&tci_heap_live, bytes);
     counter_inc(&c->large_nmalloc, 1);
     counter_inc(&c->large_bytes, bytes);
@@ -403,7 +404,7 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
 {
     tci_cache *c = my_cache;
     if (__builtin_expect(c == NULL, 0))
-        return tci_not_attached(fn);
+        return tci_cache_not_attached(fn);
     if (size == 0)
         size = 1;
     if (__builtin_expect(size > TCI_MAX_SMALL, 0)) {
@@ -419,7 +420,7 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
     int cl = tci_size_to_class(size);
     /* Counted before the allocation, which may still fail (ENOMEM): a
      * bias of one failed allocation's bytes, against a branch here. */
-    c->sample_left -= (int64_t)tci_classes[cl].size;
+    c->sample_left -= (int64_t)tci_sizeclass_table[cl].size;
     if (__builtin_expect(c->sample_left < 0, 0))
         return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
     alloc_slot *a = &c->slots[kind][cl];
@@ -451,7 +452,7 @@ void *tc_alloc_array(const tc_type *t, size_t n)
     size_t size;
     if (__builtin_mul_overflow(t->size, n, &size)) {
         if (!my_cache)
-            return tci_not_attached("tc_alloc_array");
+            return tci_cache_not_attached("tc_alloc_array");
         errno = ENOMEM;
         return NULL;
     }
@@ -492,7 +493,7 @@ void tci_cache_sample_reset(void)
         my_cache->sample_left = tci_profile_next(&my_cache->sample_rng, &my_cache->sample_epoch);
 }
 
-void *tci_not_attached(const char *fn)
+void *tci_cache_not_attached(const char *fn)
 {
     tci_thread *self = tci_thread_self();
     if (self && self->blocking_depth > 0)
@@ -505,11 +506,11 @@ void *tci_not_attached(const char *fn)
     return NULL;
 }
 
-int tci_check_heap_thread(const char *fn)
+int tci_cache_check_thread(const char *fn)
 {
     tci_thread *self = tci_thread_self();
     if (!self || self->blocking_depth > 0) {
-        tci_not_attached(fn);
+        tci_cache_not_attached(fn);
         return -1;
     }
     return 0;

@@ -52,9 +52,9 @@ static tci_span *pop(tci_span **list)
     return s;
 }
 
-void tci_span_init_small(tci_span *s, int c, int k)
+void tci_central_init_span(tci_span *s, int c, int k)
 {
-    const tci_sizeclass *sc = &tci_classes[c];
+    const tci_sizeclass *sc = &tci_sizeclass_table[c];
     s->kind = (uint8_t)k;
     s->sizeclass = (uint8_t)c;
     s->elemsize = sc->size;
@@ -63,9 +63,9 @@ void tci_span_init_small(tci_span *s, int c, int k)
     s->types = k == TCI_KIND_PRECISE
                    ? (uint32_t *)(s->base + (uintptr_t)s->nelems * sc->size)
                    : NULL;
-    tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweepgen));
+    tci_atomic_store_relaxed(&s->sweepgen, tci_atomic_load_relaxed(&tci_sweep_gen));
     /* Nothing in it was there at the last mark: no special to settle. */
-    tci_atomic_store_release(&s->specials_sg, tci_atomic_load_relaxed(&tci_sweepgen));
+    tci_atomic_store_release(&s->specials_sg, tci_atomic_load_relaxed(&tci_sweep_gen));
 }
 
 static void put_swept_locked(central *ce, tci_span *s, uintptr_t sg)
@@ -80,7 +80,7 @@ static void put_swept_locked(central *ce, tci_span *s, uintptr_t sg)
 tci_span *tci_central_acquire(int c, int k)
 {
     central *ce = &centrals[k][c];
-    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweep_gen);
     tci_span *s;
 
     tci_mutex_lock(&ce->lock); /* released on every path below */
@@ -96,7 +96,7 @@ tci_span *tci_central_acquire(int c, int k)
             break;
         tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
         tci_mutex_unlock(&ce->lock);
-        tci_span_sweep(s, 1);
+        tci_sweep_span(s, 1);
         if (s->nalloc < s->nelems)
             goto have;
         /* Sweeping until a span has room can take many spans: a stop
@@ -111,7 +111,7 @@ tci_span *tci_central_acquire(int c, int k)
             tci_thread *self = tci_thread_self();
             if (self)
                 tci_thread_park(self);
-            sg = tci_atomic_load_relaxed(&tci_sweepgen);
+            sg = tci_atomic_load_relaxed(&tci_sweep_gen);
             tci_mutex_lock(&ce->lock);
             if ((s = pop(&ce->partial[swept_half(sg)])) != NULL) {
                 tci_mutex_unlock(&ce->lock);
@@ -121,13 +121,13 @@ tci_span *tci_central_acquire(int c, int k)
     }
     tci_mutex_unlock(&ce->lock);
 
-    const tci_sizeclass *sc = &tci_classes[c];
+    const tci_sizeclass *sc = &tci_sizeclass_table[c];
     tci_sweep_reclaim(sc->npages[k]);
     int needzero;
     s = tci_heap_alloc_span(sc->npages[k], TCI_SPAN_SMALL, &needzero);
     if (!s)
         return NULL;
-    tci_span_init_small(s, c, k);
+    tci_central_init_span(s, c, k);
 have:
     s->in_cache = 1;
     return s;
@@ -138,14 +138,14 @@ void tci_central_release(tci_span *s)
     central *ce = &centrals[s->kind][s->sizeclass];
     s->in_cache = 0;
     tci_mutex_lock(&ce->lock); /* released below */
-    put_swept_locked(ce, s, tci_atomic_load_relaxed(&tci_sweepgen));
+    put_swept_locked(ce, s, tci_atomic_load_relaxed(&tci_sweep_gen));
     tci_mutex_unlock(&ce->lock);
 }
 
-void tci_large_push_swept(tci_span *s)
+void tci_central_push_large(tci_span *s)
 {
     tci_mutex_lock(&large_lock); /* released below */
-    push(&large[swept_half(tci_atomic_load_relaxed(&tci_sweepgen))], s);
+    push(&large[swept_half(tci_atomic_load_relaxed(&tci_sweep_gen))], s);
     tci_mutex_unlock(&large_lock);
 }
 
@@ -160,9 +160,9 @@ long tci_central_sweep_large(uintptr_t sg)
         return -1;
     size_t npages = s->npages;
     tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
-    if (tci_span_sweep(s, 0) == 0)
+    if (tci_sweep_span(s, 0) == 0)
         return (long)npages;
-    tci_large_push_swept(s);
+    tci_central_push_large(s);
     return 0;
 }
 
@@ -180,7 +180,7 @@ static long sweep_one_small(central *ce, uintptr_t sg)
     tci_atomic_store_relaxed(&s->sweepgen, sg - 1);
     tci_mutex_unlock(&ce->lock);
     size_t npages = s->npages;
-    if (tci_span_sweep(s, 0) == 0)
+    if (tci_sweep_span(s, 0) == 0)
         return (long)npages;
     tci_mutex_lock(&ce->lock);
     put_swept_locked(ce, s, sg);

@@ -29,9 +29,9 @@ void tci_stats_set_pool_totals(void (*fn)(uint64_t out[6]));
 /* ---- gc/cache.c ---------------------------------------------------------- */
 /* Reports a heap call from a thread that is not attached, or is inside a
  * blocking region; errno EPERM, returns NULL. */
-void *tci_not_attached(const char *fn);
+void *tci_cache_not_attached(const char *fn);
 /* For an API call that touches the heap: 0 from an attached thread outside
  * a blocking region; otherwise reports it naming fn, errno EPERM, -1. */
-int tci_check_heap_thread(const char *fn);
+int tci_cache_check_thread(const char *fn);
 
 #endif

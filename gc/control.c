@@ -5,7 +5,7 @@
  * the limiter engages. This file holds its one instance and feeds it what
  * it cannot read itself (the clocks, the process's CPU time, what the
  * mark measured), and mirrors what the allocation paths must read without
- * a lock into atomics: tci_next_gc (the goal), the trigger, the assist
+ * a lock into atomics: tci_control_next_gc (the goal), the trigger, the assist
  * ratio (0 while the limiter is engaged), whether the goal is hard.
  *
  * GC CPU is counted here and only here, four ways, for four readers:
@@ -32,7 +32,7 @@
 #include "os.h"
 #include "pacer.h"
 
-tci_atomic tci_next_gc;
+tci_atomic tci_control_next_gc;
 
 static tci_mutex pacer_lock = TCI_MUTEX_INIT(TCI_RANK_PACER, "pacer_lock");
 static tci_pacer pacer; /* pacer_lock */
@@ -112,9 +112,9 @@ static void pacer_publish_locked(void)
     tci_assert_held(&pacer_lock);
     publish_settings_locked();
     tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
-    tci_atomic_store_relaxed(&tci_next_gc, pacer.goal_bytes);
+    tci_atomic_store_relaxed(&tci_control_next_gc, pacer.goal_bytes);
     tci_atomic_store_relaxed(&gc_trigger,
-                             tci_cfg.gcstoptheworld ? pacer.goal_bytes : pacer.trigger_bytes);
+                             tci_env_cfg.gcstoptheworld ? pacer.goal_bytes : pacer.trigger_bytes);
 }
 
 void tci_control_init(const tci_pacer_config *pc)
@@ -309,8 +309,8 @@ void tci_control_mark_done_stw(tci_pacer_mark *m, uint64_t now)
     m->nonheap_bytes = tci_control_nonheap_bytes(&hs);
     uint64_t kept = m->marked_bytes + m->black_bytes;
     tci_atomic_store_relaxed(&tci_heap_live, kept);
-    tci_atomic_store_relaxed(&tci_sweepgen, tci_atomic_load_relaxed(&tci_sweepgen) + 2);
-    tci_atomic_store_relaxed(&tci_unswept_spans, tci_heap_nspans());
+    tci_atomic_store_relaxed(&tci_sweep_gen, tci_atomic_load_relaxed(&tci_sweep_gen) + 2);
+    tci_atomic_store_relaxed(&tci_sweep_unswept_spans, tci_heap_nspans());
     tci_mutex_lock(&pacer_lock); /* released below */
     tci_pacer_mark_done(&pacer, m);
     limiter_update_locked(now, 1);
@@ -415,7 +415,7 @@ void tci_control_trace_mark(const tci_pacer_mark *m, uint64_t goal, uint64_t exp
             (unsigned long long)(m->root_bytes - stack_bytes), (unsigned long long)expected_work,
             (unsigned long long)m->heap_at_trigger, (unsigned long long)m->heap_at_end, dgoal,
             tci_trace_float(f, cons_before));
-    if (tci_cfg.gcpacertrace < 2)
+    if (tci_env_cfg.gcpacertrace < 2)
         return;
     fprintf(stderr,
             "pacer: cycle %llu marked %.1f MB black %.1f MB roots %.1f KB assists %.1f MB "

@@ -47,9 +47,8 @@
 #include "os.h"
 #include "pacer.h"
 
-tci_atomic tci_heap_live;
 /* Bytes allocated black in this mark: reset at stop #1, atomic adds. */
-tci_atomic tci_black_bytes;
+tci_atomic tci_cycle_black_bytes;
 
 /* Cycle hooks (tci_cycle_hook_add): written under world_lock, read with
  * the world stopped (start) or after a cycle (after; the count is an
@@ -104,16 +103,16 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     tci_world_assert_held();
     uint64_t t0 = tci_os_now_ns();
     uint64_t heap0 = tci_atomic_load_relaxed(&tci_heap_live);
-    uint64_t goal = tci_atomic_load_relaxed(&tci_next_gc);
+    uint64_t goal = tci_atomic_load_relaxed(&tci_control_next_gc);
     uint64_t ttsp = tci_world_stop(self);
     tci_control_read_plan(expected, cons_before);
     tci_cache_flush_all_stw();
     tci_sweep_all();
     uint64_t t_marks = tci_os_now_ns();
     run_start_hooks_stw();
-    uint64_t live = tci_mark_stw();
+    uint64_t live = tci_markers_stw();
     uint64_t t_marke = tci_os_now_ns();
-    if (tci_cfg.verify)
+    if (tci_env_cfg.verify)
         tci_verify_marks_stw();
     tci_pacer_mark m = {
         .marked_bytes = live,
@@ -136,10 +135,10 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
         .mark_cpu_ns = (t_marke - t_marks) * ncpu,
         .term_cpu_ns = (t1 - t_marke) * ncpu,
         .heap0 = heap0, .heap1 = m.heap_at_end, .live = live, .goal = goal,
-        .next_goal = tci_atomic_load_relaxed(&tci_next_gc),
+        .next_goal = tci_atomic_load_relaxed(&tci_control_next_gc),
         .stack_bytes = stacks, .global_bytes = m.root_bytes - stacks,
         .pause_ns = tci_stats_cycle_pause_ns(), .stops = tci_stats_cycle_stops(),
-        .procs = tci_mark_workers() + tci_threads_count(),
+        .procs = tci_mark_workers() + tci_thread_count(),
     };
     r.cycle = tci_stats_record_cycle(live, forced, stacks, m.root_bytes - stacks);
     *out = r;
@@ -203,7 +202,7 @@ static void *gc_main(void *arg)
      * later ones take 20-60 us. */
     stack_warm();
     tci_world_lock(NULL);
-    tci_mark_warm_locked();
+    tci_markers_warm_locked();
     tci_world_unlock();
     tci_mutex_lock(&gc_lock); /* held except while a cycle runs */
     for (;;) {
@@ -367,15 +366,15 @@ static void first_stop(cycle *c)
     tci_world_lock(NULL);
     c->t0 = tci_os_now_ns();
     c->heap0 = tci_atomic_load_relaxed(&tci_heap_live);
-    c->goal = tci_atomic_load_relaxed(&tci_next_gc);
+    c->goal = tci_atomic_load_relaxed(&tci_control_next_gc);
     uint64_t ttsp = tci_world_stop(NULL);
     tci_cache_flush_all_stw();
     tci_sweep_all(); /* what allocation swept into caches meanwhile: normally nothing */
-    tci_atomic_store_relaxed(&tci_black_bytes, 0);
+    tci_atomic_store_relaxed(&tci_cycle_black_bytes, 0);
     uint64_t ratio = tci_control_mark_begin_stw(c->heap0, &c->expected_work, &c->cons_before);
     tci_barrier_set_phase(TCI_PHASE_MARK);
     run_start_hooks_stw();
-    tci_mark_begin_stw();
+    tci_markers_begin_stw();
     tci_gate_pass_stop();
     c->t_mark = tci_world_start();
     tci_control_record_stop(c->t0, c->t_mark, ttsp);
@@ -386,7 +385,7 @@ static void first_stop(cycle *c)
     };
     tci_world_unlock();
     tci_event_post(TC_GC_EVENT_START, &c->r, 0);
-    if (tci_cfg.gcpacertrace)
+    if (tci_env_cfg.gcpacertrace)
         trace_start(c, ratio);
     tci_mutex_lock(&gc_lock); /* released below */
     marks_started++;
@@ -400,12 +399,12 @@ static void first_stop(cycle *c)
  * the world restarted, the cycle's report. */
 static void end_mark_stw(cycle *c, uint64_t t2, uint64_t ttsp2)
 {
-    uint64_t marked = tci_mark_end_stw();
-    uint64_t black = tci_atomic_load_relaxed(&tci_black_bytes);
+    uint64_t marked = tci_markers_end_stw();
+    uint64_t black = tci_atomic_load_relaxed(&tci_cycle_black_bytes);
     uint64_t live = marked + black;
-    if (tci_cfg.checkmark)
-        tci_checkmark_stw();
-    if (tci_cfg.verify)
+    if (tci_env_cfg.checkmark)
+        tci_verify_checkmark_stw();
+    if (tci_env_cfg.verify)
         tci_verify_marks_stw();
     tci_barrier_set_phase(TCI_PHASE_OFF);
     /* The concurrent marking's CPU (markers and assists) joins the stops'
@@ -438,10 +437,10 @@ static void end_mark_stw(cycle *c, uint64_t t2, uint64_t ttsp2)
         .idle_cpu_ns = idle_cpu,
         .term_cpu_ns = (pause - stw1_ns) * ncpu,
         .heap0 = c->heap0, .heap1 = c->m.heap_at_end, .live = live, .goal = c->goal,
-        .next_goal = tci_atomic_load_relaxed(&tci_next_gc),
+        .next_goal = tci_atomic_load_relaxed(&tci_control_next_gc),
         .stack_bytes = stacks, .global_bytes = c->m.root_bytes - stacks,
         .pause_ns = pause, .stops = tci_stats_cycle_stops(),
-        .procs = tci_mark_workers() + tci_threads_count(),
+        .procs = tci_mark_workers() + tci_thread_count(),
     };
     c->r.cycle = tci_stats_record_cycle(live, c->forced, stacks, c->m.root_bytes - stacks);
 }
@@ -456,19 +455,19 @@ static void mark_and_terminate(cycle *c)
      * it; objects with a finalizer that nothing else reaches cannot change
      * (only their finalizer will see them again), and the queue shades
      * what it hands out meanwhile. */
-    tci_mark_roots_concurrent();
+    tci_markers_roots_concurrent();
     for (int round = 1;; round++) {
-        tci_mark_drain_all(1);
+        tci_markers_drain_all(1);
         /* The ephemerons, once per mark, world running, now that most of
          * their keys are marked: what the filing pushes (values of marked
          * keys) is drained beside the program, and a key marked later
          * brings its values with it, wherever it is marked (gc/special.c).
          * The stops do none of it. */
         if (round == 1) {
-            int pushed = tci_mark_file_ephemerons();
+            int pushed = tci_markers_file_ephemerons();
             tci_gate_pass_filed();
             if (pushed)
-                tci_mark_drain_all(1);
+                tci_markers_drain_all(1);
         }
         tci_world_lock(NULL);
         uint64_t t2 = tci_os_now_ns();
@@ -489,10 +488,10 @@ static void mark_and_terminate(cycle *c)
  * may be a full pipe), the event, the waiters, the hooks, the notifier. */
 static void after_concurrent_mark(cycle *c)
 {
-    if (tci_cfg.gcpacertrace)
+    if (tci_env_cfg.gcpacertrace)
         tci_control_trace_mark(&c->m, c->goal, c->expected_work, c->r.stack_bytes,
                                c->r.assist_cpu_ns + c->r.mark_cpu_ns, c->cons_before);
-    if (tci_cfg.gctrace)
+    if (tci_env_cfg.gctrace)
         tci_trace_gc(&c->r);
     tci_event_post(TC_GC_EVENT_MARK_DONE, &c->r, 0);
     tci_mutex_lock(&gc_lock); /* released below */
@@ -537,12 +536,12 @@ static __attribute__((noinline)) void collect_run(tci_thread *self, int forced)
     tci_world_unlock();
     /* Written with no lock held, as a blocked thread: stderr may be a
      * full pipe, and a stop must not wait for it. */
-    if (tci_cfg.gcpacertrace || tci_cfg.gctrace) {
+    if (tci_env_cfg.gcpacertrace || tci_env_cfg.gctrace) {
         tc_blocking_begin();
-        if (tci_cfg.gcpacertrace)
+        if (tci_env_cfg.gcpacertrace)
             tci_control_trace_mark(&m, r.goal, expected, r.stack_bytes, r.mark_cpu_ns,
                                    cons_before);
-        if (tci_cfg.gctrace)
+        if (tci_env_cfg.gctrace)
             tci_trace_gc(&r);
         tc_blocking_end();
     }
@@ -561,7 +560,7 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
      * and a stale heap address there kept dead objects alive. */
     tci_thread_save_frame(self);
     if (!forced && tci_atomic_load_relaxed(&tci_heap_live) + bytes <
-                       tci_atomic_load_relaxed(&tci_next_gc)) {
+                       tci_atomic_load_relaxed(&tci_control_next_gc)) {
         /* Another thread collected while we waited. */
         tci_world_unlock();
         return;
@@ -573,7 +572,7 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
  * errno ENOMEM when the collector's thread cannot start. */
 static int collect_forced(tci_thread *self)
 {
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         collect(self, 1, 0);
         return 0;
     }
@@ -586,7 +585,7 @@ static int collect_forced(tci_thread *self)
 
 void tc_collect(void)
 {
-    if (tci_check_heap_thread("tc_collect") != 0)
+    if (tci_cache_check_thread("tc_collect") != 0)
         return;
     tci_thread *self = tci_thread_self();
     if (collect_forced(self) != 0)
@@ -595,13 +594,13 @@ void tc_collect(void)
      * thread has swept, but allocation may have left spans to sweep in the
      * stop-the-world mode, which has no collector thread to scavenge). */
     tci_sweep_all();
-    if (tci_cfg.gcstoptheworld)
+    if (tci_env_cfg.gcstoptheworld)
         tci_scavenge_after_sweep();
 }
 
 void tc_release_memory(void)
 {
-    if (tci_check_heap_thread("tc_release_memory") != 0)
+    if (tci_cache_check_thread("tc_release_memory") != 0)
         return;
     tc_collect();
     tci_scavenge_all();
@@ -616,14 +615,15 @@ int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
          * a thread never waits, it assists, at most ASSIST_CAP per
          * allocation. */
         if (found_none && tci_control_goal_hard() &&
-            tci_atomic_load_relaxed(&tci_heap_live) + bytes >= tci_atomic_load_relaxed(&tci_next_gc))
+            tci_atomic_load_relaxed(&tci_heap_live) + bytes >=
+                tci_atomic_load_relaxed(&tci_control_next_gc))
             wait_collector_progress();
         return 0;
     }
     if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
         tci_control_trigger())
         return 0;
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         /* limiter_wait's counterpart for the stopped collector, which
          * looks at every allocation past the trigger: throttled. */
         if (!tci_control_limiter_holds_cycles(0))
@@ -633,7 +633,8 @@ int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
     if (!tci_atomic_load_relaxed(&cycle_active) && tci_cycle_request(0) == 0)
         return -1;
     if (tci_control_goal_hard() &&
-        tci_atomic_load_relaxed(&tci_heap_live) + bytes >= tci_atomic_load_relaxed(&tci_next_gc))
+        tci_atomic_load_relaxed(&tci_heap_live) + bytes >=
+            tci_atomic_load_relaxed(&tci_control_next_gc))
         wait_collector_progress();
     return 0;
 }
@@ -641,7 +642,7 @@ int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
 int tci_cycle_stress_tick(tci_thread *self)
 {
     static __thread unsigned ticks;
-    if (++ticks >= tci_cfg.gcstress) {
+    if (++ticks >= tci_env_cfg.gcstress) {
         ticks = 0;
         return collect_forced(self);
     }

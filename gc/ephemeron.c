@@ -103,7 +103,7 @@ static int eph_grow_locked(void)
             t[h] = e;
         }
     free(eph_table);
-    tci_atomic_add_full(&tci_other_sys_bytes, (n - eph_buckets) * sizeof *t);
+    tci_atomic_add_full(&tci_stats_other_sys_bytes, (n - eph_buckets) * sizeof *t);
     eph_table = t;
     eph_buckets = n;
     return 0;
@@ -123,7 +123,7 @@ static void eph_unfile_locked(tc_ephemeron *e)
 
 tc_ephemeron *tc_ephemeron_create(void *key, void *value)
 {
-    if (tci_check_heap_thread("tc_ephemeron_create") ||
+    if (tci_cache_check_thread("tc_ephemeron_create") ||
         tci_special_check_object("tc_ephemeron_create", key) ||
         (value && tci_special_check_object("tc_ephemeron_create", value)))
         return NULL;
@@ -143,7 +143,7 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
         return NULL;
     }
     eph_count++;
-    tci_atomic_add_full(&tci_other_sys_bytes, sizeof *e);
+    tci_atomic_add_full(&tci_stats_other_sys_bytes, sizeof *e);
     e->pending = NULL;
     e->filed = 0;
     e->next = NULL;
@@ -159,7 +159,7 @@ tc_ephemeron *tc_ephemeron_create(void *key, void *value)
 
 void *tc_ephemeron_key(tc_ephemeron *e)
 {
-    if (!e || tci_check_heap_thread("tc_ephemeron_key") ||
+    if (!e || tci_cache_check_thread("tc_ephemeron_key") ||
         !tci_special_handle_ok("tc_ephemeron_key", e, e->magic, TCI_HANDLE_EPHEMERON_LIVE))
         return NULL;
     return tci_special_read_handle(&e->key);
@@ -167,7 +167,7 @@ void *tc_ephemeron_key(tc_ephemeron *e)
 
 void *tc_ephemeron_value(tc_ephemeron *e)
 {
-    if (!e || tci_check_heap_thread("tc_ephemeron_value") ||
+    if (!e || tci_cache_check_thread("tc_ephemeron_value") ||
         !tci_special_handle_ok("tc_ephemeron_value", e, e->magic, TCI_HANDLE_EPHEMERON_LIVE))
         return NULL;
     /* NULL once the key is gone, whatever the value was. */
@@ -202,7 +202,7 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
     tci_mutex_unlock(&eph_lock);
     tci_special_quarantine_put_locked(e, &e->magic);
     tci_mutex_unlock(&tci_special_lock);
-    tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *e);
+    tci_atomic_sub_full(&tci_stats_other_sys_bytes, sizeof *e);
 }
 
 /* ---- The mark's side -------------------------------------------------------- */

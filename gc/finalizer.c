@@ -90,7 +90,7 @@ static int fin_grow_locked(void)
             t[h] = f;
         }
     free(tci_finalizer_table);
-    tci_atomic_add_full(&tci_other_sys_bytes, (n - tci_finalizer_buckets) * sizeof *t);
+    tci_atomic_add_full(&tci_stats_other_sys_bytes, (n - tci_finalizer_buckets) * sizeof *t);
     tci_finalizer_table = t;
     tci_finalizer_buckets = n;
     return 0;
@@ -125,7 +125,7 @@ static int start_thread(void)
 
 int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
 {
-    if (tci_check_heap_thread("tc_set_finalizer") ||
+    if (tci_cache_check_thread("tc_set_finalizer") ||
         tci_special_check_object("tc_set_finalizer", obj))
         return -1;
     tci_mutex_lock(&tci_special_lock); /* released on every path */
@@ -145,7 +145,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
             tci_special_span_unlink_locked(&f->link.span->fins, &f->link);
             fin_count--;
             tci_atomic_store_relaxed(&fin_registered, fin_count);
-            tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *f);
+            tci_atomic_sub_full(&tci_stats_other_sys_bytes, sizeof *f);
             free(f);
         }
         tci_mutex_unlock(&tci_special_lock);
@@ -175,7 +175,7 @@ int tc_set_finalizer(void *obj, void (*fn)(void *obj, void *arg), void *arg)
     tci_special_span_link_locked(&s->fins, &f->link, s);
     fin_count++;
     tci_atomic_store_relaxed(&fin_registered, fin_count);
-    tci_atomic_add_full(&tci_other_sys_bytes, sizeof *f);
+    tci_atomic_add_full(&tci_stats_other_sys_bytes, sizeof *f);
     int start = !thread_started && !thread_disabled;
     if (start)
         thread_started = 1;
@@ -222,13 +222,13 @@ static void run_one(tci_fin *f)
 {
     void *volatile obj = (void *)f->obj;
     f->fn(obj, f->arg);
-    tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *f);
+    tci_atomic_sub_full(&tci_stats_other_sys_bytes, sizeof *f);
     free(f);
 }
 
 int tc_finalizers_run_pending(void)
 {
-    if (tci_check_heap_thread("tc_finalizers_run_pending"))
+    if (tci_cache_check_thread("tc_finalizers_run_pending"))
         return -1;
     int n = 0;
     for (;;) {

@@ -24,7 +24,7 @@
 struct tc_type {
     const char *name;
     size_t size;
-    uint32_t id;        /* index in tci_types */
+    uint32_t id;        /* index in tci_type_table */
     size_t n_ptrs;
     tc_trace_fn trace;  /* or NULL: offsets below */
     /* Byte offsets of the pointer slots, ascending, each once. As wide as
@@ -34,8 +34,8 @@ struct tc_type {
 };
 #define TCI_MAX_TYPES (1u << 20)
 /* id -> type; entries are written once before their id is handed out. */
-extern struct tc_type **tci_types;
-int tci_types_init(void);
+extern struct tc_type **tci_type_table;
+int tci_type_init(void);
 
 /* ---- central.c: per size class and kind lists of spans ------------------- */
 /* Returns a swept span of class c and kind k with at least one free slot,
@@ -46,12 +46,12 @@ tci_span *tci_central_acquire(int c, int k);
 void tci_central_release(tci_span *s);
 void tci_central_init(void);
 /* Sets up a small span fresh from the page heap for class c and kind k. */
-void tci_span_init_small(tci_span *s, int c, int k);
+void tci_central_init_span(tci_span *s, int c, int k);
 
 /* Large objects' list, with the same swept/unswept halves. */
-void tci_large_push_swept(tci_span *s);
+void tci_central_push_large(tci_span *s);
 /* Sweeps one unswept span of the large list, or of class c and kind k, if
- * any (sg: tci_sweepgen now): -1 when none was left, else the pages it
+ * any (sg: tci_sweep_gen now): -1 when none was left, else the pages it
  * gave back to the page heap. */
 long tci_central_sweep_large(uintptr_t sg);
 long tci_central_sweep_class(int k, int c, uintptr_t sg);
@@ -70,11 +70,11 @@ long tci_central_sweep_class(int k, int c, uintptr_t sg);
 size_t tci_sweep_reclaim(size_t npages);
 /* Spans still to sweep in this cycle: set at mark termination to every span
  * in use, counted down by each sweep. */
-extern tci_atomic tci_unswept_spans;
+extern tci_atomic tci_sweep_unswept_spans;
 /* Sweeps s (owned by the caller). Returns 0 when s was freed to the page
  * heap (no object left), 1 otherwise. When keep is set an empty small span
  * is kept (the caller will allocate from it). */
-int tci_span_sweep(tci_span *s, int keep);
+int tci_sweep_span(tci_span *s, int keep);
 /* Sweeps every span not yet swept in this cycle. */
 void tci_sweep_all(void);
 /* Objects freed by sweeping, per size class ([0] unused) and large ones
@@ -110,29 +110,29 @@ void tci_mark_init(int markers, int ncpu);
 int tci_mark_paced(void);
 /* With the world stopped: marks everything reachable from the roots.
  * Returns the bytes marked. */
-uint64_t tci_mark_stw(void);
+uint64_t tci_markers_stw(void);
 /* Scans [lo, hi) conservatively into the tracer's marker. */
 void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi);
 
 /* Concurrent marking (see markers.c). In the first stop: greys the roots
  * but the finalizers'. */
-void tci_mark_begin_stw(void);
+void tci_markers_begin_stw(void);
 /* The collector, right after the first stop (world running, before the
  * drain): greys the barriered root ranges and what the finalizers keep.
  * Their size does not lengthen the stop (300,000 finalizers took it to
  * 118 ms, a 64 MiB range to 40 ms). */
-void tci_mark_roots_concurrent(void);
+void tci_markers_roots_concurrent(void);
 /* The collector's thread, world running (concurrent_drain: its CPU time
  * counts as GC CPU) or stopped: the markers drain the global grey work
  * until none is left that they can see. */
-void tci_mark_drain_all(int concurrent_drain);
+void tci_markers_drain_all(int concurrent_drain);
 /* Whether grey work waits in the global pool (after a flush: any at all). */
 int tci_mark_has_work(void);
 /* In the last stop, every tracer flushed: greys what the thread stacks
  * point to now, drains the rest and returns the bytes marked in the cycle
  * (shading and assists included; objects allocated black are counted by
  * the caches). */
-uint64_t tci_mark_end_stw(void);
+uint64_t tci_markers_end_stw(void);
 /* Background credit: bytes the markers have marked in this mark that no
  * assist has claimed yet; takes up to `want` of it, returns what it took.
  * tci_mark_progress: bytes marked in this mark so far, markers (as they
@@ -146,9 +146,9 @@ uint64_t tci_mark_slots_read(void);
 /* Bytes of mark work buffers allocated (they are kept for reuse). */
 uint64_t tci_mark_buf_bytes(void);
 /* A mutator's tracer, for its barrier and assists. */
-tc_tracer *tci_tracer_new(void);
-void tci_tracer_free(tc_tracer *tr);
-size_t tci_tracer_size(void);
+tc_tracer *tci_mark_tracer_new(void);
+void tci_mark_tracer_free(tc_tracer *tr);
+size_t tci_mark_tracer_size(void);
 /* Greys the object p points into if it is white (the write barrier). */
 void tci_mark_shade(tc_tracer *tr, uintptr_t p);
 /* Hands the tracer's grey objects and marked bytes to the global pool. */
@@ -160,7 +160,7 @@ void tci_mark_tracer_flush(tc_tracer *tr);
 size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *marked);
 /* Checkmark, world stopped, after the mark: every object a root or the
  * object obj points to must be marked; aborts naming it otherwise. */
-void tci_mark_check_roots(void);
+void tci_markers_check_roots(void);
 void tci_mark_check_enable(tc_tracer *tr);
 void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
 /* The object whose slots the checking tracer is given next (tc_trace), for
@@ -178,7 +178,7 @@ void tci_mark_push_deferred(tc_tracer *tr, uintptr_t value);
 /* The collector, during a concurrent mark once a drain is over (helpers
  * idle): files the ephemerons (tci_ephemeron_file_all) into its own
  * tracer; nonzero when that pushed work for the next drain. */
-int tci_mark_file_ephemerons(void);
+int tci_markers_file_ephemerons(void);
 void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj);
 
 /* ---- ephemeron.c: ephemerons and the mark's fixpoint over them ----------- */
@@ -224,7 +224,7 @@ void tci_roots_scan_barriered(tc_tracer *tr);
 /* Before a concurrent mark's first stop, world running: write-protects the
  * plain ranges big enough (roots.c), so that the stop need not read them.
  * After the stop the collector scans them (tci_roots_scan_protected, from
- * tci_mark_roots_concurrent) and makes them writable again. */
+ * tci_markers_roots_concurrent) and makes them writable again. */
 void tci_roots_arm(void);
 void tci_roots_scan_protected(tc_tracer *tr);
 /* With the world stopped, at a mark's first stop: notes where each
@@ -237,7 +237,7 @@ uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id);
  * every root as tci_roots_scan has them, but the stacks as the mark's last
  * stop scans them (tci_roots_scan_new_frames): above the first stop's
  * stack start a word the first stop did not see is dead to the program
- * (see tci_mark_end_stw), and what it points to may rightly be unmarked.
+ * (see tci_markers_end_stw), and what it points to may rightly be unmarked.
  * Leaves the statistics of the roots alone. */
 void tci_roots_scan_checked(tc_tracer *tr, uint64_t mark_id);
 /* Bytes of root ranges and stacks scanned by the last scan, together and
@@ -253,11 +253,11 @@ uint64_t tci_verify_marks_stw(void);
 /* TRICOLOR_DEBUG=checkmark=1: the same check with the roots and trace
  * callbacks included, after a concurrent mark: aborts naming the first
  * reachable object the mark missed. */
-uint64_t tci_checkmark_stw(void);
+uint64_t tci_verify_checkmark_stw(void);
 /* One object's part of it (caches flushed): with a checking tracer
  * (tci_mark_check_enable), aborts naming any object obj points to that is
  * allocated and unmarked. */
-void tci_checkmark_object(tc_tracer *tr, uintptr_t obj);
+void tci_verify_checkmark_object(tc_tracer *tr, uintptr_t obj);
 
 /* ---- scavenge.c: the scavenger's policy and thread ------------------------- */
 /* How much heap to keep after a cycle: the larger of goal x fragmentation
@@ -279,8 +279,8 @@ void tci_scavenge_replan(void);
 void tci_scavenge_all(void);
 
 /* ---- init.c: tc_init and the setters -------------------------------------- */
-/* tci_cfg: testing.h. */
-/* tci_initialised: observable.h. */
+/* tci_env_cfg (the configuration it reads): runtime/env.h. */
+/* tci_init_done: observable.h. */
 
 /* ---- barrier.c: the phase and the barrier's marking path ------------------ */
 /* The phase (TCI_PHASE_*, tci_phase): testing.h. */
@@ -293,7 +293,8 @@ void tci_barrier_shade(uintptr_t p);
 /* ---- control.c: the pacer's glue, the limiter, assists, GC CPU ------------ */
 struct tci_pacer_config;
 struct tci_pacer_mark;
-extern tci_atomic tci_next_gc; /* the heap goal; UINT64_MAX when off; written under pacer_lock */
+/* The heap goal; UINT64_MAX when off. Written under pacer_lock. */
+extern tci_atomic tci_control_next_gc;
 void tci_control_init(const struct tci_pacer_config *pc);
 int tci_control_ncpu(void); /* read once at tc_init */
 /* The setters' part: each returns the old value (memlimit: INT64_MAX for
@@ -358,8 +359,7 @@ void tci_notify_after_mark(void);
 /* ---- cycle.c: the cycle, the collector thread, requests ------------------- */
 /* Bytes allocated black in this mark (premarked windows, less what went
  * unused; large objects). */
-extern tci_atomic tci_black_bytes;
-extern tci_atomic tci_heap_live; /* bytes allocated since last mark + marked */
+extern tci_atomic tci_cycle_black_bytes;
 /* Called on allocation slow paths with the bytes about to be taken: may run
  * a collection. -1 with errno ENOMEM (reported) when a collection is due
  * and the collector's thread cannot start: the allocation fails. */
@@ -379,7 +379,7 @@ uint64_t tci_cycle_requested(void);
 /* ---- stats.c: the statistics (read without a lock) ----------------------- */
 void tci_stats_init(int ncpu, uint64_t now_ns);
 /* tci_stats_init_ns, tci_stats_gc_cpu_fraction, tci_stats_hist_sum and
- * tci_other_sys_bytes: observable.h. */
+ * tci_stats_other_sys_bytes: observable.h. */
 /* The world_lock holder: a stop from t0 (the request) to t1 (every held
  * thread running again), both tci_os_now_ns, with its time to stop. */
 void tci_stats_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp, uint64_t restart);

@@ -29,12 +29,16 @@
 #include <string.h>
 
 #include "heap_internal.h"
+
+/* Bytes allocated since the last mark plus what it marked: the heap size
+ * the trigger and the goal are compared with (gc.h). Atomic adds. */
+tci_atomic tci_heap_live;
 #include "lock.h"
 #include "os.h"
 
 #define SPAN_CHUNK (64 * 1024)
 
-tci_arena **tci_arena_map;
+tci_arena **tci_heap_arena_map;
 uintptr_t tci_heap_lo = UINTPTR_MAX, tci_heap_hi = 0;
 
 tci_mutex tci_heap_lock = TCI_MUTEX_INIT(TCI_RANK_HEAP, "heap_lock");
@@ -80,8 +84,8 @@ uint64_t tci_heap_nspans_inuse;
 
 int tci_heap_init(void)
 {
-    tci_arena_map = tci_os_map(TCI_L1_ENTRIES * sizeof(tci_arena *));
-    if (!tci_arena_map)
+    tci_heap_arena_map = tci_os_map(TCI_L1_ENTRIES * sizeof(tci_arena *));
+    if (!tci_heap_arena_map)
         return -1;
     return 0;
 }
@@ -323,7 +327,7 @@ static int grow_locked(void)
     tci_heap_meta_bytes += sizeof *a;
     a->base = (uintptr_t)mem;
     /* Release: partner tci_span_of's acquire load of the arena map. */
-    tci_ptr_store_release(&tci_arena_map[a->base >> TCI_ARENA_SHIFT], a);
+    tci_ptr_store_release(&tci_heap_arena_map[a->base >> TCI_ARENA_SHIFT], a);
     arenas[narenas++] = a;
     tci_heap_sys_bytes += TCI_ARENA_SIZE - TCI_HEAP_SKIP_BYTES;
     tci_heap_widen_bounds_locked((uintptr_t)mem, (uintptr_t)mem + TCI_ARENA_SIZE);

@@ -52,11 +52,13 @@ typedef struct tci_arena {
  * a huge object's mapping made or freed) and read with acquire loads by
  * tci_span_of on any thread (partner: those stores: a reader sees the
  * table's spans[] set up), plainly under heap_lock by the page heap. */
-extern tci_arena **tci_arena_map;
+extern tci_arena **tci_heap_arena_map;
 /* Bounds of every arena and huge mapping, for a quick reject: only ever
  * widened, under heap_lock, with relaxed atomic stores; read with relaxed
  * loads by tci_span_of (a pointer into a new arena reaches another thread
  * only through a synchronizing store, after the widening). */
+/* Bytes allocated since the last mark plus what it marked (heap.c). */
+extern tci_atomic tci_heap_live;
 extern uintptr_t tci_heap_lo, tci_heap_hi;
 
 int tci_heap_init(void);
@@ -85,7 +87,7 @@ static inline tci_span *tci_span_of(uintptr_t p)
         return NULL;
     /* Acquire, both: partners the release stores of heap.c and heap_huge.c
      * that publish an arena (or a huge table) and a page's span. */
-    tci_arena *a = tci_ptr_load_acquire(&tci_arena_map[p >> TCI_ARENA_SHIFT]);
+    tci_arena *a = tci_ptr_load_acquire(&tci_heap_arena_map[p >> TCI_ARENA_SHIFT]);
     if (!a)
         return NULL;
     return tci_ptr_load_acquire(&a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)]);

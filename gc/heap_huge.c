@@ -54,8 +54,8 @@ static size_t huge_map_bytes(size_t npages)
  * lives). */
 static uint64_t l1_bytes(size_t first, size_t n)
 {
-    uintptr_t lo = (uintptr_t)&tci_arena_map[first] & ~(uintptr_t)4095;
-    uintptr_t hi = ((uintptr_t)&tci_arena_map[first + n] + 4095) & ~(uintptr_t)4095;
+    uintptr_t lo = (uintptr_t)&tci_heap_arena_map[first] & ~(uintptr_t)4095;
+    uintptr_t hi = ((uintptr_t)&tci_heap_arena_map[first + n] + 4095) & ~(uintptr_t)4095;
     return hi - lo;
 }
 
@@ -169,7 +169,7 @@ tci_span *tci_heap_huge_alloc(size_t npages)
         tci_ptr_store_release(&t->spans[i], s); /* partner: tci_span_of */
     size_t first = (uintptr_t)mem >> TCI_ARENA_SHIFT, n = bytes >> TCI_ARENA_SHIFT;
     for (size_t i = 0; i < n; i++)
-        tci_ptr_store_release(&tci_arena_map[first + i], t); /* partner: tci_span_of */
+        tci_ptr_store_release(&tci_heap_arena_map[first + i], t); /* partner: tci_span_of */
     tci_heap_widen_bounds_locked((uintptr_t)mem, (uintptr_t)mem + bytes);
     huge_list_push(&huge_used, t);
     tci_heap_meta_bytes += l1_bytes(first, n);
@@ -190,12 +190,12 @@ void tci_heap_huge_free(tci_span *s)
     size_t bytes = huge_map_bytes(s->npages);
     size_t first = mem >> TCI_ARENA_SHIFT, n = bytes >> TCI_ARENA_SHIFT;
     for (size_t i = 0; i < n; i++)
-        tci_ptr_store_release(&tci_arena_map[first + i], NULL); /* partner: tci_span_of */
+        tci_ptr_store_release(&tci_heap_arena_map[first + i], NULL); /* partner: tci_span_of */
     tci_heap_meta_bytes -= l1_bytes(first, n);
     /* The first-level pages only this object's entries were on read as
      * zeros (NULL) once returned, as they read now. */
-    uintptr_t lo = ((uintptr_t)&tci_arena_map[first] + 4095) & ~(uintptr_t)4095;
-    uintptr_t hi = (uintptr_t)&tci_arena_map[first + n] & ~(uintptr_t)4095;
+    uintptr_t lo = ((uintptr_t)&tci_heap_arena_map[first] + 4095) & ~(uintptr_t)4095;
+    uintptr_t hi = (uintptr_t)&tci_heap_arena_map[first + n] & ~(uintptr_t)4095;
     if (hi > lo)
         tci_os_release((void *)lo, hi - lo);
     huge_list_remove(&huge_used, t);

@@ -56,7 +56,7 @@ _Static_assert(TCI_HEAP_SKIP_BYTES == TCI_PAGE_SIZE, "tci_heap_is_huge counts on
 
 static inline tci_arena *tci_heap_arena_of(uintptr_t p)
 {
-    return tci_arena_map[p >> TCI_ARENA_SHIFT];
+    return tci_heap_arena_map[p >> TCI_ARENA_SHIFT];
 }
 
 /* heap.c: span structs, mappings, the free lists. */

@@ -13,8 +13,7 @@
 #include "os.h"
 #include "pacer.h"
 
-tci_config tci_cfg; /* written once by tc_init, before any other thread reads it */
-int tci_initialised; /* written under init_lock; read after tc_init returned */
+int tci_init_done; /* written under init_lock; read after tc_init returned */
 static tci_mutex init_lock = TCI_MUTEX_INIT(TCI_RANK_INIT, "init_lock");
 
 static const tci_thread_hooks thread_hooks = {
@@ -44,7 +43,7 @@ int tc_init(void)
 {
     char err[512];
     tci_mutex_lock(&init_lock); /* released on every path */
-    if (tci_initialised)
+    if (tci_init_done)
         return init_fail("tc_init called twice (the heap is set up already; "
                          "other threads call tc_thread_attach)", EALREADY);
     tci_config cfg;
@@ -57,15 +56,15 @@ int tc_init(void)
     int ncpu = tci_os_ncpu();
     if (cfg.markers == 0)
         cfg.markers = default_markers(cfg.gcstoptheworld, ncpu);
-    tci_cfg = cfg;
+    tci_env_cfg = cfg;
     tci_sizeclass_init();
     tci_central_init();
-    if (tci_heap_init() != 0 || tci_types_init() != 0 ||
-        tci_threads_init(&thread_hooks) != 0)
+    if (tci_heap_init() != 0 || tci_type_init() != 0 ||
+        tci_thread_init(&thread_hooks) != 0)
         return init_fail("tc_init: cannot reserve address space for the heap", ENOMEM);
     tci_mark_init(cfg.markers, ncpu);
     tci_profile_init(cfg.mem_profile_rate);
-    tci_atomic_store_relaxed(&tci_sweepgen, 2);
+    tci_atomic_store_relaxed(&tci_sweep_gen, 2);
     tci_pacer_config pc = {
         .gc_percent = cfg.gc_percent,
         .memlimit_bytes = cfg.memlimit,
@@ -76,7 +75,7 @@ int tc_init(void)
     };
     tci_control_init(&pc);
     tci_stats_init(ncpu, tci_os_now_ns());
-    tci_initialised = 1;
+    tci_init_done = 1;
     tci_mutex_unlock(&init_lock);
     if (tc_thread_attach() != 0)
         return -1;
@@ -85,7 +84,7 @@ int tc_init(void)
 
 int tc_set_gc_percent(int percent)
 {
-    if (!tci_initialised) {
+    if (!tci_init_done) {
         /* tc_init sets it from TRICOLOR_GC: a value set before would be
          * lost without a word. */
         fprintf(stderr, "tricolor: tc_set_gc_percent: call tc_init() first (refused)\n");
@@ -102,7 +101,7 @@ int tc_set_gc_percent(int percent)
 
 int64_t tc_set_memory_limit(int64_t bytes)
 {
-    if (!tci_initialised) {
+    if (!tci_init_done) {
         fprintf(stderr, "tricolor: tc_set_memory_limit: call tc_init() first (refused)\n");
         errno = EPERM;
         return -1;

@@ -305,7 +305,7 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
     const struct tc_type *t = NULL;
     if (s->kind != TCI_KIND_CONSERVATIVE) {
         uint32_t id = tci_span_type_id(s, obj);
-        t = tci_types[id];
+        t = tci_type_table[id];
         if (t->trace) { /* a callback sees the whole object */
             t->trace((void *)obj, size, tr);
             return size;
@@ -623,7 +623,7 @@ void tci_mark_scan_contents(tc_tracer *tr, uintptr_t obj)
     }
 }
 
-tc_tracer *tci_tracer_new(void)
+tc_tracer *tci_mark_tracer_new(void)
 {
     tc_tracer *tr = calloc(1, sizeof *tr);
     if (tr)
@@ -631,12 +631,12 @@ tc_tracer *tci_tracer_new(void)
     return tr;
 }
 
-size_t tci_tracer_size(void)
+size_t tci_mark_tracer_size(void)
 {
     return sizeof(tc_tracer);
 }
 
-void tci_tracer_free(tc_tracer *tr)
+void tci_mark_tracer_free(tc_tracer *tr)
 {
     free(tr);
 }

@@ -3,16 +3,16 @@
  * Marker 0 is the collector's own thread; the others are helper threads,
  * started at the first collection (or when the collector's thread starts)
  * and woken for each drain by a new mark epoch: by the collector for a
- * concurrent mark's drain (tci_mark_drain_all), or, in a stopped mark,
+ * concurrent mark's drain (tci_markers_drain_all), or, in a stopped mark,
  * when the collector's grey list first outgrows a buffer
  * (tci_markers_wake_helpers, from gc/mark.c's buffer code). Each marker
  * has a tracer here, reset at the start of a mark and summed at its end.
  *
- * The steps: tci_mark_stw marks everything with the world stopped (the
+ * The steps: tci_markers_stw marks everything with the world stopped (the
  * roots, the drain, the ephemerons' filing and a drain again); a
- * concurrent mark is tci_mark_begin_stw (its first stop greys the roots),
- * tci_mark_roots_concurrent and tci_mark_drain_all beside the program,
- * and tci_mark_end_stw (mark termination). The marking itself (buffers,
+ * concurrent mark is tci_markers_begin_stw (its first stop greys the roots),
+ * tci_markers_roots_concurrent and tci_markers_drain_all beside the program,
+ * and tci_markers_end_stw (mark termination). The marking itself (buffers,
  * shading, scanning, the drain, the markers' CPU share) is gc/mark.c's.
  */
 #include <pthread.h>
@@ -78,7 +78,7 @@ static void start_helpers(void)
  * cycle's stop took its buffers from malloc, page faults included. */
 #define WARM_BUFS 16
 
-void tci_mark_warm_locked(void)
+void tci_markers_warm_locked(void)
 {
     tci_world_assert_held();
     if (!helpers_started)
@@ -97,7 +97,7 @@ void tci_mark_warm_locked(void)
  * pay for waking them. */
 static uint64_t parallel_cycles; /* cycles that woke the helpers; world_lock */
 
-uint64_t tci_mark_parallel_cycles(void)
+uint64_t tci_markers_parallel_cycles(void)
 {
     return parallel_cycles;
 }
@@ -160,7 +160,7 @@ static void drain_stw(void)
         wait_helpers();
 }
 
-uint64_t tci_mark_stw(void)
+uint64_t tci_markers_stw(void)
 {
     if (!helpers_started)
         start_helpers();
@@ -180,7 +180,7 @@ uint64_t tci_mark_stw(void)
     return tracers_release();
 }
 
-int tci_mark_file_ephemerons(void)
+int tci_markers_file_ephemerons(void)
 {
     return tci_ephemeron_file_all(&tracers[0]);
 }
@@ -188,8 +188,8 @@ int tci_mark_file_ephemerons(void)
 /* ---- Concurrent marking ---------------------------------------------------
  *
  * The cycle's first stop greys the roots into marker 0's buffer
- * (tci_mark_begin_stw). The markers then drain beside the program
- * (tci_mark_drain_all): marker 0 is the collector's own thread, the others
+ * (tci_markers_begin_stw). The markers then drain beside the program
+ * (tci_markers_drain_all): marker 0 is the collector's own thread, the others
  * the helper threads. Mutators add work of their own: the write barrier
  * shades the value a store overwrites into the storing thread's tracer
  * (tci_mark_shade), and an allocating thread drains some grey objects
@@ -200,7 +200,7 @@ int tci_mark_file_ephemerons(void)
 
 static uint64_t mark_id; /* concurrent marks so far; world stopped */
 
-void tci_mark_begin_stw(void)
+void tci_markers_begin_stw(void)
 {
     if (!helpers_started)
         start_helpers();
@@ -221,14 +221,14 @@ void tci_mark_begin_stw(void)
         tci_mark_share_half(&tracers[0]);
 }
 
-void tci_mark_roots_concurrent(void)
+void tci_markers_roots_concurrent(void)
 {
     tci_roots_scan_protected(&tracers[0]);
     tci_roots_scan_barriered(&tracers[0]);
     tci_special_roots(&tracers[0]);
 }
 
-void tci_mark_drain_all(int concurrent_drain)
+void tci_markers_drain_all(int concurrent_drain)
 {
     count_cpu = concurrent_drain;
     tci_atomic_store_relaxed(&tci_mark_nidle, 0);
@@ -249,7 +249,7 @@ void tci_mark_drain_all(int concurrent_drain)
         wait_helpers();
 }
 
-uint64_t tci_mark_end_stw(void)
+uint64_t tci_markers_end_stw(void)
 {
     /* The frames pushed since the first stop. Not for the snapshot's sake
      * (what a thread can reach now was reachable at the first stop or
@@ -266,13 +266,13 @@ uint64_t tci_mark_end_stw(void)
      * dropped 10-million list, once). Checkmark looks at the stacks as
      * this does (tci_roots_scan_checked). */
     tci_roots_scan_new_frames(&tracers[0], mark_id);
-    tci_mark_drain_all(0); /* that and what the last flush turned up, world stopped */
+    tci_markers_drain_all(0); /* that and what the last flush turned up, world stopped */
     uint64_t marked = tci_atomic_load_relaxed(&tci_mark_marked_total) + tracers_release();
     tci_mark_concurrent = 0;
     return marked;
 }
 
-void tci_mark_check_roots(void)
+void tci_markers_check_roots(void)
 {
     tc_tracer tr;
     memset(&tr, 0, sizeof tr);

@@ -1,9 +1,9 @@
 /* observable.h: what observe/ may see of the collector, and all of it; the
  * collector's own files get the same declarations through gc.h. Each is
  * here for one reader:
- * - tci_initialised: tc_set_mem_profile_rate refuses a call before tc_init
+ * - tci_init_done: tc_set_mem_profile_rate refuses a call before tc_init
  *   (which sets the rate from TRICOLOR_DEBUG, and would overwrite it);
- * - tci_other_sys_bytes: the profile's tables and records are counted in
+ * - tci_stats_other_sys_bytes: the profile's tables and records are counted in
  *   tc_memstats' other_sys, as the collector's own tables are;
  * - tci_addr_hash: the profile's address table hashes as the finalizer
  *   table does (gc/special.c), one formula for both;
@@ -23,10 +23,10 @@
 #include "atomic.h"
 
 /* gc/init.c: set once tc_init has set the library up. */
-extern int tci_initialised;
+extern int tci_init_done;
 /* gc/stats.c: memory outside the heap that the library's tables hold
  * (weak, ephemeron and finalizer records, profiling records): atomic adds. */
-extern tci_atomic tci_other_sys_bytes;
+extern tci_atomic tci_stats_other_sys_bytes;
 
 /* The chain of object address addr in a table of nbuckets (a power of
  * two): objects are 16-byte aligned, so the zero bits go, then Fibonacci

@@ -457,7 +457,7 @@ static uint64_t scan_thread(tc_tracer *tr, const tci_thread *t, uintptr_t hi)
 
 void tci_roots_note_stacks(uint64_t mark_id)
 {
-    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+    for (tci_thread *t = tci_thread_first(); t; t = t->next) {
         t->mark_lo = t->stack_lo;
         t->mark_id = mark_id;
     }
@@ -466,7 +466,7 @@ void tci_roots_note_stacks(uint64_t mark_id)
 uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id)
 {
     uint64_t bytes = 0;
-    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+    for (tci_thread *t = tci_thread_first(); t; t = t->next) {
         /* A thread attached since the first stop was never scanned. */
         uintptr_t old_lo = t->mark_id == mark_id ? t->mark_lo : t->stack_hi;
         if (t->stack_lo == old_lo)
@@ -553,7 +553,7 @@ void tci_roots_scan_barriered(tc_tracer *tr)
 
 void tci_roots_arm(void)
 {
-    if (!tci_cfg.rootprotect)
+    if (!tci_env_cfg.rootprotect)
         return;
     tci_mutex_lock(&roots_lock); /* released below */
     int hooked = -1;
@@ -653,7 +653,7 @@ void tci_roots_scan_stop(tc_tracer *tr)
     uint64_t bytes = 0;
     /* Every thread, the collector too, published its stack and spilled
      * registers before the world stopped (park, blocking region, collect). */
-    for (tci_thread *t = tci_threads_first(); t; t = t->next)
+    for (tci_thread *t = tci_thread_first(); t; t = t->next)
         bytes += scan_thread(tr, t, t->stack_hi);
     last_stack_bytes = bytes;
     bytes += scan_ranges_and_callbacks(tr, &last_stop_range_bytes);

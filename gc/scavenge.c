@@ -117,9 +117,9 @@ static void *scav_main(void *arg)
         tci_mutex_unlock(&scav_lock);
         uint64_t t0 = tci_os_now_ns();
         uint64_t got = tci_heap_scavenge(target);
-        if (tci_cfg.scavtrace)
+        if (tci_env_cfg.scavtrace)
             scav_trace(got, 0);
-        if (tci_cfg.scavtrace > 1) {
+        if (tci_env_cfg.scavtrace > 1) {
             tci_heap_stats hs;
             tci_heap_read_stats(&hs);
             fprintf(stderr, "scav: returned %.1f MB in %.3f ms; heap retains %.1f MB "
@@ -171,7 +171,7 @@ void tci_scavenge_all(void)
     /* As a blocked thread: a stop must not wait for the system calls. */
     tc_blocking_begin();
     uint64_t got = tci_heap_scavenge(0);
-    if (tci_cfg.scavtrace)
+    if (tci_env_cfg.scavtrace)
         scav_trace(got, 1); /* blocked too: stderr may be a full pipe */
     tc_blocking_end();
 }

@@ -11,9 +11,9 @@
  * classes we cannot have). */
 #include "sizeclass.h"
 
-tci_sizeclass tci_classes[TCI_MAX_CLASSES];
-int tci_nclasses;
-uint8_t tci_size_to_class_table[TCI_MAX_SMALL / TCI_ALIGN + 1];
+tci_sizeclass tci_sizeclass_table[TCI_MAX_CLASSES];
+int tci_sizeclass_count;
+uint8_t tci_sizeclass_lookup[TCI_MAX_SMALL / TCI_ALIGN + 1];
 
 /* Pages for a span whose slots take `unit` bytes each (the slot, plus a
  * 4-byte type id in precise spans): enough to hold a slot and waste under
@@ -31,7 +31,7 @@ static uint32_t span_pages(uint32_t unit)
 
 static void set_class(int c, uint32_t size)
 {
-    tci_sizeclass *sc = &tci_classes[c];
+    tci_sizeclass *sc = &tci_sizeclass_table[c];
     sc->size = size;
     for (int k = 0; k < TCI_NKINDS; k++) {
         uint32_t unit = k == TCI_KIND_PRECISE ? size + 4 : size;
@@ -64,12 +64,12 @@ void tci_sizeclass_init(void)
         set_class(c++, next);
         prev = next;
     }
-    tci_nclasses = c;
+    tci_sizeclass_count = c;
     int k = 1;
-    tci_size_to_class_table[0] = 1;
+    tci_sizeclass_lookup[0] = 1;
     for (uint32_t g = 1; g <= TCI_MAX_SMALL / TCI_ALIGN; g++) {
-        while (tci_classes[k].size < g * TCI_ALIGN)
+        while (tci_sizeclass_table[k].size < g * TCI_ALIGN)
             k++;
-        tci_size_to_class_table[g] = (uint8_t)k;
+        tci_sizeclass_lookup[g] = (uint8_t)k;
     }
 }

@@ -31,16 +31,16 @@ typedef struct tci_sizeclass {
 } tci_sizeclass;
 
 /* Written once by tci_sizeclass_init, read-only afterwards. Class 0 is unused. */
-extern tci_sizeclass tci_classes[TCI_MAX_CLASSES];
-extern int tci_nclasses;
-extern uint8_t tci_size_to_class_table[TCI_MAX_SMALL / TCI_ALIGN + 1];
+extern tci_sizeclass tci_sizeclass_table[TCI_MAX_CLASSES];
+extern int tci_sizeclass_count;
+extern uint8_t tci_sizeclass_lookup[TCI_MAX_SMALL / TCI_ALIGN + 1];
 
 void tci_sizeclass_init(void);
 
 /* size in 1..TCI_MAX_SMALL */
 static inline int tci_size_to_class(size_t size)
 {
-    return tci_size_to_class_table[(size + TCI_ALIGN - 1) / TCI_ALIGN];
+    return tci_sizeclass_lookup[(size + TCI_ALIGN - 1) / TCI_ALIGN];
 }
 
 static inline uint32_t tci_div_magic(uint32_t size)

@@ -22,7 +22,7 @@
  *    A span put in use has every field but `state` cleared under
  *    heap_lock before its state's release store, so such a reader sees
  *    either zeros (no object) or what was set before that store.
- *  - The owner's set-up of a new span (tci_span_init_small, a large
+ *  - The owner's set-up of a new span (tci_central_init_span, a large
  *    object's fields in gc/cache.c) is plain stores after that release
  *    store: a reader coming upon the span in between may see zeros or the
  *    new values. Zeros make a marker find no object (nelems 0; no alloc
@@ -74,7 +74,7 @@ struct tci_span {
     uint8_t state;
     /* kind, sizeclass, elemsize, nelems, div_mul, types (and a large
      * object's type_id): written by the owner with plain stores when it
-     * puts the span in use (tci_span_init_small for a small span; a large
+     * puts the span in use (tci_central_init_span for a small span; a large
      * one's in gc/cache.c, before its nalloc's release store), immutable
      * until the span is freed; zero before (cleared under heap_lock).
      * Read plainly by the owner, the list code and the sweeper (the span
@@ -127,7 +127,7 @@ struct tci_span {
      * (gc/special.c: weak references to its unmarked objects cleared,
      * their finalizers queued): set with a release store by the sweeper
      * before it clears any mark bit, and when the span is put in use.
-     * Behind tci_sweepgen, the mark bits still say what the last mark
+     * Behind tci_sweep_gen, the mark bits still say what the last mark
      * found, which is what a handle's read goes by (acquire loads,
      * gc/special.c's handle_target). */
     tci_atomic specials_sg;
@@ -217,7 +217,7 @@ static inline uint32_t tci_span_index(const tci_span *s, uintptr_t p)
 
 /* The type id of precise object obj (its start) in span s, SMALL or LARGE:
  * its slot's entry in types, or a large object's type_id. An index into
- * tci_types (gc/type.c). */
+ * tci_type_table (gc/type.c). */
 static inline uint32_t tci_span_type_id(const tci_span *s, uintptr_t obj)
 {
     return tci_span_state(s) == TCI_SPAN_SMALL ? s->types[tci_span_index(s, obj)] : s->type_id;

@@ -149,7 +149,7 @@ uintptr_t tci_special_handle_target(tci_atomic *slot)
     int st = s ? tci_span_state(s) : TCI_SPAN_FREE;
     if (st != TCI_SPAN_SMALL && st != TCI_SPAN_LARGE)
         return 0; /* its span was freed, so was it: the slot is cleared by now */
-    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweep_gen);
     if (tci_atomic_load_acquire(&s->specials_sg) != sg) {
         /* Not settled: the mark bits are the last mark's (the sweeper
          * settles before it clears one, and a bit seen cleared, with a

@@ -32,7 +32,7 @@
 
 /* ---- Cycle figures -------------------------------------------------------- */
 
-tci_atomic tci_other_sys_bytes;
+tci_atomic tci_stats_other_sys_bytes;
 
 static tci_seqcount st_seq;
 /* Written by the world_lock holder inside st_seq's write section; read
@@ -331,7 +331,7 @@ size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
      * goes: 11 KB of stack, and the caller's tail untouched. */
     tc_memstats m;
     memset(&m, 0, sizeof m);
-    if (tci_initialised) {
+    if (tci_init_done) {
         /* Frees first, then mallocs: every free counted was of an object
          * whose allocation was counted before it (a stop lies between),
          * so frees <= mallocs per class in every read. The other order let
@@ -347,15 +347,15 @@ size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
         m.mallocs = counts.mallocs;
         m.total_alloc = counts.total_bytes;
         uint64_t frees = large_frees, freed_bytes = large_freed_bytes;
-        m.num_size_classes = (uint32_t)tci_nclasses;
+        m.num_size_classes = (uint32_t)tci_sizeclass_count;
         m.by_size[0].mallocs = counts.class_mallocs[0];
         m.by_size[0].frees = large_frees;
-        for (int cl = 1; cl < tci_nclasses && cl < TC_NUM_SIZE_CLASSES; cl++) {
-            m.by_size[cl].size = tci_classes[cl].size;
+        for (int cl = 1; cl < tci_sizeclass_count && cl < TC_NUM_SIZE_CLASSES; cl++) {
+            m.by_size[cl].size = tci_sizeclass_table[cl].size;
             m.by_size[cl].mallocs = counts.class_mallocs[cl];
             m.by_size[cl].frees = class_frees[cl];
             frees += class_frees[cl];
-            freed_bytes += class_frees[cl] * tci_classes[cl].size;
+            freed_bytes += class_frees[cl] * tci_sizeclass_table[cl].size;
         }
         m.frees = frees;
         m.heap_objects = m.mallocs > frees ? m.mallocs - frees : 0;
@@ -371,9 +371,9 @@ size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
         m.meta_sys = hs.meta_bytes;
         m.cache_sys = tci_cache_sys_bytes();
         m.mark_sys = tci_mark_buf_bytes();
-        m.other_sys = tci_atomic_load_relaxed(&tci_other_sys_bytes);
+        m.other_sys = tci_atomic_load_relaxed(&tci_stats_other_sys_bytes);
         m.sys = m.heap_sys + m.meta_sys + m.cache_sys + m.mark_sys + m.other_sys;
-        m.next_gc = tci_atomic_load_relaxed(&tci_next_gc);
+        m.next_gc = tci_atomic_load_relaxed(&tci_control_next_gc);
         read_cycle_figures(&m);
         m.markers = (uint32_t)tci_mark_workers();
         uint64_t elapsed = tci_os_now_ns() - init_ns;

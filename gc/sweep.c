@@ -15,8 +15,8 @@
 
 #include "gc.h"
 
-tci_atomic tci_sweepgen;
-tci_atomic tci_unswept_spans;
+tci_atomic tci_sweep_gen;
+tci_atomic tci_sweep_unswept_spans;
 /* Objects freed, per size class; [0] large objects, with their bytes in
  * large_freed_bytes. Atomic adds, once per span swept. */
 static tci_atomic class_frees[TCI_MAX_CLASSES];
@@ -32,9 +32,9 @@ void tci_sweep_read_frees(uint64_t out[TCI_MAX_CLASSES], uint64_t *large_frees,
         out[cl] = tci_atomic_load_relaxed(&class_frees[cl]);
 }
 
-int tci_span_sweep(tci_span *s, int keep)
+int tci_sweep_span(tci_span *s, int keep)
 {
-    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweep_gen);
     uint64_t freed = 0, live = 0;
     size_t nwords = (s->nelems + 63) / 64;
     /* The specials first, while the mark bits still say what the mark
@@ -65,7 +65,7 @@ int tci_span_sweep(tci_span *s, int keep)
     }
     s->nalloc = (uint32_t)live;
     tci_atomic_store_release(&s->sweepgen, sg);
-    tci_atomic_sub_full(&tci_unswept_spans, 1);
+    tci_atomic_sub_full(&tci_sweep_unswept_spans, 1);
     if (live == 0 && (!keep || tci_span_state(s) == TCI_SPAN_LARGE)) {
         tci_heap_free_span(s);
         return 0;
@@ -75,16 +75,16 @@ int tci_span_sweep(tci_span *s, int keep)
 
 size_t tci_sweep_reclaim(size_t npages)
 {
-    if (tci_atomic_load_relaxed(&tci_unswept_spans) == 0)
+    if (tci_atomic_load_relaxed(&tci_sweep_unswept_spans) == 0)
         return 0;
-    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweep_gen);
     size_t got = 0;
     long r;
     int budget = TCI_SWEEP_BUDGET; /* spans, as in acquire: the background sweep has the rest */
     while (got < npages && budget-- > 0 && (r = tci_central_sweep_large(sg)) >= 0)
         got += (size_t)r;
     for (int k = 0; k < TCI_NKINDS && got < npages; k++)
-        for (int c = 1; c < tci_nclasses && got < npages; c++)
+        for (int c = 1; c < tci_sizeclass_count && got < npages; c++)
             while (got < npages && budget-- > 0 &&
                    (r = tci_central_sweep_class(k, c, sg)) >= 0)
                 got += (size_t)r;
@@ -93,11 +93,11 @@ size_t tci_sweep_reclaim(size_t npages)
 
 void tci_sweep_all(void)
 {
-    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweepgen);
+    uintptr_t sg = tci_atomic_load_relaxed(&tci_sweep_gen);
     while (tci_central_sweep_large(sg) >= 0)
         ;
     for (int k = 0; k < TCI_NKINDS; k++)
-        for (int c = 1; c < tci_nclasses; c++)
+        for (int c = 1; c < tci_sizeclass_count; c++)
             while (tci_central_sweep_class(k, c, sg) >= 0)
                 ;
 }

@@ -1,7 +1,7 @@
 /* testing.h: what the tests and benchmarks see of the collector beyond
  * the public API: the gates that hold a cycle at a known step, counters
- * kept for tests, and the few internals they read (the configuration, the
- * phase, the sweep generation) or call (a cache's flush, the collector
+ * kept for tests, and the few internals they read (the phase, the sweep
+ * generation; the configuration is env.h's) or call (a cache's flush, the collector
  * thread's warm-up, for the lock checks). Not the span layout: a test of
  * the heap itself includes heap.h. The collector's files get the same
  * declarations through gc.h. */
@@ -102,12 +102,9 @@ int tci_mark_workers(void);
 /* The collector's thread as it starts, world running, world_lock held:
  * the helper threads and a few work buffers made now, not in the first
  * cycle's stop. */
-void tci_mark_warm_locked(void);
+void tci_markers_warm_locked(void);
 /* Cycles in which helper markers joined (the grey list outgrew a buffer). */
-uint64_t tci_mark_parallel_cycles(void);
-
-/* ---- gc/init.c ----------------------------------------------------------- */
-extern tci_config tci_cfg; /* written once by tc_init, then read-only */
+uint64_t tci_markers_parallel_cycles(void);
 
 /* ---- gc/barrier.c -------------------------------------------------------- */
 /* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the
@@ -125,7 +122,7 @@ static inline int tci_phase(void)
 /* The global sweep generation: 2 more at every mark termination. A span with
  * sweepgen == g - 2 needs sweeping, g - 1 is being swept, g is swept. Written
  * only with the world stopped. */
-extern tci_atomic tci_sweepgen;
+extern tci_atomic tci_sweep_gen;
 
 /* ---- gc/cache.c ---------------------------------------------------------- */
 /* Returns every span the thread's cache holds to the centrals. With the world

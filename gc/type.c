@@ -10,7 +10,7 @@
 #include "gc.h"
 #include "os.h"
 
-struct tc_type **tci_types;
+struct tc_type **tci_type_table;
 static tci_mutex types_lock = TCI_MUTEX_INIT(TCI_RANK_TYPES, "types_lock");
 static uint32_t ntypes = 1; /* id 0 is never used; protected by types_lock */
 
@@ -39,11 +39,11 @@ static void *meta_alloc_locked(size_t size)
     return p;
 }
 
-int tci_types_init(void)
+int tci_type_init(void)
 {
     /* Reserved address space, committed as ids are handed out. */
-    tci_types = tci_os_map(TCI_MAX_TYPES * sizeof *tci_types);
-    return tci_types ? 0 : -1;
+    tci_type_table = tci_os_map(TCI_MAX_TYPES * sizeof *tci_type_table);
+    return tci_type_table ? 0 : -1;
 }
 
 static int offset_cmp(const void *a, const void *b)
@@ -58,7 +58,7 @@ static const tc_type *type_register(const char *fn, const struct tc_type *proto,
                                     const size_t *offsets)
 {
     const char *name = proto->name ? proto->name : "";
-    if (!tci_types) {
+    if (!tci_type_table) {
         fprintf(stderr, "tricolor: %s(\"%s\"): call tc_init() first\n", fn, name);
         errno = EPERM;
         return NULL;
@@ -95,7 +95,7 @@ static const tc_type *type_register(const char *fn, const struct tc_type *proto,
     t->n_ptrs = n;
     t->offsets = offs;
     t->id = ntypes;
-    tci_types[ntypes++] = t;
+    tci_type_table[ntypes++] = t;
     tci_mutex_unlock(&types_lock);
     return t;
 }

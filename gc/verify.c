@@ -35,7 +35,7 @@ static void check_ptr(vstate *v, uintptr_t p, uintptr_t slot)
 static const struct tc_type *object_type(tci_span *s, uintptr_t obj)
 {
     uint32_t id = tci_span_type_id(s, obj);
-    return tci_types[id];
+    return tci_type_table[id];
 }
 
 /* Calls fn on every pointer slot of precise object obj (type t, span s),
@@ -119,7 +119,7 @@ static TCI_NO_SANITIZE void checkmark_slot(void *arg, uintptr_t slot)
     tc_trace(arg, (void *)*(const uintptr_t *)slot);
 }
 
-void tci_checkmark_object(tc_tracer *tr, uintptr_t obj)
+void tci_verify_checkmark_object(tc_tracer *tr, uintptr_t obj)
 {
     tci_span *s = tci_span_of(obj);
     if (s->kind == TCI_KIND_NOSCAN)
@@ -147,14 +147,14 @@ static TCI_NO_SANITIZE void checkmark_span(tci_span *s, void *arg)
             abort();
         }
         c->checked++;
-        tci_checkmark_object(c->tr, s->base + (uintptr_t)i * s->elemsize);
+        tci_verify_checkmark_object(c->tr, s->base + (uintptr_t)i * s->elemsize);
     }
 }
 
-uint64_t tci_checkmark_stw(void)
+uint64_t tci_verify_checkmark_stw(void)
 {
-    tci_mark_check_roots();
-    tc_tracer *tr = tci_tracer_new();
+    tci_markers_check_roots();
+    tc_tracer *tr = tci_mark_tracer_new();
     if (!tr) {
         fprintf(stderr, "tricolor: checkmark: out of memory\n");
         abort();
@@ -162,6 +162,6 @@ uint64_t tci_checkmark_stw(void)
     tci_mark_check_enable(tr);
     cmstate c = { tr, 0 };
     tci_heap_for_each_span(checkmark_span, &c);
-    tci_tracer_free(tr);
+    tci_mark_tracer_free(tr);
     return c.checked;
 }

@@ -44,14 +44,14 @@ static void weak_unlink_locked(tc_weak *w)
 
 tc_weak *tc_weak_create(void *obj)
 {
-    if (tci_check_heap_thread("tc_weak_create") || tci_special_check_object("tc_weak_create", obj))
+    if (tci_cache_check_thread("tc_weak_create") || tci_special_check_object("tc_weak_create", obj))
         return NULL;
     tc_weak *w = malloc(sizeof *w);
     if (!w) {
         errno = ENOMEM;
         return NULL;
     }
-    tci_atomic_add_full(&tci_other_sys_bytes, sizeof *w);
+    tci_atomic_add_full(&tci_stats_other_sys_bytes, sizeof *w);
     w->magic = TCI_HANDLE_WEAK_LIVE;
     tci_atomic_store_relaxed(&w->obj, (uintptr_t)obj);
     tci_span *s = tci_span_of((uintptr_t)obj);
@@ -63,7 +63,7 @@ tc_weak *tc_weak_create(void *obj)
 
 void *tc_weak_get(tc_weak *w)
 {
-    if (!w || tci_check_heap_thread("tc_weak_get") ||
+    if (!w || tci_cache_check_thread("tc_weak_get") ||
         !tci_special_handle_ok("tc_weak_get", w, w->magic, TCI_HANDLE_WEAK_LIVE))
         return NULL;
     return tci_special_read_handle(&w->obj);
@@ -81,7 +81,7 @@ void tc_weak_destroy(tc_weak *w)
     weak_unlink_locked(w);
     tci_special_quarantine_put_locked(w, &w->magic);
     tci_mutex_unlock(&tci_special_lock);
-    tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *w);
+    tci_atomic_sub_full(&tci_stats_other_sys_bytes, sizeof *w);
 }
 
 /* Whether object obj of span s is marked (by the last mark): its mark

@@ -398,7 +398,7 @@ static uint64_t native_location(profile *pr, uintptr_t pc)
     if (m >= 0) {
         key.mapping_id = (uint64_t)m + 1;
         const char *name;
-        if (tci_symbolizer_function(pr->sym, &pr->maps[m], key.address, &name) != 0) {
+        if (tci_symbolize_function(pr->sym, &pr->maps[m], key.address, &name) != 0) {
             pr->oom = 1;
             return 0;
         }
@@ -456,7 +456,7 @@ static void encode_mappings(profile *pr)
     for (size_t i = 0; i < pr->nmaps && !pr->oom; i++) {
         const tci_os_mapping *m = &pr->maps[i];
         const char *build_id;
-        if (tci_symbolizer_build_id(pr->sym, m, &build_id) != 0) {
+        if (tci_symbolize_build_id(pr->sym, m, &build_id) != 0) {
             pr->oom = 1;
             return;
         }
@@ -510,7 +510,7 @@ static int encode(profile *pr, const tci_pprof_sample *s, size_t n, int64_t rate
 {
     pr->strs_cap = 64;
     pr->strs = malloc(pr->strs_cap * sizeof *pr->strs);
-    pr->sym = tci_symbolizer_create();
+    pr->sym = tci_symbolize_create();
     if (!pr->strs || !pr->sym)
         return -1;
     pr->strs[pr->nstrs++] = "";
@@ -558,7 +558,7 @@ static void profile_free(profile *pr)
     if (pr->maps)
         tci_os_mappings_free(pr->maps, pr->nmaps);
     free(pr->map_has_functions);
-    tci_symbolizer_destroy(pr->sym);
+    tci_symbolize_destroy(pr->sym);
 }
 
 static int args_valid(FILE *f, const tci_pprof_sample *s, size_t n)

@@ -131,7 +131,7 @@ void tci_profile_read_counts(uint64_t *rate, uint64_t *samples)
 
 size_t tc_set_mem_profile_rate(size_t bytes)
 {
-    if (!tci_initialised) {
+    if (!tci_init_done) {
         /* tc_init sets the rate from TRICOLOR_DEBUG: refused, not lost. */
         fprintf(stderr, "tricolor: tc_set_mem_profile_rate: call tc_init() first (refused)\n");
         errno = EPERM;
@@ -208,7 +208,7 @@ static void **table_double(size_t old_n, size_t *n)
     *n = old_n ? old_n * 2 : 1024;
     void **t = calloc(*n, sizeof *t);
     if (t)
-        tci_atomic_add_full(&tci_other_sys_bytes, (*n - old_n) * sizeof *t);
+        tci_atomic_add_full(&tci_stats_other_sys_bytes, (*n - old_n) * sizeof *t);
     return t;
 }
 
@@ -309,7 +309,7 @@ static bucket *bucket_get_locked(uint64_t size, const uintptr_t *pcs, size_t npc
     b->next = buckets[h & (nbuckets_cap - 1)];
     buckets[h & (nbuckets_cap - 1)] = b;
     nbuckets++;
-    tci_atomic_add_full(&tci_other_sys_bytes, bytes);
+    tci_atomic_add_full(&tci_stats_other_sys_bytes, bytes);
     return b;
 }
 
@@ -356,7 +356,7 @@ void tci_profile_sample(void *p, size_t elemsize, tci_atomic *span_samples, uint
         objs[h] = o;
         nobjs++;
         tci_atomic_add_full(span_samples, 1);
-        tci_atomic_add_full(&tci_other_sys_bytes, sizeof *o);
+        tci_atomic_add_full(&tci_stats_other_sys_bytes, sizeof *o);
         tci_atomic_add_full(&samples_taken, 1);
     }
     /* Out of memory: the sample is lost, the allocation is not. */
@@ -379,7 +379,7 @@ void tci_profile_freed(tci_atomic *span_samples, uintptr_t base, size_t elemsize
                 o->b->frees++;
                 nobjs--;
                 tci_atomic_sub_full(span_samples, 1);
-                tci_atomic_sub_full(&tci_other_sys_bytes, sizeof *o);
+                tci_atomic_sub_full(&tci_stats_other_sys_bytes, sizeof *o);
                 free(o);
                 break;
             }

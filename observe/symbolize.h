@@ -13,21 +13,21 @@
  * with malloc only: a profile may be written while the heap is busy. */
 typedef struct tci_symbolizer tci_symbolizer;
 
-tci_symbolizer *tci_symbolizer_create(void); /* NULL with errno ENOMEM */
-void tci_symbolizer_destroy(tci_symbolizer *s);
+tci_symbolizer *tci_symbolize_create(void); /* NULL with errno ENOMEM */
+void tci_symbolize_destroy(tci_symbolizer *s);
 
 /* Sets *name to the function holding the instruction at pc, which lies in
  * mapping m, or to NULL when no symbol covers it (a stripped or unreadable
  * file, code outside any function). Functions the dynamic linker does not
  * know (static ones, an executable's own) are found in the file's symbol
  * table. Names are not demangled. 0, or -1 with errno ENOMEM. */
-int tci_symbolizer_function(tci_symbolizer *s, const tci_os_mapping *m, uintptr_t pc,
+int tci_symbolize_function(tci_symbolizer *s, const tci_os_mapping *m, uintptr_t pc,
                             const char **name);
 
 /* Sets *build_id to the build id of m's file in lower-case hex (what
  * `file` and pprof show), or to NULL when it has none or cannot be read.
  * 0, or -1 with errno ENOMEM. */
-int tci_symbolizer_build_id(tci_symbolizer *s, const tci_os_mapping *m,
+int tci_symbolize_build_id(tci_symbolizer *s, const tci_os_mapping *m,
                             const char **build_id);
 
 #endif

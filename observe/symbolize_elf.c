@@ -52,7 +52,7 @@ struct tci_symbolizer {
     size_t nfiles, cap;
 };
 
-tci_symbolizer *tci_symbolizer_create(void)
+tci_symbolizer *tci_symbolize_create(void)
 {
     tci_symbolizer *s = calloc(1, sizeof *s);
     if (!s)
@@ -60,7 +60,7 @@ tci_symbolizer *tci_symbolizer_create(void)
     return s;
 }
 
-void tci_symbolizer_destroy(tci_symbolizer *s)
+void tci_symbolize_destroy(tci_symbolizer *s)
 {
     if (!s)
         return;
@@ -331,7 +331,7 @@ static const char *file_lookup(const elf_file *f, uint64_t vaddr)
     return NULL;
 }
 
-int tci_symbolizer_function(tci_symbolizer *s, const tci_os_mapping *m, uintptr_t pc,
+int tci_symbolize_function(tci_symbolizer *s, const tci_os_mapping *m, uintptr_t pc,
                             const char **name)
 {
     *name = NULL;
@@ -356,7 +356,7 @@ int tci_symbolizer_function(tci_symbolizer *s, const tci_os_mapping *m, uintptr_
     return 0;
 }
 
-int tci_symbolizer_build_id(tci_symbolizer *s, const tci_os_mapping *m,
+int tci_symbolize_build_id(tci_symbolizer *s, const tci_os_mapping *m,
                             const char **build_id)
 {
     *build_id = NULL;

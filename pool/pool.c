@@ -287,7 +287,7 @@ static int ensure_hooks(const char *fn)
 static tc_pool *pool_create(void *(*make)(void *arg), void (*release)(void *, void *),
                             void *arg, const char *fn)
 {
-    if (tci_check_heap_thread(fn) || ensure_hooks(fn))
+    if (tci_cache_check_thread(fn) || ensure_hooks(fn))
         return NULL;
     tc_pool *p = line_alloc(sizeof *p);
     gen *a = gen_new(), *b = gen_new(), *spare = gen_new();
@@ -338,7 +338,7 @@ tc_pool *tc_pool_create_native(void *(*make)(void *arg), void (*release)(void *b
 
 void *tc_pool_get(tc_pool *p)
 {
-    if (!p || tci_check_heap_thread("tc_pool_get"))
+    if (!p || tci_cache_check_thread("tc_pool_get"))
         return NULL;
     int me = shard_of_caller();
     counters *c = &p->cb->ctr[me];
@@ -358,7 +358,7 @@ void *tc_pool_get(tc_pool *p)
 
 void tc_pool_put(tc_pool *p, void *obj)
 {
-    if (!p || !obj || tci_check_heap_thread("tc_pool_put"))
+    if (!p || !obj || tci_cache_check_thread("tc_pool_put"))
         return;
     int me = shard_of_caller();
     counters *c = &p->cb->ctr[me];
@@ -396,7 +396,7 @@ static void gen_empty(tc_pool *p, gen *g)
 
 void tc_pool_destroy(tc_pool *p)
 {
-    if (!p || tci_check_heap_thread("tc_pool_destroy"))
+    if (!p || tci_cache_check_thread("tc_pool_destroy"))
         return;
     /* Waits (a blocking region: a release callback may need a collection)
      * while an after-cycle pass is releasing this pool's entries. */

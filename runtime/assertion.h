@@ -16,13 +16,13 @@
 #define TCI_ASSERTS 0
 #endif
 
-void tci_assert_fail(const char *file, int line, const char *fn, const char *cond)
+void tci_assertion_fail(const char *file, int line, const char *fn, const char *cond)
     __attribute__((noreturn, cold));
 
 #define tci_assert(cond)                                                            \
     do {                                                                            \
         if (TCI_ASSERTS && !(cond))                                                 \
-            tci_assert_fail(__FILE__, __LINE__, __func__, #cond);                   \
+            tci_assertion_fail(__FILE__, __LINE__, __func__, #cond);                   \
     } while (0)
 
 #endif

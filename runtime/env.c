@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tci_config_default(tci_config *c)
+tci_config tci_env_cfg;
+
+void tci_env_default(tci_config *c)
 {
     memset(c, 0, sizeof *c);
     c->gc_percent = 100;
@@ -204,7 +206,7 @@ int tci_env_parse_debug(const char *value, tci_config *c, char *err, size_t errl
 int tci_env_load(tci_config *c, char *err, size_t errlen)
 {
     const char *v;
-    tci_config_default(c);
+    tci_env_default(c);
     if ((v = getenv("TRICOLOR_GC")) && tci_env_parse_gc(v, &c->gc_percent, err, errlen))
         return -1;
     if ((v = getenv("TRICOLOR_MARKERS")) && tci_env_parse_markers(v, &c->markers, err, errlen))

@@ -27,7 +27,11 @@ typedef struct tci_config {
                             first stop instead of write-protected (roots.c); default 1 */
 } tci_config;
 
-void tci_config_default(tci_config *c);
+/* The configuration tc_init read (gc/init.c): written once, before any
+ * other library thread starts, then read-only. */
+extern tci_config tci_env_cfg;
+
+void tci_env_default(tci_config *c);
 
 /* Each parser returns 0, or -1 with a message naming the variable, the value
  * and the accepted forms in err. */

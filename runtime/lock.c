@@ -1,4 +1,4 @@
-/* lock.c: the checks of lock.h's order, and tci_assert's failure.
+/* lock.c: the checks of lock.h's order.
  *
  * Each thread keeps the locks it holds in a small array of its own (a
  * thread-local, so no lock guards it): a thread holds at most a handful at
@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "assertion.h"
 #include "lock.h"
 
 #define MAX_HELD 16
@@ -86,11 +85,5 @@ void tci_lock_check_wait(const tci_mutex *m)
 void tci_lock_fail_not_held(const tci_mutex *m, const char *fn)
 {
     fprintf(stderr, "tricolor: %s: called without %s held\n", fn, m->name);
-    abort();
-}
-
-void tci_assert_fail(const char *file, int line, const char *fn, const char *cond)
-{
-    fprintf(stderr, "tricolor: %s:%d: %s: assertion failed: %s\n", file, line, fn, cond);
     abort();
 }

@@ -90,7 +90,7 @@ static void thread_exit_destructor(void *arg)
         tc_thread_detach();
 }
 
-int tci_threads_init(const tci_thread_hooks *h)
+int tci_thread_init(const tci_thread_hooks *h)
 {
     hooks = *h;
     spin_max = tci_os_ncpu() - 1;
@@ -299,12 +299,12 @@ uint64_t tci_world_released_ns(void)
     return released_ns;
 }
 
-tci_thread *tci_threads_first(void)
+tci_thread *tci_thread_first(void)
 {
     return threads;
 }
 
-int tci_threads_count(void)
+int tci_thread_count(void)
 {
     return nthreads;
 }

@@ -67,7 +67,7 @@ typedef struct tci_thread_hooks {
     void (*region)(tci_thread *t, int inside);
 } tci_thread_hooks;
 
-int tci_threads_init(const tci_thread_hooks *hooks);
+int tci_thread_init(const tci_thread_hooks *hooks);
 
 /* The calling thread, or NULL when it is not attached. */
 tci_thread *tci_thread_self(void);
@@ -124,8 +124,8 @@ int tci_thread_spinners_seen(void);
 int tci_thread_spin_max(void);
 
 /* With the world stopped (or world_lock held): iterate attached threads. */
-tci_thread *tci_threads_first(void);
-int tci_threads_count(void);
+tci_thread *tci_thread_first(void);
+int tci_thread_count(void);
 
 /* A frame address below the caller's whole frame. */
 uintptr_t tci_thread_deeper_frame(void);

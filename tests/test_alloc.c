@@ -56,7 +56,7 @@ static int precise_size_allocatable(size_t size)
 {
     if (size > TCI_MAX_SMALL)
         return 1;
-    return tci_classes[tci_size_to_class(size ? size : 1)].nelems[TCI_KIND_PRECISE] > 0;
+    return tci_sizeclass_table[tci_size_to_class(size ? size : 1)].nelems[TCI_KIND_PRECISE] > 0;
 }
 
 static int bad_precise_sizes;
@@ -109,8 +109,8 @@ static void test_alloc_sizes_aligned_zeroed(void **state)
     /* Every size up to 300, every class boundary, powers of two. */
     for (size_t s = 0; s <= 300; s++)
         alloc_every_way(s);
-    for (int c = 1; c < tci_nclasses; c++) {
-        size_t cs = tci_classes[c].size;
+    for (int c = 1; c < tci_sizeclass_count; c++) {
+        size_t cs = tci_sizeclass_table[c].size;
         alloc_every_way(cs - 1);
         alloc_every_way(cs);
         alloc_every_way(cs + 1);

@@ -164,7 +164,7 @@ static void test_env_debug_accepts(void **state)
     (void)state;
     tci_config c;
     char err[ERRLEN] = "";
-    tci_config_default(&c);
+    tci_env_default(&c);
     if (tci_env_parse_debug("gctrace=1,verify=1,gcstress=3,checkmark=1,gcstoptheworld=1", &c,
                             err, sizeof err) != 0)
         fail_msg("rejected: %s", err);
@@ -177,13 +177,13 @@ static void test_env_debug_accepts(void **state)
     assert_int_equal(c.gc_percent, 100);
     assert_int_equal(c.memlimit, -1);
 
-    tci_config_default(&c);
+    tci_env_default(&c);
     assert_int_equal(tci_env_parse_debug("verify=1", &c, err, sizeof err), 0);
     assert_int_equal(c.verify, 1);
     assert_int_equal(c.gctrace, 0);
     assert_int_equal(c.gcstress, 0);
 
-    tci_config_default(&c);
+    tci_env_default(&c);
     assert_int_equal(tci_env_parse_debug("", &c, err, sizeof err), 0);
     assert_int_equal(c.verify, 0);
     /* The one key whose default is on. */
@@ -209,7 +209,7 @@ static void test_env_debug_rejects(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         tci_config c;
         char err[ERRLEN] = "";
-        tci_config_default(&c);
+        tci_env_default(&c);
         if (tci_env_parse_debug(bad[i], &c, err, sizeof err) != -1)
             fail_msg("TRICOLOR_DEBUG=\"%s\" accepted", bad[i]);
         assert_err_names(err, "TRICOLOR_DEBUG", bad[i]);
@@ -227,7 +227,7 @@ static void test_env_debug_rejects(void **state)
     for (size_t i = 0; i < sizeof why / sizeof why[0]; i++) {
         tci_config c;
         char err[ERRLEN] = "";
-        tci_config_default(&c);
+        tci_env_default(&c);
         assert_int_equal(tci_env_parse_debug(why[i].value, &c, err, sizeof err), -1);
         if (!strstr(err, why[i].says))
             fail_msg("TRICOLOR_DEBUG=\"%s\": \"%s\" does not say \"%s\"", why[i].value, err,
@@ -237,7 +237,7 @@ static void test_env_debug_rejects(void **state)
     {
         tci_config c;
         char err[ERRLEN] = "";
-        tci_config_default(&c);
+        tci_env_default(&c);
         if (tci_env_parse_debug("memprofilerate=2147483647,gctrace=2,scavtrace=2,"
                                 "gcpacertrace=2,gcstress=1073741824", &c, err, sizeof err))
             fail_msg("rejected: %s", err);
@@ -251,7 +251,7 @@ static void test_env_debug_rejects(void **state)
     longv[sizeof longv - 1] = '\0';
     tci_config c;
     char err[ERRLEN] = "";
-    tci_config_default(&c);
+    tci_env_default(&c);
     assert_int_equal(tci_env_parse_debug(longv, &c, err, sizeof err), -1);
     assert_non_null(strstr(err, "TRICOLOR_DEBUG"));
 }

@@ -128,8 +128,8 @@ static void test_heap_runs_in_one_arena_huge_apart(void **state)
                  overlaps(h_base, run_end(h), g->base, run_end(g)));
     assert_run_mapped(h, "huge H");
     /* Its mapping, two arenas' worth, has one table. */
-    tci_arena *table = tci_arena_map[h_base >> TCI_ARENA_SHIFT];
-    assert_ptr_equal(tci_arena_map[(run_end(h) - 1) >> TCI_ARENA_SHIFT], table);
+    tci_arena *table = tci_heap_arena_map[h_base >> TCI_ARENA_SHIFT];
+    assert_ptr_equal(tci_heap_arena_map[(run_end(h) - 1) >> TCI_ARENA_SHIFT], table);
     assert_int_equal(heap_sys(), sys0 + CHUNK_PAGES * PAGE);
     assert_int_equal(heap_inuse(), inuse0 + CHUNK_PAGES * PAGE);
     assert_int_equal(tci_heap_nspans(), nspans0 + 1);
@@ -142,7 +142,7 @@ static void test_heap_runs_in_one_arena_huge_apart(void **state)
     tci_heap_free_span(h);
     assert_null(tci_span_of(h_base));
     assert_null(tci_span_of(h_base + (CHUNK_PAGES - 1) * PAGE));
-    assert_null(tci_arena_map[(h_base + CHUNK_PAGES * PAGE - 1) >> TCI_ARENA_SHIFT]);
+    assert_null(tci_heap_arena_map[(h_base + CHUNK_PAGES * PAGE - 1) >> TCI_ARENA_SHIFT]);
     assert_int_equal(heap_sys(), sys0);
     assert_int_equal(heap_inuse(), inuse0 - ARENA_RUN * PAGE);
     assert_int_equal(tci_heap_nspans(), nspans0 - 1);
@@ -153,7 +153,7 @@ static void test_heap_runs_in_one_arena_huge_apart(void **state)
             fail_msg("a freed huge span's table still names span %p at page %zu",
                      (void *)table->spans[i], i);
     tci_span *h2 = heap_run_alloc(3 * CHUNK_PAGES + 7);
-    assert_ptr_equal(tci_arena_map[h2->base >> TCI_ARENA_SHIFT], table);
+    assert_ptr_equal(tci_heap_arena_map[h2->base >> TCI_ARENA_SHIFT], table);
     assert_run_mapped(h2, "huge H2");
     tci_heap_free_span(h2);
     assert_free_run(f_base, ARENA_RUN, "F after the huge spans came and went");
@@ -318,7 +318,7 @@ static void test_heap_page_map_small_objects(void **state)
             /* Precise objects too, but not of a size whose class holds none
              * (test_sizeclass reports that: the allocation never returns). */
             size_t psz = sz;
-            while (tci_classes[tci_size_to_class(psz)].nelems[TCI_KIND_PRECISE] == 0)
+            while (tci_sizeclass_table[tci_size_to_class(psz)].nelems[TCI_KIND_PRECISE] == 0)
                 psz -= 16;
             sizes[n] = psz;
             objs[n++] = tc_alloc_array(node, (psz + 7) / 8);
@@ -803,11 +803,11 @@ static void test_heap_arena_base_holds_no_object(void **state)
     int arenas = 0;
     for (uintptr_t a = tci_heap_lo & ~(uintptr_t)(TCI_ARENA_SIZE - 1); a < tci_heap_hi;
          a += TCI_ARENA_SIZE) {
-        if (!__atomic_load_n(&tci_arena_map[a >> TCI_ARENA_SHIFT], __ATOMIC_ACQUIRE))
+        if (!__atomic_load_n(&tci_heap_arena_map[a >> TCI_ARENA_SHIFT], __ATOMIC_ACQUIRE))
             continue;
         /* A mapping's base: no arena just below it (a mapping of several
          * arenas is contiguous, and objects may cross its inner bounds). */
-        if (__atomic_load_n(&tci_arena_map[(a >> TCI_ARENA_SHIFT) - 1], __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&tci_heap_arena_map[(a >> TCI_ARENA_SHIFT) - 1], __ATOMIC_ACQUIRE))
             continue;
         arenas++;
         if (tc_object_base((void *)a) != NULL)

@@ -92,12 +92,12 @@ static void kept_order_runs_clean(void **state)
     expect_exit0(&r);
 }
 
-/* tci_mark_warm_locked needs world_lock (the collector's thread holds it
+/* tci_markers_warm_locked needs world_lock (the collector's thread holds it
  * as it starts); called without it. */
 static void child_locked_without_its_lock(void)
 {
     CHECK(tc_init() == 0);
-    tci_mark_warm_locked();
+    tci_markers_warm_locked();
     fprintf(stderr, "no abort\n");
 }
 
@@ -107,7 +107,7 @@ static void locked_function_without_its_lock_aborts(void **state)
     skip_unless_checked();
     child_result r;
     run_child(child_locked_without_its_lock, NULL, &r);
-    expect_abort_saying(&r, "tricolor: tci_mark_warm_locked: called without world_lock held");
+    expect_abort_saying(&r, "tricolor: tci_markers_warm_locked: called without world_lock held");
 }
 
 /* Two locks of the same rank (two centrals' locks are one rank): the

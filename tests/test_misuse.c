@@ -113,10 +113,10 @@ static void *child_a_to_b(void)
 static void child_checkmark_high_slot(void)
 {
     void *a = child_a_to_b();
-    tc_tracer *tr = tci_tracer_new();
+    tc_tracer *tr = tci_mark_tracer_new();
     CHECK(tr != NULL);
     tci_mark_check_enable(tr);
-    tci_checkmark_object(tr, (uintptr_t)a);
+    tci_verify_checkmark_object(tr, (uintptr_t)a);
     fprintf(stderr, "checkmark passed\n");
 }
 

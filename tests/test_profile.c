@@ -166,9 +166,9 @@ static void profile_attributes_allocations(void **state)
                      NLEAK + NCHURN + NLARGE);
     int64_t leak_size = (int64_t)tc_object_size(leaked[0]);
     int64_t churn_size = 1024; /* the class of 1000 bytes */
-    for (int cl = 1; cl < tci_nclasses; cl++)
-        if (tci_classes[cl].size >= CHURN_SIZE) {
-            churn_size = tci_classes[cl].size;
+    for (int cl = 1; cl < tci_sizeclass_count; cl++)
+        if (tci_sizeclass_table[cl].size >= CHURN_SIZE) {
+            churn_size = tci_sizeclass_table[cl].size;
             break;
         }
     int64_t want_leak[4] = {NLEAK, NLEAK * leak_size, NLEAK, NLEAK * leak_size};

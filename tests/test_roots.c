@@ -115,7 +115,7 @@ static NOINLINE void move_barriered(void **block, size_t from, size_t to)
 static void test_roots_barriered_range_scanned_after_the_stop(void **state)
 {
     (void)state;
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
         return;
     }
@@ -192,9 +192,9 @@ enum { PLAIN_STRIDE = 512 }; /* one word in PLAIN_STRIDE points at an object */
 
 static int plain_protected(void)
 {
-    if (tci_cfg.gcstoptheworld || !tci_cfg.rootprotect) {
+    if (tci_env_cfg.gcstoptheworld || !tci_env_cfg.rootprotect) {
         printf("(plain ranges are read in the stop with %s)\n",
-               tci_cfg.gcstoptheworld ? "gcstoptheworld=1" : "rootprotect=0");
+               tci_env_cfg.gcstoptheworld ? "gcstoptheworld=1" : "rootprotect=0");
         return 0;
     }
     return 1;
@@ -818,12 +818,12 @@ static uintptr_t make_dead_object(uintptr_t a, uintptr_t b, uintptr_t c)
 static void test_roots_word_left_in_an_old_frame_keeps_nothing(void **state)
 {
     (void)state;
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
         return;
     }
-    int checkmark = tci_cfg.checkmark;
-    tci_cfg.checkmark = 1; /* no cycle runs: the collector reads it at a mark's end */
+    int checkmark = tci_env_cfg.checkmark;
+    tci_env_cfg.checkmark = 1; /* no cycle runs: the collector reads it at a mark's end */
     poke_hidden = test_fresh_call(make_dead_object, 0, 0, 0);
     tci_atomic_store_relaxed(&poke_step, POKE_START);
     pthread_t th;
@@ -842,7 +842,7 @@ static void test_roots_word_left_in_an_old_frame_keeps_nothing(void **state)
     tc_blocking_begin();
     pthread_join(th, NULL);
     tc_blocking_end();
-    tci_cfg.checkmark = checkmark;
+    tci_env_cfg.checkmark = checkmark;
     if (live)
         fail_msg("a dead object was kept by a word written above the first stop's frame");
 }
@@ -876,7 +876,7 @@ static void *exit_attached_main(void *arg)
 static void test_roots_thread_exit_detaches(void **state)
 {
     (void)state;
-    int threads0 = tci_threads_count();
+    int threads0 = tci_thread_count();
     for (int round = 0; round < 50; round++) {
         pthread_t th;
         assert_int_equal(pthread_create(&th, NULL, exit_attached_main, NULL), 0);
@@ -885,7 +885,7 @@ static void test_roots_thread_exit_detaches(void **state)
         pthread_join(th, &ret);
         tc_blocking_end();
         assert_null(ret);
-        assert_int_equal(tci_threads_count(), threads0);
+        assert_int_equal(tci_thread_count(), threads0);
         tc_collect();
     }
     tc_memstats ms;

@@ -12,30 +12,30 @@
 
 static size_t span_bytes(int c, int k)
 {
-    return (size_t)tci_classes[c].npages[k] * TCI_PAGE_SIZE;
+    return (size_t)tci_sizeclass_table[c].npages[k] * TCI_PAGE_SIZE;
 }
 
 /* Bytes a slot of kind k takes: a precise slot has a 4-byte type id too. */
 static size_t slot_bytes(int c, int k)
 {
-    return tci_classes[c].size + (k == TCI_KIND_PRECISE ? 4 : 0);
+    return tci_sizeclass_table[c].size + (k == TCI_KIND_PRECISE ? 4 : 0);
 }
 
 static void test_sizeclass_classes_increasing_multiples_of_16(void **state)
 {
     (void)state;
-    assert_true(tci_nclasses >= 2);
-    assert_true(tci_nclasses <= TCI_MAX_CLASSES);
+    assert_true(tci_sizeclass_count >= 2);
+    assert_true(tci_sizeclass_count <= TCI_MAX_CLASSES);
     uint32_t prev = 0;
-    for (int c = 1; c < tci_nclasses; c++) {
-        uint32_t size = tci_classes[c].size;
+    for (int c = 1; c < tci_sizeclass_count; c++) {
+        uint32_t size = tci_sizeclass_table[c].size;
         if (size % TCI_ALIGN != 0 || size <= prev)
             fail_msg("class %d: size %u (previous %u) is not a larger multiple of %d",
                      c, size, prev, TCI_ALIGN);
         prev = size;
     }
-    assert_int_equal(tci_classes[1].size, TCI_ALIGN);
-    assert_int_equal(tci_classes[tci_nclasses - 1].size, TCI_MAX_SMALL);
+    assert_int_equal(tci_sizeclass_table[1].size, TCI_ALIGN);
+    assert_int_equal(tci_sizeclass_table[tci_sizeclass_count - 1].size, TCI_MAX_SMALL);
 }
 
 static void test_sizeclass_smallest_fitting_class(void **state)
@@ -43,13 +43,14 @@ static void test_sizeclass_smallest_fitting_class(void **state)
     (void)state;
     for (size_t size = 1; size <= TCI_MAX_SMALL; size++) {
         int c = tci_size_to_class(size);
-        if (c < 1 || c >= tci_nclasses)
-            fail_msg("size %zu: class %d out of range 1..%d", size, c, tci_nclasses - 1);
-        if (tci_classes[c].size < size)
-            fail_msg("size %zu: class %d holds only %u bytes", size, c, tci_classes[c].size);
-        if (c > 1 && tci_classes[c - 1].size >= size)
+        if (c < 1 || c >= tci_sizeclass_count)
+            fail_msg("size %zu: class %d out of range 1..%d", size, c, tci_sizeclass_count - 1);
+        if (tci_sizeclass_table[c].size < size)
+            fail_msg("size %zu: class %d holds only %u bytes", size, c,
+                     tci_sizeclass_table[c].size);
+        if (c > 1 && tci_sizeclass_table[c - 1].size >= size)
             fail_msg("size %zu: class %d (%u) chosen but class %d (%u) fits", size, c,
-                     tci_classes[c].size, c - 1, tci_classes[c - 1].size);
+                     tci_sizeclass_table[c].size, c - 1, tci_sizeclass_table[c - 1].size);
     }
 }
 
@@ -58,9 +59,9 @@ static void test_sizeclass_smallest_fitting_class(void **state)
 static void test_sizeclass_waste_bound(void **state)
 {
     (void)state;
-    for (int c = 2; c < tci_nclasses; c++) {
-        uint32_t size = tci_classes[c].size;
-        uint32_t prev = tci_classes[c - 1].size;
+    for (int c = 2; c < tci_sizeclass_count; c++) {
+        uint32_t size = tci_sizeclass_table[c].size;
+        uint32_t prev = tci_sizeclass_table[c - 1].size;
         if (size <= 128) {
             if (size - prev != TCI_ALIGN)
                 fail_msg("class %d (%u): step %u from %u, expected %d", c, size,
@@ -78,24 +79,24 @@ static void test_sizeclass_waste_bound(void **state)
  * precise spans, their type ids, which are used space). */
 static size_t span_tail(int c, int k)
 {
-    return span_bytes(c, k) - (size_t)tci_classes[c].nelems[k] * slot_bytes(c, k);
+    return span_bytes(c, k) - (size_t)tci_sizeclass_table[c].nelems[k] * slot_bytes(c, k);
 }
 
 static void test_sizeclass_span_tail_waste(void **state)
 {
     (void)state;
     int bad = 0;
-    for (int c = 1; c < tci_nclasses; c++) {
+    for (int c = 1; c < tci_sizeclass_count; c++) {
         for (int k = 0; k < TCI_NKINDS; k++) {
             size_t bytes = span_bytes(c, k);
-            if (tci_classes[c].npages[k] < 1 || bytes < slot_bytes(c, k)) {
+            if (tci_sizeclass_table[c].npages[k] < 1 || bytes < slot_bytes(c, k)) {
                 print_error("class %d (%u) kind %d: a span of %u pages holds no slot\n", c,
-                            tci_classes[c].size, k, tci_classes[c].npages[k]);
+                            tci_sizeclass_table[c].size, k, tci_sizeclass_table[c].npages[k]);
                 bad++;
             } else if (span_tail(c, k) * 8 > bytes) {
                 print_error("class %d (%u) kind %d, %u pages: %u slots waste %zu of %zu "
-                            "bytes (> 12.5%%)\n", c, tci_classes[c].size, k,
-                            tci_classes[c].npages[k], tci_classes[c].nelems[k],
+                            "bytes (> 12.5%%)\n", c, tci_sizeclass_table[c].size, k,
+                            tci_sizeclass_table[c].npages[k], tci_sizeclass_table[c].nelems[k],
                             span_tail(c, k), bytes);
                 bad++;
             }
@@ -107,11 +108,12 @@ static void test_sizeclass_span_tail_waste(void **state)
 static void test_sizeclass_nelems_within_bitmap(void **state)
 {
     (void)state;
-    for (int c = 1; c < tci_nclasses; c++)
+    for (int c = 1; c < tci_sizeclass_count; c++)
         for (int k = 0; k < TCI_NKINDS; k++)
-            if (tci_classes[c].nelems[k] > TCI_MAX_SLOTS)
+            if (tci_sizeclass_table[c].nelems[k] > TCI_MAX_SLOTS)
                 fail_msg("class %d (%u) kind %d: %u slots > TCI_MAX_SLOTS (%d)", c,
-                         tci_classes[c].size, k, tci_classes[c].nelems[k], TCI_MAX_SLOTS);
+                         tci_sizeclass_table[c].size, k, tci_sizeclass_table[c].nelems[k],
+                         TCI_MAX_SLOTS);
 }
 
 /* Each span holds as many slots as fit: precise spans keep a 4-byte type
@@ -120,20 +122,20 @@ static void test_sizeclass_nelems_within_bitmap(void **state)
 static void test_sizeclass_nelems_as_many_as_fit(void **state)
 {
     (void)state;
-    for (int c = 1; c < tci_nclasses; c++) {
+    for (int c = 1; c < tci_sizeclass_count; c++) {
         for (int k = 0; k < TCI_NKINDS; k++) {
             size_t bytes = span_bytes(c, k);
             size_t unit = slot_bytes(c, k);
-            uint32_t n = tci_classes[c].nelems[k];
+            uint32_t n = tci_sizeclass_table[c].nelems[k];
             if (n == 0)
                 fail_msg("class %d (%u) kind %d: a %zu-byte span holds no slot of %zu bytes",
-                         c, tci_classes[c].size, k, bytes, unit);
+                         c, tci_sizeclass_table[c].size, k, bytes, unit);
             if ((size_t)n * unit > bytes)
                 fail_msg("class %d (%u) kind %d: %u slots need %zu > %zu bytes", c,
-                         tci_classes[c].size, k, n, (size_t)n * unit, bytes);
+                         tci_sizeclass_table[c].size, k, n, (size_t)n * unit, bytes);
             if ((size_t)(n + 1) * unit <= bytes && n + 1 <= TCI_MAX_SLOTS)
                 fail_msg("class %d (%u) kind %d: %u slots, but %u fit", c,
-                         tci_classes[c].size, k, n, n + 1);
+                         tci_sizeclass_table[c].size, k, n, n + 1);
         }
     }
 }
@@ -142,8 +144,8 @@ static void test_sizeclass_nelems_as_many_as_fit(void **state)
 static void test_sizeclass_div_mul_exact(void **state)
 {
     (void)state;
-    for (int c = 1; c < tci_nclasses; c++) {
-        const tci_sizeclass *sc = &tci_classes[c];
+    for (int c = 1; c < tci_sizeclass_count; c++) {
+        const tci_sizeclass *sc = &tci_sizeclass_table[c];
         size_t bytes = 0;
         for (int k = 0; k < TCI_NKINDS; k++)
             if (span_bytes(c, k) > bytes)

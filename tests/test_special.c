@@ -142,7 +142,7 @@ static uintptr_t root_holds_weak_target(uintptr_t w_, uintptr_t id, uintptr_t c)
 static void weak_get_during_mark_keeps_target_body(void *unused)
 {
     (void)unused;
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
         return;
     }
@@ -436,7 +436,7 @@ static uintptr_t build_finalized_dropped(uintptr_t a, uintptr_t b, uintptr_t c)
 static void finalizer_contents_greyed_after_the_first_stop_body(void *unused)
 {
     (void)unused;
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
         return;
     }
@@ -687,7 +687,7 @@ static void weak_references_settled_outside_the_stops_body(void *unused)
     printf("weak references looked at in stops: %llu of %d\n", (unsigned long long)seen[0],
            MANY);
     assert_true(test_fresh_call(many_weak_read_right, 0, 0, 0));
-    if (!tci_cfg.gcstoptheworld && seen[0] != 0)
+    if (!tci_env_cfg.gcstoptheworld && seen[0] != 0)
         fail_msg("%llu weak references looked at with the world stopped",
                  (unsigned long long)seen[0]);
     roots.keep[5] = NULL;
@@ -718,7 +718,7 @@ static void finalizer_records_settled_outside_the_stops_body(void *unused)
     for (int i = 0; i < MANY; i++)
         assert_int_equal(many_fin_calls[i], i % 2);
     assert_int_equal(many_fin_bad, 0);
-    if (!tci_cfg.gcstoptheworld && seen[2] != 0)
+    if (!tci_env_cfg.gcstoptheworld && seen[2] != 0)
         fail_msg("%llu finalizer records looked at with the world stopped",
                  (unsigned long long)seen[2]);
     roots.keep[5] = NULL;
@@ -754,7 +754,7 @@ static void ephemerons_settled_outside_the_stops_body(void *unused)
             fail_msg("ephemeron %d kept its key or value after the chain was dropped", i);
         tc_ephemeron_destroy(chain[i]);
     }
-    if (!tci_cfg.gcstoptheworld && (live[1] != 0 || dropped[1] != 0))
+    if (!tci_env_cfg.gcstoptheworld && (live[1] != 0 || dropped[1] != 0))
         fail_msg("%llu and %llu ephemerons looked at with the world stopped",
                  (unsigned long long)live[1], (unsigned long long)dropped[1]);
     clear_roots();
@@ -914,7 +914,7 @@ static uintptr_t short_chain_intact(uintptr_t a, uintptr_t b, uintptr_t c)
 static void ephemeron_key_marked_by_the_program_keeps_value_body(void *unused)
 {
     (void)unused;
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
         return;
     }
@@ -1000,7 +1000,7 @@ static uintptr_t hidden_unswept(uintptr_t h, uintptr_t b, uintptr_t c)
 {
     (void)b, (void)c;
     tci_span *s = tci_span_of(h ^ TEST_HIDE_MASK);
-    return s && tci_atomic_load_acquire(&s->sweepgen) != tci_atomic_load_relaxed(&tci_sweepgen);
+    return s && tci_atomic_load_acquire(&s->sweepgen) != tci_atomic_load_relaxed(&tci_sweep_gen);
 }
 
 static uintptr_t reads_before_sweep(uintptr_t w_, uintptr_t b, uintptr_t c)
@@ -1015,7 +1015,7 @@ static uintptr_t reads_before_sweep(uintptr_t w_, uintptr_t b, uintptr_t c)
 static void handles_read_dead_as_null_before_their_sweep_body(void *unused)
 {
     (void)unused;
-    if (tci_cfg.gcstoptheworld) {
+    if (tci_env_cfg.gcstoptheworld) {
         printf("(no background sweep to hold with gcstoptheworld=1)\n");
         return;
     }

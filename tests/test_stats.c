@@ -54,8 +54,8 @@ typedef struct worker {
 
 static int class_of_size(size_t size)
 {
-    for (int cl = 1; cl < tci_nclasses; cl++)
-        if (tci_classes[cl].size == size)
+    for (int cl = 1; cl < tci_sizeclass_count; cl++)
+        if (tci_sizeclass_table[cl].size == size)
             return cl;
     return 0;
 }

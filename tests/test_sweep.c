@@ -28,7 +28,7 @@ static void *alloc_random(test_rng *rng, size_t max_large)
     /* A class without precise slots would never return (test_sizeclass and
      * test_alloc report that); sweeping is tested on the other kinds there. */
     if (kind == 2 && size <= TCI_MAX_SMALL &&
-        tci_classes[tci_size_to_class(size)].nelems[TCI_KIND_PRECISE] == 0)
+        tci_sizeclass_table[tci_size_to_class(size)].nelems[TCI_KIND_PRECISE] == 0)
         kind = 0;
     switch (kind) {
     case 0: return tc_alloc_atomic(size);
@@ -209,7 +209,7 @@ static void test_sweep_gc_percent_off_and_on(void **state)
     /* The heap asked for a cycle (the stopped collector ran it already);
      * waiting for it, not for how soon it ran (this failed under load
      * when the loop outran the collector's thread). */
-    if (!tci_cfg.gcstoptheworld) {
+    if (!tci_env_cfg.gcstoptheworld) {
         uint64_t asked = tci_gate_cycles_requested();
         assert_true(asked > asked0);
         tci_gate_wait_cycle(asked);

@@ -631,7 +631,7 @@ static void test_torture_parallel_mark_body(void *unused)
      * counters' reads would count on one side only. */
     int old_pct = tc_set_gc_percent(-1);
     tc_collect();
-    uint64_t before = tci_mark_parallel_cycles();
+    uint64_t before = tci_markers_parallel_cycles();
     for (int round = 0; round < 5; round++) {
         tc_collect();
         for (size_t i = 0; i < WIDE; i++) {
@@ -642,7 +642,7 @@ static void test_torture_parallel_mark_body(void *unused)
                 assert_int_equal(((node *)n->kids[k])->id, i * 16 + (uint64_t)k);
         }
     }
-    uint64_t par = tci_mark_parallel_cycles() - before;
+    uint64_t par = tci_markers_parallel_cycles() - before;
     tc_set_gc_percent(old_pct);
     printf("torture_parallel: %llu of 5 cycles marked with %d markers\n",
            (unsigned long long)par, tci_mark_workers());
