@@ -304,8 +304,8 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
 {
     tci_thread *self = tci_thread_self();
     sample_recheck(c);
-    if (tci_atomic_load_relaxed(&tci_stw_pending))
-        tci_thread_park(self);
+    if (tci_atomic_load_relaxed(&tci_world_stw_pending))
+        tci_world_park(self);
     alloc_slot *a = &c->slots[kind][cl];
     for (;;) {
         if (a->free_bits)
@@ -332,8 +332,8 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
 {
     tci_thread *self = tci_thread_self();
     sample_recheck(c);
-    if (tci_atomic_load_relaxed(&tci_stw_pending))
-        tci_thread_park(self);
+    if (tci_atomic_load_relaxed(&tci_world_stw_pending))
+        tci_world_park(self);
     size_t npages = (size + TCI_PAGE_SIZE - 1) >> TCI_PAGE_SHIFT;
     size_t bytes = npages << TCI_PAGE_SHIFT;
     if ((tci_env_cfg.gcstress && tci_cycle_stress_tick(self) != 0) ||
@@ -386,7 +386,7 @@ static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, siz
     } else {
         int cl = tci_size_to_class(size);
         alloc_slot *a = &c->slots[kind][cl];
-        p = a->free_bits && !tci_atomic_load_relaxed(&tci_stw_pending)
+        p = a->free_bits && !tci_atomic_load_relaxed(&tci_world_stw_pending)
                 ? alloc_from_window(c, a, kind, cl, type_id)
                 : alloc_slow(c, kind, cl, type_id);
     }
@@ -424,7 +424,7 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
     if (__builtin_expect(c->sample_left < 0, 0))
         return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
     alloc_slot *a = &c->slots[kind][cl];
-    if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_stw_pending), 0))
+    if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_world_stw_pending), 0))
         return alloc_slow(c, kind, cl, type_id);
     return alloc_from_window(c, a, kind, cl, type_id);
 }

@@ -106,11 +106,11 @@ tci_span *tci_central_acquire(int c, int k)
          * again. */
         tci_mutex_lock(&ce->lock);
         put_swept_locked(ce, s, sg);
-        if (tci_atomic_load_relaxed(&tci_stw_pending)) {
+        if (tci_atomic_load_relaxed(&tci_world_stw_pending)) {
             tci_mutex_unlock(&ce->lock);
             tci_thread *self = tci_thread_self();
             if (self)
-                tci_thread_park(self);
+                tci_world_park(self);
             sg = tci_atomic_load_relaxed(&tci_sweep_gen);
             tci_mutex_lock(&ce->lock);
             if ((s = pop(&ce->partial[swept_half(sg)])) != NULL) {

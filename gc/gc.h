@@ -18,6 +18,7 @@
 #include "sizeclass.h"
 #include "testing.h"   /* what the tests see */
 #include "thread.h"
+#include "world.h"
 #include "tricolor.h"
 
 /* ---- type.c: type descriptors ------------------------------------------- */

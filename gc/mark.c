@@ -675,7 +675,7 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *mar
     while (done < budget) {
         /* A stop waits for this thread: let it have the thread (the rest
          * of the debt carries over). One load per object (or chunk). */
-        if (tci_atomic_load_relaxed(&tci_stw_pending))
+        if (tci_atomic_load_relaxed(&tci_world_stw_pending))
             break;
         if (!tr->cur || tr->cur->n == 0) {
             workbuf *got = buf_take_full();

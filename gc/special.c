@@ -206,14 +206,14 @@ void tci_special_span_unlink_locked(tci_span_link **head, tci_span_link *l)
 
 static tci_atomic eph_visits; /* tests: ephemerons filed, or made ready by their key */
 /* Tests: weak references, ephemerons and finalizer records looked at while
- * a stop was requested or held (tci_stw_pending), by the collector's
+ * a stop was requested or held (tci_world_stw_pending), by the collector's
  * passes and by sweeps; atomic adds. */
 static tci_atomic stop_weak_visits, stop_eph_visits, stop_fin_visits;
 
 void tci_special_count_eph_visits(uint64_t n)
 {
     tci_atomic_add_full(&eph_visits, n);
-    if (tci_atomic_load_relaxed(&tci_stw_pending))
+    if (tci_atomic_load_relaxed(&tci_world_stw_pending))
         tci_atomic_add_full(&stop_eph_visits, n);
 }
 
@@ -307,11 +307,11 @@ static void settle_span_locked(tci_span *s)
     uint64_t nweak = tci_weak_settle_span_locked(s);
     if (tci_atomic_load_relaxed(&s->eph_keys)) {
         uint64_t neph = tci_ephemeron_settle_span_locked(s);
-        if (tci_atomic_load_relaxed(&tci_stw_pending))
+        if (tci_atomic_load_relaxed(&tci_world_stw_pending))
             tci_atomic_add_full(&stop_eph_visits, neph);
     }
     uint64_t nfin = tci_finalizer_settle_span_locked(s);
-    if (tci_atomic_load_relaxed(&tci_stw_pending)) {
+    if (tci_atomic_load_relaxed(&tci_world_stw_pending)) {
         tci_atomic_add_full(&stop_weak_visits, nweak);
         tci_atomic_add_full(&stop_fin_visits, nfin);
     }

@@ -14,6 +14,7 @@
 #include "collector.h"
 #include "env.h"
 #include "thread.h"
+#include "world.h"
 #include "tricolor.h"
 
 /* ---- gc/gate.c ----------------------------------------------------------- */

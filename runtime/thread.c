@@ -1,68 +1,26 @@
-/* thread.c: attached threads and the cooperative stop-the-world.
+/* thread.c: the attached threads: their registry, attach and detach, the
+ * safepoint poll, and blocking regions.
  *
- * No signals: a collection asks every attached thread to stop and waits
- * until each is either parked at a safepoint (allocation slow path,
- * tc_safepoint) or inside a blocking region, where it counts as stopped. A
- * thread stuck in read() never delays a collection.
- *
- * The protocol, under park_lock: the stopper sets tci_stw_pending and waits
- * on stopped_cond until no other thread is RUNNING. A RUNNING thread that
- * polls the flag publishes its registers and stack pointer, becomes PARKED
- * and waits on park_cond. A thread leaving a blocking region becomes RUNNING
- * only while no stop is pending, checked under park_lock, so it never runs
- * while its stack is being scanned. The stopper holds world_lock for the
- * whole stop; attach and detach take world_lock too (as blocked threads), so
- * the thread list never changes during a stop.
- *
- * Lock order: world_lock, then park_lock.
+ * What a stop does with them is runtime/world.c's: a thread polls
+ * tci_world_stw_pending and parks there (tci_world_park), and a blocking
+ * region tells it the thread counts as stopped (tci_world_enter_blocking,
+ * tci_world_leave_blocking). The registry is protected by world.c's
+ * world_lock, which attach and detach take (as blocked threads), so the
+ * thread list never changes during a stop.
  */
 #include "thread.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "os.h"
 #include "tricolor.h"
+#include "world.h"
 
-tci_atomic tci_stw_pending;
-
-static tci_mutex world_lock = TCI_MUTEX_INIT(TCI_RANK_WORLD, "world_lock");
-static tci_mutex park_lock = TCI_MUTEX_INIT(TCI_RANK_PARK, "park_lock");
-static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
-/* Threads held by the current stop: parked, or waiting to leave a blocking
- * region. Protected by park_lock. tci_world_start returns only when it is
- * back at zero, and the stop it reports ends when the last of them ran
- * again, scheduler wake-up delay included: the pause a mutator feels, not
- * just the collector's part of it. */
-static int held;
-/* The latest time a thread held by the stop being restarted ran again
- * (its park_end_ns): the stop's end is stamped by the threads it held, not
- * by the stopper. The stopper read the clock when it next ran, and in a
- * process's first cycles, with the collector's new thread on the mutator's
- * CPU, that was after the mutator had run out its time slice: 0.6-3.5 ms
- * stops here whose held thread ran again 22-55 us after the restart.
- * Protected by park_lock; reset by tci_world_start. */
-static uint64_t resumed_ns;
-/* When the last restart had released its held threads (the stopper's
- * reading after its broadcast): resumed_ns minus this is the restart's
- * wake-up and scheduling delay, which the stop counts (TC_HIST_RESTART
- * shows it apart). Written and read by the stopper only, under world_lock:
- * tci_world_released_ns. */
-static uint64_t released_ns;
-/* At most spin_max held threads spin or yield at once, one fewer than the
- * CPUs: with more threads than CPUs (64 on 2 here) the spinners took the
- * CPUs that the stopper and the threads still on their way to a
- * safepoint needed, and the stop waited for them. The rest sleep at
- * once. spinners and spin_max_seen: park_lock; spin_max: set at init. */
-static int spin_max, spinners, spin_max_seen;
-
-static tci_thread *threads;   /* protected by world_lock */
-static int nthreads;          /* protected by world_lock */
+static tci_thread *threads;   /* protected by world_lock (world.c) */
+static int nthreads;          /* protected by world_lock (world.c) */
 static tci_thread_hooks hooks; /* set once at init */
 static pthread_key_t exit_key; /* destructor detaches a thread that exits attached */
 static int initialised;
@@ -93,7 +51,7 @@ static void thread_exit_destructor(void *arg)
 int tci_thread_init(const tci_thread_hooks *h)
 {
     hooks = *h;
-    spin_max = tci_os_ncpu() - 1;
+    tci_world_init(tci_os_ncpu());
     if (pthread_key_create(&exit_key, thread_exit_destructor) != 0)
         return -1;
     initialised = 1;
@@ -105,72 +63,6 @@ __attribute__((noinline)) uintptr_t tci_thread_deeper_frame(void)
     return (uintptr_t)__builtin_frame_address(0);
 }
 
-/* Waits under park_lock until the stop ends, counted in `held` so the
- * stopper's tci_world_start waits for this thread to be awake again. The
- * end time is taken before `held` drops, and the stop's recorded end is
- * the latest of its held threads' (resumed_ns), so it is never earlier
- * (the same monotonic clock on both sides). */
-/* Most stops are shorter than a futex wake-up on a busy machine (which
- * was 1-4 ms of stops whose work took 70 us, here): a held thread first
- * spins outside the lock, for PARK_SPIN_NS, then yields the CPU in a loop
- * until PARK_YIELD_NS (the collector, or anyone, gets the CPU when it
- * needs it, but the thread is still runnable when the stop ends), and only
- * then sleeps. */
-#define PARK_SPIN_NS 20000
-#define PARK_YIELD_NS 300000
-
-static void wait_for_start_locked(tci_thread *self)
-{
-    tci_assert_held(&park_lock);
-    if (!tci_atomic_load_acquire(&tci_stw_pending))
-        return;
-    held++;
-    int spin = spinners < spin_max;
-    if (spin && ++spinners > spin_max_seen)
-        spin_max_seen = spinners;
-    tci_mutex_unlock(&park_lock);
-    uint64_t start = tci_os_now_ns(), now = start;
-    while (spin && tci_atomic_load_acquire(&tci_stw_pending) && now - start < PARK_YIELD_NS) {
-        if (now - start < PARK_SPIN_NS)
-            tci_cpu_relax();
-        else
-            sched_yield();
-        now = tci_os_now_ns();
-    }
-    tci_mutex_lock(&park_lock);
-    if (spin)
-        spinners--;
-    while (tci_atomic_load_acquire(&tci_stw_pending))
-        tci_cond_wait(&park_cond, &park_lock);
-    self->park_end_ns = tci_os_now_ns();
-    self->park_log[self->parks % TCI_PARK_LOG][0] = self->park_begin_ns;
-    self->park_log[self->parks % TCI_PARK_LOG][1] = self->park_end_ns;
-    self->parks++;
-    if (self->park_end_ns > resumed_ns)
-        resumed_ns = self->park_end_ns;
-    if (--held == 0)
-        pthread_cond_signal(&resumed_cond);
-}
-
-/* Every callee-saved register holds, at a call to this function, either a
- * live value of a caller or garbage. __builtin_unwind_init makes the
- * prologue save all of them in this frame; while we wait here the frame
- * stays alive above stack_lo, so a conservative scan of [stack_lo, stack_hi)
- * sees them. */
-__attribute__((noinline)) void tci_thread_park(tci_thread *self)
-{
-    __builtin_unwind_init();
-    self->stack_lo = tci_thread_deeper_frame();
-    self->spill_words = 0; /* the frame lives on while parked */
-    tci_mutex_lock(&park_lock); /* released below */
-    self->state = TCI_PARKED;
-    self->park_begin_ns = tci_os_now_ns();
-    pthread_cond_broadcast(&stopped_cond);
-    wait_for_start_locked(self);
-    self->state = TCI_RUNNING;
-    tci_mutex_unlock(&park_lock);
-}
-
 /* A blocking region outlives the frame of the public function that began
  * it: the frame is saved (tci_thread_save_frame) and the thread counts as
  * stopped. Always inlined: the frame must be the public function's, the
@@ -179,124 +71,7 @@ static inline __attribute__((always_inline)) TCI_NO_SANITIZE void
 blocking_enter_here(tci_thread *self)
 {
     tci_thread_save_frame(self);
-    tci_mutex_lock(&park_lock); /* released below */
-    self->state = TCI_BLOCKING;
-    pthread_cond_broadcast(&stopped_cond);
-    tci_mutex_unlock(&park_lock);
-}
-
-static void blocking_leave(tci_thread *self)
-{
-    tci_mutex_lock(&park_lock); /* released below */
-    if (tci_atomic_load_acquire(&tci_stw_pending))
-        self->park_begin_ns = tci_os_now_ns();
-    wait_for_start_locked(self);
-    self->state = TCI_RUNNING;
-    tci_mutex_unlock(&park_lock);
-}
-
-void tci_world_lock(tci_thread *self)
-{
-    if (tci_mutex_trylock(&world_lock) == 0)
-        return;
-    if (!self) {
-        /* Not attached: no stop waits for us. */
-        tci_mutex_lock(&world_lock); /* partner: tci_world_unlock */
-        return;
-    }
-    blocking_enter_here(self);
-    tci_mutex_lock(&world_lock); /* partner: tci_world_unlock */
-    blocking_leave(self);
-}
-
-void tci_world_unlock(void)
-{
-    tci_mutex_unlock(&world_lock);
-}
-
-void tci_world_check_held(const char *fn)
-{
-    if (!tci_lock_is_held(&world_lock))
-        tci_lock_fail_not_held(&world_lock, fn);
-}
-
-static int all_stopped_locked(tci_thread *self)
-{
-    tci_assert_held(&park_lock);
-    for (tci_thread *t = threads; t; t = t->next)
-        if (t != self && t->state == TCI_RUNNING)
-            return 0;
-    return 1;
-}
-
-static int none_held_locked(tci_thread *self)
-{
-    tci_assert_held(&park_lock);
-    (void)self;
-    return held == 0;
-}
-
-/* The stopper's side of the same trade as wait_for_start_locked: a stop
- * waits twice, for the threads to park and for them to run again, and each
- * wait is usually shorter than the wake-up of a sleeping thread. On a
- * virtual machine a sleeping thread's idle CPU is halted and given back to
- * the host, and waking it took 1-4 ms here, against stops whose own work
- * is tens of microseconds. So the stopper too spins (for spin_ns), then
- * yields, and sleeps on `cv` only once the wait has lasted PARK_YIELD_NS.
- * Called and returns with park_lock held; `done` is checked under it. */
-static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
-                                pthread_cond_t *cv, uint64_t spin_ns)
-{
-    tci_assert_held(&park_lock);
-    uint64_t start = tci_os_now_ns(), now = start;
-    while (!done(self) && now - start < PARK_YIELD_NS) {
-        tci_mutex_unlock(&park_lock);
-        if (now - start < spin_ns)
-            tci_cpu_relax();
-        else
-            sched_yield();
-        tci_mutex_lock(&park_lock);
-        now = tci_os_now_ns();
-    }
-    while (!done(self))
-        tci_cond_wait(cv, &park_lock);
-}
-
-uint64_t tci_world_stop(tci_thread *self)
-{
-    uint64_t t0 = tci_os_now_ns();
-    tci_mutex_lock(&park_lock); /* released below */
-    tci_atomic_store_release(&tci_stw_pending, 1);
-    stopper_wait_locked(all_stopped_locked, self, &stopped_cond, PARK_SPIN_NS);
-    tci_mutex_unlock(&park_lock);
-    (void)self;
-    return tci_os_now_ns() - t0;
-}
-
-/* The restart's wait yields from the start, without spinning: the stop's
- * end no longer depends on when the stopper sees it, and a held thread on
- * the stopper's own CPU (the first cycles' case) runs only once the
- * stopper lets it have the CPU, 20 us later after a spin. */
-uint64_t tci_world_start(void)
-{
-    tci_mutex_lock(&park_lock); /* released below */
-    int held_at_restart = held;
-    resumed_ns = 0;
-    tci_atomic_store_release(&tci_stw_pending, 0);
-    /* With no thread held, the world runs from here. */
-    uint64_t end = tci_os_now_ns();
-    pthread_cond_broadcast(&park_cond);
-    released_ns = held_at_restart ? tci_os_now_ns() : end;
-    stopper_wait_locked(none_held_locked, NULL, &resumed_cond, 0);
-    if (held_at_restart)
-        end = resumed_ns;
-    tci_mutex_unlock(&park_lock);
-    return end;
-}
-
-uint64_t tci_world_released_ns(void)
-{
-    return released_ns;
+    tci_world_enter_blocking(self);
 }
 
 tci_thread *tci_thread_first(void)
@@ -358,9 +133,9 @@ static int thread_attach(void)
     }
     t->state = TCI_RUNNING;
     /* Not yet in the list, so no stop waits for us while we wait for the lock. */
-    tci_mutex_lock(&world_lock); /* released below */
+    tci_world_lock(NULL); /* released below */
     if (hooks.attach && hooks.attach(t) != 0) {
-        tci_mutex_unlock(&world_lock);
+        tci_world_unlock();
         free(t);
         errno = ENOMEM;
         return -1;
@@ -371,7 +146,7 @@ static int thread_attach(void)
     threads = t;
     nthreads++;
     self_tls = t;
-    tci_mutex_unlock(&world_lock);
+    tci_world_unlock();
     pthread_setspecific(exit_key, t);
     return 0;
 }
@@ -389,7 +164,7 @@ void tc_thread_detach(void)
     /* Blocked from here on: no stop waits for us, and once we hold
      * world_lock none is in progress. */
     blocking_enter_here(t);
-    tci_mutex_lock(&world_lock); /* released below */
+    tci_world_lock(NULL); /* released below; blocked already, so as if not attached */
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -400,7 +175,7 @@ void tc_thread_detach(void)
     if (hooks.detach)
         hooks.detach(t);
     self_tls = NULL;
-    tci_mutex_unlock(&world_lock);
+    tci_world_unlock();
     pthread_setspecific(exit_key, NULL);
     free(t);
 }
@@ -415,8 +190,8 @@ void tc_safepoint(void)
     tci_thread *t = self_tls;
     /* Inside a blocking region the thread counts as stopped already:
      * parking would return it RUNNING with the region still open. */
-    if (t && tci_atomic_load_relaxed(&tci_stw_pending) && t->blocking_depth == 0)
-        tci_thread_park(t);
+    if (t && tci_atomic_load_relaxed(&tci_world_stw_pending) && t->blocking_depth == 0)
+        tci_world_park(t);
 }
 
 void tc_blocking_begin(void)
@@ -450,21 +225,8 @@ void tc_blocking_end(void)
         return;
     }
     if (--t->blocking_depth == 0) {
-        blocking_leave(t);
+        tci_world_leave_blocking(t);
         if (hooks.region)
             hooks.region(t, 0);
     }
-}
-
-int tci_thread_spinners_seen(void)
-{
-    tci_mutex_lock(&park_lock); /* released below */
-    int n = spin_max_seen;
-    tci_mutex_unlock(&park_lock);
-    return n;
-}
-
-int tci_thread_spin_max(void)
-{
-    return spin_max;
 }

@@ -82,47 +82,6 @@ void tci_thread_set_library(void);
 int tci_thread_attach_library(void);
 
 
-/* Nonzero while a stop is requested: polled on allocation slow paths. */
-extern tci_atomic tci_stw_pending;
-
-/* Parks the caller until the world restarts (a safepoint). */
-void tci_thread_park(tci_thread *self);
-
-/* Takes world_lock without deadlocking with a stop in progress (the caller
- * counts as blocked while it waits). self may be NULL for a thread that is
- * not attached. */
-void tci_world_lock(tci_thread *self);
-void tci_world_unlock(void);
-/* tci_assert_held for world_lock, which is thread.c's: in a function that
- * needs it (TC_DEBUG builds abort, naming the function, when the caller
- * does not hold it). */
-void tci_world_check_held(const char *fn);
-#define tci_world_assert_held()                                                     \
-    do {                                                                            \
-        if (TCI_LOCK_CHECKS)                                                        \
-            tci_world_check_held(__func__);                                         \
-    } while (0)
-
-/* With world_lock held: stops every other attached thread; returns the time
- * to stop in ns. The caller's own registers and stack are published too. */
-uint64_t tci_world_stop(tci_thread *self);
-/* Restarts the world and returns, once every thread the stop held is
- * running again, the end of the pause (CLOCK_MONOTONIC as tci_os_now_ns):
- * when the last of those threads ran again, by its own reading, or the
- * restart itself if the stop held none. */
-uint64_t tci_world_start(void);
-/* With world_lock held, after tci_world_start: when that restart had
- * released every held thread, by the stopper's clock (its end if it held
- * none). The stop's end minus this, when positive, is the time the held
- * threads took to run again: the OS's wake-up and, with more runnable
- * threads than CPUs, their wait for a CPU. */
-uint64_t tci_world_released_ns(void);
-
-/* Tests: the most held threads that spun at once since tc_init, and the
- * bound on them (one fewer than the CPUs). */
-int tci_thread_spinners_seen(void);
-int tci_thread_spin_max(void);
-
 /* With the world stopped (or world_lock held): iterate attached threads. */
 tci_thread *tci_thread_first(void);
 int tci_thread_count(void);

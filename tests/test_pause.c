@@ -31,6 +31,7 @@
 #include "testing.h"
 #include "testutil.h"
 #include "thread.h"
+#include "world.h"
 #include "tricolor.h"
 
 enum { NMUT = 3, NMUT_MANY = 16, NCYCLE = 40, MAXSTOP = 8 * NCYCLE };
@@ -207,7 +208,7 @@ static void held_threads_beyond_the_cpus_do_not_spin(void **state)
 {
     (void)state;
     stops_cover_mutators(NMUT_MANY);
-    int seen = tci_thread_spinners_seen(), max = tci_thread_spin_max();
+    int seen = tci_world_spinners_seen(), max = tci_world_spin_max();
     printf("pause: at most %d of %d held threads spun at once (bound %d)\n", seen, NMUT_MANY,
            max);
     assert_true(seen <= max);
