@@ -454,6 +454,58 @@ static NOINLINE size_t check_list(void)
     return count;
 }
 
+/* The words of [lo, hi) that point into an allocated node, printed with
+ * how many nodes each reaches: what a conservative scan of that range
+ * would keep. Read word by word (red zones included, other threads'
+ * frames too). */
+static TCI_NO_SANITIZE size_t report_words(const char *what, uintptr_t lo, uintptr_t hi)
+{
+    size_t found = 0;
+    for (uintptr_t a = (lo + 7) & ~(uintptr_t)7; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+        uintptr_t w = *(const volatile uintptr_t *)a;
+        tci_span *s;
+        uint32_t idx;
+        uintptr_t obj = tci_find_object(w, &s, &idx);
+        if (!obj || tci_span_state(s) != TCI_SPAN_SMALL || s->kind != TCI_KIND_PRECISE ||
+            s->types[idx] != t_node->id)
+            continue;
+        size_t reach = 0;
+        for (const node *n = (const node *)obj; n && reach <= LIST_LEN; n = n->next)
+            reach++;
+        fprintf(stderr, "  %s: word at %#lx holds %#lx, node %#lx (value %lu), reaching %zu nodes\n",
+                what, (unsigned long)a, (unsigned long)w, (unsigned long)obj,
+                (unsigned long)((const node *)obj)->value, reach);
+        found++;
+    }
+    return found;
+}
+
+/* On failure only: which root words keep nodes of the dropped list (the
+ * library's conservative roots: every attached thread's spilled frame and
+ * stack from its published frame, this one's from here, and the root
+ * slots), so that a rare failure names its cause. The other attached
+ * thread (the test's main one) is inside a blocking region, its frame
+ * published; world_lock keeps the thread list still. */
+static NOINLINE void report_retainers(void)
+{
+    tci_thread *self = tci_thread_self();
+    size_t found = report_words("roots[]", (uintptr_t)roots, (uintptr_t)(roots + 16));
+    tci_world_lock(self);
+    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+        char what[64];
+        uintptr_t lo = t == self ? (uintptr_t)__builtin_frame_address(0) : t->stack_lo;
+        snprintf(what, sizeof what, "thread %p spill", (void *)t);
+        if (t != self && t->spill_words)
+            found += report_words(what, (uintptr_t)t->spill,
+                                  (uintptr_t)(t->spill + t->spill_words));
+        snprintf(what, sizeof what, "thread %p%s stack", (void *)t, t == self ? " (this)" : "");
+        found += report_words(what, lo, t->stack_hi);
+    }
+    tci_world_unlock();
+    fprintf(stderr, "  %zu root words point at nodes%s\n", found,
+            found ? "" : ": the nodes are kept by no root (marks, alloc bits or a heap object)");
+}
+
 static void ten_million_list_body(void *arg)
 {
     (void)arg;
@@ -466,9 +518,11 @@ static void ten_million_list_body(void *arg)
     roots[7] = 0;
     collect_twice();
     tc_read_memstats(&ms);
-    if (!(ms.live_bytes < (uint64_t)LIST_LEN * sizeof(node) / 100))
+    if (!(ms.live_bytes < (uint64_t)LIST_LEN * sizeof(node) / 100)) {
+        report_retainers();
         fail_msg("after dropping the list: live_bytes %llu",
                  (unsigned long long)ms.live_bytes);
+    }
 }
 
 static void test_mark_ten_million_list(void **state)
