@@ -17,7 +17,8 @@ B := build/$(CONFIG)
 
 CC ?= cc
 CXX ?= c++
-WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Werror=implicit-function-declaration
 BASE_CFLAGS := -std=c11 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) \
 	-MMD -MP -Iinclude -Iruntime -Igc -Iobserve -Ipool
 SAN_ENV :=

@@ -18,25 +18,11 @@
 #include "sizeclass.h"
 #include "testing.h"   /* what the tests see */
 #include "thread.h"
-#include "world.h"
 #include "tricolor.h"
+#include "type.h"
+#include "world.h"
 
-/* ---- type.c: type descriptors ------------------------------------------- */
-struct tc_type {
-    const char *name;
-    size_t size;
-    uint32_t id;        /* index in tci_type_table */
-    size_t n_ptrs;
-    tc_trace_fn trace;  /* or NULL: offsets below */
-    /* Byte offsets of the pointer slots, ascending, each once. As wide as
-     * the sizes tc_type_new accepts (an offset of 2^32 once went through a
-     * uint32_t and read slot 0 instead: the object behind it was freed). */
-    size_t *offsets;
-};
-#define TCI_MAX_TYPES (1u << 20)
-/* id -> type; entries are written once before their id is handed out. */
-extern struct tc_type **tci_type_table;
-int tci_type_init(void);
+/* ---- type.c: type descriptors: type.h ----------------------------------- */
 
 /* ---- central.c: per size class and kind lists of spans ------------------- */
 /* Returns a swept span of class c and kind k with at least one free slot,
@@ -140,14 +126,8 @@ uint64_t tci_markers_end_stw(void);
  * bank it) and assists together. */
 uint64_t tci_mark_credit_take(uint64_t want);
 uint64_t tci_mark_progress(void);
-/* Precise pointer slots the marks have read since tc_init, as the
- * markers and assists hand their counts in (at each mark's end, at each
- * tracer flush): a mark reads each slot of a live precise object once. */
-uint64_t tci_mark_slots_read(void);
 /* Bytes of mark work buffers allocated (they are kept for reuse). */
 uint64_t tci_mark_buf_bytes(void);
-/* A mutator's tracer, for its barrier and assists. */
-tc_tracer *tci_mark_tracer_new(void);
 void tci_mark_tracer_free(tc_tracer *tr);
 size_t tci_mark_tracer_size(void);
 /* Greys the object p points into if it is white (the write barrier). */
@@ -162,7 +142,6 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *mar
 /* Checkmark, world stopped, after the mark: every object a root or the
  * object obj points to must be marked; aborts naming it otherwise. */
 void tci_markers_check_roots(void);
-void tci_mark_check_enable(tc_tracer *tr);
 void tci_mark_check_object(tc_tracer *tr, uintptr_t obj);
 /* The object whose slots the checking tracer is given next (tc_trace), for
  * its report: checkmark reads a precise object's slots itself. */
@@ -247,18 +226,11 @@ uint64_t tci_roots_last_bytes(void);
 uint64_t tci_roots_last_stack_bytes(void);
 
 /* ---- verify.c -------------------------------------------------------------- */
-/* With the world stopped, after marking: aborts with a description if a
- * marked object points at an allocated unmarked one, or a mark bit is set
- * on a free slot. Returns the number of marked objects checked. */
-uint64_t tci_verify_marks_stw(void);
-/* TRICOLOR_DEBUG=checkmark=1: the same check with the roots and trace
- * callbacks included, after a concurrent mark: aborts naming the first
- * reachable object the mark missed. */
+/* tci_verify_marks_stw and tci_verify_checkmark_object: testing.h.
+ * TRICOLOR_DEBUG=checkmark=1: the same check as verify's with the roots
+ * and trace callbacks included, after a concurrent mark: aborts naming
+ * the first reachable object the mark missed. */
 uint64_t tci_verify_checkmark_stw(void);
-/* One object's part of it (caches flushed): with a checking tracer
- * (tci_mark_check_enable), aborts naming any object obj points to that is
- * allocated and unmarked. */
-void tci_verify_checkmark_object(tc_tracer *tr, uintptr_t obj);
 
 /* ---- scavenge.c: the scavenger's policy and thread ------------------------- */
 /* How much heap to keep after a cycle: the larger of goal x fragmentation

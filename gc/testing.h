@@ -97,6 +97,26 @@ uint64_t tci_roots_last_stop_range_bytes(void);
 uint64_t tci_mark_steps_aside(void);
 extern tci_atomic tci_mark_pace_test_compete;
 
+/* Precise pointer slots the marks have read since tc_init, as the
+ * markers and assists hand their counts in (at each mark's end, at each
+ * tracer flush): a mark reads each slot of a live precise object once. */
+uint64_t tci_mark_slots_read(void);
+/* A mutator's tracer, for its barrier and assists. */
+tc_tracer *tci_mark_tracer_new(void);
+/* A checking tracer (checkmark): tci_verify_checkmark_object reports
+ * through it. */
+void tci_mark_check_enable(tc_tracer *tr);
+
+/* ---- gc/verify.c --------------------------------------------------------- */
+/* With the world stopped, after marking: aborts with a description if a
+ * marked object points at an allocated unmarked one, or a mark bit is set
+ * on a free slot. Returns the number of marked objects checked. */
+uint64_t tci_verify_marks_stw(void);
+/* One object's part of it (caches flushed): with a checking tracer
+ * (tci_mark_check_enable), aborts naming any object obj points to that is
+ * allocated and unmarked. */
+void tci_verify_checkmark_object(tc_tracer *tr, uintptr_t obj);
+
 /* ---- gc/markers.c -------------------------------------------------------- */
 /* The markers of a mark, the collector's thread included. */
 int tci_mark_workers(void);

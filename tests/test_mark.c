@@ -18,6 +18,7 @@
 #include "model.h"
 #include "testutil.h"
 #include "tricolor.h"
+#include "type.h" /* report_retainers: a node's type id */
 
 #define NOINLINE __attribute__((noinline))
 
@@ -491,7 +492,7 @@ static NOINLINE void report_retainers(void)
     tci_thread *self = tci_thread_self();
     size_t found = report_words("roots[]", (uintptr_t)roots, (uintptr_t)(roots + 16));
     tci_world_lock(self);
-    for (tci_thread *t = tci_threads_first(); t; t = t->next) {
+    for (tci_thread *t = tci_thread_first(); t; t = t->next) {
         char what[64];
         uintptr_t lo = t == self ? (uintptr_t)__builtin_frame_address(0) : t->stack_lo;
         snprintf(what, sizeof what, "thread %p spill", (void *)t);

@@ -15,7 +15,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "gc.h"
+#include "heap.h" /* liveness checks look objects and mark bits up */
+#include "testing.h"
 #include "model.h"
 
 /* Built with AddressSanitizer or ThreadSanitizer (GCC's macros), whose
