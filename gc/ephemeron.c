@@ -185,7 +185,7 @@ void tc_ephemeron_destroy(tc_ephemeron *e)
         tci_mutex_unlock(&tci_special_lock);
         return;
     }
-    tci_mutex_lock(&eph_lock); /* released below; lock order: special_lock first */
+    tci_mutex_lock(&eph_lock); /* released below; after special_lock (lock.h) */
     if (file_cursor == e)
         file_cursor = e->next;
     if (e->filed)

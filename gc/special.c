@@ -78,9 +78,10 @@
  * (unattached callers of the destroy and thread calls, threads in
  * blocking regions, hold them briefly), so the collector and the sweepers
  * may take them with the world stopped, and a marker (a mutator's barrier
- * included) may take eph_lock in the middle of a mark. Lock order:
- * world_lock, special_lock, eph_lock, work_lock (taken by pushing work); a
- * sweeper holds no lock but world_lock when it takes special_lock.
+ * included) may take eph_lock in the middle of a mark. Their place in the
+ * lock order (after world_lock, before work_lock, which pushing work
+ * takes) is runtime/lock.h's ranks; a sweeper holds no lock but
+ * world_lock when it takes special_lock.
  */
 #include <errno.h>
 #include <stdio.h>

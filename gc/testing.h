@@ -92,6 +92,8 @@ void tci_scavenge_wait_idle(void);
 uint64_t tci_roots_last_stop_range_bytes(void);
 
 /* ---- gc/mark.c ----------------------------------------------------------- */
+/* The markers of a mark, the collector's thread included. */
+int tci_mark_workers(void);
 /* Times a marker stepped aside to keep to its share; and, for tests, a
  * switch that makes every marker's slice count as competing for a CPU. */
 uint64_t tci_mark_steps_aside(void);
@@ -118,8 +120,6 @@ uint64_t tci_verify_marks_stw(void);
 void tci_verify_checkmark_object(tc_tracer *tr, uintptr_t obj);
 
 /* ---- gc/markers.c -------------------------------------------------------- */
-/* The markers of a mark, the collector's thread included. */
-int tci_mark_workers(void);
 /* The collector's thread as it starts, world running, world_lock held:
  * the helper threads and a few work buffers made now, not in the first
  * cycle's stop. */

@@ -35,7 +35,8 @@
  *
  * Locks: pool_lock protects the registry, the free generations and the
  * dropped ones; never held across a safepoint, taken by the collector with
- * the world stopped (rotation, roots). Lock order: world_lock, pool_lock.
+ * the world stopped (rotation, roots): its rank (runtime/lock.h) is after
+ * world_lock's and roots_lock's, as its root callback runs under both.
  */
 #include <errno.h>
 #include <pthread.h>

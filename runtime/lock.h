@@ -27,24 +27,24 @@
 typedef enum tci_lock_rank {
     TCI_RANK_INIT = 1,  /* gc/init.c: tc_init's once-only set-up */
     TCI_RANK_GC,        /* gc/cycle.c: cycle requests and counts, the collector thread's wake-up */
-    TCI_RANK_NOTIFY,    /* gc/notify.c: the memory-pressure notifier's state and callback */
+    TCI_RANK_NOTIFY,    /* gc/notify.c: the memory-pressure figures, the notifier worker's state */
     TCI_RANK_SCAV,      /* gc/scavenge.c: the scavenger thread's requests */
-    TCI_RANK_WORLD,     /* runtime/thread.c: the thread list and stops (held by the stopper across a stop) */
-    TCI_RANK_PARK,      /* runtime/thread.c: thread states, parking and release */
+    TCI_RANK_WORLD,     /* runtime/world.c: stops (the stopper holds it across one); thread.c's list */
+    TCI_RANK_PARK,      /* runtime/world.c: thread states, parking and release */
     TCI_RANK_PACER,     /* gc/control.c: the pacer's and the CPU limiter's state */
     TCI_RANK_ROOTS,     /* gc/roots.c: root ranges and callbacks (callbacks run under it) */
     TCI_RANK_POOL,      /* pool/pool.c: the pools' registry (its root callback takes it) */
-    TCI_RANK_SPECIAL,   /* gc/special.c: weak references' and finalizers' registries, span lists, queue */
+    TCI_RANK_SPECIAL,   /* gc/special.c (weak.c, finalizer.c): weak and finalizer records, queue */
     TCI_RANK_EPH,       /* gc/ephemeron.c: the ephemerons' list and filing table */
-    TCI_RANK_STRAY,     /* gc/barrier.c: stray-call reports */
+    TCI_RANK_STRAY,     /* gc/barrier.c: the tracer shared by stores from threads not attached */
     TCI_RANK_TYPES,     /* gc/type.c: the type table */
     TCI_RANK_PROFILE,   /* observe/profile.c: the heap profile's buckets */
     TCI_RANK_LARGE,     /* gc/central.c: the swept and unswept large spans */
     TCI_RANK_CENTRAL,   /* gc/central.c: one size class's span lists (one at a time) */
-    TCI_RANK_HEAP,      /* gc/heap.c: the page heap, arenas, scavenging */
+    TCI_RANK_HEAP,      /* gc/heap.c (heap_huge.c, heap_scavenge.c): the page heap, arenas, scavenging */
     TCI_RANK_WORK,      /* gc/mark.c: the mark's full and empty work buffers */
     TCI_RANK_HELPER,    /* gc/markers.c: the mark helpers' wake-up and count */
-    TCI_RANK_EVENT,     /* observe/event.c: the cycle-event ring and its callback */
+    TCI_RANK_EVENT,     /* observe/event.c: the cycle-event ring, the event worker's state */
     TCI_RANK_GATE,      /* gc/gate.c: the test gates' flags (the stop gate waits on it under world_lock) */
     TCI_RANK_HOOK,      /* runtime/os_linux.c: the fault hook's ranges (a leaf) */
 } tci_lock_rank;
