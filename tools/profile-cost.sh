@@ -3,9 +3,10 @@
 # counted in instructions rather than timed. On this shared machine the same
 # run's time varies by 15-20% (wall and CPU alike), so a 1% effect cannot
 # be resolved by a stopwatch; valgrind's cachegrind counts the instructions
-# each run executes. Both runs use the stopped collector with one marker,
-# so they make the same collections; only the sampling differs (rate 0 and
-# Go's 512 KiB).
+# each run executes. Both runs use the stopped collector with one marker
+# and the GC CPU limiter off (it reads the clocks, and its decisions moved
+# the number of collections from run to run), so they make the same
+# collections; only the sampling differs (rate 0 and Go's 512 KiB).
 # Usage: tools/profile-cost.sh BENCH_DIR [DEPTH]
 set -e
 dir=$1
@@ -14,6 +15,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for rate in 0 524288; do
     TRICOLOR_DEBUG=gcstoptheworld=1,memprofilerate=$rate TRICOLOR_MARKERS=1 \
+        TRICOLOR_GC_CPU_LIMIT=100 \
         valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out/$rate.cg" \
         "$dir/tcobserve" --trees-once --depth "$depth" >"$out/$rate.log" 2>&1 ||
         { cat "$out/$rate.log" >&2; exit 1; }
