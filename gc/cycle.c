@@ -461,7 +461,7 @@ static void mark_and_terminate(cycle *c)
         /* The ephemerons, once per mark, world running, now that most of
          * their keys are marked: what the filing pushes (values of marked
          * keys) is drained beside the program, and a key marked later
-         * brings its values with it, wherever it is marked (gc/special.c).
+         * brings its values with it, wherever it is marked (gc/ephemeron.c).
          * The stops do none of it. */
         if (round == 1) {
             int pushed = tci_markers_file_ephemerons();

@@ -171,7 +171,7 @@ uint64_t tci_markers_stw(void)
     drain_stw();
     /* The ephemerons, filed now that most keys are marked: the values of
      * marked keys are pushed, and those of keys marked from here on
-     * follow as their keys are marked (gc/special.c). The helpers are
+     * follow as their keys are marked (gc/ephemeron.c). The helpers are
      * joined; the filing's pushes may wake them again. */
     tci_mark_nworkers = 1;
     tci_atomic_store_relaxed(&tci_mark_nidle, 0);

@@ -138,13 +138,13 @@ struct tci_span {
      * added meanwhile names a live object, which the sweep leaves alone). */
     struct tci_span_link *weaks, *fins;
     tci_atomic nspecials;
-    /* Ephemeron keys (gc/special.c): one bit per slot whose object is the
+    /* Ephemeron keys (gc/ephemeron.c): one bit per slot whose object is the
      * key of an ephemeron filed during this mark and not yet found
      * marked; eph_keys counts them. Set by the filing pass, cleared
      * (atomic AND) by whoever marks the key, or by the sweeper for keys
      * left unmarked. */
     tci_atomic eph_key_bits[TCI_BITMAP_WORDS];
-    /* Heap-profile samples among its objects (gc/profile.c): atomic, added
+    /* Heap-profile samples among its objects (observe/profile.c): atomic, added
      * to where a sample is taken, taken from by the sweeper. */
     tci_atomic profiled;
     /* The list link: a central's or the large list (that list's lock), a
