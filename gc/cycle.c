@@ -138,7 +138,7 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
         .next_goal = tci_atomic_load_relaxed(&tci_control_next_gc),
         .stack_bytes = stacks, .global_bytes = m.root_bytes - stacks,
         .pause_ns = tci_stats_cycle_pause_ns(), .stops = tci_stats_cycle_stops(),
-        .procs = tci_mark_workers() + tci_thread_count(),
+        .procs = (int)ncpu, /* gctrace's P: Go prints GOMAXPROCS */
     };
     r.cycle = tci_stats_record_cycle(live, forced, stacks, m.root_bytes - stacks);
     *out = r;
@@ -440,7 +440,7 @@ static void end_mark_stw(cycle *c, uint64_t t2, uint64_t ttsp2)
         .next_goal = tci_atomic_load_relaxed(&tci_control_next_gc),
         .stack_bytes = stacks, .global_bytes = c->m.root_bytes - stacks,
         .pause_ns = pause, .stops = tci_stats_cycle_stops(),
-        .procs = tci_mark_workers() + tci_thread_count(),
+        .procs = (int)ncpu, /* gctrace's P: Go prints GOMAXPROCS */
     };
     c->r.cycle = tci_stats_record_cycle(live, c->forced, stacks, c->m.root_bytes - stacks);
 }

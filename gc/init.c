@@ -52,7 +52,7 @@ int tc_init(void)
         snprintf(msg, sizeof msg, "tc_init: %s", err);
         return init_fail(msg, EINVAL);
     }
-    /* sysconf reads /sys: once, here, not in a pause */
+    /* Affinity and cgroup quota (/proc, /sys): once, here, not in a pause */
     int ncpu = tci_os_ncpu();
     if (cfg.markers == 0)
         cfg.markers = default_markers(cfg.gcstoptheworld, ncpu);

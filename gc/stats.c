@@ -376,6 +376,7 @@ size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
         m.next_gc = tci_atomic_load_relaxed(&tci_control_next_gc);
         read_cycle_figures(&m);
         m.markers = (uint32_t)tci_mark_workers();
+        m.ncpu = (uint32_t)ncpu;
         uint64_t elapsed = tci_os_now_ns() - init_ns;
         m.gc_cpu_fraction = elapsed ? (double)m.gc_cpu_ns / ((double)elapsed * ncpu) : 0.0;
         tci_control_read_settings(&m);

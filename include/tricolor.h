@@ -295,6 +295,9 @@ typedef struct tc_memstats {
     struct {
         uint64_t size, mallocs, frees;
     } by_size[TC_NUM_SIZE_CLASSES];
+    uint32_t ncpu;               /* the CPUs the collector counts: the affinity mask's,
+                                    or the cgroup's CPU quota rounded up when fewer
+                                    (read at tc_init; gctrace's "P") */
 } tc_memstats;
 
 /* Returns the bytes it filled: the smaller of size and the library's

@@ -51,7 +51,7 @@ typedef struct tci_cycle_report {
     uint64_t stack_bytes, global_bytes;
     uint64_t pause_ns;
     uint32_t stops;
-    int procs;
+    int procs;       /* gctrace's P: the CPUs counted (ncpu), as Go's GOMAXPROCS */
 } tci_cycle_report;
 void tci_trace_gc(const tci_cycle_report *r);
 void tci_trace_scav(uint64_t released_bytes, uint64_t released_total, uint64_t inuse_bytes,

@@ -117,6 +117,8 @@ static void write_cycles(FILE *f, const tc_memstats *m)
              "Marking beyond the markers' share on CPUs the program left idle.",
              (double)m->gc_idle_mark_ns / 1e9);
     metric_u(f, "tricolor_markers", "gauge", "Threads that mark.", m->markers);
+    metric_u(f, "tricolor_cpus", "gauge", "CPUs the collector counts (affinity, cgroup quota).",
+             m->ncpu);
     metric_d(f, "tricolor_gc_percent", "gauge", "TRICOLOR_GC; negative: off.", m->gc_percent);
     metric_d(f, "tricolor_memory_limit_bytes", "gauge",
              "TRICOLOR_MEMLIMIT; 9223372036854775807 when none.", (double)m->memory_limit);

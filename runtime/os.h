@@ -30,7 +30,20 @@ uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
 uint64_t tci_os_thread_cpu_ns(void);   /* CPU time of the calling thread */
 uint64_t tci_os_process_cpu_ns(void);  /* CPU time of all the process's threads */
+/* The CPUs the process may use: the smaller of its affinity mask's count
+ * and its cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us over
+ * cpu.cfs_period_us; the tightest of its cgroup and every ancestor's),
+ * rounded up, at least 1. Reads /proc and /sys (tens of microseconds):
+ * once, at tc_init, never in a pause. */
 int tci_os_ncpu(void);
+/* The same with the files read below root ("": the system's own; a test's
+ * fake tree: root/proc/self/cgroup, root/proc/self/mountinfo, and the
+ * mount points it names under root). The affinity mask is the process's
+ * own either way. */
+int tci_os_cpu_count_at(const char *root);
+/* The cgroup's quota alone, in whole CPUs rounded up; 0 for none: no
+ * quota ("max", -1), no cgroup found, or files that do not parse. */
+int tci_os_cpu_quota_at(const char *root);
 /* The calling thread's time on a CPU and time runnable but waiting for one,
  * since it started: 0, or -1 where the kernel does not say (then neither is
  * written). For the library's own long-lived threads: the first call keeps

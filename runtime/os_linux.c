@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,10 +127,256 @@ int tci_os_thread_sched_available(void)
     return 1;
 }
 
-int tci_os_ncpu(void)
+/* ---- The CPUs the process may use -----------------------------------------
+ * The smaller of the CPUs its affinity mask allows and its cgroup's CPU
+ * quota (rounded up), at least 1: what Go 1.25 sets GOMAXPROCS to. In a
+ * container limited to 2 CPUs on a 64-CPU host, _SC_NPROCESSORS_ONLN says
+ * 64: 8 markers and 64 CPUs of limiter budget. Read once, at tc_init. */
+
+/* The CPUs sched_getaffinity allows; the online CPUs when it fails. The
+ * mask grows past glibc's 1024 CPUs (CPU_SETSIZE) while the kernel's is
+ * bigger (EINVAL). */
+static int affinity_count(void)
 {
+    for (int n = CPU_SETSIZE; n <= (1 << 22); n *= 2) {
+        cpu_set_t *set = CPU_ALLOC(n);
+        if (!set)
+            break;
+        size_t size = CPU_ALLOC_SIZE(n);
+        int rc = sched_getaffinity(0, size, set);
+        int count = rc == 0 ? CPU_COUNT_S(size, set) : 0;
+        int err = errno;
+        CPU_FREE(set);
+        if (rc == 0 && count > 0)
+            return count;
+        if (rc != 0 && err != EINVAL)
+            break;
+    }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int)n;
+}
+
+/* The first line of root + path, newline cut, in buf: 0, or -1. */
+static int read_first_line(const char *root, const char *path, char *buf, size_t n)
+{
+    char full[PATH_MAX];
+    if (snprintf(full, sizeof full, "%s%s", root, path) >= (int)sizeof full)
+        return -1;
+    FILE *f = fopen(full, "re");
+    if (!f)
+        return -1;
+    int ok = fgets(buf, (int)n, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -1;
+    buf[strcspn(buf, "\n")] = 0;
+    return 0;
+}
+
+/* A decimal number filling the whole of s but for trailing blanks: 0 and
+ * *v, or -1 (empty, a sign, garbage, overflow). */
+static int parse_u64(const char *s, unsigned long long *v)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    return *end ? -1 : 0;
+}
+
+/* ceil(quota / period) CPUs, at least 1; 0 for a figure the kernel would
+ * not have written (no quota then, as for none). */
+static int quota_cpus(unsigned long long quota, unsigned long long period)
+{
+    if (quota == 0 || period == 0)
+        return 0;
+    unsigned long long c = quota / period + (quota % period != 0);
+    return c > INT_MAX ? INT_MAX : (int)c;
+}
+
+/* One cgroup directory's quota: v2's cpu.max ("max 100000", "200000
+ * 100000"), v1's cpu.cfs_quota_us (-1: none) over cpu.cfs_period_us. The
+ * CPUs, or 0 for none, no file or a malformed one. */
+static int dir_quota(const char *dir, int v2)
+{
+    char buf[128];
+    unsigned long long quota, period;
+    if (v2) {
+        if (read_first_line(dir, "/cpu.max", buf, sizeof buf) != 0)
+            return 0;
+        char *sp = strchr(buf, ' ');
+        if (!sp)
+            return 0; /* "max" alone, or garbage */
+        *sp = 0;
+        if (strcmp(buf, "max") == 0 || parse_u64(buf, &quota) != 0 ||
+            parse_u64(sp + 1, &period) != 0)
+            return 0;
+        return quota_cpus(quota, period);
+    }
+    if (read_first_line(dir, "/cpu.cfs_quota_us", buf, sizeof buf) != 0 ||
+        parse_u64(buf, &quota) != 0) /* -1 fails here: no quota */
+        return 0;
+    if (read_first_line(dir, "/cpu.cfs_period_us", buf, sizeof buf) != 0 ||
+        parse_u64(buf, &period) != 0)
+        return 0;
+    return quota_cpus(quota, period);
+}
+
+/* Whether the comma-separated list has the token word. */
+static int has_token(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; p; p = strchr(p, ',')) {
+        p += *p == ',';
+        if (strncmp(p, word, n) == 0 && (p[n] == ',' || p[n] == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* The process's cgroup from root/proc/self/cgroup ("id:controllers:path"
+ * lines): the v1 hierarchy with the cpu controller when there is one (a
+ * hybrid system keeps cpu there), else v2's "0::path". 0 with *v2 and
+ * path, or -1. */
+static int cgroup_path(const char *root, int *v2, char *path, size_t n)
+{
+    char file[PATH_MAX];
+    if (snprintf(file, sizeof file, "%s/proc/self/cgroup", root) >= (int)sizeof file)
+        return -1;
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return -1;
+    char line[PATH_MAX + 256];
+    int found = 0; /* 1: v2 seen; 2: v1's cpu seen */
+    while (found < 2 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2 || c2[1] != '/' || strlen(c2 + 1) >= n)
+            continue;
+        *c1 = *c2 = 0;
+        int is_v1_cpu = has_token(c1 + 1, "cpu");
+        int is_v2 = strcmp(line, "0") == 0 && c1[1] == 0;
+        if (is_v1_cpu || (is_v2 && !found)) {
+            strcpy(path, c2 + 1);
+            *v2 = !is_v1_cpu;
+            found = is_v1_cpu ? 2 : 1;
+        }
+    }
+    fclose(f);
+    /* "/.." : the process sits outside its cgroup namespace's root, whose
+     * files are not in this mount. */
+    return found && !strstr(path, "/..") ? 0 : -1;
+}
+
+/* mountinfo escapes a blank, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+            r[3] >= '0' && r[3] <= '7') {
+            *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+            r += 3;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+}
+
+/* One root/proc/self/mountinfo line ("id parent dev root mountpoint opts
+ * [optional...] - fstype source superopts"): 1 when it mounts the cgroup
+ * hierarchy wanted (cgroup2, or v1's with the cpu controller) at a root
+ * that holds cgroup `path`; then dir = root + mountpoint + the rest of
+ * path below the mount's root, and *mount_len the length of its
+ * root + mountpoint part. */
+static int mount_line(char *line, const char *root, int v2, const char *path, char *dir,
+                      size_t n, size_t *mount_len)
+{
+    char *save, *field[5];
+    for (int k = 0; k < 5; k++)
+        if (!(field[k] = strtok_r(k ? NULL : line, " \n", &save)))
+            return 0;
+    char *t;
+    while ((t = strtok_r(NULL, " \n", &save)) && strcmp(t, "-") != 0)
+        ; /* the optional fields */
+    char *fstype = strtok_r(NULL, " \n", &save);
+    char *source = fstype ? strtok_r(NULL, " \n", &save) : NULL;
+    char *super = source ? strtok_r(NULL, " \n", &save) : NULL;
+    if (!super || strcmp(fstype, v2 ? "cgroup2" : "cgroup") != 0 ||
+        (!v2 && !has_token(super, "cpu")))
+        return 0;
+    char *mroot = field[3], *mpoint = field[4];
+    unescape_octal(mroot);
+    unescape_octal(mpoint);
+    size_t rl = strcmp(mroot, "/") == 0 ? 0 : strlen(mroot);
+    if (strncmp(path, mroot, rl) != 0 || (path[rl] != '/' && path[rl] != 0))
+        return 0; /* this mount shows another part of the hierarchy */
+    int len = snprintf(dir, n, "%s%s", root, mpoint);
+    if (len < 0 || (size_t)len >= n)
+        return 0;
+    *mount_len = (size_t)len;
+    const char *rest = path + rl;
+    if (strcmp(rest, "/") == 0)
+        rest = "";
+    if (snprintf(dir + len, n - (size_t)len, "%s", rest) >= (int)(n - (size_t)len))
+        return 0;
+    return 1;
+}
+
+int tci_os_cpu_quota_at(const char *root)
+{
+    int v2;
+    char path[PATH_MAX];
+    if (cgroup_path(root, &v2, path, sizeof path) != 0)
+        return 0;
+    char file[PATH_MAX];
+    if (snprintf(file, sizeof file, "%s/proc/self/mountinfo", root) >= (int)sizeof file)
+        return 0;
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return 0;
+    char dir[PATH_MAX], *line = NULL;
+    size_t cap = 0, mount_len = 0;
+    int found = 0;
+    while (!found && getline(&line, &cap, f) > 0)
+        found = mount_line(line, root, v2, path, dir, sizeof dir, &mount_len);
+    free(line);
+    fclose(f);
+    if (!found)
+        return 0;
+    /* The kernel applies every ancestor's quota: the tightest, from the
+     * process's cgroup up to the mount's root (v2's root has no cpu.max). */
+    int best = 0;
+    for (;;) {
+        int q = dir_quota(dir, v2);
+        if (q > 0 && (best == 0 || q < best))
+            best = q;
+        char *slash = strrchr(dir + mount_len, '/');
+        if (!slash)
+            break;
+        *slash = 0;
+    }
+    return best;
+}
+
+int tci_os_cpu_count_at(const char *root)
+{
+    int n = affinity_count();
+    int q = tci_os_cpu_quota_at(root);
+    if (q > 0 && q < n)
+        n = q;
+    return n < 1 ? 1 : n;
+}
+
+int tci_os_ncpu(void)
+{
+    return tci_os_cpu_count_at("");
 }
 
 uintptr_t tci_os_stack_base(void)
