@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fork.h"
 #include "gc.h"
 
 volatile int tc_barrier_enabled_;
@@ -32,6 +33,7 @@ void tci_barrier_set_phase(int phase)
  * API asks them not to touch the heap, but a stray store must not lose an
  * object). */
 static tci_mutex stray_lock = TCI_MUTEX_INIT(TCI_RANK_STRAY, "stray_lock");
+TCI_FORK_LOCK(stray_lock)
 static tc_tracer *stray_tracer; /* stray_lock */
 
 static __attribute__((noinline)) void shade_stray(uintptr_t old)

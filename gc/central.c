@@ -192,3 +192,110 @@ long tci_central_sweep_class(int k, int c, uintptr_t sg)
 {
     return sweep_one_small(&centrals[k][c], sg);
 }
+
+/* ---- The child of a fork ---------------------------------------------------- */
+
+/* The centrals' and the large list's locks are not taken at fork (the
+ * prepare handler would hold 170 more, past what ThreadSanitizer's
+ * deadlock detector can track, 64 a thread): a thread that vanished in
+ * the fork may have held one, or held a span popped from a list (to sweep
+ * it, or to fill its cache). So a child that had other threads at work
+ * (gc/fork.c decides) makes the locks anew and rebuilds every list from
+ * the page map, where every span in use is found, after the caches have
+ * given theirs back: each span goes to its swept or unswept half by its
+ * sweep generation, full or partial by its alloc bits. One a vanished
+ * sweeper left half-swept (sg - 1) keeps every slot its alloc bits hold:
+ * its swept words hold the marked slots already, its unswept words a
+ * superset of them, so nothing live is freed, and what is dead there goes
+ * at the next sweep. The walk costs a few loads per span, less than the
+ * page tables fork itself copied for the same memory. */
+typedef struct rebuild { uintptr_t sg; uint64_t unswept; } rebuild;
+
+static void rebuild_one(tci_span *s, void *arg)
+{
+    rebuild *rb = arg;
+    uintptr_t sg = rb->sg;
+    s->in_cache = 0;
+    uintptr_t gen = tci_atomic_load_relaxed(&s->sweepgen);
+    if (gen == sg - 1) {
+        for (size_t w = 0; w < (s->nelems + 63) / 64; w++)
+            tci_atomic_store_relaxed(&s->mark_bits[w], 0);
+        tci_atomic_store_relaxed(&s->sweepgen, sg);
+        gen = sg;
+    }
+    int half = gen == sg ? swept_half(sg) : unswept_half(sg);
+    rb->unswept += gen != sg;
+    if (tci_span_state(s) == TCI_SPAN_LARGE) {
+        push(&large[half], s);
+        return;
+    }
+    uint32_t n = 0;
+    for (size_t w = 0; w < (s->nelems + 63) / 64; w++)
+        n += (uint32_t)__builtin_popcountll(s->alloc_bits[w]);
+    s->nalloc = n;
+    central *ce = &centrals[s->kind][s->sizeclass];
+    push(n < s->nelems ? &ce->partial[half] : &ce->full[half], s);
+}
+
+/* Whether the centrals need rebuilding in a child whose other threads
+ * vanished: 1 when a central's (or the large list's) lock is held (by one
+ * of them), else 0, all left unlocked. */
+int tci_central_fork_locks_held(void)
+{
+    int held = 0;
+    for (int k = 0; k < TCI_NKINDS; k++)
+        for (int c = 1; c < tci_sizeclass_count; c++) {
+            if (tci_mutex_trylock(&centrals[k][c].lock) != 0)
+                held = 1;
+            else
+                tci_mutex_unlock(&centrals[k][c].lock);
+        }
+    if (tci_mutex_trylock(&large_lock) != 0)
+        held = 1;
+    else
+        tci_mutex_unlock(&large_lock);
+    return held;
+}
+
+/* The spans on every list (reads only: in a child of a fork, writing the
+ * span structs would copy their pages). */
+uint64_t tci_central_fork_count(void)
+{
+    uint64_t n = 0;
+    for (int h = 0; h < 2; h++) {
+        for (tci_span *s = large[h]; s; s = s->next)
+            n++;
+        for (int k = 0; k < TCI_NKINDS; k++)
+            for (int c = 1; c < tci_sizeclass_count; c++) {
+                for (tci_span *s = centrals[k][c].partial[h]; s; s = s->next)
+                    n++;
+                for (tci_span *s = centrals[k][c].full[h]; s; s = s->next)
+                    n++;
+            }
+    }
+    return n;
+}
+
+/* First the locks, made anew (before the caches of the threads that went
+ * give their spans back through them), then, once no cache holds a span,
+ * the lists. */
+void tci_central_fork_locks_anew(void)
+{
+    for (int k = 0; k < TCI_NKINDS; k++)
+        for (int c = 0; c < TCI_MAX_CLASSES; c++)
+            tci_mutex_init(&centrals[k][c].lock, TCI_RANK_CENTRAL, "central lock");
+    tci_mutex_init(&large_lock, TCI_RANK_LARGE, "large_lock");
+}
+
+void tci_central_fork_rebuild(void)
+{
+    for (int k = 0; k < TCI_NKINDS; k++)
+        for (int c = 0; c < TCI_MAX_CLASSES; c++) {
+            central *ce = &centrals[k][c];
+            ce->partial[0] = ce->partial[1] = ce->full[0] = ce->full[1] = NULL;
+        }
+    large[0] = large[1] = NULL;
+    rebuild rb = { tci_atomic_load_relaxed(&tci_sweep_gen), 0 };
+    tci_heap_for_each_span(rebuild_one, &rb);
+    tci_atomic_store_relaxed(&tci_sweep_unswept_spans, rb.unswept);
+}

@@ -28,6 +28,7 @@
  */
 #include <stdio.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "os.h"
 #include "pacer.h"
@@ -35,6 +36,7 @@
 tci_atomic tci_control_next_gc;
 
 static tci_mutex pacer_lock = TCI_MUTEX_INIT(TCI_RANK_PACER, "pacer_lock");
+TCI_FORK_LOCK(pacer_lock)
 static tci_pacer pacer; /* pacer_lock */
 static uint64_t limiter_last_ns, limiter_last_cpu, limiter_last_proc, limiter_last_work; /* pacer_lock */
 static int ncpu; /* written once by tci_control_init, before any other thread reads it */

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "os.h"
 #include "pacer.h"
@@ -157,8 +158,11 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
 /* Cycle requests: protected by gc_lock. A cycle counts as started when the
  * collector thread takes it, done when its sweep is finished. */
 static tci_mutex gc_lock = TCI_MUTEX_INIT(TCI_RANK_GC, "gc_lock");
+TCI_FORK_LOCK(gc_lock)
 static pthread_cond_t gc_cond = PTHREAD_COND_INITIALIZER;      /* collector waits */
+TCI_FORK_COND(gc_cond, gc_cond)
 static pthread_cond_t gc_done_cond = PTHREAD_COND_INITIALIZER; /* requesters wait */
+TCI_FORK_COND(gc_done_cond, gc_done_cond)
 static uint64_t cycles_requested, cycles_started, cycles_done;
 static uint64_t requested_ns; /* when the oldest request not yet started came */
 static uint64_t marks_started; /* concurrent marks past their first stop */
@@ -649,3 +653,18 @@ int tci_cycle_stress_tick(tci_thread *self)
     return 0;
 }
 
+/* The child of a fork (gc/fork.c), every lock held: no collector thread,
+ * no cycle running or asked for (a mark under way is abandoned after);
+ * the next request starts the thread again. Returns 1 when the collector
+ * was in a cycle at the fork (it may have held spans). */
+int tci_cycle_fork_child_locked(void)
+{
+    tci_assert_held(&gc_lock);
+    int busy = cycles_started != cycles_done;
+    gc_thread_running = 0;
+    cycles_started = cycles_requested = cycles_done;
+    marks_ended = marks_started;
+    forced_pending = 0;
+    tci_atomic_store_relaxed(&cycle_active, 0);
+    return busy;
+}

@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "fork.h"
 #include "special.h"
 
 struct tc_ephemeron {
@@ -70,6 +71,7 @@ struct tc_ephemeron {
 /* The ephemerons' lock: their list, the filing table and cursor (see the
  * essay, "Locks"). */
 static tci_mutex eph_lock = TCI_MUTEX_INIT(TCI_RANK_EPH, "eph_lock");
+TCI_FORK_LOCK(eph_lock)
 static struct tc_ephemeron *ephemerons, *ephemerons_tail; /* oldest first; eph_lock */
 /* The filing pass's next ephemeron while it has let go of eph_lock between
  * batches (a destroy moves it on); NULL otherwise. eph_lock. */
@@ -349,4 +351,16 @@ uint64_t tci_ephemeron_settle_span_locked(tci_span *s)
     }
     tci_mutex_unlock(&eph_lock);
     return n;
+}
+
+/* The child of a fork that abandons a mark: nothing stays filed (the
+ * filing bits in the spans are cleared with the mark bits, gc/fork.c). */
+void tci_ephemeron_fork_unfile_all(void)
+{
+    tci_mutex_lock(&eph_lock); /* released below */
+    for (tc_ephemeron *e = ephemerons; e; e = e->next)
+        if (e->filed)
+            eph_unfile_locked(e);
+    file_cursor = NULL;
+    tci_mutex_unlock(&eph_lock);
 }

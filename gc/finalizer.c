@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fork.h"
 #include "special.h"
 
 static tci_fin *fin_of(tci_span_link *l)
@@ -61,6 +62,7 @@ static tci_fin *queue_tail;
  * atomics, written under special_lock. fin_registered mirrors fin_count. */
 static tci_atomic fin_registered, fin_queued_total, fin_run_total;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
+TCI_FORK_COND(queue_cond, queue_cond)
 /* The finalizer thread: started with the first finalizer unless turned
  * off; thread_disabled says it is turned off (it then runs none: they
  * wait for tc_finalizers_run_pending). thread_id is set once the thread
@@ -71,6 +73,7 @@ static pthread_t thread_id;
  * can wait for that one to return. */
 static int thread_running_one;
 static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* with special_lock */
+TCI_FORK_COND(idle_cond, idle_cond)
 
 /* Doubles the table; under special_lock. -1 when out of memory. (The
  * ephemerons' filing table grows the same way, in a table of its own
@@ -367,4 +370,27 @@ uint64_t tci_finalizer_settle_span_locked(tci_span *s)
         pthread_cond_broadcast(&queue_cond); /* never blocks: a stop may be held */
     }
     return nfin;
+}
+
+/* The child of a fork, every lock held: the finalizer thread (and a
+ * finalizer it ran) are gone; 1 when it ran and must run again
+ * (tci_finalizer_fork_restart, once the locks are released). */
+int tci_finalizer_fork_child_locked(void)
+{
+    tci_assert_held(&tci_special_lock);
+    int was = thread_started && !thread_disabled;
+    thread_started = 0;
+    thread_running_one = 0;
+    return was && (fin_count > 0 || tci_finalizer_queue_head);
+}
+
+void tci_finalizer_fork_restart(void)
+{
+    tci_mutex_lock(&tci_special_lock); /* released below */
+    int start = !thread_started && !thread_disabled;
+    if (start)
+        thread_started = 1;
+    tci_mutex_unlock(&tci_special_lock);
+    if (start)
+        (void)start_thread(); /* on failure: as at a first tc_set_finalizer */
 }

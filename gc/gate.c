@@ -15,13 +15,16 @@
  * Lock: gate_lock (TCI_RANK_GATE), the innermost but the fault hook's: the
  * stop gate waits on it under world_lock.
  */
+#include "fork.h"
 #include "gc.h"
 
 typedef struct gate {
     int held, waiting; /* gate_lock */
 } gate;
 static tci_mutex gate_lock = TCI_MUTEX_INIT(TCI_RANK_GATE, "gate_lock");
+TCI_FORK_LOCK(gate_lock)
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(gate_cond, gate_cond)
 static gate mark_gate, stop_gate, sweep_gate, filed_gate, arm_gate;
 /* Set while the mark gate is held: nothing may scan then, assists
  * included (see tci_gate_hold). Written under gate_lock, read anywhere. */
@@ -161,4 +164,13 @@ void tci_gate_pass_armed(void)
 int tci_gate_mark_closed(void)
 {
     return (int)tci_atomic_load_relaxed(&gate_closed);
+}
+
+void tci_gate_fork_child_locked(void)
+{
+    tci_assert_held(&gate_lock);
+    gate *all[] = { &mark_gate, &stop_gate, &sweep_gate, &filed_gate, &arm_gate };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        all[i]->held = all[i]->waiting = 0;
+    tci_atomic_store_relaxed(&gate_closed, 0);
 }

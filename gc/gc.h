@@ -12,6 +12,7 @@
 #include "atomic.h"
 #include "collector.h" /* what pool/ sees */
 #include "env.h"
+#include "fork.h"
 #include "heap.h"
 #include "observable.h" /* also what observe/ sees of the collector */
 #include "observe.h"    /* the collector's calls into observe/ */
@@ -367,6 +368,27 @@ uint32_t tci_stats_num_gc(void);
 uint32_t tci_stats_cycle_stops(void);
 uint64_t tci_stats_cycle_pause_ns(void);
 void tci_stats_record_assist(uint64_t ns);
+/* ---- fork.c: the collector in the child of a fork -------------------------- */
+/* tc_init's: installs the fork handlers (runtime/fork.c) with the
+ * collector's child hooks. 0, or an errno value. */
+int tci_fork_init(void);
+/* The child's resets, every lock held (each file's own state). */
+int tci_cycle_fork_child_locked(void);
+void tci_scavenge_fork_child_locked(void);
+void tci_markers_fork_child_locked(void);
+void tci_notify_fork_child_locked(void);
+void tci_gate_fork_child_locked(void);
+int tci_finalizer_fork_child_locked(void);
+/* The child's repairs, one thread, no lock held. */
+void tci_finalizer_fork_restart(void);
+void tci_mark_fork_abandon(void);
+void tci_ephemeron_fork_unfile_all(void);
+void tci_roots_fork_disarm(void);
+int tci_central_fork_locks_held(void);
+uint64_t tci_central_fork_count(void);
+void tci_central_fork_locks_anew(void);
+void tci_central_fork_rebuild(void);
+
 /* ---- gate.c: the test and benchmark gates ---------------------------------- */
 /* The collector at each gate: waits there while a test holds it. */
 void tci_gate_pass_mark(void);

@@ -23,6 +23,7 @@
  * state the three files share, and the functions each calls of the
  * others, are in gc/heap_internal.h, all of it under heap_lock.
  */
+#include "fork.h"
 #include "heap.h"
 
 #include <errno.h>
@@ -42,6 +43,7 @@ tci_arena **tci_heap_arena_map;
 uintptr_t tci_heap_lo = UINTPTR_MAX, tci_heap_hi = 0;
 
 tci_mutex tci_heap_lock = TCI_MUTEX_INIT(TCI_RANK_HEAP, "heap_lock");
+TCI_FORK_LOCK(tci_heap_lock)
 /* Everything below: protected by heap_lock. */
 tci_span *tci_heap_free_lists[TCI_FREE_LISTS];
 /* Each list's last run. Runs with pages still resident go in at the head,
@@ -77,8 +79,10 @@ void tci_heap_unlock(void)
 int tci_heap_releasing_runs;
 uint64_t tci_heap_release_gen;
 pthread_cond_t tci_heap_released_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(tci_heap_released_cond, tci_heap_released_cond)
 int tci_heap_alloc_waiters;
 pthread_cond_t tci_heap_waiters_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(tci_heap_waiters_cond, tci_heap_waiters_cond)
 uint64_t tci_heap_retain_limit = UINT64_MAX;
 uint64_t tci_heap_nspans_inuse;
 
@@ -558,4 +562,35 @@ void tci_heap_set_retain_limit(uint64_t bytes)
     tci_mutex_lock(&tci_heap_lock); /* released below */
     tci_heap_retain_limit = bytes;
     tci_heap_unlock();
+}
+
+/* The child of a fork, every lock held (gc/fork.c): the runs the scavenger
+ * was returning to the OS when the process was copied go back on the free
+ * lists, whether or not their pages went (the released bits say they did
+ * not, which costs at most a zeroing), and nobody waits for them: an
+ * allocation that found no room would otherwise wait for good for a
+ * scavenger that is not there. */
+void tci_heap_fork_child_locked(void)
+{
+    tci_assert_held(&tci_heap_lock);
+    tci_span *lost[64];
+    int n = 0;
+    for (size_t i = 0; i < narenas && tci_heap_releasing_runs > 0; i++) {
+        tci_arena *a = arenas[i];
+        for (size_t pg = 0; pg < TCI_ARENA_PAGES; pg++) {
+            tci_span *s = a->spans[pg];
+            if (s && tci_span_state(s) == TCI_SPAN_RELEASING &&
+                s->base == a->base + (pg << TCI_PAGE_SHIFT) && n < 64) {
+                lost[n++] = s;
+                pg += s->npages - 1;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        lost[i]->scavenged = 0;
+        tci_span_set_state(lost[i], TCI_SPAN_FREE);
+        tci_heap_insert_coalesced_locked(lost[i]);
+    }
+    tci_heap_releasing_runs = 0;
+    tci_heap_alloc_waiters = 0;
 }

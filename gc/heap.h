@@ -155,6 +155,9 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes);
 void tci_heap_set_retain_limit(uint64_t bytes);
 
 /* Calls fn on every in-use span. Takes heap_lock; fn must not take it. */
+/* The child of a fork, heap_lock held: runs the scavenger was returning
+ * go back on the free lists (gc/fork.c). */
+void tci_heap_fork_child_locked(void);
 void tci_heap_for_each_span(void (*fn)(tci_span *s, void *arg), void *arg);
 
 /* Spans in use (small and large). */

@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "os.h"
 #include "pacer.h"
 
 int tci_init_done; /* written under init_lock; read after tc_init returned */
 static tci_mutex init_lock = TCI_MUTEX_INIT(TCI_RANK_INIT, "init_lock");
+TCI_FORK_LOCK(init_lock)
 
 static const tci_thread_hooks thread_hooks = {
     .attach = tci_cache_attach,
@@ -75,6 +77,9 @@ int tc_init(void)
     };
     tci_control_init(&pc);
     tci_stats_init(ncpu, tci_os_now_ns());
+    int frc = tci_fork_init();
+    if (frc != 0)
+        return init_fail("tc_init: cannot install the fork handlers (pthread_atfork)", frc);
     tci_init_done = 1;
     tci_mutex_unlock(&init_lock);
     if (tc_thread_attach() != 0)

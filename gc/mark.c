@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "mark_internal.h"
 #include "os.h"
@@ -39,6 +40,7 @@
 
 /* Global work: protected by work_lock. */
 static tci_mutex work_lock = TCI_MUTEX_INIT(TCI_RANK_WORK, "work_lock");
+TCI_FORK_LOCK(work_lock)
 static workbuf *full_list, *empty_list;
 static tci_atomic nfull;   /* buffers on full_list: a lock-free hint */
 tci_atomic tci_mark_nidle;   /* markers that found no work */
@@ -706,3 +708,22 @@ void tci_mark_check_enable(tc_tracer *tr)
     tr->check = TRACER_CHECK;
 }
 
+/* The child of a fork that abandons a mark (gc/fork.c): the grey work is
+ * dropped (its buffers back on the empty list), nobody assists or idles. */
+void tci_mark_fork_abandon(void)
+{
+    tci_mutex_lock(&work_lock); /* released below */
+    while (full_list) {
+        workbuf *b = full_list;
+        full_list = b->next;
+        b->n = 0;
+        b->next = empty_list;
+        empty_list = b;
+    }
+    tci_atomic_store_relaxed(&nfull, 0);
+    tci_mutex_unlock(&work_lock);
+    tci_atomic_store_relaxed(&assists_active, 0);
+    tci_atomic_store_relaxed(&tci_mark_nidle, 0);
+    tci_mark_concurrent = 0;
+    tci_mark_nworkers = 1;
+}

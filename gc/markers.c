@@ -20,14 +20,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "mark_internal.h"
 #include "os.h"
 
 /* Helper threads: wait on helper_cond for a new mark epoch. */
 static tci_mutex helper_lock = TCI_MUTEX_INIT(TCI_RANK_HELPER, "helper_lock");
+TCI_FORK_LOCK(helper_lock)
 static pthread_cond_t helper_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(helper_cond, helper_cond)
 static pthread_cond_t helper_done_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(helper_done_cond, helper_done_cond)
 static uint64_t mark_epoch;       /* protected by helper_lock */
 static int helpers_running;       /* protected by helper_lock */
 static int helpers_started; /* written by the collector under world_lock */
@@ -278,4 +282,16 @@ void tci_markers_check_roots(void)
     memset(&tr, 0, sizeof tr);
     tr.check = TRACER_CHECK;
     tci_roots_scan_checked(&tr, mark_id);
+}
+
+/* The child of a fork, every lock held: no helper thread; the collector's
+ * thread starts them again when it starts (tci_markers_warm_locked). */
+void tci_markers_fork_child_locked(void)
+{
+    tci_assert_held(&helper_lock);
+    tci_world_assert_held();
+    helpers_started = 0;
+    helpers_running = 0;
+    tci_mark_nhelpers = 0;
+    tci_mark_nworkers = 1;
 }

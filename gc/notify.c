@@ -12,10 +12,12 @@
  * worker's state; the pacer's figures come from gc/control.c, read before
  * it is taken.
  */
+#include "fork.h"
 #include "gc.h"
 #include "worker.h"
 
 static tci_mutex notify_lock = TCI_MUTEX_INIT(TCI_RANK_NOTIFY, "notify_lock");
+TCI_FORK_LOCK(notify_lock)
 static uint64_t notify_seq, notify_seen; /* notify_lock */
 static tc_memory_pressure notify_info;   /* notify_lock */
 
@@ -39,6 +41,8 @@ static void call(tci_worker_fn fn, void *arg, const void *item)
 static tci_worker notifier =
     TCI_WORKER_INIT(&notify_lock, take, call,
                     "tc_on_memory_pressure: cannot start the notifier thread");
+TCI_FORK_COND(notifier_cond, notifier.cond)
+TCI_FORK_COND(notifier_idle, notifier.idle)
 
 void tci_notify_after_mark(void)
 {
@@ -56,4 +60,9 @@ int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
 {
     tci_mutex_lock(&notify_lock); /* released by tci_worker_set_unlock */
     return tci_worker_set_unlock(&notifier, (tci_worker_fn)fn, arg);
+}
+
+void tci_notify_fork_child_locked(void)
+{
+    tci_worker_fork_child_locked(&notifier);
 }

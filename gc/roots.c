@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "os.h"
 
@@ -107,6 +108,7 @@ static tci_atomic hooks_running;
 /* Stops waited for: bytes of plain ranges the last first stop scanned. */
 static uint64_t last_stop_range_bytes; /* the collector's thread */
 static pthread_cond_t disarm_cond = PTHREAD_COND_INITIALIZER; /* with roots_lock */
+TCI_FORK_COND(disarm_cond, disarm_cond)
 /* Consecutive faults this thread met on a protected range that was not
  * armed: a stale fault (its chunk made writable since) is retried once
  * or twice; thousands mean the program protected the range itself (which
@@ -120,6 +122,7 @@ typedef struct range { uintptr_t lo, hi; int barriered; prange *prot; } range;
 typedef struct callback { tc_root_fn fn; void *arg; } callback;
 
 static tci_mutex roots_lock = TCI_MUTEX_INIT(TCI_RANK_ROOTS, "roots_lock");
+TCI_FORK_LOCK(roots_lock)
 static range *ranges;         /* protected by roots_lock */
 static size_t nranges, ranges_cap;
 static callback *callbacks;   /* protected by roots_lock */
@@ -551,6 +554,23 @@ void tci_roots_scan_barriered(tc_tracer *tr)
     last_bytes += scan_barriered(tr);
 }
 
+/* Range p disarmed: writable again first when `unprotect` (its chunks were
+ * not made so one by one), every chunk idle, what was copied aside
+ * dropped. */
+static void prange_disarm(prange *p, int unprotect)
+{
+    int err = unprotect && tci_os_protect((void *)p->plo, p->phi - p->plo, 1) ? errno : 0;
+    if (err)
+        protect_failed("writable", err);
+    tci_atomic_store_release(&p->armed, 0);
+    for (size_t c = 0; c < p->nchunks; c++)
+        tci_atomic_store_relaxed(&p->state[c], CH_IDLE);
+    if (p->copied) {
+        tci_os_release(p->shadow, p->phi - p->plo);
+        p->copied = 0;
+    }
+}
+
 void tci_roots_arm(void)
 {
     if (!tci_env_cfg.rootprotect)
@@ -570,16 +590,9 @@ void tci_roots_arm(void)
         for (size_t c = 0; c < p->nchunks; c++)
             tci_atomic_store_relaxed(&p->state[c], CH_ARMED);
         tci_atomic_store_release(&p->armed, 1);
-        if (tci_os_protect((void *)p->plo, p->phi - p->plo, 0) != 0) {
-            /* Out of mappings: this range waits for the stop, as before.
-             * mprotect may have done part of it. */
-            int err = tci_os_protect((void *)p->plo, p->phi - p->plo, 1) ? errno : 0;
-            if (err)
-                protect_failed("writable", err);
-            tci_atomic_store_release(&p->armed, 0);
-            for (size_t c = 0; c < p->nchunks; c++)
-                tci_atomic_store_relaxed(&p->state[c], CH_IDLE);
-        }
+        if (tci_os_protect((void *)p->plo, p->phi - p->plo, 0) != 0)
+            prange_disarm(p, 1); /* out of mappings: this range waits for the stop, as
+                             before (mprotect may have done part of it) */
     }
     tci_mutex_unlock(&roots_lock);
 }
@@ -609,13 +622,7 @@ static uint64_t scan_protected(tc_tracer *tr, prange *p)
             break;
         }
     }
-    tci_atomic_store_release(&p->armed, 0);
-    for (size_t i = 0; i < p->nchunks; i++)
-        tci_atomic_store_relaxed(&p->state[i], CH_IDLE);
-    if (p->copied) {
-        tci_os_release(p->shadow, p->phi - p->plo);
-        p->copied = 0;
-    }
+    prange_disarm(p, 0);
     return p->phi - p->plo;
 }
 
@@ -676,4 +683,19 @@ uint64_t tci_roots_last_bytes(void)
 uint64_t tci_roots_last_stack_bytes(void)
 {
     return last_stack_bytes;
+}
+
+/* The child of a fork that abandons a mark (gc/fork.c): the ranges armed
+ * for it made writable and idle, as a scan would leave them; what a write
+ * copied aside is dropped (the next mark starts afresh). One thread. */
+void tci_roots_fork_disarm(void)
+{
+    tci_mutex_lock(&roots_lock); /* released below */
+    for (size_t i = 0; i < nranges; i++) {
+        prange *p = ranges[i].prot;
+        if (p && tci_atomic_load_acquire(&p->armed))
+            prange_disarm(p, 1);
+    }
+    pthread_cond_broadcast(&disarm_cond);
+    tci_mutex_unlock(&roots_lock);
 }

@@ -36,6 +36,7 @@
  */
 #include <stdio.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "os.h"
 #include "pacer.h"
@@ -87,8 +88,11 @@ void tci_scavenge_replan(void)
 }
 
 static tci_mutex scav_lock = TCI_MUTEX_INIT(TCI_RANK_SCAV, "scav_lock");
+TCI_FORK_LOCK(scav_lock)
 static pthread_cond_t scav_cond = PTHREAD_COND_INITIALIZER;      /* the thread waits */
+TCI_FORK_COND(scav_cond, scav_cond)
 static pthread_cond_t scav_idle_cond = PTHREAD_COND_INITIALIZER; /* tci_scavenge_wait_idle waits */
+TCI_FORK_COND(scav_idle_cond, scav_idle_cond)
 static uint64_t scav_target, scav_seq, scav_seen; /* scav_lock */
 static int scav_running, scav_busy;              /* scav_lock */
 
@@ -174,4 +178,13 @@ void tci_scavenge_all(void)
     if (tci_env_cfg.scavtrace)
         scav_trace(got, 1); /* blocked too: stderr may be a full pipe */
     tc_blocking_end();
+}
+
+/* The child of a fork, every lock held: no scavenger thread; the next
+ * cycle's request starts one. */
+void tci_scavenge_fork_child_locked(void)
+{
+    tci_assert_held(&scav_lock);
+    scav_running = scav_busy = 0;
+    scav_seen = scav_seq;
 }

@@ -87,9 +87,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fork.h"
 #include "special.h"
 
 tci_mutex tci_special_lock = TCI_MUTEX_INIT(TCI_RANK_SPECIAL, "special_lock");
+TCI_FORK_LOCK(tci_special_lock)
 
 /* ---- Handles ---------------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include "atomic.h"
 #include "collector.h"
 #include "env.h"
+#include "fork.h" /* tci_fork_count */
 #include "thread.h"
 #include "world.h"
 #include "tricolor.h"

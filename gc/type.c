@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "gc.h"
 #include "os.h"
 
 struct tc_type **tci_type_table;
 static tci_mutex types_lock = TCI_MUTEX_INIT(TCI_RANK_TYPES, "types_lock");
+TCI_FORK_LOCK(types_lock)
 static uint32_t ntypes = 1; /* id 0 is never used; protected by types_lock */
 
 /* Descriptors, their names and offsets live for the process's life in

@@ -20,6 +20,7 @@
  */
 #include <string.h>
 
+#include "fork.h"
 #include "atomic.h"
 #include "lock.h"
 #include "observe.h"
@@ -30,6 +31,7 @@
 #define EVENT_RING 1024
 
 static tci_mutex event_lock = TCI_MUTEX_INIT(TCI_RANK_EVENT, "event_lock");
+TCI_FORK_LOCK(event_lock)
 static tc_gc_event ring[EVENT_RING]; /* event_lock */
 static uint64_t head, tail;          /* event_lock: events [tail, head) wait */
 static tci_atomic dropped;
@@ -55,6 +57,8 @@ static void call(tci_worker_fn fn, void *arg, const void *item)
  * what the old arg points to as soon as tc_on_gc_event returns. */
 static tci_worker worker =
     TCI_WORKER_INIT(&event_lock, take, call, "tc_on_gc_event: cannot start the event thread");
+TCI_FORK_COND(worker_cond, worker.cond)
+TCI_FORK_COND(worker_idle, worker.idle)
 
 uint64_t tci_event_dropped(void)
 {
@@ -106,4 +110,9 @@ int tc_on_gc_event(void (*fn)(void *arg, const tc_gc_event *ev), void *arg)
         tail = head; /* queued events are for nobody now */
     /* Not from inside the call: the event thread itself may re-register. */
     return tci_worker_set_unlock(&worker, (tci_worker_fn)fn, arg);
+}
+
+void tci_event_fork_child_locked(void)
+{
+    tci_worker_fork_child_locked(&worker);
 }

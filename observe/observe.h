@@ -65,5 +65,7 @@ const char *tci_trace_float(char *buf, double v);
  * collector lock held. */
 void tci_event_post(int kind, const tci_cycle_report *r, uint64_t sweep_ns);
 uint64_t tci_event_dropped(void);
+/* The child of a fork, event_lock held: the worker's thread is gone. */
+void tci_event_fork_child_locked(void);
 
 #endif

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "atomic.h"
 #include "lock.h"
 #include "observable.h"
@@ -75,6 +76,7 @@ typedef struct sampled {
 } sampled;
 
 static tci_mutex profile_lock = TCI_MUTEX_INIT(TCI_RANK_PROFILE, "profile_lock");
+TCI_FORK_LOCK(profile_lock)
 static bucket **buckets;   /* profile_lock */
 static size_t nbuckets_cap, nbuckets;
 static sampled **objs;     /* profile_lock: address -> bucket */

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "collector.h"
 
 #define POOL_SHARDS 16 /* threads take these in turn; past 16 threads they share */
@@ -94,8 +95,11 @@ struct tc_pool {
 
 
 static tci_mutex pool_lock = TCI_MUTEX_INIT(TCI_RANK_POOL, "pool_lock");
+TCI_FORK_LOCK(pool_lock)
 static pthread_cond_t busy_cond = PTHREAD_COND_INITIALIZER; /* with pool_lock */
+TCI_FORK_COND(busy_cond, busy_cond)
 static tc_pool *pools;            /* pool_lock */
+static void pool_fork_child_locked(void);
 /* The hooks: 0 none, 1 being registered, 2 registered, 3 failed. */
 static tci_atomic hooks_state;
 static tci_atomic next_shard;
@@ -272,7 +276,8 @@ static int ensure_hooks(const char *fn)
         }
         if (st == 0 && tci_atomic_cas_full(&hooks_state, 0, 1)) {
             int ok = tci_cycle_hook_add(pool_rotate_stw, pool_after_cycle) == 0 &&
-                     tc_root_callback_add(pool_roots, NULL) == 0;
+                     tc_root_callback_add(pool_roots, NULL) == 0 &&
+                     tci_fork_add_child(pool_fork_child_locked, NULL) == 0;
             if (ok)
                 tci_stats_set_pool_totals(pool_totals);
             if (!ok)
@@ -393,6 +398,16 @@ static void gen_empty(tc_pool *p, gen *g)
     }
     if (n)
         tci_atomic_add_full(&p->cb->ctr[0].dropped, n);
+}
+
+/* The child of a fork, every lock held: an after-cycle pass that was
+ * releasing a pool's entries went with the collector's thread (its list of
+ * generations with it); no pool stays busy for good. */
+static void pool_fork_child_locked(void)
+{
+    tci_assert_held(&pool_lock);
+    for (tc_pool *p = pools; p; p = p->next)
+        p->busy = 0;
 }
 
 void tc_pool_destroy(tc_pool *p)

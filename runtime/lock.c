@@ -2,7 +2,9 @@
  *
  * Each thread keeps the locks it holds in a small array of its own (a
  * thread-local, so no lock guards it): a thread holds at most a handful at
- * once (the deepest nesting is world, park or pacer, roots, pool, work).
+ * once (the deepest nesting is world, park or pacer, roots, pool, work),
+ * but the fork handler (runtime/fork.c) holds every registered lock of
+ * the library across fork(), 20 now: hence MAX_HELD.
  * Releases may come in any order. Compiled in every build, called only
  * from debug and sanitizer builds (lock.h).
  */
@@ -11,7 +13,7 @@
 
 #include "lock.h"
 
-#define MAX_HELD 16
+#define MAX_HELD 32
 
 static __thread const tci_mutex *held[MAX_HELD];
 static __thread int nheld;

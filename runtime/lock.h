@@ -10,6 +10,9 @@
  * a `_locked` function called without its lock; a condition wait must be
  * on the highest-ranked lock held (it takes it again on waking). Release
  * builds compile the checks out: tci_mutex_lock is pthread_mutex_lock.
+ * Every lock but the centrals' and large_lock (gc/central.c makes them anew
+ * in a child) is also registered for fork (runtime/fork.h, TCI_FORK_LOCK):
+ * the prepare handler takes them all, in this order.
  */
 #ifndef TCI_LOCK_H
 #define TCI_LOCK_H

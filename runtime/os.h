@@ -81,6 +81,10 @@ int tci_os_protect(void *p, size_t size, int writable);
  * or -1 with errno. */
 int tci_os_fault_hook(int (*fn)(uintptr_t addr));
 
+/* Installs fork handlers (pthread_atfork): prepare in the forking thread
+ * before the copy, parent and child after it. 0, or an errno value. */
+int tci_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
+
 /* The calling thread's stack: the highest address (its base; stacks grow
  * down). 0 on failure. */
 uintptr_t tci_os_stack_base(void);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "fork.h"
 #include "lock.h"
 
 static tci_atomic fail_countdown; /* fault injection; 0 means off */
@@ -421,6 +422,11 @@ int tci_os_thread_start(void *(*fn)(void *), void *arg)
     return rc;
 }
 
+int tci_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+    return pthread_atfork(prepare, parent, child);
+}
+
 int tci_os_release(void *p, size_t size)
 {
     /* MADV_DONTNEED, not MADV_FREE: the resident size drops at once (an
@@ -555,6 +561,7 @@ int tci_os_protect(void *p, size_t size, int writable)
  * index, so a handler running meanwhile reads a whole one. Written under
  * hook_lock, read by the signal handler. */
 static tci_mutex hook_lock = TCI_MUTEX_INIT(TCI_RANK_HOOK, "hook_lock");
+TCI_FORK_LOCK(hook_lock)
 static struct sigaction hook_prev[2];
 static tci_atomic hook_prev_slot;
 static tci_atomic hook_fn; /* int (*)(uintptr_t), set once under hook_lock */

@@ -230,3 +230,34 @@ void tc_blocking_end(void)
             hooks.region(t, 0);
     }
 }
+
+/* The child of a fork (runtime/fork.c, gc/fork.c), locks released, one
+ * thread: every record but the caller's is dropped, its collector data
+ * given back through the detach hook (a cache's spans to their centrals),
+ * as if each of those threads had detached. Returns how many went. */
+int tci_thread_fork_child(void)
+{
+    tci_thread *self = self_tls;
+    int dropped = 0;
+    tci_world_lock(NULL); /* released below; one thread: never waits */
+    tci_thread *t = threads;
+    threads = NULL;
+    nthreads = 0;
+    while (t) {
+        tci_thread *next = t->next;
+        if (t == self) {
+            t->next = threads;
+            t->prev = NULL;
+            threads = t;
+            nthreads = 1;
+        } else {
+            if (hooks.detach)
+                hooks.detach(t);
+            free(t);
+            dropped++;
+        }
+        t = next;
+    }
+    tci_world_unlock();
+    return dropped;
+}

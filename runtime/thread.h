@@ -82,6 +82,11 @@ void tci_thread_set_library(void);
 int tci_thread_attach_library(void);
 
 
+/* In the child of a fork, one thread, no lock held: drops every attached
+ * thread's record but the caller's (detach hook run for each); returns
+ * how many. */
+int tci_thread_fork_child(void);
+
 /* With the world stopped (or world_lock held): iterate attached threads. */
 tci_thread *tci_thread_first(void);
 int tci_thread_count(void);

@@ -43,6 +43,10 @@ int tci_worker_registered(tci_worker *w)
 void tci_worker_wake_locked(tci_worker *w)
 {
     tci_assert_held(w->lock);
+    /* In the child of a fork the thread is gone, the callback still
+     * registered: it starts again here, at the first item. */
+    if (w->fn && !w->running && tci_os_thread_start(worker_main, w) == 0)
+        w->running = 1;
     pthread_cond_signal(&w->cond);
 }
 
@@ -77,4 +81,12 @@ int tci_worker_set_unlock(tci_worker *w, tci_worker_fn fn, void *arg)
     if (attached)
         tc_blocking_end();
     return 0;
+}
+
+void tci_worker_fork_child_locked(tci_worker *w)
+{
+    tci_assert_held(w->lock);
+    w->running = 0;
+    w->calling = 0;
+    w->has_thread = 0;
 }

@@ -53,7 +53,8 @@ typedef struct tci_worker {
 
 /* Nonzero when a callback is registered: one load, no lock. */
 int tci_worker_registered(tci_worker *w);
-/* Under w->lock: the owner queued an item. */
+/* Under w->lock: the owner queued an item (the thread starts, when a
+ * callback is registered and it does not run: in the child of a fork). */
 void tci_worker_wake_locked(tci_worker *w);
 /* Called with w->lock held (the owner may have dropped its queue in the
  * same critical section): replaces the callback (fn NULL: none), starting
@@ -63,5 +64,9 @@ void tci_worker_wake_locked(tci_worker *w);
  * and a message naming w->what when the thread cannot start (nothing
  * changed then). */
 int tci_worker_set_unlock(tci_worker *w, tci_worker_fn fn, void *arg);
+
+/* In the child of a fork, w->lock held: the worker's thread is gone (a
+ * call in progress with it); the next item or registration starts one. */
+void tci_worker_fork_child_locked(tci_worker *w);
 
 #endif

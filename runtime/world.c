@@ -21,16 +21,23 @@
 
 #include <sched.h>
 
+#include "fork.h"
+
 #include "os.h"
 #include "tricolor.h"
 
 tci_atomic tci_world_stw_pending;
 
 static tci_mutex world_lock = TCI_MUTEX_INIT(TCI_RANK_WORLD, "world_lock");
+TCI_FORK_LOCK(world_lock)
 static tci_mutex park_lock = TCI_MUTEX_INIT(TCI_RANK_PARK, "park_lock");
+TCI_FORK_LOCK(park_lock)
 static pthread_cond_t park_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(park_cond, park_cond)
 static pthread_cond_t stopped_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(stopped_cond, stopped_cond)
 static pthread_cond_t resumed_cond = PTHREAD_COND_INITIALIZER;
+TCI_FORK_COND(resumed_cond, resumed_cond)
 /* Threads held by the current stop: parked, or waiting to leave a blocking
  * region. Protected by park_lock. tci_world_start returns only when it is
  * back at zero, and the stop it reports ends when the last of them ran
@@ -263,4 +270,13 @@ int tci_world_spinners_seen(void)
 int tci_world_spin_max(void)
 {
     return spin_max;
+}
+
+void tci_world_fork_child_locked(void)
+{
+    tci_assert_held(&park_lock);
+    tci_world_assert_held();
+    held = 0;
+    spinners = 0;
+    tci_atomic_store_relaxed(&tci_world_stw_pending, 0);
 }

@@ -59,4 +59,8 @@ uint64_t tci_world_released_ns(void);
 int tci_world_spinners_seen(void);
 int tci_world_spin_max(void);
 
+/* In the child of a fork (runtime/fork.c), world_lock and park_lock held:
+ * no stop is in progress, no thread held by one. */
+void tci_world_fork_child_locked(void);
+
 #endif
