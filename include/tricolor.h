@@ -295,6 +295,8 @@ typedef struct tc_memstats {
     struct {
         uint64_t size, mallocs, frees;
     } by_size[TC_NUM_SIZE_CLASSES];
+    uint64_t stop_timeouts;      /* stops that waited past TRICOLOR_DEBUG=stoptimeout for a
+                                    thread that did not poll (each reported on stderr) */
 } tc_memstats;
 
 /* Returns the bytes it filled: the smaller of size and the library's

@@ -30,6 +30,10 @@ uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
 uint64_t tci_os_thread_cpu_ns(void);   /* CPU time of the calling thread */
 uint64_t tci_os_process_cpu_ns(void);  /* CPU time of all the process's threads */
+/* CLOCK_MONOTONIC at the kernel tick's resolution (1-4 ms), a few ns a
+ * read: for the poll's timestamp (runtime/thread.c), compared only with
+ * itself. */
+uint64_t tci_os_coarse_now_ns(void);
 int tci_os_ncpu(void);
 /* The calling thread's time on a CPU and time runnable but waiting for one,
  * since it started: 0, or -1 where the kernel does not say (then neither is
@@ -71,6 +75,13 @@ int tci_os_fault_hook(int (*fn)(uintptr_t addr));
 /* The calling thread's stack: the highest address (its base; stacks grow
  * down). 0 on failure. */
 uintptr_t tci_os_stack_base(void);
+/* The calling thread's id as gettid(2) gives it (what ps -L, top -H, gdb
+ * and /proc/self/task show). */
+int tci_os_thread_id(void);
+/* Thread tid's name as the kernel has it now (/proc/self/task/TID/comm,
+ * what pthread_setname_np set), in buf (at least 16 bytes): 0, or -1 with
+ * "?" in buf when it cannot be read (the thread exited). */
+int tci_os_thread_name(int tid, char *buf, size_t len);
 
 /* One executable file mapping of the process: what a profile's Mapping
  * records, and where a code address's symbols are looked up. */
