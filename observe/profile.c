@@ -344,8 +344,11 @@ void tci_profile_sample(void *p, size_t elemsize, tci_atomic *span_samples, uint
     bucket *b = bucket_get_locked(elemsize, pcs, npcs, guest, (size_t)ng);
     pthread_rwlock_unlock(&frames_lock);
     tci_thread *self = tci_thread_self();
-    if (b && self) /* the watchdog's view of this thread (runtime/thread.h) */
-        tci_atomic_store_relaxed(&self->poll_sample, (uintptr_t)b);
+    /* The watchdog's view of this thread (runtime/thread.h). Release:
+     * partner the acquire in world.c's watch_thread, which reads the
+     * bucket's frames (immutable once made). */
+    if (b && self)
+        tci_atomic_store_release(&self->poll_sample, (uintptr_t)b);
     sampled *o = b ? malloc(sizeof *o) : NULL;
     if (o && nobjs >= nobjs_cap / 2 && grow_objs_locked() != 0) {
         free(o);

@@ -62,9 +62,11 @@ struct tci_thread {
      * one, made it 7 times slower: 0.85 -> 6.2 ns), so the report knows
      * the time of the last poll exactly only when no fast one came after;
      * and the record of its last heap-profile sample (observe/profile.c's;
-     * records are never freed), or 0. Atomic, relaxed: written only by the
-     * owner, read by a stopper that found the thread running; they may be
-     * read torn, which costs the report a line's accuracy, no more. */
+     * records are never freed), or 0. Atomic: written only by the owner,
+     * read by a stopper that found the thread running; relaxed but for
+     * poll_sample (release/acquire: the record's frames are read through
+     * it); they may be read torn, which costs the report a line's
+     * accuracy, no more. */
     tci_atomic poll_pc, polls, poll_ns, polls_at_ns, poll_sample;
     void *gc_local;         /* the collector's per-thread data (its cache) */
     tci_thread *next, *prev; /* registry: protected by world_lock */

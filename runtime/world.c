@@ -236,7 +236,8 @@ static void watch_thread(FILE *f, const tci_thread *t, uint64_t now_coarse,
         fprintf(f, "%llu", ms > least ? ms : least);
     fprintf(f, " ms since its last poll, at ");
     if (watch_where)
-        watch_where(f, pc, tci_atomic_load_relaxed(&t->poll_sample));
+        /* Acquire: partner the release in tci_profile_sample. */
+        watch_where(f, pc, tci_atomic_load_acquire(&t->poll_sample));
     else
         fprintf(f, "%#lx\n", (unsigned long)pc);
 }
