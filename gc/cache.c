@@ -299,10 +299,13 @@ static inline void sample_recheck(tci_cache *c)
         c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
 }
 
+/* caller: the program's call into tc_alloc*, where a stop's watchdog says
+ * the thread last polled. */
 static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl,
-                                                  uint32_t type_id)
+                                                  uint32_t type_id, uintptr_t caller)
 {
     tci_thread *self = tci_thread_self();
+    tci_thread_note_poll(self, caller);
     sample_recheck(c);
     if (tci_atomic_load_relaxed(&tci_world_stw_pending))
         tci_world_park(self);
@@ -328,9 +331,10 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
 }
 
 static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_t size,
-                                                   uint32_t type_id)
+                                                   uint32_t type_id, uintptr_t caller)
 {
     tci_thread *self = tci_thread_self();
+    tci_thread_note_poll(self, caller);
     sample_recheck(c);
     if (tci_atomic_load_relaxed(&tci_world_stw_pending))
         tci_world_park(self);
@@ -382,13 +386,13 @@ static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, siz
     c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
     void *p;
     if (size > TCI_MAX_SMALL) {
-        p = alloc_large(c, kind, size, type_id);
+        p = alloc_large(c, kind, size, type_id, caller);
     } else {
         int cl = tci_size_to_class(size);
         alloc_slot *a = &c->slots[kind][cl];
         p = a->free_bits && !tci_atomic_load_relaxed(&tci_world_stw_pending)
                 ? alloc_from_window(c, a, kind, cl, type_id)
-                : alloc_slow(c, kind, cl, type_id);
+                : alloc_slow(c, kind, cl, type_id, caller);
     }
     if (p) {
         tci_span *s = tci_span_of((uintptr_t)p);
@@ -415,7 +419,7 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
         c->sample_left -= (int64_t)((size + TCI_PAGE_SIZE - 1) & ~(size_t)(TCI_PAGE_SIZE - 1));
         if (__builtin_expect(c->sample_left < 0, 0))
             return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
-        return alloc_large(c, kind, size, type_id);
+        return alloc_large(c, kind, size, type_id, TCI_CALLER());
     }
     int cl = tci_size_to_class(size);
     /* Counted before the allocation, which may still fail (ENOMEM): a
@@ -425,7 +429,7 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
         return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
     alloc_slot *a = &c->slots[kind][cl];
     if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_world_stw_pending), 0))
-        return alloc_slow(c, kind, cl, type_id);
+        return alloc_slow(c, kind, cl, type_id, TCI_CALLER());
     return alloc_from_window(c, a, kind, cl, type_id);
 }
 

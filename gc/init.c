@@ -64,6 +64,10 @@ int tc_init(void)
     if (tci_heap_init() != 0 || tci_type_init() != 0 ||
         tci_thread_init(&thread_hooks) != 0)
         return init_fail("tc_init: cannot reserve address space for the heap", ENOMEM);
+    /* The watchdog names a stop's laggards where the profiles name code
+     * (observe/watch.c): runtime/ is below observe/, so by a hook. */
+    tci_world_watch_init((uint64_t)cfg.stoptimeout_ms * 1000000u, cfg.stopabort,
+                         tci_watch_where);
     tci_mark_init(cfg.markers, ncpu);
     tci_profile_init(cfg.mem_profile_rate);
     tci_atomic_store_relaxed(&tci_sweep_gen, 2);

@@ -298,6 +298,8 @@ typedef struct tc_memstats {
     uint32_t ncpu;               /* the CPUs the collector counts: the affinity mask's,
                                     or the cgroup's CPU quota rounded up when fewer
                                     (read at tc_init; gctrace's "P") */
+    uint64_t stop_timeouts;      /* stops that waited past TRICOLOR_DEBUG=stoptimeout for a
+                                    thread that did not poll (each reported on stderr) */
 } tc_memstats;
 
 /* Returns the bytes it filled: the smaller of size and the library's

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "atomic.h"
 #include "tricolor.h"
@@ -36,6 +37,15 @@ void tci_profile_sample(void *p, size_t elemsize, tci_atomic *span_samples, uint
 void tci_profile_freed(tci_atomic *span_samples, uintptr_t base, size_t elemsize, size_t word,
                        uint64_t freed_bits);
 void tci_profile_read_counts(uint64_t *rate, uint64_t *samples);
+/* Writes on f, as a line of a stop-timeout report, the guest frames of a
+ * sample's record (a thread's poll_sample, runtime/thread.h; 0: none). */
+void tci_profile_write_guest(FILE *f, uintptr_t sample);
+
+/* ---- watch.c: where the stop-timeout report says a thread polled ---------- */
+/* runtime/world.c's where hook (tci_world_where_fn), registered by tc_init:
+ * the return address pc symbolized as the heap profiles' are, then the
+ * thread's guest frames. Called by a stopper only (world_lock). */
+void tci_watch_where(FILE *f, uintptr_t pc, uintptr_t sample);
 
 /* ---- trace.c: TRICOLOR_DEBUG's traces, in Go's formats -------------------- */
 /* One cycle's figures, for gctrace and the cycle events. Times are

@@ -53,6 +53,7 @@
 #include "observe.h"
 #include "os.h"
 #include "pprof.h"
+#include "thread.h"
 #include "tricolor.h"
 
 #define MAX_NATIVE 32
@@ -344,6 +345,12 @@ void tci_profile_sample(void *p, size_t elemsize, tci_atomic *span_samples, uint
      * callback's promise (valid until its next call) still holds. */
     bucket *b = bucket_get_locked(elemsize, pcs, npcs, guest, (size_t)ng);
     pthread_rwlock_unlock(&frames_lock);
+    tci_thread *self = tci_thread_self();
+    /* The watchdog's view of this thread (runtime/thread.h). Release:
+     * partner the acquire in world.c's watch_thread, which reads the
+     * bucket's frames (immutable once made). */
+    if (b && self)
+        tci_atomic_store_release(&self->poll_sample, (uintptr_t)b);
     sampled *o = b ? malloc(sizeof *o) : NULL;
     if (o && nobjs >= nobjs_cap / 2 && grow_objs_locked() != 0) {
         free(o);
@@ -388,6 +395,18 @@ void tci_profile_freed(tci_atomic *span_samples, uintptr_t base, size_t elemsize
         }
     }
     tci_mutex_unlock(&profile_lock);
+}
+
+void tci_profile_write_guest(FILE *f, uintptr_t sample)
+{
+    const bucket *b = (const bucket *)sample;
+    if (!b || !b->nguest)
+        return;
+    fprintf(f, "tricolor:     guest frames at its last heap-profile sample:");
+    for (size_t i = 0; i < b->nguest; i++)
+        fprintf(f, "%s %s (%s:%lld)", i ? " <-" : "", b->guest[i].function,
+                b->guest[i].file ? b->guest[i].file : "?", (long long)b->guest[i].line);
+    fprintf(f, "\n");
 }
 
 void tc_set_profile_frames(int (*fn)(void *arg, tc_frame *frames, int max), void *arg)

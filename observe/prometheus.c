@@ -158,6 +158,9 @@ static void write_specials(FILE *f, const tc_memstats *m)
              "Bytes between heap-profile samples; 0: off.", m->mem_profile_rate);
     metric_u(f, "tricolor_mem_profile_samples_total", "counter", "Heap-profile samples taken.",
              m->mem_profile_samples);
+    metric_u(f, "tricolor_stop_timeouts_total", "counter",
+             "Stops that waited past stoptimeout for a thread that did not poll.",
+             m->stop_timeouts);
 }
 
 /* Objects allocated and freed, by size class. */

@@ -19,6 +19,7 @@ void tci_env_default(tci_config *c)
     c->gc_cpu_limit = 50;
     c->mem_profile_rate = 512 * 1024; /* Go's runtime.MemProfileRate */
     c->rootprotect = 1;
+    c->stoptimeout_ms = TCI_STOPTIMEOUT_MS;
 }
 
 /* Parses a whole decimal number with no sign, no space, no suffix. */
@@ -125,11 +126,14 @@ static const struct debug_key {
     { "gcstress", 1u << 30, "a cycle every N span refills, 0 off" },
     { "rootprotect", 1, "0 scan tc_root_add ranges in the first stop, 1 write-protect them "
                         "instead (the default)" },
+    { "stoptimeout", 86400000, "milliseconds a stop waits before it names the threads it "
+                               "waits for, 0 off (5000 is the default)" },
+    { "stopabort", 1, "0 keep waiting, 1 abort after the first stop-timeout report" },
 };
 #define NDEBUG_KEYS (sizeof debug_keys / sizeof debug_keys[0])
 #define DEBUG_KEY_LIST \
     "gctrace, gcpacertrace, scavtrace, memprofilerate, verify, checkmark, gcstoptheworld, " \
-    "gcstress, rootprotect"
+    "gcstress, rootprotect, stoptimeout, stopabort"
 
 static void debug_set(tci_config *c, size_t key, unsigned long long v)
 {
@@ -142,7 +146,9 @@ static void debug_set(tci_config *c, size_t key, unsigned long long v)
     case 5: c->checkmark = (int)v; break;
     case 6: c->gcstoptheworld = (int)v; break;
     case 7: c->gcstress = (unsigned)v; break;
-    default: c->rootprotect = (int)v; break;
+    case 8: c->rootprotect = (int)v; break;
+    case 9: c->stoptimeout_ms = (unsigned)v; break;
+    default: c->stopabort = (int)v; break;
     }
 }
 

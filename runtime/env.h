@@ -25,7 +25,17 @@ typedef struct tci_config {
                                 sample (0 off, 1 every allocation); default 512 KiB */
     int rootprotect;     /* TRICOLOR_DEBUG=rootprotect=0: tc_root_add ranges scanned in the
                             first stop instead of write-protected (roots.c); default 1 */
+    unsigned stoptimeout_ms; /* TRICOLOR_DEBUG=stoptimeout=MS: name the threads a stop
+                                waits for after MS ms (runtime/world.c); 0 off; default
+                                TCI_STOPTIMEOUT_MS */
+    int stopabort;       /* TRICOLOR_DEBUG=stopabort=1: abort after the first such report */
 } tci_config;
+
+/* stoptimeout's default, 5 s (docs/tuning.md, "When a stop waits"): stops
+ * of 30-175 ms were measured with 64 threads on 2 busy shared CPUs, so it
+ * is 28 times the longest honest stop seen, and a hang is named within
+ * seconds. */
+#define TCI_STOPTIMEOUT_MS 5000u
 
 /* The configuration tc_init read (gc/init.c): written once, before any
  * other library thread starts, then read-only. */

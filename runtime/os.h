@@ -30,6 +30,10 @@ uint64_t tci_os_now_ns(void);          /* monotonic */
 uint64_t tci_os_wall_ns(void);         /* since the epoch */
 uint64_t tci_os_thread_cpu_ns(void);   /* CPU time of the calling thread */
 uint64_t tci_os_process_cpu_ns(void);  /* CPU time of all the process's threads */
+/* CLOCK_MONOTONIC at the kernel tick's resolution (1-4 ms), a few ns a
+ * read: for the poll's timestamp (runtime/thread.c), compared only with
+ * itself. */
+uint64_t tci_os_coarse_now_ns(void);
 /* The CPUs the process may use: the smaller of its affinity mask's count
  * and its cgroup's CPU quota (v2 cpu.max, v1 cpu.cfs_quota_us over
  * cpu.cfs_period_us; the tightest of its cgroup and every ancestor's),
@@ -88,6 +92,13 @@ int tci_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(voi
 /* The calling thread's stack: the highest address (its base; stacks grow
  * down). 0 on failure. */
 uintptr_t tci_os_stack_base(void);
+/* The calling thread's id as gettid(2) gives it (what ps -L, top -H, gdb
+ * and /proc/self/task show). */
+int tci_os_thread_id(void);
+/* Thread tid's name as the kernel has it now (/proc/self/task/TID/comm,
+ * what pthread_setname_np set), in buf (at least 16 bytes): 0, or -1 with
+ * "?" in buf when it cannot be read (the thread exited). */
+int tci_os_thread_name(int tid, char *buf, size_t len);
 
 /* One executable file mapping of the process: what a profile's Mapping
  * records, and where a code address's symbols are looked up. */

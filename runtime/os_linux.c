@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,6 +90,7 @@ uint64_t tci_os_now_ns(void) { return ts_ns(CLOCK_MONOTONIC); }
 uint64_t tci_os_wall_ns(void) { return ts_ns(CLOCK_REALTIME); }
 uint64_t tci_os_thread_cpu_ns(void) { return ts_ns(CLOCK_THREAD_CPUTIME_ID); }
 uint64_t tci_os_process_cpu_ns(void) { return ts_ns(CLOCK_PROCESS_CPUTIME_ID); }
+uint64_t tci_os_coarse_now_ns(void) { return ts_ns(CLOCK_MONOTONIC_COARSE); }
 
 /* /proc/thread-self/schedstat: "run_ns wait_ns timeslices" (the kernel's
  * CONFIG_SCHED_INFO). The descriptor names the thread that opened it, so
@@ -630,4 +632,27 @@ int tci_os_fault_hook(int (*fn)(uintptr_t addr))
     int rc = sigaction(SIGSEGV, &sa, NULL);
     tci_mutex_unlock(&hook_lock);
     return rc;
+}
+
+int tci_os_thread_id(void)
+{
+    return (int)syscall(SYS_gettid);
+}
+
+int tci_os_thread_name(int tid, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0) {
+        snprintf(buf, len, "?");
+        return -1;
+    }
+    buf[n] = '\0';
+    if (buf[n - 1] == '\n')
+        buf[n - 1] = '\0';
+    return 0;
 }

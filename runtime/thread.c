@@ -84,7 +84,7 @@ int tci_thread_count(void)
     return nthreads;
 }
 
-static int thread_attach(void);
+static int thread_attach(uintptr_t caller);
 
 int tc_thread_attach(void)
 {
@@ -95,19 +95,19 @@ int tc_thread_attach(void)
         errno = EPERM;
         return -1;
     }
-    return thread_attach();
+    return thread_attach(TCI_CALLER());
 }
 
 int tci_thread_attach_library(void)
 {
     role = ROLE_LIBRARY;
-    if (thread_attach() != 0)
+    if (thread_attach(TCI_CALLER()) != 0)
         return -1;
     role = ROLE_LIBRARY_ATTACHED;
     return 0;
 }
 
-static int thread_attach(void)
+static int thread_attach(uintptr_t caller)
 {
     if (!initialised) {
         fprintf(stderr, "tricolor: tc_thread_attach: call tc_init() first\n");
@@ -124,6 +124,7 @@ static int thread_attach(void)
         return -1;
     }
     t->tid = pthread_self();
+    t->os_tid = tci_os_thread_id();
     t->stack_hi = tci_os_stack_base();
     if (!t->stack_hi) {
         fprintf(stderr, "tricolor: tc_thread_attach: cannot find this thread's stack\n");
@@ -132,6 +133,7 @@ static int thread_attach(void)
         return -1;
     }
     t->state = TCI_RUNNING;
+    tci_thread_note_poll(t, caller);
     /* Not yet in the list, so no stop waits for us while we wait for the lock. */
     tci_world_lock(NULL); /* released below */
     if (hooks.attach && hooks.attach(t) != 0) {
@@ -190,7 +192,10 @@ void tc_safepoint(void)
     tci_thread *t = self_tls;
     /* Inside a blocking region the thread counts as stopped already:
      * parking would return it RUNNING with the region still open. */
-    if (t && tci_atomic_load_relaxed(&tci_world_stw_pending) && t->blocking_depth == 0)
+    if (!t)
+        return;
+    tci_thread_note_fast_poll(t, TCI_CALLER());
+    if (tci_atomic_load_relaxed(&tci_world_stw_pending) && t->blocking_depth == 0)
         tci_world_park(t);
 }
 
@@ -201,6 +206,7 @@ void tc_blocking_begin(void)
         fprintf(stderr, "tricolor: tc_blocking_begin from a thread that is not attached (ignored)\n");
         return;
     }
+    tci_thread_note_poll(t, TCI_CALLER());
     if (t->blocking_depth++ == 0) {
         /* The heap's calls are refused from here to the region's end
          * (the allocation fast path included, at no cost to it): one
@@ -224,6 +230,7 @@ void tc_blocking_end(void)
         fprintf(stderr, "tricolor: tc_blocking_end without tc_blocking_begin (ignored)\n");
         return;
     }
+    tci_thread_note_poll(t, TCI_CALLER());
     if (--t->blocking_depth == 0) {
         tci_world_leave_blocking(t);
         if (hooks.region)

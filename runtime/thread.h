@@ -8,6 +8,7 @@
 
 #include "atomic.h"
 #include "lock.h"
+#include "os.h"
 
 enum tci_thread_state {
     TCI_RUNNING = 0,  /* may touch the heap */
@@ -52,6 +53,21 @@ struct tci_thread {
     uintptr_t mark_lo;
     uint64_t mark_id;
     pthread_t tid;
+    int os_tid;             /* gettid(2)'s: immutable after attach */
+    /* The owner's last poll, for the safepoint watchdog's report (world.c):
+     * where it last called into the library (the return address into its
+     * caller); polls counted, and when the last of the slow ones was
+     * (tci_os_coarse_now_ns) with the count then: tc_safepoint's fast path
+     * stores the address and the count only (a clock read, even a coarse
+     * one, made it 7 times slower: 0.85 -> 6.2 ns), so the report knows
+     * the time of the last poll exactly only when no fast one came after;
+     * and the record of its last heap-profile sample (observe/profile.c's;
+     * records are never freed), or 0. Atomic: written only by the owner,
+     * read by a stopper that found the thread running; relaxed but for
+     * poll_sample (release/acquire: the record's frames are read through
+     * it); they may be read torn, which costs the report a line's
+     * accuracy, no more. */
+    tci_atomic poll_pc, polls, poll_ns, polls_at_ns, poll_sample;
     void *gc_local;         /* the collector's per-thread data (its cache) */
     tci_thread *next, *prev; /* registry: protected by world_lock */
 };
@@ -90,6 +106,23 @@ int tci_thread_fork_child(void);
 /* With the world stopped (or world_lock held): iterate attached threads. */
 tci_thread *tci_thread_first(void);
 int tci_thread_count(void);
+
+/* Records a poll at pc (the return address into the caller of the
+ * library's entry point): tc_safepoint's, two stores. */
+static inline void tci_thread_note_fast_poll(tci_thread *t, uintptr_t pc)
+{
+    tci_atomic_store_relaxed(&t->poll_pc, pc);
+    tci_atomic_store_relaxed(&t->polls, tci_atomic_load_relaxed(&t->polls) + 1);
+}
+/* The same with its time, on the paths that cost far more than the coarse
+ * clock's few ns (an allocation's slow path, a blocking region, attach). */
+static inline void tci_thread_note_poll(tci_thread *t, uintptr_t pc)
+{
+    tci_thread_note_fast_poll(t, pc);
+    tci_atomic_store_relaxed(&t->poll_ns, (uintptr_t)tci_os_coarse_now_ns());
+    tci_atomic_store_relaxed(&t->polls_at_ns, tci_atomic_load_relaxed(&t->polls));
+}
+#define TCI_CALLER() ((uintptr_t)__builtin_return_address(0))
 
 /* A frame address below the caller's whole frame. */
 uintptr_t tci_thread_deeper_frame(void);

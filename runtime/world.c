@@ -15,11 +15,19 @@
  * world_lock too (runtime/thread.c, as blocked threads), so the thread
  * list never changes during a stop.
  *
+ * The safepoint watchdog: a stop that has waited watch_timeout_ns for
+ * threads still RUNNING (neither polling nor in a blocking region: an
+ * embedder's bug, a pthread_join outside a region) names them on stderr,
+ * then waits on, reporting again at a doubled interval, or aborts
+ * (stopabort). The report is written with park_lock dropped (the stopper
+ * keeps world_lock, so the thread records it read stay allocated).
+ *
  * Locks: world_lock (TCI_RANK_WORLD), then park_lock (TCI_RANK_PARK).
  */
 #include "world.h"
 
 #include <sched.h>
+#include <stdlib.h>
 
 #include "fork.h"
 
@@ -68,6 +76,30 @@ static int spin_max, spinners, spin_max_seen;
 void tci_world_init(int ncpu)
 {
     spin_max = ncpu - 1;
+}
+
+/* The watchdog's settings: set at tc_init, before any stop, then
+ * read-only. stop_timeouts: atomic, added to by stoppers. */
+static uint64_t watch_timeout_ns;
+static int watch_abort;
+static tci_world_where_fn watch_where;
+static tci_atomic stop_timeouts;
+/* The threads a report names, copied under park_lock and written without
+ * it (stderr may be a pipe nobody reads). Protected by world_lock: only
+ * the stopper reports. More than WATCH_MAX are counted, not named. */
+#define WATCH_MAX 64
+static tci_thread *watch_stuck[WATCH_MAX];
+
+void tci_world_watch_init(uint64_t timeout_ns, int abort_after, tci_world_where_fn where)
+{
+    watch_timeout_ns = timeout_ns;
+    watch_abort = abort_after;
+    watch_where = where;
+}
+
+uint64_t tci_world_stop_timeouts(void)
+{
+    return tci_atomic_load_relaxed(&stop_timeouts);
 }
 
 /* Waits under park_lock until the stop ends, counted in `held` so the
@@ -189,6 +221,106 @@ static int all_stopped_locked(tci_thread *self)
     return 1;
 }
 
+/* One thread's lines of a report: its ids, how long it has run since its
+ * last poll, where that was, and (the hook's) its guest frames. */
+static void watch_thread(FILE *f, const tci_thread *t, uint64_t now_coarse,
+                         uint64_t waited_ns)
+{
+    char name[64];
+    tci_os_thread_name(t->os_tid, name, sizeof name);
+    uintptr_t pc = tci_atomic_load_relaxed(&t->poll_pc);
+    uint64_t at = tci_atomic_load_relaxed(&t->poll_ns);
+    unsigned long long ms = now_coarse > at ? (now_coarse - at) / 1000000 : 0;
+    unsigned long long least = waited_ns / 1000000;
+    fprintf(f, "tricolor:   thread %d \"%s\": running for ", t->os_tid, name);
+    /* Polls since the last timed one were tc_safepoint's (untimed): the
+     * last poll lies between that one and the stop's request (a poll after
+     * it would have parked). */
+    if (tci_atomic_load_relaxed(&t->polls) != tci_atomic_load_relaxed(&t->polls_at_ns) &&
+        ms > least)
+        fprintf(f, "%llu to %llu", least, ms);
+    else
+        fprintf(f, "%llu", ms > least ? ms : least);
+    fprintf(f, " ms since its last poll, at ");
+    if (watch_where)
+        /* Acquire: partner the release in tci_profile_sample. */
+        watch_where(f, pc, tci_atomic_load_acquire(&t->poll_sample));
+    else
+        fprintf(f, "%#lx\n", (unsigned long)pc);
+}
+
+/* The report, after waited_ns of the stop, the n-th of the stop (0 first):
+ * the running threads are copied under park_lock, which is dropped while
+ * the report is written (in one write, as far as stdio can) and taken
+ * again. Returns the next interval. */
+static uint64_t watch_report_locked(tci_thread *self, uint64_t waited_ns, int n,
+                                    uint64_t interval_ns)
+{
+    tci_assert_held(&park_lock);
+    int nstuck = 0, nthreads = 0;
+    for (tci_thread *t = tci_thread_first(); t; t = t->next, nthreads++)
+        if (t != self && t->state == TCI_RUNNING && nstuck++ < WATCH_MAX)
+            watch_stuck[nstuck - 1] = t;
+    tci_mutex_unlock(&park_lock); /* taken again below */
+    if (n == 0)
+        tci_atomic_add_full(&stop_timeouts, 1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    FILE *out = f ? f : stderr;
+    fprintf(out, "tricolor: a stop has waited %llu ms for %d of the %d attached threads "
+                 "(TRICOLOR_DEBUG=stoptimeout=%llu): each must poll (allocate, or call "
+                 "tc_safepoint) or wait inside tc_blocking_begin/tc_blocking_end "
+                 "(docs/api.md, \"When a stop waits\")\n",
+            (unsigned long long)(waited_ns / 1000000), nstuck, nthreads,
+            (unsigned long long)(watch_timeout_ns / 1000000));
+    uint64_t now_coarse = tci_os_coarse_now_ns();
+    for (int i = 0; i < nstuck && i < WATCH_MAX; i++)
+        watch_thread(out, watch_stuck[i], now_coarse, waited_ns);
+    if (nstuck > WATCH_MAX)
+        fprintf(out, "tricolor:   and %d more threads\n", nstuck - WATCH_MAX);
+    if (watch_abort)
+        fprintf(out, "tricolor: aborting (TRICOLOR_DEBUG=stopabort=1)\n");
+    else
+        fprintf(out, "tricolor: still waiting; the next report in %llu ms\n",
+                (unsigned long long)(2 * interval_ns / 1000000));
+    if (f) {
+        fclose(f);
+        fwrite(buf, 1, len, stderr);
+        free(buf);
+    }
+    fflush(stderr);
+    if (watch_abort)
+        abort();
+    tci_mutex_lock(&park_lock); /* partner: the unlock above; the caller's */
+    return 2 * interval_ns;
+}
+
+/* The stop's last wait, on stopped_cond: timed when the watchdog is on,
+ * reporting each time its interval runs out (from `start`, the stop's
+ * request), the interval doubling. Called and returns with park_lock. */
+static void stop_wait_locked(tci_thread *self, uint64_t start)
+{
+    tci_assert_held(&park_lock);
+    uint64_t interval = watch_timeout_ns, due = start + interval;
+    int reports = 0;
+    while (!all_stopped_locked(self)) {
+        if (!interval) {
+            tci_cond_wait(&stopped_cond, &park_lock);
+            continue;
+        }
+        uint64_t now = tci_os_now_ns();
+        if (now < due) {
+            struct timespec ts;
+            tci_os_deadline_after(&ts, due - now);
+            (void)tci_cond_timedwait(&stopped_cond, &park_lock, &ts);
+            continue;
+        }
+        interval = watch_report_locked(self, now - start, reports++, interval);
+        due = tci_os_now_ns() + interval;
+    }
+}
+
 static int none_held_locked(tci_thread *self)
 {
     tci_assert_held(&park_lock);
@@ -202,10 +334,11 @@ static int none_held_locked(tci_thread *self)
  * virtual machine a sleeping thread's idle CPU is halted and given back to
  * the host, and waking it took 1-4 ms here, against stops whose own work
  * is tens of microseconds. So the stopper too spins (for spin_ns), then
- * yields, and sleeps on `cv` only once the wait has lasted PARK_YIELD_NS.
- * Called and returns with park_lock held; `done` is checked under it. */
+ * yields, and sleeps on `cv` only once the wait has lasted PARK_YIELD_NS;
+ * the stop's wait for the threads to park (`watched`) is the watchdog's
+ * then. Called and returns with park_lock held; `done` is checked under it. */
 static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
-                                pthread_cond_t *cv, uint64_t spin_ns)
+                                pthread_cond_t *cv, uint64_t spin_ns, int watched)
 {
     tci_assert_held(&park_lock);
     uint64_t start = tci_os_now_ns(), now = start;
@@ -218,6 +351,10 @@ static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
         tci_mutex_lock(&park_lock);
         now = tci_os_now_ns();
     }
+    if (watched) {
+        stop_wait_locked(self, start);
+        return;
+    }
     while (!done(self))
         tci_cond_wait(cv, &park_lock);
 }
@@ -227,7 +364,7 @@ uint64_t tci_world_stop(tci_thread *self)
     uint64_t t0 = tci_os_now_ns();
     tci_mutex_lock(&park_lock); /* released below */
     tci_atomic_store_release(&tci_world_stw_pending, 1);
-    stopper_wait_locked(all_stopped_locked, self, &stopped_cond, PARK_SPIN_NS);
+    stopper_wait_locked(all_stopped_locked, self, &stopped_cond, PARK_SPIN_NS, 1);
     tci_mutex_unlock(&park_lock);
     (void)self;
     return tci_os_now_ns() - t0;
@@ -247,7 +384,7 @@ uint64_t tci_world_start(void)
     uint64_t end = tci_os_now_ns();
     pthread_cond_broadcast(&park_cond);
     released_ns = held_at_restart ? tci_os_now_ns() : end;
-    stopper_wait_locked(none_held_locked, NULL, &resumed_cond, 0);
+    stopper_wait_locked(none_held_locked, NULL, &resumed_cond, 0, 0);
     if (held_at_restart)
         end = resumed_ns;
     tci_mutex_unlock(&park_lock);

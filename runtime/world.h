@@ -3,6 +3,7 @@
 #define TCI_WORLD_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "atomic.h"
 #include "lock.h"
@@ -11,6 +12,20 @@
 /* tci_thread_init's part: the held threads that may spin at once (one
  * fewer than the CPUs). */
 void tci_world_init(int ncpu);
+
+/* The safepoint watchdog (TRICOLOR_DEBUG=stoptimeout, stopabort): once a
+ * stop has waited timeout_ns for threads still running, it writes one
+ * report on stderr naming each (os id, name, time since its last poll,
+ * where that was), then keeps waiting, reporting again after twice the
+ * interval before; with abort_after set it aborts after the first. 0: off.
+ * where (NULL: the address in hex) writes on f where pc is and what the
+ * record of a thread's last heap-profile sample (poll_sample, 0 for none)
+ * holds: the collector's hook into observe/, called by the stopper with
+ * world_lock held and no other lock. Set at tc_init, before any stop. */
+typedef void (*tci_world_where_fn)(FILE *f, uintptr_t pc, uintptr_t sample);
+void tci_world_watch_init(uint64_t timeout_ns, int abort_after, tci_world_where_fn where);
+/* Stops that waited past the timeout, since tc_init (tc_memstats). */
+uint64_t tci_world_stop_timeouts(void);
 
 /* Nonzero while a stop is requested: polled on allocation slow paths. */
 extern tci_atomic tci_world_stw_pending;

@@ -1,15 +1,20 @@
 /* test_env.c: parsing of the TRICOLOR_* environment. Pure functions: the
- * heap is never set up here. */
+ * heap is never set up here (but in the children that check tc_init's
+ * refusals). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "child.h"
 #include "env.h"
+#include "tricolor.h"
 
 #define ERRLEN 512
 
@@ -194,6 +199,65 @@ static void test_env_debug_accepts(void **state)
     assert_non_null(strstr(err, "0 to 1"));
 }
 
+/* The safepoint watchdog's keys: on by default (5 s), 0 off, in range
+ * only; stopabort a flag. */
+static void test_env_debug_stoptimeout(void **state)
+{
+    (void)state;
+    tci_config c;
+    char err[ERRLEN] = "";
+    tci_env_default(&c);
+    assert_int_equal(c.stoptimeout_ms, 5000);
+    assert_int_equal(c.stopabort, 0);
+    assert_int_equal(tci_env_parse_debug("stoptimeout=250,stopabort=1", &c, err, sizeof err), 0);
+    assert_int_equal(c.stoptimeout_ms, 250);
+    assert_int_equal(c.stopabort, 1);
+    assert_int_equal(tci_env_parse_debug("stoptimeout=0", &c, err, sizeof err), 0);
+    assert_int_equal(c.stoptimeout_ms, 0);
+    assert_int_equal(tci_env_parse_debug("stoptimeout=86400000", &c, err, sizeof err), 0);
+    assert_int_equal(c.stoptimeout_ms, 86400000);
+    static const struct { const char *value, *says; } bad[] = {
+        { "stoptimeout=abc", "stoptimeout=abc: expected stoptimeout=N with N a whole number "
+                             "from 0 to 86400000" },
+        { "stoptimeout=86400001", "from 0 to 86400000" },
+        { "stoptimeout=-1", "from 0 to 86400000" },
+        { "stoptimeout=5s", "from 0 to 86400000" },
+        { "stopabort=2", "stopabort=2: expected stopabort=N with N a whole number from 0 to 1" },
+        { "stopabort", "stopabort=(no value)" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tci_env_default(&c);
+        err[0] = '\0';
+        assert_int_equal(tci_env_parse_debug(bad[i].value, &c, err, sizeof err), -1);
+        if (!strstr(err, bad[i].says))
+            fail_msg("\"%s\": \"%s\" should say \"%s\"", bad[i].value, err, bad[i].says);
+    }
+}
+
+/* tc_init refuses them, with the range in its message, and sets nothing
+ * up (each in a child: tc_init's own process). */
+static void child_init_refused(void)
+{
+    CHECK(tc_init() == -1);
+    CHECK(errno == EINVAL);
+    CHECK(!tc_thread_is_attached());
+}
+
+static void test_env_debug_stoptimeout_init(void **state)
+{
+    (void)state;
+    static const char *const abc[] = { "TRICOLOR_DEBUG=stoptimeout=abc", NULL };
+    static const char *const two[] = { "TRICOLOR_DEBUG=stoptimeout=100,stopabort=2", NULL };
+    child_result r;
+    run_child(child_init_refused, abc, &r);
+    expect_exit0(&r);
+    expect_says(&r, "tricolor: tc_init: TRICOLOR_DEBUG=\"stoptimeout=abc\": stoptimeout=abc: "
+                    "expected stoptimeout=N with N a whole number from 0 to 86400000");
+    run_child(child_init_refused, two, &r);
+    expect_exit0(&r);
+    expect_says(&r, "stopabort=2: expected stopabort=N with N a whole number from 0 to 1");
+}
+
 static void test_env_debug_rejects(void **state)
 {
     (void)state;
@@ -329,6 +393,8 @@ int main(void)
         cmocka_unit_test(test_env_bytes_rejects),
         cmocka_unit_test(test_env_debug_accepts),
         cmocka_unit_test(test_env_debug_rejects),
+        cmocka_unit_test(test_env_debug_stoptimeout),
+        cmocka_unit_test(test_env_debug_stoptimeout_init),
         cmocka_unit_test(test_env_error_fits_buffer),
         cmocka_unit_test(test_env_load),
     };

@@ -15,6 +15,12 @@
  * ("NAME=value" strings, NULL-terminated); fn returns to exit 0. */
 void run_child(void (*fn)(void), const char *const *env, child_result *r)
 {
+    run_child_until(fn, env, NULL, r);
+}
+
+void run_child_until(void (*fn)(void), const char *const *env, const char *until,
+                     child_result *r)
+{
     int fd[2];
     assert_int_equal(pipe(fd), 0);
     fflush(stdout);
@@ -45,9 +51,15 @@ void run_child(void (*fn)(void), const char *const *env, child_result *r)
     ssize_t got;
     char sink[4096];
     while ((got = read(fd[0], n < sizeof r->err - 1 ? r->err + n : sink,
-                       n < sizeof r->err - 1 ? sizeof r->err - 1 - n : sizeof sink)) > 0)
+                       n < sizeof r->err - 1 ? sizeof r->err - 1 - n : sizeof sink)) > 0) {
         if (n < sizeof r->err - 1)
             n += (size_t)got;
+        r->err[n] = '\0';
+        if (until && strstr(r->err, until)) {
+            kill(pid, SIGKILL);
+            break;
+        }
+    }
     r->err[n] = '\0';
     close(fd[0]);
     assert_int_equal(waitpid(pid, &r->status, 0), pid);

@@ -27,6 +27,10 @@ typedef struct child_result {
 /* Runs fn in a child with the TRICOLOR_* variables unset but for env
  * ("NAME=value" strings, NULL-terminated); fn returns to exit 0. */
 void run_child(void (*fn)(void), const char *const *env, child_result *r);
+/* The same for a child that does not end by itself: its stderr is read
+ * until it says `until` (or closes), then it is killed (SIGKILL). */
+void run_child_until(void (*fn)(void), const char *const *env, const char *until,
+                     child_result *r);
 /* cmocka failures naming the child's status and stderr. */
 void expect_exit0(const child_result *r);
 void expect_says(const child_result *r, const char *what);
