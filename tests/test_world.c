@@ -24,11 +24,17 @@
 
 #define MAIN_NAME "tc-waiter"
 
+/* Workers attached so far: main waits for both before it goes wrong, so
+ * that the report's count of attached threads is fixed (it was 2 or 3,
+ * as the second worker had attached before the first stop or not). */
+static volatile int workers_attached;
+
 /* Allocates and collects until the process is killed. */
 static void *collecting_worker(void *arg)
 {
     (void)arg;
     CHECK(tc_thread_attach() == 0);
+    __atomic_add_fetch(&workers_attached, 1, __ATOMIC_RELEASE);
     for (;;) {
         for (int i = 0; i < 1000; i++)
             CHECK(tc_alloc_atomic(64) != NULL);
@@ -70,6 +76,11 @@ static void child_join_outside_region(void)
     for (int i = 0; i < 2; i++)
         CHECK(pthread_create(&w[i], NULL, collecting_worker, NULL) == 0);
     fprintf(stderr, "main tid %d\n", tci_os_thread_id());
+    /* As the contract asks of a waiting thread: in a blocking region. */
+    tc_blocking_begin();
+    while (__atomic_load_n(&workers_attached, __ATOMIC_ACQUIRE) < 2)
+        sched_yield();
+    tc_blocking_end();
     main_last_poll();
     pthread_join(w[0], NULL); /* never returns */
 }
