@@ -62,7 +62,7 @@ int tc_init(void)
     tci_sizeclass_init();
     tci_central_init();
     if (tci_heap_init() != 0 || tci_type_init() != 0 ||
-        tci_thread_init(&thread_hooks) != 0)
+        tci_thread_init(&thread_hooks, ncpu) != 0)
         return init_fail("tc_init: cannot reserve address space for the heap", ENOMEM);
     /* The watchdog names a stop's laggards where the profiles name code
      * (observe/watch.c): runtime/ is below observe/, so by a hook. */

@@ -48,10 +48,10 @@ static void thread_exit_destructor(void *arg)
         tc_thread_detach();
 }
 
-int tci_thread_init(const tci_thread_hooks *h)
+int tci_thread_init(const tci_thread_hooks *h, int ncpu)
 {
     hooks = *h;
-    tci_world_init(tci_os_ncpu());
+    tci_world_init(ncpu);
     if (pthread_key_create(&exit_key, thread_exit_destructor) != 0)
         return -1;
     initialised = 1;

@@ -83,7 +83,8 @@ typedef struct tci_thread_hooks {
     void (*region)(tci_thread *t, int inside);
 } tci_thread_hooks;
 
-int tci_thread_init(const tci_thread_hooks *hooks);
+/* ncpu: the CPU count tc_init read (tci_os_ncpu), for the stop's spin bound. */
+int tci_thread_init(const tci_thread_hooks *hooks, int ncpu);
 
 /* The calling thread, or NULL when it is not attached. */
 tci_thread *tci_thread_self(void);
