@@ -71,6 +71,11 @@ int tci_os_fault_hook(int (*fn)(uintptr_t addr));
 /* The calling thread's stack: the highest address (its base; stacks grow
  * down). 0 on failure. */
 uintptr_t tci_os_stack_base(void);
+/* The calling thread's stack, [*lo, *hi) (the main thread's as far as
+ * its size limit lets it grow). 0, or -1. */
+int tci_os_stack_range(uintptr_t *lo, uintptr_t *hi);
+/* Whether every page of [lo, hi) is mapped: 1, or 0. */
+int tci_os_range_mapped(uintptr_t lo, uintptr_t hi);
 
 /* One executable file mapping of the process: what a profile's Mapping
  * records, and where a code address's symbols are looked up. */
