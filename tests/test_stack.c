@@ -283,6 +283,9 @@ static void rogue_main(void)
 {
     if (rogue_cmd == CMD_COLLECT)
         tc_collect();
+    else if (rogue_cmd == CMD_DROP)
+        for (;;) /* till a cycle comes: it parks here, or collects */
+            (void)test_node_new(1);
     else
         tc_blocking_begin();
     CHECK(0); /* not reached: the collector aborts first */
@@ -312,6 +315,12 @@ static void child_rogue_blocking(void)
     child_rogue();
 }
 
+static void child_rogue_alloc(void)
+{
+    rogue_cmd = CMD_DROP;
+    child_rogue();
+}
+
 static void expect_abort_naming_fix(const child_result *r)
 {
     if (!WIFSIGNALED(r->status) || WTERMSIG(r->status) != SIGABRT)
@@ -328,6 +337,8 @@ static void test_stack_unregistered_switch_aborts(void **state)
     run_child(child_rogue_collect, NULL, &r);
     expect_abort_naming_fix(&r);
     run_child(child_rogue_blocking, NULL, &r);
+    expect_abort_naming_fix(&r);
+    run_child(child_rogue_alloc, NULL, &r);
     expect_abort_naming_fix(&r);
 }
 
