@@ -86,7 +86,7 @@ static __attribute__((noinline)) test_node *list_build(uint64_t base, size_t len
     for (size_t i = 0; i < len; i++) {
         test_node *n = test_node_new(base + i);
         if (last)
-            last->l = n;
+            TC_STORE(last, l, n); /* a mark may be running: the barrier */
         else
             head = n;
         last = n;
