@@ -446,35 +446,47 @@ void tc_root_callback_remove(tc_root_fn fn, void *arg)
     fprintf(stderr, "tricolor: tc_root_callback_remove: no such callback\n");
 }
 
-/* One thread's spilled registers and its stack from its published frame
- * up to hi; returns the stack bytes scanned. */
-static uint64_t scan_thread(tc_tracer *tr, const tci_thread *t, uintptr_t hi)
+/* One stack's saved registers (its runner's, or its own when suspended)
+ * and its live part from where that begins up to hi; returns the stack
+ * bytes scanned. Every stack, each attached thread's own and those
+ * registered (runtime/stack.c), on its own: a thread that runs on a
+ * coroutine's stack has its own stack suspended, and either may hold the
+ * only reference to an object. */
+static uint64_t scan_stack(tc_tracer *tr, const tc_stack *s, uintptr_t hi)
 {
-    if (t->spill_words)
-        tci_mark_range(tr, (uintptr_t)t->spill, (uintptr_t)(t->spill + t->spill_words));
-    if (t->stack_lo >= hi)
+    size_t words;
+    const uintptr_t *spill = tci_stack_spill(s, &words);
+    if (words)
+        tci_mark_range(tr, (uintptr_t)spill, (uintptr_t)(spill + words));
+    uintptr_t lo = tci_stack_live_lo(s);
+    if (lo >= hi)
         return 0;
-    tci_mark_range(tr, t->stack_lo, hi);
-    return hi - t->stack_lo;
+    tci_mark_range(tr, lo, hi);
+    return hi - lo;
 }
 
 void tci_roots_note_stacks(uint64_t mark_id)
 {
-    for (tci_thread *t = tci_thread_first(); t; t = t->next) {
-        t->mark_lo = t->stack_lo;
-        t->mark_id = mark_id;
+    for (tc_stack *s = tci_stack_first(); s; s = s->next) {
+        s->mark_lo = tci_stack_live_lo(s);
+        s->mark_id = mark_id;
     }
 }
 
+/* Stack by stack, not thread by thread: a stack running at the first stop
+ * may be suspended at the last, or the other way round, and a thread's
+ * start then lay on another stack than its start now (docs/design.md,
+ * "Coroutine stacks"). */
 uint64_t tci_roots_scan_new_frames(tc_tracer *tr, uint64_t mark_id)
 {
     uint64_t bytes = 0;
-    for (tci_thread *t = tci_thread_first(); t; t = t->next) {
-        /* A thread attached since the first stop was never scanned. */
-        uintptr_t old_lo = t->mark_id == mark_id ? t->mark_lo : t->stack_hi;
-        if (t->stack_lo == old_lo)
+    for (tc_stack *s = tci_stack_first(); s; s = s->next) {
+        /* A stack registered (or a thread attached) since the first stop
+         * was never scanned. */
+        uintptr_t old_lo = s->mark_id == mark_id ? s->mark_lo : s->hi;
+        if (tci_stack_live_lo(s) == old_lo)
             continue; /* held at the same frame as then: nothing new */
-        bytes += scan_thread(tr, t, old_lo < t->stack_hi ? old_lo : t->stack_hi);
+        bytes += scan_stack(tr, s, old_lo < s->hi ? old_lo : s->hi);
     }
     return bytes;
 }
@@ -659,9 +671,10 @@ void tci_roots_scan_stop(tc_tracer *tr)
 {
     uint64_t bytes = 0;
     /* Every thread, the collector too, published its stack and spilled
-     * registers before the world stopped (park, blocking region, collect). */
-    for (tci_thread *t = tci_thread_first(); t; t = t->next)
-        bytes += scan_thread(tr, t, t->stack_hi);
+     * registers before the world stopped (park, blocking region, collect);
+     * every suspended stack was saved as it was left (tc_stack_switch). */
+    for (tc_stack *s = tci_stack_first(); s; s = s->next)
+        bytes += scan_stack(tr, s, s->hi);
     last_stack_bytes = bytes;
     bytes += scan_ranges_and_callbacks(tr, &last_stop_range_bytes);
     last_bytes = bytes;

@@ -53,6 +53,40 @@ TC_API void tc_safepoint(void);
 TC_API void tc_blocking_begin(void);
 TC_API void tc_blocking_end(void);
 
+/* Coroutine and fiber stacks (docs/embedding.md). A thread that runs on a
+ * stack of the program's own (makecontext/swapcontext, a hand-written
+ * context switch) registers it first, and calls tc_stack_switch right
+ * before every switch, with nothing between it and the switch: the stack
+ * it leaves is then a root, scanned conservatively from where the switch
+ * left it (the callee-saved registers saved there included), until some
+ * thread switches to it again or it is unregistered. A thread that runs
+ * on a stack it did not say is caught where it next meets the collector
+ * (a safepoint, a blocking region, a collection) and the process aborts
+ * with a message naming these calls, rather than scanning what is no
+ * stack.
+ *
+ * tc_stack_register: [lo, lo + size) as a stack; any thread after
+ * tc_init. NULL with errno and a message: EINVAL for a NULL lo, a zero
+ * size or a range that wraps, EFAULT when part of it is not mapped,
+ * EEXIST when it overlaps an attached thread's own stack, the caller's,
+ * or another registered stack; ENOMEM.
+ * tc_stack_switch: `to` (NULL: the calling thread's own stack) is where
+ * the attached caller runs next; `to` must be registered and not running
+ * on any thread. A suspended stack may be resumed by any attached thread
+ * (the program hands the context over with its own synchronisation).
+ * Not inside a blocking region. Misuse aborts with a message: the
+ * collector's view of the stacks would be wrong.
+ * tc_stack_unregister: forgets a suspended stack (its words stop being
+ * roots; do it when the coroutine is dead); refused with a message for a
+ * stack a thread runs on. Any thread.
+ * tc_stack_current: the registered stack the caller runs on, NULL on its
+ * own stack (or not attached). */
+typedef struct tc_stack tc_stack;
+TC_API tc_stack *tc_stack_register(void *lo, size_t size);
+TC_API void tc_stack_switch(tc_stack *to);
+TC_API void tc_stack_unregister(tc_stack *s);
+TC_API tc_stack *tc_stack_current(void);
+
 /* ---- Types ---------------------------------------------------------------
  * A type describes where an object's pointers are. Types live for the life
  * of the process.

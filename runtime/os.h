@@ -89,9 +89,6 @@ int tci_os_fault_hook(int (*fn)(uintptr_t addr));
  * before the copy, parent and child after it. 0, or an errno value. */
 int tci_os_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
-/* The calling thread's stack: the highest address (its base; stacks grow
- * down). 0 on failure. */
-uintptr_t tci_os_stack_base(void);
 /* The calling thread's id as gettid(2) gives it (what ps -L, top -H, gdb
  * and /proc/self/task show). */
 int tci_os_thread_id(void);
@@ -99,6 +96,11 @@ int tci_os_thread_id(void);
  * what pthread_setname_np set), in buf (at least 16 bytes): 0, or -1 with
  * "?" in buf when it cannot be read (the thread exited). */
 int tci_os_thread_name(int tid, char *buf, size_t len);
+/* The calling thread's stack, [*lo, *hi) (the main thread's as far as
+ * its size limit lets it grow). 0, or -1. */
+int tci_os_stack_range(uintptr_t *lo, uintptr_t *hi);
+/* Whether every page of [lo, hi) is mapped: 1, or 0. */
+int tci_os_range_mapped(uintptr_t lo, uintptr_t hi);
 
 /* One executable file mapping of the process: what a profile's Mapping
  * records, and where a code address's symbols are looked up. */

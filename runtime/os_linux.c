@@ -382,18 +382,29 @@ int tci_os_ncpu(void)
     return tci_os_cpu_count_at("");
 }
 
-uintptr_t tci_os_stack_base(void)
+int tci_os_stack_range(uintptr_t *lo, uintptr_t *hi)
 {
     pthread_attr_t attr;
     void *addr;
     size_t size;
     if (pthread_getattr_np(pthread_self(), &attr) != 0)
-        return 0;
+        return -1;
     int rc = pthread_attr_getstack(&attr, &addr, &size);
     pthread_attr_destroy(&attr);
     if (rc != 0)
-        return 0;
-    return (uintptr_t)addr + size;
+        return -1;
+    *lo = (uintptr_t)addr;
+    *hi = (uintptr_t)addr + size;
+    return 0;
+}
+
+int tci_os_range_mapped(uintptr_t lo, uintptr_t hi)
+{
+    /* msync fails with ENOMEM on a page that is not mapped, and with
+     * MS_ASYNC does nothing to one that is. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = lo & ~(page - 1);
+    return msync((void *)a, hi - a, MS_ASYNC) == 0;
 }
 
 void tci_os_sleep_ns(uint64_t ns)

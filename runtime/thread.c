@@ -84,6 +84,20 @@ int tci_thread_count(void)
     return nthreads;
 }
 
+void tci_thread_check_stack_slow(const tci_thread *self, uintptr_t sp, const char *where)
+{
+    const tc_stack *s = self->stack_cur;
+    fprintf(stderr, "tricolor: an attached thread meets the collector (%s) at %#lx, outside "
+                    "the stack the collector knows it runs on (%s, [%#lx, %#lx)): a thread "
+                    "that switches stacks (makecontext/swapcontext, coroutines, fibers, green "
+                    "threads) must register each stack with tc_stack_register and call "
+                    "tc_stack_switch right before each switch (docs/embedding.md); aborting "
+                    "rather than scanning memory that is no stack\n",
+            where, (unsigned long)sp, s->own ? "its own" : "a registered one",
+            (unsigned long)s->lo, (unsigned long)s->hi);
+    abort();
+}
+
 static int thread_attach(uintptr_t caller);
 
 int tc_thread_attach(void)
@@ -125,9 +139,19 @@ static int thread_attach(uintptr_t caller)
     }
     t->tid = pthread_self();
     t->os_tid = tci_os_thread_id();
-    t->stack_hi = tci_os_stack_base();
-    if (!t->stack_hi) {
+    if (tci_os_stack_range(&t->own.lo, &t->own.hi) != 0) {
         fprintf(stderr, "tricolor: tc_thread_attach: cannot find this thread's stack\n");
+        free(t);
+        errno = EINVAL;
+        return -1;
+    }
+    t->stack_hi = t->own.hi;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (here < t->own.lo || here >= t->own.hi) {
+        fprintf(stderr, "tricolor: tc_thread_attach: called on a stack other than this "
+                        "thread's own (a coroutine's?): attach on the thread's own stack, "
+                        "then tell the collector of the others with tc_stack_register and "
+                        "tc_stack_switch (refused)\n");
         free(t);
         errno = EINVAL;
         return -1;
@@ -147,6 +171,7 @@ static int thread_attach(uintptr_t caller)
         threads->prev = t;
     threads = t;
     nthreads++;
+    tci_stack_add_own_locked(t);
     self_tls = t;
     tci_world_unlock();
     pthread_setspecific(exit_key, t);
@@ -174,6 +199,7 @@ void tc_thread_detach(void)
     if (t->next)
         t->next->prev = t->prev;
     nthreads--;
+    tci_stack_remove_own_locked(t);
     if (hooks.detach)
         hooks.detach(t);
     self_tls = NULL;
@@ -260,6 +286,11 @@ int tci_thread_fork_child(void)
         } else {
             if (hooks.detach)
                 hooks.detach(t);
+            /* Its own stack leaves the registry, and a coroutine stack it
+             * was running is suspended empty: else the child's scans walk
+             * a freed record (they did: SIGSEGV in the child's first
+             * collection, test_fork, once the stacks had a registry). */
+            tci_stack_remove_own_locked(t);
             free(t);
             dropped++;
         }

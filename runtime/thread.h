@@ -9,6 +9,7 @@
 #include "atomic.h"
 #include "lock.h"
 #include "os.h"
+#include "tricolor.h"
 
 enum tci_thread_state {
     TCI_RUNNING = 0,  /* may touch the heap */
@@ -25,13 +26,43 @@ enum tci_thread_state {
 #define TCI_PARK_LOG 8
 
 typedef struct tci_thread tci_thread;
+
+/* A stack a thread may run on (runtime/stack.c): each attached thread's
+ * own, embedded in its record, and the ones tc_stack_register adds. All
+ * are in one registry, protected by world_lock, so a suspended stack may
+ * be resumed by any attached thread. A stack is either running (runner
+ * set: its live part is [runner->stack_lo, hi), its registers in
+ * runner->spill, as for any thread) or suspended (runner NULL: [sp, hi)
+ * and its own spill, saved by tc_stack_switch as it was left). */
+struct tc_stack {
+    uintptr_t lo, hi;       /* immutable after registration */
+    uint32_t magic;         /* TCI_STACK_MAGIC while registered (misuse checks) */
+    int own;                /* a thread's own stack; immutable */
+    /* Written by the thread that runs on the stack or leaves it
+     * (tc_stack_switch, detach), while RUNNING; read by the stopper with
+     * the world stopped (ordered by park_lock, as stack_lo is). A stack
+     * passed between threads is handed over by the program's own
+     * synchronisation, which it needs to resume a context anyway. */
+    tci_thread *runner;
+    uintptr_t sp;           /* suspended: the lowest live address */
+    uintptr_t spill[TCI_SPILL_WORDS]; /* suspended: the registers at the switch */
+    size_t spill_words;
+    /* The collector's: the live part's start at the first stop of mark
+     * number `mark_id` (tci_roots_note_stacks). World stopped. */
+    uintptr_t mark_lo;
+    uint64_t mark_id;
+    tc_stack *next, **pprev; /* the registry: world_lock */
+};
+#define TCI_STACK_MAGIC 0x7c57ac6bu
+
 struct tci_thread {
     /* Written by the owner under park_lock; read by the stopper under it. */
     int state;
     int blocking_depth;     /* owner only */
-    uintptr_t stack_hi;     /* immutable after attach */
+    uintptr_t stack_hi;     /* own.hi: immutable after attach */
     uintptr_t stack_lo;     /* published with the state (park_lock): the
-                               lowest live address of the stack to scan */
+                               lowest live address of the stack it runs on
+                               (stack_cur) */
     /* The frame in which a blocking region began, copied (it dies when
      * tc_blocking_begin returns, but holds the caller's callee-saved
      * registers). Published with the state. */
@@ -47,11 +78,11 @@ struct tci_thread {
      * call (an allocation that sweeps, then assists) may be held by more
      * than one stop. */
     uint64_t park_log[TCI_PARK_LOG][2];
-    /* The collector's: where this thread's stack began (stack_lo) at the
-     * first stop of mark number `mark_id`, so the last stop can scan just
-     * the frames pushed since. Written and read with the world stopped. */
-    uintptr_t mark_lo;
-    uint64_t mark_id;
+    /* The stack the thread runs on: &own, or one it switched to
+     * (tc_stack_switch). Written by the owner while RUNNING; read by the
+     * stopper with the world stopped. */
+    tc_stack *stack_cur;
+    tc_stack own;            /* lo, hi: the thread's own stack, from attach */
     pthread_t tid;
     int os_tid;             /* gettid(2)'s: immutable after attach */
     /* The owner's last poll, for the safepoint watchdog's report (world.c):
@@ -129,15 +160,13 @@ static inline void tci_thread_note_poll(tci_thread *t, uintptr_t pc)
 uintptr_t tci_thread_deeper_frame(void);
 
 
-/* Publishes the frame of the function this is inlined into as the lowest
- * part of the caller's stack that holds live values: its callee-saved
- * registers (which __builtin_unwind_init makes the prologue save in the
- * frame) are copied into self->spill, and the stack scan starts above it.
- * Used where a frame is about to die (tc_blocking_begin returns) and where
- * the frames below it hold only the library's own stale values (the
- * collector's deeper calls). Always inlined, so the frame is the caller's. */
-static inline __attribute__((always_inline)) TCI_NO_SANITIZE void
-tci_thread_save_frame(tci_thread *self)
+/* Copies the frame of the function this is inlined into (its callee-saved
+ * registers, which __builtin_unwind_init makes the prologue save there)
+ * into spill[TCI_SPILL_WORDS], its length in *words; returns the address
+ * just above the frame, where the caller's live stack begins. Always
+ * inlined, so the frame is the caller's. */
+static inline __attribute__((always_inline)) TCI_NO_SANITIZE uintptr_t
+tci_thread_spill_frame(uintptr_t *spill, size_t *words)
 {
     __builtin_unwind_init();
     uintptr_t lo = tci_thread_deeper_frame();
@@ -151,9 +180,56 @@ tci_thread_save_frame(tci_thread *self)
     }
     const volatile uintptr_t *src = (const volatile uintptr_t *)lo;
     for (size_t i = 0; i < n; i++)
-        self->spill[i] = src[i];
-    self->spill_words = n;
+        spill[i] = src[i];
+    *words = n;
+    return hi;
+}
+
+/* Aborts, naming tc_stack_register and tc_stack_switch, when sp is not
+ * inside the stack self is known to run on (self->stack_cur): the thread
+ * switched stacks without saying so, and a scan from sp to the top of
+ * that stack would read memory that is no stack. Called wherever a thread
+ * publishes its frame for a stop (tci_thread_save_frame, tci_world_park). */
+void tci_thread_check_stack_slow(const tci_thread *self, uintptr_t sp, const char *where);
+static inline void tci_thread_check_stack(const tci_thread *self, uintptr_t sp, const char *where)
+{
+    if (sp < self->stack_cur->lo || sp > self->stack_cur->hi)
+        tci_thread_check_stack_slow(self, sp, where);
+}
+
+/* Publishes the frame of the function this is inlined into as the lowest
+ * part of the caller's stack that holds live values: its callee-saved
+ * registers are copied into self->spill, and the stack scan starts above
+ * it. Used where a frame is about to die (tc_blocking_begin returns) and
+ * where the frames below it hold only the library's own stale values (the
+ * collector's deeper calls). Always inlined, so the frame is the caller's. */
+static inline __attribute__((always_inline)) TCI_NO_SANITIZE void
+tci_thread_save_frame(tci_thread *self)
+{
+    uintptr_t hi = tci_thread_spill_frame(self->spill, &self->spill_words);
+    tci_thread_check_stack(self, hi, "a blocking region or a collection");
     self->stack_lo = hi;
+}
+
+/* ---- stack.c: the registry of stacks ------------------------------------- */
+/* With world_lock held (attach, detach): a thread's own stack joins or
+ * leaves the registry; leaving, a registered stack the thread still runs
+ * on becomes suspended and empty. */
+void tci_stack_add_own_locked(tci_thread *t);
+void tci_stack_remove_own_locked(tci_thread *t);
+/* With the world stopped (or world_lock held): every stack, own ones
+ * included, through ->next. */
+tc_stack *tci_stack_first(void);
+/* With the world stopped: where a stack's live part begins, and its saved
+ * registers (its runner's, or its own when suspended). */
+static inline uintptr_t tci_stack_live_lo(const tc_stack *s)
+{
+    return s->runner ? s->runner->stack_lo : s->sp;
+}
+static inline const uintptr_t *tci_stack_spill(const tc_stack *s, size_t *words)
+{
+    *words = s->runner ? s->runner->spill_words : s->spill_words;
+    return s->runner ? s->runner->spill : s->spill;
 }
 
 #endif

@@ -157,7 +157,9 @@ static void wait_for_start_locked(tci_thread *self)
 __attribute__((noinline)) void tci_world_park(tci_thread *self)
 {
     __builtin_unwind_init();
-    self->stack_lo = tci_thread_deeper_frame();
+    uintptr_t lo = tci_thread_deeper_frame();
+    tci_thread_check_stack(self, lo, "a safepoint");
+    self->stack_lo = lo;
     self->spill_words = 0; /* the frame lives on while parked */
     tci_mutex_lock(&park_lock); /* released below */
     self->state = TCI_PARKED;
