@@ -86,7 +86,7 @@ int tc_init(void)
         return init_fail("tc_init: cannot install the fork handlers (pthread_atfork)", frc);
     tci_init_done = 1;
     tci_mutex_unlock(&init_lock);
-    if (tc_thread_attach() != 0)
+    if (tci_thread_attach_from(TCI_CALLER()) != 0)
         return -1;
     return 0;
 }

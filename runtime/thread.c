@@ -112,6 +112,11 @@ int tc_thread_attach(void)
     return thread_attach(TCI_CALLER());
 }
 
+int tci_thread_attach_from(uintptr_t caller)
+{
+    return thread_attach(caller);
+}
+
 int tci_thread_attach_library(void)
 {
     role = ROLE_LIBRARY;

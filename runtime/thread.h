@@ -128,6 +128,9 @@ tci_thread *tci_thread_self(void);
  * then refuses. */
 void tci_thread_set_library(void);
 int tci_thread_attach_library(void);
+/* tc_init's attach of the calling thread: its poll site (the watchdog's
+ * "where") is tc_init's caller, not tc_init. */
+int tci_thread_attach_from(uintptr_t caller);
 
 
 /* In the child of a fork, one thread, no lock held: drops every attached

@@ -149,6 +149,36 @@ static void test_world_watchdog_stopabort_aborts(void **state)
     assert_null(strstr(r.err, "still waiting"));
 }
 
+/* ---- A thread whose last call was tc_init ------------------------------- */
+
+/* The program's own function that set the heap up: the report must name
+ * it, the caller of tc_init, not tc_init (it did, until tc_init passed its
+ * caller to the attach). */
+static __attribute__((noinline)) void start_heap(void)
+{
+    CHECK(tc_init() == 0);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
+static void child_join_after_init(void)
+{
+    start_heap();
+    pthread_t w;
+    CHECK(pthread_create(&w, NULL, collecting_worker, NULL) == 0);
+    pthread_join(w, NULL); /* outside a blocking region: never returns */
+}
+
+static void test_world_watchdog_names_tc_inits_caller(void **state)
+{
+    (void)state;
+    child_result r;
+    static const char *const env[] = { "TRICOLOR_DEBUG=stoptimeout=20,stopabort=1", NULL };
+    run_child(child_join_after_init, env, &r);
+    if (!WIFSIGNALED(r.status) || WTERMSIG(r.status) != SIGABRT)
+        fail_msg("child status %#x, not SIGABRT; its stderr:\n%s", r.status, r.err);
+    expect_says(&r, " ms since its last poll, at start_heap (");
+}
+
 /* ---- Counted: a stop that timed out, then completed ---------------------- */
 
 static uint64_t timeouts(void)
@@ -229,6 +259,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_world_watchdog_names_the_thread_in_join),
         cmocka_unit_test(test_world_watchdog_stopabort_aborts),
+        cmocka_unit_test(test_world_watchdog_names_tc_inits_caller),
         cmocka_unit_test(test_world_watchdog_counts_timed_out_stops),
         cmocka_unit_test(test_world_watchdog_off_is_silent),
     };
