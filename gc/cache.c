@@ -299,11 +299,22 @@ static inline void sample_recheck(tci_cache *c)
         c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
 }
 
+/* From a heap walk's callback: the world is stopped and heap_lock held. */
+static void *refused_in_walk(void)
+{
+    fprintf(stderr, "tricolor: allocation inside a tc_heap_walk callback (the world is "
+                    "stopped for the walk; refused)\n");
+    errno = EPERM;
+    return NULL;
+}
+
 /* caller: the program's call into tc_alloc*, where a stop's watchdog says
  * the thread last polled. */
 static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl,
                                                   uint32_t type_id, uintptr_t caller)
 {
+    if (__builtin_expect(tci_walk_in_callback(), 0))
+        return refused_in_walk();
     tci_thread *self = tci_thread_self();
     tci_thread_note_poll(self, caller);
     sample_recheck(c);
@@ -333,6 +344,8 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
 static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_t size,
                                                    uint32_t type_id, uintptr_t caller)
 {
+    if (__builtin_expect(tci_walk_in_callback(), 0))
+        return refused_in_walk();
     tci_thread *self = tci_thread_self();
     tci_thread_note_poll(self, caller);
     sample_recheck(c);

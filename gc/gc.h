@@ -348,6 +348,10 @@ uint64_t tci_cycle_request(int forced);
 void tci_cycle_wait(uint64_t want);
 /* Cycles asked of the collector's thread so far. */
 uint64_t tci_cycle_requested(void);
+/* ---- walk.c: the heap walk ---------------------------------------------------- */
+/* Nonzero on the thread running a tc_heap_walk callback (allocation is
+ * refused there). */
+int tci_walk_in_callback(void);
 
 
 /* ---- stats.c: the statistics (read without a lock) ----------------------- */

@@ -248,6 +248,18 @@ typedef struct tc_memory_pressure {
 TC_API int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
                                  void *arg);
 
+/* tc_heap_walk (docs/api.md): fn(arg, obj, size, type) for every allocated
+ * object (base, usable size, type; NULL for pointer-free and conservative
+ * objects), with the world stopped: every object allocated and not found
+ * dead by the last mark (after tc_collect(), the live ones and what the
+ * stacks conservatively keep). fn may read its object and write to memory
+ * outside the heap; it must not allocate from the heap (refused, EPERM),
+ * call tc_ functions, or take a lock another thread may hold while it
+ * allocates. 0, or -1 with errno: EINVAL (fn NULL), EPERM (not attached,
+ * in a blocking region, or from fn itself). */
+TC_API int tc_heap_walk(void (*fn)(void *arg, void *obj, size_t size, const tc_type *type),
+                        void *arg);
+
 /* ---- Statistics (Go's runtime.MemStats meanings; docs/observability.md) ---
  * tc_read_memstats never stops the world, takes no lock a collection holds
  * and never waits for a cycle: the counters are per thread, or atomics, or
