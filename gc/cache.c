@@ -299,6 +299,16 @@ static inline void sample_recheck(tci_cache *c)
         c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
 }
 
+/* The heap found no memory: both slow paths then call tci_oom_recover
+ * (gc/oom.c), with no lock held and no span taken, and retry once when it
+ * says so; this when the retry failed as well (or none was made). */
+static void *failed(void)
+{
+    tci_oom_failed();
+    errno = ENOMEM;
+    return NULL;
+}
+
 /* From a heap walk's callback: the world is stopped and heap_lock held. */
 static void *refused_in_walk(void)
 {
@@ -333,10 +343,10 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
                                               TCI_PAGE_SIZE))
             return NULL; /* errno ENOMEM */
         tci_span *s = tci_central_acquire(cl, kind);
-        if (!s) {
-            errno = ENOMEM;
-            return NULL;
-        }
+        if (!s && tci_oom_recover(tci_sizeclass_table[cl].size))
+            s = tci_central_acquire(cl, kind);
+        if (!s)
+            return failed();
         take_span(a, s);
     }
 }
@@ -359,10 +369,12 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     tci_sweep_reclaim(npages);
     int needzero;
     tci_span *s = tci_heap_alloc_span(npages, TCI_SPAN_LARGE, &needzero);
-    if (!s) {
-        errno = ENOMEM;
-        return NULL;
+    if (!s && tci_oom_recover(size)) {
+        tci_sweep_reclaim(npages);
+        s = tci_heap_alloc_span(npages, TCI_SPAN_LARGE, &needzero);
     }
+    if (!s)
+        return failed();
     if (needzero)
         memset((void *)s->base, 0, bytes);
     s->kind = (uint8_t)kind;

@@ -348,6 +348,16 @@ uint64_t tci_cycle_request(int forced);
 void tci_cycle_wait(uint64_t want);
 /* Cycles asked of the collector's thread so far. */
 uint64_t tci_cycle_requested(void);
+/* ---- oom.c: out-of-memory recovery ------------------------------------------ */
+/* The allocation of `request` bytes found no memory: runs the program's
+ * callback, a full collection and a scavenge, on the allocating thread
+ * with no library lock held. 1: retry once; 0: fail now (this thread is
+ * recovering already: an allocation from the callback). */
+int tci_oom_recover(size_t request);
+/* The retry failed too: the allocation returns NULL with ENOMEM. */
+void tci_oom_failed(void);
+void tci_oom_read_counts(uint64_t *retries, uint64_t *failures);
+
 /* ---- walk.c: the heap walk ---------------------------------------------------- */
 /* Nonzero on the thread running a tc_heap_walk callback (allocation is
  * refused there). */

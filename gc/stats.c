@@ -385,6 +385,7 @@ size_t tc_read_memstats_sized(tc_memstats *dst, size_t size)
         m.gc_events_dropped = tci_event_dropped();
         tci_profile_read_counts(&m.mem_profile_rate, &m.mem_profile_samples);
         m.stop_timeouts = tci_world_stop_timeouts();
+        tci_oom_read_counts(&m.oom_retries, &m.oom_failures);
         tc_finalizer_counts(&m.finalizers_registered, &m.finalizers_queued, &m.finalizers_run);
         /* Acquire: partner tci_stats_set_pool_totals' release. */
         void (*pf)(uint64_t out[6]) = tci_ptr_load_acquire(&pool_totals_fn);

@@ -248,6 +248,17 @@ typedef struct tc_memory_pressure {
 TC_API int tc_on_memory_pressure(void (*fn)(void *arg, const tc_memory_pressure *info),
                                  void *arg);
 
+/* Out of memory (docs/api.md): an allocation the heap cannot satisfy (the
+ * OS refuses a mapping) first runs the callback tc_on_out_of_memory
+ * registered, then a full collection and a scavenge, and retries once;
+ * only then NULL with ENOMEM (tc_memstats.oom_retries, oom_failures).
+ * fn(arg, request) runs on the allocating thread, as if the allocation
+ * called it, with no library lock held: it may drop references (tc_store
+ * NULL, tc_root_remove), free malloc memory, even allocate (an allocation
+ * failing inside it fails at once). One callback: a later registration
+ * replaces it, NULL removes it; any thread, before tc_init too. 0, or -1
+ * with ENOMEM. */
+TC_API int tc_on_out_of_memory(void (*fn)(void *arg, size_t request), void *arg);
 /* tc_heap_walk (docs/api.md): fn(arg, obj, size, type) for every allocated
  * object (base, usable size, type; NULL for pointer-free and conservative
  * objects), with the world stopped: every object allocated and not found
@@ -346,6 +357,12 @@ typedef struct tc_memstats {
                                     (read at tc_init; gctrace's "P") */
     uint64_t stop_timeouts;      /* stops that waited past TRICOLOR_DEBUG=stoptimeout for a
                                     thread that did not poll (each reported on stderr) */
+    /* Out of memory (issue 18, tc_on_out_of_memory): */
+    uint64_t oom_retries;        /* allocations the heap could not satisfy at first, each
+                                    then retried after the callback, a collection and a
+                                    scavenge */
+    uint64_t oom_failures;       /* allocations that failed with ENOMEM for want of memory
+                                    (after their retry, or inside the callback) */
 } tc_memstats;
 
 /* Returns the bytes it filled: the smaller of size and the library's

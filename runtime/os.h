@@ -22,6 +22,9 @@ void tci_os_unmap(void *p, size_t size);
 int tci_os_release(void *p, size_t size);
 /* Fault injection for tests: the Nth map from now on fails (0: never). */
 void tci_os_fail_map_after(unsigned n);
+/* The same, but every map from the Nth on fails, until the next call of
+ * either (tci_os_fail_map_after(0) ends it). */
+void tci_os_fail_map_from(unsigned n);
 /* Fault injection for tests: while on, tci_os_thread_start fails with
  * EAGAIN, as pthread_create does under an address-space limit. */
 void tci_os_fail_thread_start(int on);

@@ -21,8 +21,17 @@
 
 static tci_atomic fail_countdown; /* fault injection; 0 means off */
 
+static tci_atomic fail_sticky; /* fault injection: the failure repeats */
+
 void tci_os_fail_map_after(unsigned n)
 {
+    tci_atomic_store_relaxed(&fail_sticky, 0);
+    tci_atomic_store_relaxed(&fail_countdown, n);
+}
+
+void tci_os_fail_map_from(unsigned n)
+{
+    tci_atomic_store_relaxed(&fail_sticky, 1);
     tci_atomic_store_relaxed(&fail_countdown, n);
 }
 
@@ -39,6 +48,8 @@ static int injected_failure(void)
         uintptr_t n = tci_atomic_load_relaxed(&fail_countdown);
         if (n == 0)
             return 0;
+        if (n == 1 && tci_atomic_load_relaxed(&fail_sticky))
+            return 1;
         if (tci_atomic_cas_full(&fail_countdown, n, n - 1))
             return n == 1;
     }

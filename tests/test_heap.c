@@ -732,8 +732,10 @@ static void test_heap_huge_object_enomem_untouched(void **state)
     (void)state;
     tc_memstats ms0 = test_stats();
     print_huge_figures("before", &ms0);
-    tci_os_fail_map_after(1);
+    /* Every mapping refused: the out-of-memory retry fails as well. */
+    tci_os_fail_map_from(1);
     assert_int_equal(test_fresh_call(huge_alloc_atomic, TCI_MAX_OBJECT, 0, 0), 0);
+    tci_os_fail_map_after(0);
     assert_int_equal(huge_errno, ENOMEM);
     tc_memstats ms1 = test_stats();
     assert_true(ms1.heap_sys <= ms0.heap_sys);
@@ -766,21 +768,23 @@ static void test_heap_huge_object_enomem_untouched(void **state)
     assert_true(ms3.meta_sys <= ms0.meta_sys + 64 * 1024);
 }
 
-/* The fault-injecting OS layer: when mapping a new arena fails, the
- * allocation that needed it returns NULL with ENOMEM and the heap goes on. */
+/* The fault-injecting OS layer: when mapping a new arena fails (and fails
+ * again at the out-of-memory retry), the allocation that needed it returns
+ * NULL with ENOMEM and the heap goes on. */
 static void test_heap_map_failure_enomem(void **state)
 {
     (void)state;
     tc_memstats ms;
     tc_read_memstats(&ms);
     size_t size = (size_t)ms.heap_idle + ((size_t)128 << 20); /* needs a new arena */
-    tci_os_fail_map_after(1);
+    tci_os_fail_map_from(1);
     errno = 0;
     assert_null(tc_alloc_atomic(size));
     assert_int_equal(errno, ENOMEM);
+    tci_os_fail_map_after(0);
     tc_read_memstats(&ms);
     uint64_t sys_after_failure = ms.heap_sys;
-    char *p = tc_alloc_atomic(size); /* the injected failure was one-shot */
+    char *p = tc_alloc_atomic(size); /* the injected failures ended */
     assert_non_null(p);
     p[size - 1] = 1;
     tc_read_memstats(&ms);
