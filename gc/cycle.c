@@ -591,6 +591,10 @@ void tc_collect(void)
 {
     if (tci_cache_check_thread("tc_collect") != 0)
         return;
+    if (tci_defer_active()) {
+        tci_defer_note(1); /* at the outermost section's end (docs/api.md) */
+        return;
+    }
     tci_thread *self = tci_thread_self();
     if (collect_forced(self) != 0)
         return; /* errno ENOMEM, reported */
@@ -627,6 +631,10 @@ int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
     if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
         tci_control_trigger())
         return 0;
+    if (tci_defer_active()) {
+        tci_defer_note(0); /* past the trigger, and the limit, meanwhile */
+        return 0;
+    }
     if (tci_env_cfg.gcstoptheworld) {
         /* limiter_wait's counterpart for the stopped collector, which
          * looks at every allocation past the trigger: throttled. */
@@ -648,9 +656,24 @@ int tci_cycle_stress_tick(tci_thread *self)
     static __thread unsigned ticks;
     if (++ticks >= tci_env_cfg.gcstress) {
         ticks = 0;
+        if (tci_defer_active()) {
+            tci_defer_note(0);
+            return 0;
+        }
         return collect_forced(self);
     }
     return 0;
+}
+
+void tci_cycle_start_deferred(int forced)
+{
+    if (!tci_env_cfg.gcstoptheworld) {
+        (void)tci_cycle_request(forced); /* ENOMEM: reported; the next trigger asks again */
+        return;
+    }
+    tci_thread *self = tci_thread_self();
+    if (self && self->blocking_depth == 0 && !tci_walk_in_callback())
+        collect(self, forced, 0);
 }
 
 /* The child of a fork (gc/fork.c), every lock held: no collector thread,

@@ -348,6 +348,19 @@ uint64_t tci_cycle_request(int forced);
 void tci_cycle_wait(uint64_t want);
 /* Cycles asked of the collector's thread so far. */
 uint64_t tci_cycle_requested(void);
+/* The cycle a no-GC section held off, at its outermost end (gc/defer.c):
+ * asked of the collector's thread, not waited for; in the stop-the-world
+ * mode run by the caller if it may (else by the next allocation past the
+ * trigger). */
+void tci_cycle_start_deferred(int forced);
+
+/* ---- defer.c: no-GC sections ----------------------------------------------- */
+/* Nonzero while a section is open on any thread. */
+int tci_defer_active(void);
+/* A collection asked for inside a section (forced: by tc_collect): it
+ * starts when the outermost section ends. */
+void tci_defer_note(int forced);
+
 /* ---- oom.c: out-of-memory recovery ------------------------------------------ */
 /* The allocation of `request` bytes found no memory: runs the program's
  * callback, a full collection and a scavenge, on the allocating thread

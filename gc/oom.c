@@ -63,8 +63,11 @@ int tci_oom_recover(size_t request)
     const oom_record *r = (const oom_record *)tci_atomic_load_acquire(&oom_head);
     if (r && r->fn)
         r->fn(r->arg, request);
+    /* Inside a no-GC section tc_collect collects nothing (gc/defer.c): the
+     * section's promise holds, the retry sees only what fn freed. */
     tc_collect();
-    tci_scavenge_all();
+    if (!tci_defer_active())
+        tci_scavenge_all();
     recovering = 0;
     return 1;
 }

@@ -270,6 +270,13 @@ TC_API int tc_on_out_of_memory(void (*fn)(void *arg, size_t request), void *arg)
  * in a blocking region, or from fn itself). */
 TC_API int tc_heap_walk(void (*fn)(void *arg, void *obj, size_t size, const tc_type *type),
                         void *arg);
+/* No-GC sections (docs/api.md), process-wide and nesting: no collection
+ * starts while any is open (the heap goal and the memory limit are
+ * exceeded instead; tc_collect returns at once); one that was due starts
+ * when the outermost section ends. A cycle already running runs on; it
+ * frees nothing allocated since it began. */
+TC_API void tc_gc_defer_begin(void);
+TC_API void tc_gc_defer_end(void);
 
 /* ---- Statistics (Go's runtime.MemStats meanings; docs/observability.md) ---
  * tc_read_memstats never stops the world, takes no lock a collection holds

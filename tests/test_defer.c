@@ -1,0 +1,144 @@
+/* test_defer.c: no-GC sections (tc_gc_defer_begin/end): no cycle starts
+ * inside one however far the heap passes its trigger (or the memory
+ * limit), sections nest, and the cycle that was due is asked for at once
+ * when the outermost ends (tci_gate_cycles_requested shows the request,
+ * with no timing); tc_collect inside returns at once and is asked for at
+ * the end too, and so is an out-of-memory recovery's collection. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "os.h"
+#include "testutil.h"
+#include "tricolor.h"
+
+#define MiB ((uint64_t)1 << 20)
+
+/* Garbage: 64 MiB of small objects, far past a trigger of a few MiB. */
+static void churn(void)
+{
+    for (int i = 0; i < 64 * 1024; i++)
+        assert_non_null(tc_alloc_atomic(1024));
+}
+
+static uint32_t num_gc(void)
+{
+    return test_stats().num_gc;
+}
+
+static void test_defer_holds_cycles_and_nests(void **state)
+{
+    (void)state;
+    tc_collect(); /* no cycle running or asked for */
+    uint32_t gc0 = num_gc();
+    uint64_t req0 = tci_gate_cycles_requested();
+    tc_gc_defer_begin();
+    tc_gc_defer_begin();
+    churn();
+    tc_gc_defer_end(); /* inner: still inside */
+    churn();
+    assert_int_equal(num_gc(), gc0);
+    assert_int_equal(tci_gate_cycles_requested(), req0);
+    tc_memstats m = test_stats();
+    printf("  inside: heap_alloc %.1f MiB, next_gc %.1f MiB, no cycle\n",
+           m.heap_alloc / (double)MiB, m.next_gc / (double)MiB);
+    assert_true(m.heap_alloc > 4 * m.next_gc);
+    tc_gc_defer_end(); /* outermost: the due cycle is asked for now */
+    assert_int_equal(tci_gate_cycles_requested(), req0 + 1);
+    tc_collect();
+    assert_true(num_gc() > gc0);
+}
+
+static void test_defer_collect_inside(void **state)
+{
+    (void)state;
+    tc_collect();
+    uint32_t gc0 = num_gc();
+    uint64_t req0 = tci_gate_cycles_requested();
+    tc_gc_defer_begin();
+    tc_collect(); /* returns at once: no cycle inside */
+    assert_int_equal(num_gc(), gc0);
+    assert_int_equal(tci_gate_cycles_requested(), req0);
+    tc_gc_defer_end();
+    assert_int_equal(tci_gate_cycles_requested(), req0 + 1);
+    tc_collect();
+    assert_true(num_gc() > gc0);
+}
+
+static void test_defer_past_memory_limit(void **state)
+{
+    (void)state;
+    tc_collect();
+    int64_t old = tc_set_memory_limit(32 * (int64_t)MiB);
+    uint32_t gc0 = num_gc();
+    uint64_t req0 = tci_gate_cycles_requested();
+    tc_gc_defer_begin();
+    churn(); /* 64 MiB past a 32 MiB limit: exceeded, not collected */
+    assert_int_equal(num_gc(), gc0);
+    assert_int_equal(tci_gate_cycles_requested(), req0);
+    tc_gc_defer_end();
+    assert_int_equal(tci_gate_cycles_requested(), req0 + 1);
+    tc_collect();
+    tc_set_memory_limit(old);
+}
+
+/* Out of memory inside a section: the recovery collects nothing (the
+ * section's promise holds); the allocation fails, the collection it
+ * asked for runs at the end. */
+static void test_defer_out_of_memory_inside(void **state)
+{
+    (void)state;
+    tc_collect();
+    uint32_t gc0 = num_gc();
+    uint64_t req0 = tci_gate_cycles_requested();
+    tc_memstats m0 = test_stats();
+    tc_gc_defer_begin();
+    tci_os_fail_map_from(1);
+    errno = 0;
+    void *p = tc_alloc_atomic(m0.heap_idle + 128 * MiB); /* needs a new arena */
+    int e = errno;
+    tci_os_fail_map_after(0);
+    assert_null(p);
+    assert_int_equal(e, ENOMEM);
+    assert_int_equal(num_gc(), gc0);
+    assert_int_equal(tci_gate_cycles_requested(), req0);
+    tc_memstats m1 = test_stats();
+    assert_int_equal(m1.oom_retries, m0.oom_retries + 1);
+    assert_int_equal(m1.oom_failures, m0.oom_failures + 1);
+    tc_gc_defer_end();
+    assert_int_equal(tci_gate_cycles_requested(), req0 + 1);
+    tc_collect();
+    assert_non_null(tc_alloc_atomic(16));
+}
+
+static void test_defer_end_unbalanced(void **state)
+{
+    (void)state;
+    uint64_t req0 = tci_gate_cycles_requested();
+    tc_gc_defer_end(); /* a message, ignored */
+    assert_int_equal(tci_gate_cycles_requested(), req0);
+    tc_gc_defer_begin();
+    tc_gc_defer_end(); /* nothing was due: nothing asked for */
+    assert_int_equal(tci_gate_cycles_requested(), req0);
+    assert_non_null(tc_alloc_atomic(16));
+}
+
+int main(void)
+{
+    if (test_init_verified() != 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defer_holds_cycles_and_nests),
+        cmocka_unit_test(test_defer_collect_inside),
+        cmocka_unit_test(test_defer_past_memory_limit),
+        cmocka_unit_test(test_defer_out_of_memory_inside),
+        cmocka_unit_test(test_defer_end_unbalanced),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
