@@ -18,8 +18,10 @@
  * from there is refused (world_lock and heap_lock are held). Owner only. */
 static __thread int walking;
 
+typedef void (*walk_fn)(void *arg, void *obj, size_t size, const tc_type *type);
+
 typedef struct walk_state {
-    void (*fn)(void *arg, void *obj, size_t size, const tc_type *type);
+    walk_fn fn;
     void *arg;
     uintptr_t sg;
 } walk_state;
@@ -44,6 +46,29 @@ static void walk_span(tci_span *s, void *arg)
     }
 }
 
+/* The walk, world_lock held and the world stopped by the caller; released
+ * here. Its own frame: walk_world, which publishes the caller's stack for
+ * the stop, holds no locals (ASan's red zones around them would be read). */
+static __attribute__((noinline)) void walk_stopped(tci_thread *self, walk_fn fn, void *arg)
+{
+    tci_world_stop(self);
+    tci_cache_flush_all_stw();
+    tci_sweep_all();
+    walk_state w = { fn, arg, tci_atomic_load_relaxed(&tci_sweep_gen) };
+    walking = 1;
+    tci_heap_for_each_span(walk_span, &w);
+    walking = 0;
+    tci_world_start();
+    tci_world_unlock();
+}
+
+static __attribute__((noinline)) void walk_world(tci_thread *self, walk_fn fn, void *arg)
+{
+    tci_world_lock(self); /* released by walk_stopped */
+    tci_thread_save_frame(self);
+    walk_stopped(self, fn, arg);
+}
+
 int tci_walk_in_callback(void)
 {
     return walking;
@@ -64,20 +89,9 @@ int tc_heap_walk(void (*fn)(void *arg, void *obj, size_t size, const tc_type *ty
     }
     if (tci_cache_check_thread("tc_heap_walk") != 0)
         return -1; /* errno EPERM, reported */
-    tci_thread *self = tci_thread_self();
     /* Most of the last cycle's sweep, world running: the stop then has
      * only what was left. */
     tci_sweep_all();
-    tci_world_lock(self); /* released below */
-    tci_thread_save_frame(self);
-    tci_world_stop(self);
-    tci_cache_flush_all_stw();
-    tci_sweep_all();
-    walk_state w = { fn, arg, tci_atomic_load_relaxed(&tci_sweep_gen) };
-    walking = 1;
-    tci_heap_for_each_span(walk_span, &w);
-    walking = 0;
-    tci_world_start();
-    tci_world_unlock();
+    walk_world(tci_thread_self(), fn, arg);
     return 0;
 }
