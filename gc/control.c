@@ -77,6 +77,32 @@ static __thread uint64_t assist_debt, assist_cycle; /* owner only */
 /* Where the last mark left the heap, for the next cycle's allocation rate.
  * Written and read by the collector, with the world stopped. */
 static uint64_t last_mark_end_ns, last_base_bytes;
+/* At stop #1: the external bytes, and the part counted as live, for the
+ * allocation rate (heap and external bytes alike). World stopped. */
+static uint64_t trig_external, trig_external_live;
+
+/* External memory (gc/external.c's essay): E and the finalizers' running
+ * total at the last mark's stop #1, and X, the external bytes the pacer
+ * last planned with. Written under pacer_lock, read anywhere. */
+static tci_atomic ext_at_mark, fin_at_mark, ext_planned;
+/* The snapshot at stop #1 (E, the finalizers' and the additions' totals),
+ * taken by the mark that has begun; world stopped. */
+static uint64_t snap_e, snap_fin, snap_added;
+static int snapped;
+
+static void external_snapshot_stw(void)
+{
+    snap_e = tci_external_bytes();
+    snap_fin = tci_external_fin_freed();
+    snap_added = tci_external_added();
+    tci_external_low_reset(snap_e);
+    snapped = 1;
+}
+
+/* Re-plan once X has fallen by 1/32 of the planned figure, at least this:
+ * a finalizer thread freeing 1,600 buffers of 64 KiB takes the pacer's
+ * lock about 32 times, not 1,600. */
+#define EXTERNAL_REPLAN_MIN ((uint64_t)1 << 20)
 
 static void publish_settings_locked(void)
 {
@@ -103,7 +129,8 @@ static int goal_is_hard_locked(void)
     if (!pacer.limited || pacer.engaged)
         return 0;
     uint64_t room = pacer.goal_bytes / 16 > (1u << 20) ? pacer.goal_bytes / 16 : (1u << 20);
-    return pacer.goal_bytes > pacer.base_bytes && pacer.goal_bytes - pacer.base_bytes >= room;
+    uint64_t base = pacer.base_bytes + pacer.external_bytes;
+    return pacer.goal_bytes > base && pacer.goal_bytes - base >= room;
 }
 
 /* The pacer's goal and trigger, where the allocation paths read them. The
@@ -153,6 +180,57 @@ int64_t tci_control_set_memlimit(int64_t bytes)
     }
     tci_mutex_unlock(&pacer_lock);
     return old;
+}
+
+uint64_t tci_control_paced_bytes(void)
+{
+    return tci_atomic_load_relaxed(&tci_heap_live) + tci_external_bytes();
+}
+
+/* X now: the lower of E at stop #1 less the finalizers' frees since and
+ * what the queued finalizers will free (at the average so far per
+ * finalizer run), and the lowest E since stop #1 (gc/external.c). */
+static uint64_t external_live_now(void)
+{
+    uint64_t at = tci_atomic_load_relaxed(&ext_at_mark);
+    uint64_t freed_all = tci_external_fin_freed();
+    uint64_t freed = freed_all - tci_atomic_load_relaxed(&fin_at_mark);
+    uint64_t queued, run;
+    tc_finalizer_counts(NULL, &queued, &run);
+    if (run > 0 && queued > run)
+        freed += (queued - run) * (freed_all / run);
+    uint64_t x = at > freed ? at - freed : 0;
+    uint64_t low = tci_external_low();
+    return low < x ? low : x;
+}
+
+void tci_control_external_freed(int swept)
+{
+    uint64_t planned = tci_atomic_load_relaxed(&ext_planned);
+    uint64_t step = planned / 32 > EXTERNAL_REPLAN_MIN ? planned / 32 : EXTERNAL_REPLAN_MIN;
+    if (!swept && external_live_now() + step > planned)
+        return;
+    /* From tc_external_add, a try: its caller may hold a library lock
+     * ranked after pacer_lock (a root callback runs under roots_lock), and
+     * must never wait for it; the next subtraction, or the sweep's end,
+     * tries again. The sweep's end (the collector, no lock held) waits. */
+    if (swept)
+        tci_mutex_lock(&pacer_lock); /* released below */
+    else if (tci_mutex_trylock(&pacer_lock) != 0)
+        return;
+    uint64_t x = external_live_now();
+    if (x < pacer.external_bytes || (swept && x != pacer.external_bytes)) {
+        tci_pacer_set_external(&pacer, x);
+        tci_atomic_store_relaxed(&ext_planned, x);
+        pacer_publish_locked();
+    }
+    tci_mutex_unlock(&pacer_lock);
+}
+
+int tci_control_external_held(void)
+{
+    return !tci_atomic_load_relaxed(&limiter_on) &&
+           tci_control_paced_bytes() >= tci_atomic_load_relaxed(&tci_control_next_gc);
 }
 
 uint64_t tci_control_trigger(void)
@@ -284,9 +362,12 @@ uint64_t tci_control_mark_begin_stw(uint64_t heap0, uint64_t *expected_work, dou
 {
     tci_atomic_store_relaxed(&mark_cycle_id, tci_atomic_load_relaxed(&mark_cycle_id) + 1);
     tci_atomic_store_relaxed(&cycle_assist_bytes, 0);
+    external_snapshot_stw();
+    trig_external = snap_e;
+    trig_external_live = tci_atomic_load_relaxed(&ext_planned);
     tci_mutex_lock(&pacer_lock); /* released below */
     limiter_update_locked(tci_os_now_ns(), 1);
-    uint64_t ratio = tci_pacer_assist_ratio(&pacer, heap0, 0);
+    uint64_t ratio = tci_pacer_assist_ratio(&pacer, heap0 + trig_external, 0);
     tci_atomic_store_relaxed(&assist_ratio, ratio);
     *expected_work = pacer.live_bytes + pacer.root_bytes;
     *cons_mark = pacer.cons_mark;
@@ -297,8 +378,9 @@ uint64_t tci_control_mark_begin_stw(uint64_t heap0, uint64_t *expected_work, dou
 void tci_control_mark_fill(tci_pacer_mark *m, uint64_t t_start)
 {
     m->assist_bytes = tci_atomic_load_relaxed(&cycle_assist_bytes);
-    m->idle_alloc_bytes = m->heap_at_trigger > last_base_bytes
-                              ? m->heap_at_trigger - last_base_bytes : 0;
+    uint64_t now = m->heap_at_trigger + trig_external;
+    uint64_t base = last_base_bytes + trig_external_live;
+    m->idle_alloc_bytes = now > base ? now - base : 0;
     m->idle_ns = last_mark_end_ns && t_start > last_mark_end_ns ? t_start - last_mark_end_ns : 0;
 }
 
@@ -310,11 +392,29 @@ void tci_control_mark_done_stw(tci_pacer_mark *m, uint64_t now)
     m->inuse_bytes = hs.inuse_bytes;
     m->nonheap_bytes = tci_control_nonheap_bytes(&hs);
     uint64_t kept = m->marked_bytes + m->black_bytes;
+    /* A concurrent mark's end does not raise X: the sweep has not queued
+     * the finalizers of what the mark found dead yet, whose bytes are
+     * still in E (a goal raised with them let the program add 50% over it
+     * before the sweep's end re-planned). The sweep's end raises it, if
+     * the live external bytes grew (tci_control_external_freed(1)). The
+     * stopped collector sweeps lazily: its stop is stop #1 and the end. */
+    int concurrent = snapped;
+    if (!snapped)
+        external_snapshot_stw();
+    snapped = 0;
     tci_atomic_store_relaxed(&tci_heap_live, kept);
     tci_atomic_store_relaxed(&tci_sweep_gen, tci_atomic_load_relaxed(&tci_sweep_gen) + 2);
     tci_atomic_store_relaxed(&tci_sweep_unswept_spans, tci_heap_nspans());
     tci_mutex_lock(&pacer_lock); /* released below */
+    tci_atomic_store_relaxed(&ext_at_mark, snap_e);
+    tci_atomic_store_relaxed(&fin_at_mark, snap_fin);
+    m->external_bytes = external_live_now();
+    uint64_t before = tci_atomic_load_relaxed(&ext_planned);
+    if (concurrent && m->external_bytes > before)
+        m->external_bytes = before;
+    m->external_black_bytes = tci_external_added() - snap_added;
     tci_pacer_mark_done(&pacer, m);
+    tci_atomic_store_relaxed(&ext_planned, m->external_bytes);
     limiter_update_locked(now, 1);
     pacer_publish_locked();
     tci_mutex_unlock(&pacer_lock);
@@ -329,8 +429,7 @@ static uint64_t assist_revise(void)
     uint64_t now = tci_os_now_ns();
     tci_mutex_lock(&pacer_lock); /* released below */
     limiter_update_locked(now, 0);
-    uint64_t r = tci_pacer_assist_ratio(&pacer, tci_atomic_load_relaxed(&tci_heap_live),
-                                        tci_mark_progress());
+    uint64_t r = tci_pacer_assist_ratio(&pacer, tci_control_paced_bytes(), tci_mark_progress());
     tci_mutex_unlock(&pacer_lock);
     tci_atomic_store_relaxed(&assist_ratio, r);
     return r;
@@ -422,7 +521,8 @@ void tci_control_trace_mark(const tci_pacer_mark *m, uint64_t goal, uint64_t exp
     fprintf(stderr,
             "pacer: cycle %llu marked %.1f MB black %.1f MB roots %.1f KB assists %.1f MB "
             "heap %.1f->%.1f MB in-use %.1f MB non-heap %.1f MB; alloc %.0f MB/s mark %.0f "
-            "MB/s cons/mark %.3f; goal %.1f MB%s trigger %.1f MB; limiter %s bucket %.0f ms\n",
+            "MB/s cons/mark %.3f; goal %.1f MB%s trigger %.1f MB; limiter %s bucket %.0f ms; "
+            "external %.1f MB (live %.1f MB)\n",
             (unsigned long long)p.cycles, m->marked_bytes / mb, m->black_bytes / mb,
             m->root_bytes / 1024.0, m->assist_bytes / mb, m->heap_at_trigger / mb,
             m->heap_at_end / mb, m->inuse_bytes / mb, m->nonheap_bytes / mb,
@@ -430,7 +530,8 @@ void tci_control_trace_mark(const tci_pacer_mark *m, uint64_t goal, uint64_t exp
             p.goal_bytes == TCI_PACER_NONE ? 0.0 : p.goal_bytes / mb,
             p.limited ? " (memory limit)" : "",
             p.trigger_bytes == TCI_PACER_NONE ? 0.0 : p.trigger_bytes / mb,
-            p.engaged ? "on" : "off", p.bucket_ns / 1e6);
+            p.engaged ? "on" : "off", p.bucket_ns / 1e6, tci_external_bytes() / mb,
+            p.external_bytes / mb);
 }
 
 void tci_control_read_settings(tc_memstats *out)
@@ -444,4 +545,6 @@ void tci_control_read_settings(tc_memstats *out)
     out->limiter_engagements = tci_atomic_load_relaxed(&set_engagements);
     out->gc_trigger = tci_atomic_load_relaxed(&gc_trigger);
     out->goal_limited = (uint32_t)tci_atomic_load_relaxed(&set_limited);
+    out->external_bytes = tci_external_bytes();
+    out->external_live_bytes = tci_atomic_load_relaxed(&ext_planned);
 }

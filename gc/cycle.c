@@ -295,7 +295,7 @@ uint64_t tci_cycle_request(int forced)
  * the program's latency comes first (a wait here cost the latency
  * experiment pushes of 50-90 ms). Go has no such wait: its allocating
  * goroutine starts the cycle itself. */
-static void wait_collector_progress(void)
+static void wait_collector_progress(int (*held)(void))
 {
     tc_blocking_begin();
     tci_mutex_lock(&gc_lock); /* released below */
@@ -303,13 +303,18 @@ static void wait_collector_progress(void)
     /* Rechecked every 10 ms: the limiter may engage meanwhile (nothing
      * signals that here), and then the goal is no longer held. */
     while (marks_started == m && marks_ended == e && cycles_done == d &&
-           cycles_requested != cycles_done && tci_control_goal_hard()) {
+           cycles_requested != cycles_done && held()) {
         struct timespec ts;
         tci_os_deadline_after(&ts, 10000000);
         tci_cond_timedwait(&gc_done_cond, &gc_lock, &ts);
     }
     tci_mutex_unlock(&gc_lock);
     tc_blocking_end();
+}
+
+void tci_cycle_wait_external(void)
+{
+    wait_collector_progress(tci_control_external_held);
 }
 
 void tci_cycle_wait(uint64_t want)
@@ -516,6 +521,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     tci_gate_pass_sweep();
     uint64_t t_sweep = tci_os_now_ns();
     tci_sweep_all();
+    tci_control_external_freed(1); /* the finalizers it queued will free external bytes */
     tci_event_post(TC_GC_EVENT_SWEEP_DONE, &c.r, tci_os_now_ns() - t_sweep);
     tci_scavenge_after_sweep();
 }
@@ -563,7 +569,7 @@ static __attribute__((noinline)) void collect(tci_thread *self, int forced, size
      * (stopping, sweeping, marking) hold only stale values of the library,
      * and a stale heap address there kept dead objects alive. */
     tci_thread_save_frame(self);
-    if (!forced && tci_atomic_load_relaxed(&tci_heap_live) + bytes <
+    if (!forced && tci_control_paced_bytes() + bytes <
                        tci_atomic_load_relaxed(&tci_control_next_gc)) {
         /* Another thread collected while we waited. */
         tci_world_unlock();
@@ -623,12 +629,12 @@ int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
          * a thread never waits, it assists, at most ASSIST_CAP per
          * allocation. */
         if (found_none && tci_control_goal_hard() &&
-            tci_atomic_load_relaxed(&tci_heap_live) + bytes >=
+            tci_control_paced_bytes() + bytes >=
                 tci_atomic_load_relaxed(&tci_control_next_gc))
-            wait_collector_progress();
+            wait_collector_progress(tci_control_goal_hard);
         return 0;
     }
-    if (tci_atomic_load_relaxed(&tci_heap_live) + bytes <
+    if (tci_control_paced_bytes() + bytes <
         tci_control_trigger())
         return 0;
     if (tci_defer_active()) {
@@ -645,9 +651,9 @@ int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
     if (!tci_atomic_load_relaxed(&cycle_active) && tci_cycle_request(0) == 0)
         return -1;
     if (tci_control_goal_hard() &&
-        tci_atomic_load_relaxed(&tci_heap_live) + bytes >=
+        tci_control_paced_bytes() + bytes >=
             tci_atomic_load_relaxed(&tci_control_next_gc))
-        wait_collector_progress();
+        wait_collector_progress(tci_control_goal_hard);
     return 0;
 }
 

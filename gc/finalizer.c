@@ -219,12 +219,21 @@ static tci_fin *queue_pop_locked(void)
     return f;
 }
 
+static __thread int running_depth; /* owner only: finalizers running on this thread */
+
+int tci_finalizer_in_progress(void)
+{
+    return running_depth > 0;
+}
+
 /* Runs one taken finalizer. The object's address stays in this frame while
  * the function runs: the conservative stack scan keeps it. */
 static void run_one(tci_fin *f)
 {
     void *volatile obj = (void *)f->obj;
+    running_depth++;
     f->fn(obj, f->arg);
+    running_depth--;
     tci_atomic_sub_full(&tci_stats_other_sys_bytes, sizeof *f);
     free(f);
 }

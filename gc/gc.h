@@ -321,6 +321,16 @@ int tci_control_assist(size_t bytes);
 void tci_control_trace_mark(const struct tci_pacer_mark *m, uint64_t goal,
                             uint64_t expected_work, uint64_t stack_bytes, uint64_t mark_cpu,
                             double cons_before);
+/* heap_live + the external bytes (tc_external_add): what the trigger and
+ * the goal are compared with. */
+uint64_t tci_control_paced_bytes(void);
+/* After external bytes were subtracted: re-plans goal and trigger once the
+ * external figure counted as live has fallen far enough (gc/external.c);
+ * swept (the background sweep's end): re-plans with it whatever it is. */
+void tci_control_external_freed(int swept);
+/* Whether external bytes hold the goal now: the heap and the external
+ * bytes at the goal or past it, and the CPU limiter off. */
+int tci_control_external_held(void);
 /* tc_memstats' pacer settings (gc_percent, memory_limit, gc_cpu_limit,
  * limiter_*, gc_trigger, goal_limited), without a lock. */
 void tci_control_read_settings(tc_memstats *out);
@@ -339,6 +349,11 @@ extern tci_atomic tci_cycle_black_bytes;
  * and the collector's thread cannot start: the allocation fails. */
 int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes);
 int tci_cycle_stress_tick(tci_thread *self);
+/* An attached thread whose tc_external_add took the heap past the goal,
+ * a cycle asked for: waits, as a blocked thread, until the collector moves
+ * on (a mark starts or ends, a cycle ends) or the goal is no longer held
+ * (tci_control_external_held). The concurrent collector only. */
+void tci_cycle_wait_external(void);
 /* Asks the collector's thread for a cycle; returns the number to wait for
  * (a cycle that starts after this call), 0 with errno ENOMEM when the
  * thread cannot start. forced == 0: dropped when a cycle is already asked
@@ -415,6 +430,17 @@ int tci_central_fork_locks_held(void);
 uint64_t tci_central_fork_count(void);
 void tci_central_fork_locks_anew(void);
 void tci_central_fork_rebuild(void);
+
+/* ---- external.c: memory held outside the heap (tc_external_add) ---------- */
+/* E, the total reported; what finalizers subtracted and every addition
+ * (both monotone); the lowest E since tci_external_low_reset(e) (stop #1). */
+uint64_t tci_external_bytes(void);
+uint64_t tci_external_fin_freed(void);
+uint64_t tci_external_added(void);
+uint64_t tci_external_low(void);
+void tci_external_low_reset(uint64_t e);
+/* Nonzero while the calling thread runs a finalizer (gc/finalizer.c). */
+int tci_finalizer_in_progress(void);
 
 /* ---- gate.c: the test and benchmark gates ---------------------------------- */
 /* The collector at each gate: waits there while a test holds it. */

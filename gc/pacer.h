@@ -43,6 +43,9 @@ typedef struct tci_pacer_mark {
                                  previous mark's end to this cycle's start */
     uint64_t start_delay_ns;  /* from the trigger to the mark under way (the
                                  collector waking, the sweep, stop #1) */
+    uint64_t external_bytes;  /* X: external bytes (tc_external_add) live at
+                                 stop #1, counted beside M (not scan work) */
+    uint64_t external_black_bytes; /* external bytes added during the mark */
 } tci_pacer_mark;
 
 typedef struct tci_pacer {
@@ -52,6 +55,11 @@ typedef struct tci_pacer {
     uint64_t root_bytes;    /* R of the last mark */
     uint64_t base_bytes;    /* heap_live the next cycle starts from (M + black) */
     uint64_t nonheap_bytes; /* of the last mark */
+    uint64_t external_bytes; /* X: external bytes counted as live (the mark's
+                               figure, lowered by tci_pacer_set_external as
+                               finalizers free what the mark found dead);
+                               goal and trigger are in heap_live + external */
+    uint64_t external_black_bytes; /* of the last mark: in the trigger's base */
     double frag;            /* in-use span bytes per heap_live byte, >= 1 */
     uint64_t inuse_bytes;   /* in-use span bytes at the last mark's end */
     double alloc_rate;      /* bytes allocated per ns outside marks, smoothed */
@@ -79,6 +87,10 @@ void tci_pacer_init(tci_pacer *p, const tci_pacer_config *cfg);
  * the last mark's figures. */
 void tci_pacer_set_gc_percent(tci_pacer *p, int gc_percent);
 void tci_pacer_set_memlimit(tci_pacer *p, int64_t memlimit_bytes);
+
+/* What the embedder holds outside the heap for live objects changed
+ * (tc_external_add): goal and trigger follow at once. */
+void tci_pacer_set_external(tci_pacer *p, uint64_t external_bytes);
 
 /* The end of a mark: the next goal, trigger and the rate estimates. */
 void tci_pacer_mark_done(tci_pacer *p, const tci_pacer_mark *m);

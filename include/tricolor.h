@@ -370,6 +370,11 @@ typedef struct tc_memstats {
                                     scavenge */
     uint64_t oom_failures;       /* allocations that failed with ENOMEM for want of memory
                                     (after their retry, or inside the callback) */
+    /* Memory held outside the heap (tc_external_add), issue 18: */
+    uint64_t external_bytes;     /* the total reported now (never below 0) */
+    uint64_t external_live_bytes; /* of it, what the pacer counts as live: the total
+                                    at the last mark's end, less what finalizers (or
+                                    the lowest total) have freed since */
 } tc_memstats;
 
 /* Returns the bytes it filled: the smaller of size and the library's
@@ -533,6 +538,17 @@ TC_API int tc_finalizer_thread_disable(void);
 TC_API int tc_finalizer_thread_enable(void);
 /* Objects with a finalizer now, finalizers queued and run since tc_init. */
 TC_API void tc_finalizer_counts(uint64_t *registered, uint64_t *queued, uint64_t *run);
+
+/* Memory the program holds outside the heap on behalf of heap objects (a
+ * string's malloc'd bytes, a native buffer): bytes > 0 when it takes such
+ * memory, < 0 when it frees it (from the finalizer that frees it, say).
+ * The pacer counts it with the heap: toward TRICOLOR_GC's goal as live
+ * data and toward the memory limit (docs/api.md). From any thread,
+ * attached or not, finalizers included; never fails: a subtraction below
+ * 0 clamps at 0 (warned once on stderr). An attached thread past the
+ * trigger asks for a cycle, as an allocation does; any other call only
+ * counts. A few atomic operations. */
+TC_API void tc_external_add(int64_t bytes);
 
 #ifdef __cplusplus
 }

@@ -161,6 +161,11 @@ static void write_specials(FILE *f, const tc_memstats *m)
     metric_u(f, "tricolor_stop_timeouts_total", "counter",
              "Stops that waited past stoptimeout for a thread that did not poll.",
              m->stop_timeouts);
+    metric_u(f, "tricolor_external_bytes", "gauge",
+             "Bytes held outside the heap for heap objects (tc_external_add).",
+             m->external_bytes);
+    metric_u(f, "tricolor_external_live_bytes", "gauge",
+             "Of the external bytes, what the pacer counts as live.", m->external_live_bytes);
 }
 
 /* Objects allocated and freed, by size class. */

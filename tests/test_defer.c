@@ -71,6 +71,26 @@ static void test_defer_collect_inside(void **state)
     assert_true(num_gc() > gc0);
 }
 
+/* External bytes past the goal inside a section: tc_external_add neither
+ * starts a cycle nor waits for the collector's progress (none can come);
+ * the cycle is asked for at the end. */
+static void test_defer_external_past_goal(void **state)
+{
+    (void)state;
+    tc_collect();
+    uint32_t gc0 = num_gc();
+    uint64_t req0 = tci_gate_cycles_requested();
+    tc_gc_defer_begin();
+    tc_external_add((int64_t)(1024 * MiB)); /* far past any goal here */
+    assert_int_equal(num_gc(), gc0);
+    assert_int_equal(tci_gate_cycles_requested(), req0);
+    tc_gc_defer_end();
+    assert_int_equal(tci_gate_cycles_requested(), req0 + 1);
+    tc_external_add(-(int64_t)(1024 * MiB));
+    tc_collect();
+    assert_true(num_gc() > gc0);
+}
+
 static void test_defer_past_memory_limit(void **state)
 {
     (void)state;
@@ -136,6 +156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defer_holds_cycles_and_nests),
         cmocka_unit_test(test_defer_collect_inside),
+        cmocka_unit_test(test_defer_external_past_goal),
         cmocka_unit_test(test_defer_past_memory_limit),
         cmocka_unit_test(test_defer_out_of_memory_inside),
         cmocka_unit_test(test_defer_end_unbalanced),

@@ -449,6 +449,35 @@ static void test_pacer_settings_apply_at_once(void **state)
     assert_int_equal(p.trigger_bytes, TCI_PACER_NONE);
 }
 
+/* External bytes (tc_external_add): live beside M in the goal, not scan
+ * work; under a limit they take it 1:1; lowering them re-plans at once. */
+static void test_pacer_external_bytes(void **state)
+{
+    (void)state;
+    tci_pacer p;
+    pacer_default(&p);
+    tci_pacer_mark m = {.marked_bytes = 10 * MiB, .heap_at_trigger = 15 * MiB,
+                        .heap_at_end = 15 * MiB, .inuse_bytes = 15 * MiB,
+                        .external_bytes = 90 * MiB, .external_black_bytes = 5 * MiB};
+    tci_pacer_mark_done(&p, &m);
+    assert_int_equal(p.goal_bytes, 200 * MiB); /* (10 + 90) x 2 */
+    assert_true(p.trigger_bytes >= 105 * MiB); /* from M + X + what the mark added */
+    /* The assist ratio's work is M (+ R), not the external bytes. */
+    assert_int_equal(tci_pacer_assist_ratio(&p, 100 * MiB, 0), 10 * MiB * 1024 / (100 * MiB));
+    tci_pacer_set_external(&p, 40 * MiB); /* finalizers freed 50 MiB */
+    assert_int_equal(p.goal_bytes, 100 * MiB);
+    /* Under a 150 MiB limit: 150 - 3% - 40 MiB of external, the rest heap
+     * at frag 1, plus the 40 MiB. */
+    tci_pacer_set_memlimit(&p, (int64_t)(150 * MiB));
+    assert_false(p.limited);
+    tci_pacer_set_external(&p, 140 * MiB);
+    assert_true(p.limited);
+    uint64_t room = 150 * MiB - 150 * MiB * 3 / 100 - 140 * MiB;
+    assert_int_equal(p.goal_bytes, room + 140 * MiB);
+    tci_pacer_set_external(&p, 200 * MiB); /* over the limit alone: nothing for the heap */
+    assert_int_equal(p.goal_bytes, 200 * MiB);
+}
+
 /* The limiter alone: engages when the bucket fills, off at half. */
 static void test_pacer_limiter_bucket(void **state)
 {
@@ -586,6 +615,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pacer_settings_apply_at_once),
+        cmocka_unit_test(test_pacer_external_bytes),
         cmocka_unit_test(test_pacer_limiter_bucket),
         cmocka_unit_test(test_pacer_marker_share),
         cmocka_unit_test(test_pacer_steady_state),
