@@ -10,6 +10,8 @@
 #   make bench-pool [ROUNDS=3]              what a pool saves (bench/poolbench.c)
 #   make bench-observe [ROUNDS=3]           what profiling and reading the
 #                                           statistics cost (bench/observebench.c)
+#   make bench-range [RANGE_ROUNDS=201]      tc_store_range against memmove, 1 MiB,
+#                                           no mark running (bench/rangebench.c)
 #   make bench-scale [ROUNDS=3]             stops and marks against size,
 #                                           tricolor and Go (bench/scale.sh)
 #   make bench-scale-quick                  the same at tiny sizes, once: every
@@ -78,11 +80,11 @@ BENCH_UTIL_OBJ := $(BENCH_DIR)/obj/bench_util.o $(BENCH_DIR)/obj/svg.o
 BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
 .PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer bench-pool \
-	bench-observe bench-scale bench-scale-quick \
+	bench-observe bench-range bench-scale bench-scale-quick \
 	run run-report
 
 bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_DIR)/tcpool $(BENCH_DIR)/tcobserve \
-	$(BENCH_DIR)/tcscale $(BENCH_PEER_BIN)
+	$(BENCH_DIR)/tcrange $(BENCH_DIR)/tcscale $(BENCH_PEER_BIN)
 
 # backends.h lists a program's backends for gbench.cc (one directory per
 # program, since the file name is fixed).
@@ -145,6 +147,9 @@ $(BENCH_DIR)/tcpool: bench/poolbench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 $(BENCH_DIR)/tcobserve: bench/observebench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
+$(BENCH_DIR)/tcrange: bench/rangebench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
+	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
+
 $(BENCH_DIR)/tcreport: $(BENCH_DIR)/obj/report.o $(BENCH_UTIL_OBJ) \
 		$(BENCH_DIR)/obj/latency.tricolor.o $(BENCH_DIR)/obj/steady.tricolor.o \
 		$(BENCH_DIR)/obj/backend.tricolor.o $(B)/libtricolor.a
@@ -205,6 +210,13 @@ bench-observe: deps
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcobserve
 	$(BENCH_DIR)/tcobserve --rounds $(ROUNDS)
 	tools/profile-cost.sh $(BENCH_DIR) 18
+
+# A bulk pointer store against memmove, no mark running (issue 18's
+# figure: within 1.2x), interleaved rounds (bench/rangebench.c).
+RANGE_ROUNDS ?= 201
+bench-range: deps
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcrange
+	$(BENCH_DIR)/tcrange --rounds $(RANGE_ROUNDS)
 
 # The idle barrier's cost in instructions (cachegrind), which noise cannot
 # blur: see tools/barrier-cost.sh.

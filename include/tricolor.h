@@ -173,6 +173,47 @@ static inline void tc_store(void *obj, void *slot, void *value)
 #define TC_STORE(obj, field, value) \
     tc_store((obj), (void *)&(obj)->field, (void *)(value))
 
+/* Bulk stores (docs/api.md): tc_store_range is memmove of `nslots`
+ * pointer-sized words from `src` to `dst` (overlap allowed), every word
+ * stored as tc_store stores it; tc_fill_range stores `value` into each.
+ * `dst` lies inside the heap object `obj` (NULL: dst is not in the
+ * heap), both pointers aligned to sizeof(void *); `src` may be anywhere
+ * (another heap object, the same one, a C array). One phase check for the
+ * whole range: idle, the flag and memmove (a store loop for the fill);
+ * while a mark runs, the old words of dst are shaded and each slot is
+ * stored with release order, so a marker never sees a torn pointer. The
+ * idle path does not check its arguments; the marking path always does
+ * (and a program built with -DTC_CHECK_STORES=1 takes it every time): a
+ * bad range stores nothing, sets errno = EINVAL and says why on stderr. */
+#if defined(TC_CHECK_STORES) && TC_CHECK_STORES
+#define TC_STORES_CHECKED_ 1
+#else
+#define TC_STORES_CHECKED_ 0
+#endif
+TC_API void tc_store_range_slow_(void *obj, void *dst, const void *src, size_t nslots);
+TC_API void tc_fill_range_slow_(void *obj, void *dst, void *value, size_t nslots);
+
+static inline void tc_store_range(void *obj, void *dst, const void *src, size_t nslots)
+{
+    if (__builtin_expect(tc_barrier_enabled_ | TC_STORES_CHECKED_, 0)) {
+        tc_store_range_slow_(obj, dst, src, nslots);
+        return;
+    }
+    /* No marker runs (tc_store's reasoning): no one reads dst's slots. */
+    if (nslots)
+        __builtin_memmove(dst, src, nslots * sizeof(void *));
+}
+
+static inline void tc_fill_range(void *obj, void *dst, void *value, size_t nslots)
+{
+    if (__builtin_expect(tc_barrier_enabled_ | TC_STORES_CHECKED_, 0)) {
+        tc_fill_range_slow_(obj, dst, value, nslots);
+        return;
+    }
+    for (size_t i = 0; i < nslots; i++)
+        ((void **)dst)[i] = value;
+}
+
 /* ---- Roots -------------------------------------------------------------
  * Every attached thread's stack and registers are roots, scanned
  * conservatively. tc_root_add registers another range (a global area, a VM
