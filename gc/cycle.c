@@ -94,6 +94,24 @@ static void after_mark(void)
             cycle_hooks[i].after();
 }
 
+/* The report's figures both collectors fill alike, at a cycle's end with
+ * its stops recorded, under world_lock: the heap after the mark, the roots
+ * it scanned, the stops, gctrace's P; and the cycle's number, as the
+ * statistics count it. */
+static void report_close(tci_cycle_report *r, const tci_pacer_mark *m, uint64_t live, int ncpu)
+{
+    uint64_t stacks = tci_roots_last_stack_bytes();
+    r->heap1 = m->heap_at_end;
+    r->live = live;
+    r->next_goal = tci_atomic_load_relaxed(&tci_control_next_gc);
+    r->stack_bytes = stacks;
+    r->global_bytes = m->root_bytes - stacks;
+    r->pause_ns = tci_stats_cycle_pause_ns();
+    r->stops = tci_stats_cycle_stops();
+    r->procs = ncpu; /* gctrace's P: Go prints GOMAXPROCS */
+    r->cycle = tci_stats_record_cycle(live, r->forced, stacks, m->root_bytes - stacks);
+}
+
 /* Runs one cycle with the world stopped throughout (gcstoptheworld=1);
  * the caller holds world_lock and published its frame. */
 static __attribute__((noinline)) void collect_locked(tci_thread *self, int forced,
@@ -128,20 +146,15 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     uint64_t t1 = tci_world_start();
     tci_control_record_stop(t0, t1, ttsp);
     uint64_t ncpu = (uint64_t)tci_control_ncpu();
-    uint64_t stacks = tci_roots_last_stack_bytes();
     tci_cycle_report r = {
         .forced = forced,
         .t_start = t0, .t_mark = t_marks, .t_term = t_marke, .t_end = t1,
         .start_cpu_ns = (t_marks - t0) * ncpu,
         .mark_cpu_ns = (t_marke - t_marks) * ncpu,
         .term_cpu_ns = (t1 - t_marke) * ncpu,
-        .heap0 = heap0, .heap1 = m.heap_at_end, .live = live, .goal = goal,
-        .next_goal = tci_atomic_load_relaxed(&tci_control_next_gc),
-        .stack_bytes = stacks, .global_bytes = m.root_bytes - stacks,
-        .pause_ns = tci_stats_cycle_pause_ns(), .stops = tci_stats_cycle_stops(),
-        .procs = (int)ncpu, /* gctrace's P: Go prints GOMAXPROCS */
+        .heap0 = heap0, .goal = goal,
     };
-    r.cycle = tci_stats_record_cycle(live, forced, stacks, m.root_bytes - stacks);
+    report_close(&r, &m, live, (int)ncpu);
     *out = r;
     *mout = m;
 }
@@ -435,8 +448,6 @@ static void end_mark_stw(cycle *c, uint64_t t2, uint64_t ttsp2)
     tci_control_record_stop(t2, t_end, ttsp2);
     uint64_t ncpu = (uint64_t)tci_control_ncpu();
     uint64_t stw1_ns = c->t_mark - c->t0;
-    uint64_t stacks = tci_roots_last_stack_bytes();
-    uint64_t pause = tci_stats_cycle_pause_ns();
     c->r = (tci_cycle_report){
         .forced = c->forced,
         .t_start = c->t0, .t_mark = c->t_mark, .t_term = t2, .t_end = t_end,
@@ -444,14 +455,10 @@ static void end_mark_stw(cycle *c, uint64_t t2, uint64_t ttsp2)
         .assist_cpu_ns = assist_cpu,
         .mark_cpu_ns = mark_cpu,
         .idle_cpu_ns = idle_cpu,
-        .term_cpu_ns = (pause - stw1_ns) * ncpu,
-        .heap0 = c->heap0, .heap1 = c->m.heap_at_end, .live = live, .goal = c->goal,
-        .next_goal = tci_atomic_load_relaxed(&tci_control_next_gc),
-        .stack_bytes = stacks, .global_bytes = c->m.root_bytes - stacks,
-        .pause_ns = pause, .stops = tci_stats_cycle_stops(),
-        .procs = (int)ncpu, /* gctrace's P: Go prints GOMAXPROCS */
+        .term_cpu_ns = (tci_stats_cycle_pause_ns() - stw1_ns) * ncpu,
+        .heap0 = c->heap0, .goal = c->goal,
     };
-    c->r.cycle = tci_stats_record_cycle(live, c->forced, stacks, c->m.root_bytes - stacks);
+    report_close(&c->r, &c->m, live, (int)ncpu);
 }
 
 /* Steps 2 and 3: the markers drain the grey work beside the program, then
