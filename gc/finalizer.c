@@ -85,13 +85,8 @@ static int fin_grow_locked(void)
     tci_fin **t = calloc(n, sizeof *t);
     if (!t)
         return -1;
-    for (size_t b = 0; b < tci_finalizer_buckets; b++)
-        for (tci_fin *f = tci_finalizer_table[b], *next; f; f = next) {
-            next = f->next;
-            size_t h = tci_addr_hash(f->obj, n);
-            f->next = t[h];
-            t[h] = f;
-        }
+#define FIN_KEY(f) ((f)->obj)
+    TCI_ADDR_REHASH(tci_fin, next, FIN_KEY, tci_finalizer_table, tci_finalizer_buckets, t, n);
     free(tci_finalizer_table);
     tci_atomic_add_full(&tci_stats_other_sys_bytes, (n - tci_finalizer_buckets) * sizeof *t);
     tci_finalizer_table = t;

@@ -36,6 +36,22 @@ static inline size_t tci_addr_hash(uintptr_t addr, size_t nbuckets)
     return (size_t)(((addr >> 4) * 11400714819323198485ull) >> 20) & (nbuckets - 1);
 }
 
+/* Moves every entry of chained table old (nold buckets) into to (nto
+ * buckets, zeroed), each to the chain of tci_addr_hash(KEY(entry)): the
+ * growth of the tables keyed by address (finalizers, ephemerons, pairs in
+ * heap objects, profile samples). type: the entries'; next: their chain
+ * field; KEY: a function-like macro or function of an entry pointer. */
+#define TCI_ADDR_REHASH(type, next, KEY, old, nold, to, nto)                \
+    do {                                                                    \
+        for (size_t b_ = 0; b_ < (nold); b_++)                              \
+            for (type *e_ = (old)[b_], *n_; e_; e_ = n_) {                  \
+                n_ = e_->next;                                              \
+                size_t h_ = tci_addr_hash(KEY(e_), (nto));                  \
+                e_->next = (to)[h_];                                        \
+                (to)[h_] = e_;                                              \
+            }                                                               \
+    } while (0)
+
 /* gc/cache.c: the calling thread's countdown drawn again from the rate now. */
 void tci_cache_sample_reset(void);
 

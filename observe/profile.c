@@ -243,13 +243,8 @@ static int grow_objs_locked(void)
     sampled **t = (sampled **)table_double(nobjs_cap, &n);
     if (!t)
         return -1;
-    for (size_t i = 0; i < nobjs_cap; i++)
-        for (sampled *o = objs[i], *next; o; o = next) {
-            next = o->next;
-            size_t h = tci_addr_hash(o->addr, n);
-            o->next = t[h];
-            t[h] = o;
-        }
+#define SAMPLED_KEY(o) ((o)->addr)
+    TCI_ADDR_REHASH(sampled, next, SAMPLED_KEY, objs, nobjs_cap, t, n);
     free(objs);
     objs = t;
     nobjs_cap = n;
