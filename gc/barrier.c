@@ -3,12 +3,17 @@
  * The phase is one variable, tc_barrier_enabled_, which the public
  * header's inline tc_store reads as its flag: TCI_PHASE_MARK from a
  * concurrent cycle's first stop to its last (the barrier shades, caches
- * allocate black, handles shade what they give out), TCI_PHASE_OFF
- * otherwise. It changes only with every attached thread stopped
- * (tci_barrier_set_phase, under world_lock), so an attached thread that is
- * running reads the phase of its whole run since its last safepoint: the
+ * allocate black, handles shade what they give out), TCI_PHASE_CLEAR
+ * after a mark that found objects with weak slots, until their clearing
+ * pass is done (gc/weak_field.c: a store into such an object finishes the
+ * pass first), TCI_PHASE_OFF otherwise. It changes only with every
+ * attached thread stopped (tci_barrier_set_phase, under world_lock) but
+ * for CLEAR's end, so an attached thread that is running reads the phase
+ * of its whole run since its last safepoint, or CLEAR where it has just
+ * become OFF (harmless: the slow path then finds the pass done): the
  * stop's hand-off orders the write before its next read, and a relaxed
- * load suffices everywhere. The release store pairs with nothing the
+ * load suffices everywhere but in tc_load_weak and the sweep, which
+ * acquire what the pass cleared. The release store pairs with nothing the
  * reader needs; it keeps the flag after what the stop wrote before it for
  * a thread that reads it without having stopped (one not attached).
  *
@@ -69,7 +74,14 @@ void tci_barrier_shade(uintptr_t p)
  * read here is the store's phase. */
 void tc_store_slow_(void *obj, void **slot, void *value)
 {
-    (void)obj;
+    if (tci_phase() != TCI_PHASE_MARK) {
+        /* CLEAR (or just past it): a holder's slots are the clearing
+         * pass's until it is done (gc/weak_field.c); nothing to shade. */
+        if (tci_weakfield_holder(obj))
+            tci_weakfield_finish();
+        tci_ptr_store_release(slot, value);
+        return;
+    }
     tci_barrier_shade((uintptr_t)tci_ptr_load_relaxed(slot));
     /* Release: a marker that loads the pointer (mark.c's acquire loads of
      * slots) sees the object it points to set up. */

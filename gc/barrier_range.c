@@ -11,7 +11,10 @@
  * copied in need no shading: the program can only hold a pointer that
  * was reachable at the mark's first stop or was allocated since (black),
  * and every such object is marked by the end (gc/cycle.c's essay, and
- * docs/design.md "Bulk stores").
+ * docs/design.md "Bulk stores"). But for words copied out of an object
+ * with weak slots (gc/weak_field.c): the program never held those, and
+ * they are shaded as they are copied. In the phase CLEAR, a range into or
+ * out of such an object waits for the clearing pass first.
  *
  * One pass, in memmove's direction (ascending when dst is below src,
  * descending otherwise), so a source slot inside dst is read before it is
@@ -75,20 +78,31 @@ static inline void shade_old(tc_tracer *tr, void **slot)
         tci_barrier_shade(old);
 }
 
-static void move_marking(void **dst, void *const *src, size_t n)
+/* One slot of a marking move: the old word shaded, the source word stored
+ * (and shaded too when it comes from weak slots, see below). */
+static inline void move_slot(tc_tracer *tr, void **d, void *const *src, int shade_new)
+{
+    shade_old(tr, d);
+    void *v = tci_ptr_load_relaxed((void **)src);
+    if (shade_new && v)
+        tr ? tci_mark_shade(tr, (uintptr_t)v) : tci_barrier_shade((uintptr_t)v);
+    /* Release: partner the markers' acquire loads of slots. */
+    tci_ptr_store_release(d, v);
+}
+
+/* shade_new: the source lies in an object with weak slots, whose words
+ * the program may not hold otherwise (a weak referent is reachable from
+ * nothing the mark traces): copied raw into a slot the mark may not scan
+ * again, an unshaded one could be freed while the copy names it. */
+static void move_marking(void **dst, void *const *src, size_t n, int shade_new)
 {
     tc_tracer *tr = tci_cache_tracer();
     if ((uintptr_t)dst <= (uintptr_t)src) {
-        for (size_t i = 0; i < n; i++) {
-            shade_old(tr, &dst[i]);
-            /* Release: partner the markers' acquire loads of slots. */
-            tci_ptr_store_release(&dst[i], tci_ptr_load_relaxed((void **)&src[i]));
-        }
+        for (size_t i = 0; i < n; i++)
+            move_slot(tr, &dst[i], &src[i], shade_new);
     } else {
-        for (size_t i = n; i-- > 0;) {
-            shade_old(tr, &dst[i]);
-            tci_ptr_store_release(&dst[i], tci_ptr_load_relaxed((void **)&src[i]));
-        }
+        for (size_t i = n; i-- > 0;)
+            move_slot(tr, &dst[i], &src[i], shade_new);
     }
 }
 
@@ -96,11 +110,14 @@ void tc_store_range_slow_(void *obj, void *dst, const void *src, size_t nslots)
 {
     if (range_check("tc_store_range", obj, dst, src, 1, nslots) != 0)
         return;
-    if (tci_phase() != TCI_PHASE_MARK) { /* TC_CHECK_STORES, idle */
+    int from_weak = tci_weakfield_holder(src);
+    if (tci_phase() != TCI_PHASE_MARK) { /* TC_CHECK_STORES, idle, CLEAR */
+        if (tci_phase() == TCI_PHASE_CLEAR && (from_weak || tci_weakfield_holder(obj)))
+            tci_weakfield_finish(); /* the pass's slots, until it is done */
         memmove(dst, src, nslots * SLOT);
         return;
     }
-    move_marking(dst, (void *const *)src, nslots);
+    move_marking(dst, (void *const *)src, nslots, from_weak);
 }
 
 void tc_fill_range_slow_(void *obj, void *dst, void *value, size_t nslots)
@@ -108,6 +125,8 @@ void tc_fill_range_slow_(void *obj, void *dst, void *value, size_t nslots)
     if (range_check("tc_fill_range", obj, dst, NULL, 0, nslots) != 0)
         return;
     void **d = dst;
+    if (tci_phase() == TCI_PHASE_CLEAR && tci_weakfield_holder(obj))
+        tci_weakfield_finish();
     if (tci_phase() != TCI_PHASE_MARK) {
         for (size_t i = 0; i < nslots; i++)
             d[i] = value;

@@ -460,7 +460,7 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
 
 static inline int type_kind(const tc_type *t)
 {
-    return (t->n_ptrs == 0 && !t->trace) ? TCI_KIND_NOSCAN : TCI_KIND_PRECISE;
+    return (t->n_ptrs == 0 && t->n_wslots == 0 && !t->trace) ? TCI_KIND_NOSCAN : TCI_KIND_PRECISE;
 }
 
 void *tc_alloc(const tc_type *t)

@@ -17,9 +17,13 @@
  *     grey objects. If any turned up, restart the world and go back to 2
  *     (at most a few times, then finish with the world stopped). Then the
  *     live heap is the marked bytes plus what was allocated black; phase
- *     OFF, barrier off, sweepgen + 2, the next goal. Restart the world.
- *  4. Sweep in the background (the collector thread), and lazily where
- *     threads allocate; every span once, under its central's lock.
+ *     OFF, barrier off (CLEAR, the barrier's flag kept up, when the mark
+ *     found objects with weak slots), sweepgen + 2, the next goal. Restart
+ *     the world.
+ *  4. Clear the weak slots that name objects the mark left unmarked
+ *     (gc/weak_field.c; no span is swept before), phase OFF. Sweep in the
+ *     background (the collector thread), and lazily where threads
+ *     allocate; every span once, under its central's lock.
  *
  * Why nothing reachable is freed (snapshot at the beginning, Yuasa): at
  * stop #1 every root is greyed, so every object reachable then is reachable
@@ -133,6 +137,8 @@ static __attribute__((noinline)) void collect_locked(tci_thread *self, int force
     uint64_t t_marke = tci_os_now_ns();
     if (tci_env_cfg.verify)
         tci_verify_marks_stw();
+    if (tci_weakfield_end_mark_stw())
+        tci_barrier_set_phase(TCI_PHASE_CLEAR); /* their pass after the stop (collect_run) */
     tci_pacer_mark m = {
         .marked_bytes = live,
         .root_bytes = tci_roots_last_bytes(),
@@ -428,7 +434,9 @@ static void end_mark_stw(cycle *c, uint64_t t2, uint64_t ttsp2)
         tci_verify_checkmark_stw();
     if (tci_env_cfg.verify)
         tci_verify_marks_stw();
-    tci_barrier_set_phase(TCI_PHASE_OFF);
+    /* CLEAR when the mark found objects with weak slots: their pass runs
+     * after this stop (gc/weak_field.c). */
+    tci_barrier_set_phase(tci_weakfield_end_mark_stw() ? TCI_PHASE_CLEAR : TCI_PHASE_OFF);
     /* The concurrent marking's CPU (markers and assists) joins the stops'
      * in gc_cpu_ns, and the idle marking its own figure. */
     uint64_t mark_cpu, assist_cpu, idle_cpu;
@@ -527,6 +535,7 @@ static void concurrent_cycle(int forced, uint64_t requested_ns_)
     /* 4. The background sweep, and then the scavenger. */
     tci_gate_pass_sweep();
     uint64_t t_sweep = tci_os_now_ns();
+    tci_weakfield_finish(); /* the weak slots' clearing, before any sweep */
     tci_sweep_all();
     tci_control_external_freed(1); /* the finalizers it queued will free external bytes */
     tci_event_post(TC_GC_EVENT_SWEEP_DONE, &c.r, tci_os_now_ns() - t_sweep);
@@ -551,6 +560,7 @@ static __attribute__((noinline)) void collect_run(tci_thread *self, int forced)
     tci_event_post(TC_GC_EVENT_MARK_DONE, &r, 0);
     tci_event_post(TC_GC_EVENT_SWEEP_DONE, &r, 0);
     tci_world_unlock();
+    tci_weakfield_finish(); /* the weak slots' clearing, world running */
     /* Written with no lock held, as a blocked thread: stderr may be a
      * full pipe, and a stop must not wait for it. */
     if (tci_env_cfg.gcpacertrace || tci_env_cfg.gctrace) {

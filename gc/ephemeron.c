@@ -89,7 +89,7 @@ static size_t eph_buckets, eph_count;
 
 /* Doubles the filing table, moving what is filed; under eph_lock. -1
  * when out of memory. (The finalizers' registry grows the same way, in a
- * table of its own type: gc/finalizer.c's fin_grow_locked.) */
+ * table of its own type: TCI_ADDR_REHASH.) */
 static int eph_grow_locked(void)
 {
     tci_assert_held(&eph_lock);
@@ -97,13 +97,8 @@ static int eph_grow_locked(void)
     tc_ephemeron **t = calloc(n, sizeof *t);
     if (!t)
         return -1;
-    for (size_t b = 0; b < eph_buckets; b++)
-        for (tc_ephemeron *e = eph_table[b], *next; e; e = next) {
-            next = e->pending;
-            size_t h = tci_addr_hash(tci_atomic_load_relaxed(&e->key), n);
-            e->pending = t[h];
-            t[h] = e;
-        }
+#define EPH_KEY(e) tci_atomic_load_relaxed(&(e)->key)
+    TCI_ADDR_REHASH(tc_ephemeron, pending, EPH_KEY, eph_table, eph_buckets, t, n);
     free(eph_table);
     tci_atomic_add_full(&tci_stats_other_sys_bytes, (n - eph_buckets) * sizeof *t);
     eph_table = t;
@@ -215,6 +210,8 @@ static tc_ephemeron *unfile_key_locked(uintptr_t key)
 {
     tci_assert_held(&eph_lock);
     tc_ephemeron *taken = NULL;
+    if (!eph_buckets)
+        return NULL; /* no handle made yet: the key bit was set for a pair in the heap */
     tc_ephemeron **link = &eph_table[tci_addr_hash(key, eph_buckets)];
     while (*link) {
         tc_ephemeron *e = *link;
@@ -250,12 +247,18 @@ static uint64_t release_key_locked(tc_tracer *tr, uintptr_t key)
     return n;
 }
 
-void tci_ephemeron_key_marked(tc_tracer *tr, uintptr_t key)
+void tci_ephemeron_handles_key_marked(tc_tracer *tr, uintptr_t key)
 {
     tci_mutex_lock(&eph_lock); /* released below */
     uint64_t n = release_key_locked(tr, key);
     tci_mutex_unlock(&eph_lock);
     tci_special_count_eph_visits(n);
+}
+
+void tci_ephemeron_key_marked(tc_tracer *tr, uintptr_t key)
+{
+    tci_ephemeron_handles_key_marked(tr, key);
+    tci_weakfield_key_marked(tr, key); /* the pairs in heap objects filed under it */
 }
 
 /* The filing pass's look at e; under eph_lock. Returns 1 when it pushed
@@ -289,6 +292,7 @@ static int file_one_locked(tc_tracer *tr, tc_ephemeron *e)
         /* Marked meanwhile, by a marker that did not see the bit. */
         tci_atomic_sub_full(&s->eph_keys, 1);
         tci_special_count_eph_visits(release_key_locked(tr, k));
+        tci_weakfield_key_marked(tr, k); /* the bit is shared with them */
         return 1;
     }
     return 0;

@@ -76,6 +76,7 @@ static void abandon_mark(void)
         tci_cache_flush(self); /* windows out, the tracer's grey objects too */
     tci_mark_fork_abandon();
     tci_ephemeron_fork_unfile_all();
+    tci_weakfield_fork_abandon();
     tci_heap_for_each_span(clear_marks, NULL);
     tci_roots_fork_disarm();
     tci_atomic_store_relaxed(&tci_cycle_black_bytes, 0);

@@ -175,6 +175,34 @@ int tci_ephemeron_file_all(tc_tracer *tr);
  * alone): the values of the ephemerons filed under it are pushed onto tr.
  * Takes eph_lock (a leaf but for work_lock, which pushing takes). */
 void tci_ephemeron_key_marked(tc_tracer *tr, uintptr_t key);
+/* Its half for the handles alone (gc/weak_field.c's filer releases its own
+ * entries). */
+void tci_ephemeron_handles_key_marked(tc_tracer *tr, uintptr_t key);
+
+/* ---- weak_field.c: weak slots and ephemeron pairs in heap objects -------- */
+/* The mark scans precise objects this many bytes at a time (mark.c). */
+#define TCI_SCAN_CHUNK ((size_t)128 << 10)
+/* From mark.c's scan of holder obj (type t with weak slots, size bytes),
+ * the range [lo, hi) of it (lo: the chunk's start, or obj): records it for
+ * the clearing and pushes the values of its pairs whose keys are marked,
+ * filing the others by key. checking (checkmark's tracer): records and
+ * files nothing, checks the values of marked keys. */
+void tci_weakfield_scan(tc_tracer *tr, int checking, const struct tc_type *t, uintptr_t obj,
+                        size_t size, uintptr_t lo, uintptr_t hi);
+/* key was marked and its key bit cleared by the caller: the values filed
+ * under it are pushed onto tr. Takes file_lock when anything is filed. */
+void tci_weakfield_key_marked(tc_tracer *tr, uintptr_t key);
+/* In the mark's last stop, under world_lock: 1 when the mark recorded
+ * holders, whose clearing pass is then due (the phase to set is CLEAR). */
+int tci_weakfield_end_mark_stw(void);
+/* In the phase CLEAR: does what is left of the clearing pass, then sets
+ * the phase OFF; returns at once otherwise. Before any sweep of a span,
+ * any store into a holder, and by the collector right after the stop. */
+void tci_weakfield_finish(void);
+/* Whether p is in an object of a type with weak slots. */
+int tci_weakfield_holder(const void *p);
+/* The child of a fork that abandons a mark: nothing recorded or filed. */
+void tci_weakfield_fork_abandon(void);
 
 /* ---- special.c: what weak references, ephemerons, finalizers share ------- */
 /* From tci_roots_scan with the world stopped, or by the collector right

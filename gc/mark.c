@@ -278,7 +278,7 @@ TCI_NO_SANITIZE void tci_mark_range(tc_tracer *tr, uintptr_t lo, uintptr_t hi)
  * addresses) and scans the first, so no marker holds a 1 GB array alone,
  * and an assist, which scans until its budget is spent, is never handed a
  * whole 200,000-slot array (3 ms) at once. */
-#define SCAN_CHUNK ((size_t)128 << 10)
+#define SCAN_CHUNK TCI_SCAN_CHUNK
 
 /* The index of type t's first pointer offset at or past off (n_ptrs when
  * none): its offsets are sorted. */
@@ -358,6 +358,8 @@ static size_t scan_object(tc_tracer *tr, uintptr_t p)
             mark_ptr(tr, tci_uptr_load_acquire((const uintptr_t *)(base + t->offsets[i])));
     }
     tr->slots += slots;
+    if (__builtin_expect(t->n_wslots != 0, 0))
+        tci_weakfield_scan(tr, tr->check == TRACER_CHECK, t, obj, size, lo, hi);
     return hi - lo;
 }
 

@@ -139,35 +139,48 @@ int tci_special_check_object(const char *fn, void *p)
     return 0;
 }
 
-/* What a handle's slot names, by the rule of the essay ("Reading a
- * handle"): 0 for an object the last mark found dead whose span's sweeper
- * has not cleared the slot yet. The caller is attached and running: no
- * stop (and so no new mark, no new sweep generation) comes during it. */
-uintptr_t tci_special_handle_target(tci_atomic *slot)
+/* Whether object p (nonzero) is one the last mark found dead whose span's
+ * sweeper has not settled it yet, by the rule of the essay ("Reading a
+ * handle"). The caller is attached and running: no stop (and so no new
+ * mark, no new sweep generation) comes during it. When this says live, the
+ * caller reads its slot again: the object may have been marked for its
+ * finalizer by a sweeper that cleared the slot before. */
+static int found_dead(uintptr_t p)
 {
-    uintptr_t p = tci_atomic_load_acquire(slot);
-    if (!p)
-        return 0;
     tci_span *s = tci_span_of(p);
     int st = s ? tci_span_state(s) : TCI_SPAN_FREE;
     if (st != TCI_SPAN_SMALL && st != TCI_SPAN_LARGE)
-        return 0; /* its span was freed, so was it: the slot is cleared by now */
+        return 1; /* its span was freed, so was it: the slot is cleared by now */
     uintptr_t sg = tci_atomic_load_relaxed(&tci_sweep_gen);
-    if (tci_atomic_load_acquire(&s->specials_sg) != sg) {
-        /* Not settled: the mark bits are the last mark's (the sweeper
-         * settles before it clears one, and a bit seen cleared, with a
-         * release store, means settled: looked at again). */
-        uint32_t i = tci_span_index(s, p);
-        if (i / 64 >= TCI_BITMAP_WORDS)
-            return 0;
-        int marked = (int)((tci_atomic_load_acquire(&s->mark_bits[i / 64]) >> (i % 64)) & 1);
-        if (!marked && tci_atomic_load_acquire(&s->specials_sg) != sg)
-            return 0; /* the mark found it dead */
-    }
+    if (tci_atomic_load_acquire(&s->specials_sg) == sg)
+        return 0; /* settled: the slot says */
+    /* Not settled: the mark bits are the last mark's (the sweeper settles
+     * before it clears one, and a bit seen cleared, with a release store,
+     * means settled: looked at again). */
+    uint32_t i = tci_span_index(s, p);
+    if (i / 64 >= TCI_BITMAP_WORDS)
+        return 1;
+    int marked = (int)((tci_atomic_load_acquire(&s->mark_bits[i / 64]) >> (i % 64)) & 1);
+    return !marked && tci_atomic_load_acquire(&s->specials_sg) != sg;
+}
+
+uintptr_t tci_special_handle_target(tci_atomic *slot)
+{
+    uintptr_t p = tci_atomic_load_acquire(slot);
+    if (!p || found_dead(p))
+        return 0;
     /* Settled, or marked: by the mark (the slot holds p for this cycle),
      * or by its sweeper for the object's finalizer, which cleared the
      * slot before (its atomic OR releases that): read again. */
     return tci_atomic_load_acquire(slot);
+}
+
+uintptr_t tci_special_slot_target(const uintptr_t *slot)
+{
+    uintptr_t p = tci_uptr_load_acquire(slot);
+    if (!p || found_dead(p))
+        return 0;
+    return tci_uptr_load_acquire(slot); /* as tci_special_handle_target */
 }
 
 void *tci_special_read_handle(tci_atomic *slot)

@@ -3,7 +3,8 @@
  * registry the roots pass walks, and each kind's step of a span's
  * settling at sweep (the order of the steps is gc/special.c's).
  *
- * Internal to gc/special.c, gc/weak.c, gc/ephemeron.c and gc/finalizer.c;
+ * Internal to gc/special.c, gc/weak.c, gc/ephemeron.c, gc/finalizer.c and
+ * gc/weak_field.c;
  * the rest of the library goes through gc/gc.h's tci_special_ and
  * tci_ephemeron_ calls.
  */
@@ -43,6 +44,9 @@ int tci_special_check_object(const char *fn, void *p);
  * object the last mark found dead whose span's sweeper has not cleared
  * the slot yet. The caller is attached and running. */
 uintptr_t tci_special_handle_target(tci_atomic *slot);
+/* The same rule for a weak slot of a heap object (gc/weak_field.c), which
+ * the pass after a mark clears, before any span is swept. */
+uintptr_t tci_special_slot_target(const uintptr_t *slot);
 /* tci_special_handle_target, shaded during a mark: what a read returns. */
 void *tci_special_read_handle(tci_atomic *slot);
 

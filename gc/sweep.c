@@ -34,6 +34,9 @@ void tci_sweep_read_frees(uint64_t out[TCI_MAX_CLASSES], uint64_t *large_frees,
 
 int tci_sweep_span(tci_span *s, int keep)
 {
+    /* No object is freed while a weak slot in the heap may still name
+     * it: the clearing pass after a mark first (gc/weak_field.c). */
+    tci_weakfield_finish();
     uintptr_t sg = tci_atomic_load_relaxed(&tci_sweep_gen);
     uint64_t freed = 0, live = 0;
     size_t nwords = (s->nelems + 63) / 64;

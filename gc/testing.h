@@ -134,11 +134,25 @@ uint64_t tci_markers_parallel_cycles(void);
  * header's tc_barrier_enabled_ (one variable), written with every attached
  * thread stopped; an attached running thread reads it relaxed (see
  * barrier.c). */
-enum { TCI_PHASE_OFF = 0, TCI_PHASE_MARK = 1 };
+/* TCI_PHASE_CLEAR after a mark that found holders of weak slots, until
+ * their clearing pass is done (gc/weak_field.c): the barrier's flag stays
+ * up, so tc_store and tc_load_weak take their slow paths, but nothing is
+ * shaded and nothing allocated black. It alone ends with the world
+ * running (a release CAS to OFF). */
+enum { TCI_PHASE_OFF = 0, TCI_PHASE_MARK = 1, TCI_PHASE_CLEAR = 2 };
 static inline int tci_phase(void)
 {
     return tci_int_load_relaxed(&tc_barrier_enabled_);
 }
+
+/* ---- gc/weak_field.c ----------------------------------------------------- */
+/* The clearing passes' counts since tc_init: weak slots and pairs read,
+ * cleared, read while a stop was requested or held, the ns they took;
+ * pairs filed by key, and filed while a stop was requested or held. */
+typedef struct tci_weakfield_stats {
+    uint64_t pass_slots, pass_cleared, pass_stop_slots, pass_ns, filed, stop_filed;
+} tci_weakfield_stats;
+void tci_weakfield_counts(tci_weakfield_stats *out);
 
 /* ---- gc/sweep.c ---------------------------------------------------------- */
 /* The global sweep generation: 2 more at every mark termination. A span with

@@ -52,6 +52,26 @@ static TCI_NO_SANITIZE void for_each_slot(tci_span *s, const struct tc_type *t, 
             fn(arg, obj + e * t->size + t->offsets[i]);
 }
 
+/* Calls fn on the value slot of every ephemeron pair of precise object obj
+ * (type t, span s) whose key is marked or not in the heap: a value the
+ * mark had to trace (gc/weak_field.c). Weak slots and the other values are
+ * not edges the mark follows. */
+static TCI_NO_SANITIZE void for_each_kept_value(tci_span *s, const struct tc_type *t,
+                                                uintptr_t obj,
+                                                void (*fn)(void *arg, uintptr_t slot),
+                                                void *arg)
+{
+    size_t n = s->elemsize / t->size;
+    for (size_t e = 0; e < n; e++)
+        for (size_t i = 0; i < t->n_wslots; i++) {
+            const tci_wslot *w = &t->wslots[i];
+            uintptr_t base = obj + e * t->size;
+            uintptr_t k = *(const uintptr_t *)(base + w->off);
+            if (w->kind == TCI_WSLOT_KEY && k && tci_mark_is_marked(k))
+                fn(arg, base + w->partner);
+        }
+}
+
 static TCI_NO_SANITIZE void verify_slot(void *arg, uintptr_t slot)
 {
     check_ptr(arg, *(const uintptr_t *)slot, slot);
@@ -72,6 +92,8 @@ static TCI_NO_SANITIZE void check_object(vstate *v, tci_span *s, uintptr_t obj)
     if (t->trace)
         return; /* callbacks report through tc_trace, which marks: not checked here */
     for_each_slot(s, t, obj, verify_slot, v);
+    if (t->n_wslots)
+        for_each_kept_value(s, t, obj, verify_slot, v);
 }
 
 static void check_span(tci_span *s, void *arg)
@@ -128,6 +150,8 @@ void tci_verify_checkmark_object(tc_tracer *tr, uintptr_t obj)
     if (t && !t->trace) {
         tci_mark_check_from(tr, obj);
         for_each_slot(s, t, obj, checkmark_slot, tr);
+        if (t->n_wslots)
+            for_each_kept_value(s, t, obj, checkmark_slot, tr);
     } else {
         /* Conservative words and trace callbacks: through the marker's own
          * scan, with the checking tracer. */

@@ -89,8 +89,10 @@ int tc_heap_walk(void (*fn)(void *arg, void *obj, size_t size, const tc_type *ty
     }
     if (tci_cache_check_thread("tc_heap_walk") != 0)
         return -1; /* errno EPERM, reported */
-    /* Most of the last cycle's sweep, world running: the stop then has
-     * only what was left. */
+    /* The weak slots' clearing and most of the last cycle's sweep, world
+     * running: the stop then has only what was left, and the callback
+     * finds no weak slot naming an object found dead. */
+    tci_weakfield_finish();
     tci_sweep_all();
     walk_world(tci_thread_self(), fn, arg);
     return 0;

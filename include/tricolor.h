@@ -112,6 +112,22 @@ TC_API const tc_type *tc_type_new(const char *name, size_t size,
                            const size_t *ptr_offsets, size_t n_ptrs);
 TC_API const tc_type *tc_type_new_traced(const char *name, size_t size,
                                   tc_trace_fn trace);
+/* tc_type_new_weak: a fixed layout like tc_type_new's, with weak slots
+ * and ephemeron pairs beside the strong pointer slots (docs/api.md "Weak
+ * and ephemeron fields"). A weak slot does not keep what it points to: once
+ * a mark finds that object dead, the slot reads NULL. `ephemeron_pairs`
+ * holds 2 * n_pairs offsets, a key's then its value's for each pair: the
+ * value is kept only while the key is kept by some other path, and once
+ * the key is found dead both read NULL. Every offset is aligned to a
+ * pointer and inside the object; no slot may have two roles. An array of
+ * such a type (tc_alloc_array) is a table. Stores into any slot go through
+ * tc_store (tc_store_range, tc_fill_range); reads of weak and pair slots
+ * through tc_load_weak. NULL with errno = EINVAL (and a message) on a bad
+ * layout. */
+TC_API const tc_type *tc_type_new_weak(const char *name, size_t size,
+                                const size_t *ptr_offsets, size_t n_ptrs,
+                                const size_t *weak_offsets, size_t n_weak,
+                                const size_t *ephemeron_pairs, size_t n_pairs);
 TC_API const char *tc_type_name(const tc_type *t);
 TC_API size_t tc_type_size(const tc_type *t);
 
@@ -158,6 +174,11 @@ TC_API void *tc_object_base(const void *p);
  * that loads the pointer sees the object it points to set up. */
 extern TC_API volatile int tc_barrier_enabled_; /* internal: the barrier's flag */
 TC_API void tc_store_slow_(void *obj, void **slot, void *value);
+#if defined(TC_CHECK_STORES) && TC_CHECK_STORES
+#define TC_LOAD_CHECKED_ 1
+#else
+#define TC_LOAD_CHECKED_ 0
+#endif
 
 static inline void tc_store(void *obj, void *slot, void *value)
 {
@@ -165,13 +186,38 @@ static inline void tc_store(void *obj, void *slot, void *value)
         tc_store_slow_(obj, (void **)slot, value);
         return;
     }
-    /* No marker runs now (the flag changes only while every attached
-     * thread is stopped, and tc_store never stops): a plain store. */
+    /* No marker runs now (the flag goes up only while every attached
+     * thread is stopped, and tc_store never stops; it may come down
+     * meanwhile, which asks nothing of a store): a plain store. */
     __atomic_store_n((void **)slot, value, __ATOMIC_RELAXED);
 }
 
 #define TC_STORE(obj, field, value) \
     tc_store((obj), (void *)&(obj)->field, (void *)(value))
+
+/* The read of a weak slot, or of either slot of an ephemeron pair, of heap
+ * object `obj` (a tc_type_new_weak type's, or an array of one): what the
+ * slot holds, or NULL once the collector has found that object dead (for a
+ * pair's value, once it has found the key dead), from the end of the mark
+ * that finds it so, before the slot is cleared. While a mark runs, the
+ * object returned is shaded, as tc_store shades, so that it stays alive
+ * once the program holds it. From an attached thread outside a blocking
+ * region. Idle, one load of the phase flag (acquire: free on x86) and one
+ * of the slot; a program built with -DTC_CHECK_STORES=1 takes the checking
+ * path every time, which sets errno = EINVAL and returns NULL (with a
+ * message) for a slot that is not one of obj's weak or pair slots. */
+TC_API void *tc_load_weak_slow_(const void *obj, void *const *slot);
+
+static inline void *tc_load_weak(const void *obj, void *const *slot)
+{
+    if (__builtin_expect(__atomic_load_n(&tc_barrier_enabled_, __ATOMIC_ACQUIRE) |
+                             TC_LOAD_CHECKED_, 0))
+        return tc_load_weak_slow_(obj, slot);
+    /* No mark runs and none has dead objects left in weak slots: the slot
+     * holds NULL or a live object (the acquire above orders this load
+     * after the clearing of the slots that the phase's end published). */
+    return __atomic_load_n((void *const *)slot, __ATOMIC_RELAXED);
+}
 
 /* Bulk stores (docs/api.md): tc_store_range is memmove of `nslots`
  * pointer-sized words from `src` to `dst` (overlap allowed), every word

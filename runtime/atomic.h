@@ -141,6 +141,16 @@ static inline void tci_int_store_release(volatile int *p, int x)
 {
     __atomic_store_n(p, x, __ATOMIC_RELEASE);
 }
+static inline int tci_int_load_acquire(const volatile int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+/* Returns nonzero when *p was `old` and is now `new_` (release on success,
+ * so what the caller wrote before is seen by an acquire load of new_). */
+static inline int tci_int_cas_release(volatile int *p, int old, int new_)
+{
+    return __atomic_compare_exchange_n(p, &old, new_, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
 static inline uintptr_t tci_uptr_load_relaxed(const uintptr_t *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);

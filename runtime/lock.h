@@ -37,8 +37,11 @@ typedef enum tci_lock_rank {
     TCI_RANK_PACER,     /* gc/control.c: the pacer's and the CPU limiter's state */
     TCI_RANK_ROOTS,     /* gc/roots.c: root ranges and callbacks (callbacks run under it) */
     TCI_RANK_POOL,      /* pool/pool.c: the pools' registry (its root callback takes it) */
+    TCI_RANK_WCLEAR,    /* gc/weak_field.c: the weak fields' clearing pass after a mark */
     TCI_RANK_SPECIAL,   /* gc/special.c (weak.c, finalizer.c): weak and finalizer records, queue */
     TCI_RANK_EPH,       /* gc/ephemeron.c: the ephemerons' list and filing table */
+    TCI_RANK_WFILE,     /* gc/weak_field.c: the pairs filed by key in a mark */
+    TCI_RANK_WREC,      /* gc/weak_field.c: the blocks of the holders' records */
     TCI_RANK_STRAY,     /* gc/barrier.c: the tracer shared by stores from threads not attached */
     TCI_RANK_TYPES,     /* gc/type.c: the type table */
     TCI_RANK_PROFILE,   /* observe/profile.c: the heap profile's buckets */
