@@ -4,7 +4,8 @@
  * the forking process then each allocate 100 MiB, collect, check the list
  * and what they allocated, and the forking process checks that the
  * grandchild exited 0. Scenarios: after cycles, while another attached
- * thread allocates, while a mark is held open at the mark gate, with the
+ * thread allocates, while a mark is held open at the mark gate, with a
+ * weak table in a held mark and before its clearing pass, with the
  * library's threads all running, and fork followed by exec. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,6 +52,8 @@ typedef struct node {
 /* The list's head, and a few objects the work keeps: a small root range
  * (scanned in the stops). */
 static void *roots[1 + KEEP];
+/* The weak table's root range: the table, the keep array (build_weak). */
+static void *wroots[2];
 
 static uint64_t check_of(uint64_t id)
 {
@@ -162,6 +165,7 @@ static void setup(void)
 {
     CHECK(tc_init() == 0);
     CHECK(tc_root_add(roots, sizeof roots) == 0);
+    CHECK(tc_root_add(wroots, sizeof wroots) == 0);
     build_list();
     for (int i = 0; i < 3; i++)
         tc_collect();
@@ -275,6 +279,125 @@ static void test_fork_while_mark_held(void **state)
     scenario(mark_held, verify_env);
 }
 
+/* A weak table of WEAK_N entries (keys are list-like nodes with their
+ * index as id), the even keys kept by wkeep, the odd ones by nothing;
+ * wroots is a root range of its own. */
+#define WEAK_N 10000
+
+static uintptr_t build_weak_fresh(uintptr_t a, uintptr_t b, uintptr_t c)
+{
+    (void)a, (void)b, (void)c;
+    static const size_t weak[1] = {0};
+    const tc_type *t = tc_type_new_weak("fork.weak", sizeof(void *), NULL, 0, weak, 1, NULL, 0);
+    CHECK(t != NULL);
+    void **table = tc_alloc_array(t, WEAK_N);
+    void **keep = tc_alloc_conservative(WEAK_N / 2 * sizeof(void *));
+    CHECK(table && keep);
+    tc_store(NULL, &wroots[0], table);
+    tc_store(NULL, &wroots[1], keep);
+    for (uint64_t i = 0; i < WEAK_N; i++) {
+        node *n = tc_alloc_conservative(sizeof *n);
+        CHECK(n != NULL);
+        n->id = i;
+        n->check = check_of(i);
+        tc_store(table, &table[i], n);
+        if (i % 2 == 0)
+            tc_store(keep, &keep[i / 2], n);
+    }
+    return 0;
+}
+
+/* On a thread of its own (test_fresh_call), so that no word of the keys
+ * stays on this stack for the conservative scan to keep. */
+static void build_weak(void)
+{
+    test_fresh_call(build_weak_fresh, 0, 0, 0);
+    test_clear_stack();
+}
+
+/* Every even key the node built, every odd one NULL (a cycle since the
+ * table was built found them dead); with `raw`, the odd slots cleared
+ * too (the pass is done). */
+static void check_weak(int raw)
+{
+    void **table = wroots[0], **keep = wroots[1];
+    for (uint64_t i = 0; i < WEAK_N; i++) {
+        node *n = tc_load_weak(table, &table[i]);
+        if (i % 2 == 0) {
+            CHECK(n == keep[i / 2] && n->id == i && n->check == check_of(i));
+        } else {
+            CHECK(n == NULL);
+            CHECK(!raw || table[i] == NULL);
+        }
+    }
+}
+
+/* The fork comes while a mark that scans a weak table is held (the
+ * grandchild abandons it: nothing recorded or filed stays), and, in the
+ * second scenario, after such a mark, before its clearing pass (the
+ * grandchild finishes the pass in its first sweep). Both processes then
+ * work and check the table. */
+static void weak_grandchild(int pass_due)
+{
+    CHECK(tc_thread_is_attached());
+    /* The abandoned mark's phase is OFF in the child (gc/fork.c). */
+    CHECK(tci_phase() == (pass_due ? TCI_PHASE_CLEAR : TCI_PHASE_OFF));
+    if (pass_due)
+        check_weak(0); /* by the mark bits: the slots are not cleared yet */
+    check_list();
+    work();
+    CHECK(tci_phase() == TCI_PHASE_OFF);
+    check_weak(1);
+    _exit(0);
+}
+
+static void weak_mark_held(void)
+{
+    setup();
+    build_weak();
+    /* Held after the first drain: the table is scanned, recorded. */
+    tci_gate_hold_filed(1);
+    uint64_t want = tci_gate_start_cycle();
+    tci_gate_wait_filed_held();
+    CHECK(tci_phase() == TCI_PHASE_MARK);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        weak_grandchild(0);
+    tci_gate_hold_filed(0);
+    tci_gate_wait_cycle(want);
+    work();
+    check_weak(1);
+    wait_grandchild(pid);
+}
+
+static void weak_pass_due(void)
+{
+    setup();
+    build_weak();
+    tci_gate_hold_sweep(1);
+    uint64_t want = tci_gate_start_cycle();
+    tci_gate_wait_sweep_held();
+    CHECK(tci_phase() == TCI_PHASE_CLEAR);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        weak_grandchild(1);
+    check_weak(0);
+    tci_gate_hold_sweep(0);
+    tci_gate_wait_cycle(want);
+    work();
+    check_weak(1);
+    wait_grandchild(pid);
+}
+
+static void test_fork_with_weak_fields(void **state)
+{
+    (void)state;
+    scenario(weak_mark_held, verify_env);
+    scenario(weak_pass_due, verify_env);
+}
+
 /* The library's threads of the parent (collector, helpers, scavenger,
  * event worker, finalizer thread), all running at the fork, start again
  * in the child: its cycles run, its events arrive, its finalizers run on
@@ -384,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_fork_after_cycles),
         cmocka_unit_test(test_fork_while_another_thread_allocates),
         cmocka_unit_test(test_fork_while_mark_held),
+        cmocka_unit_test(test_fork_with_weak_fields),
         cmocka_unit_test(test_fork_restarts_library_threads),
         cmocka_unit_test(test_fork_then_exec),
     };
