@@ -12,6 +12,8 @@
 #                                           statistics cost (bench/observebench.c)
 #   make bench-range [RANGE_ROUNDS=201]      tc_store_range against memmove, 1 MiB,
 #                                           no mark running (bench/rangebench.c)
+#   make bench-weak [WEAK_ROUNDS=51]         tc_load_weak and tc_weak_get against a plain
+#                                           load, 1,000,000 references (bench/weakbench.c)
 #   make bench-scale [ROUNDS=3]             stops and marks against size,
 #                                           tricolor and Go (bench/scale.sh)
 #   make bench-scale-quick                  the same at tiny sizes, once: every
@@ -80,11 +82,11 @@ BENCH_UTIL_OBJ := $(BENCH_DIR)/obj/bench_util.o $(BENCH_DIR)/obj/svg.o
 BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
 .PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer bench-pool \
-	bench-observe bench-range bench-scale bench-scale-quick \
+	bench-observe bench-range bench-weak bench-scale bench-scale-quick \
 	run run-report
 
 bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_DIR)/tcpool $(BENCH_DIR)/tcobserve \
-	$(BENCH_DIR)/tcrange $(BENCH_DIR)/tcscale $(BENCH_PEER_BIN)
+	$(BENCH_DIR)/tcrange $(BENCH_DIR)/tcweak $(BENCH_DIR)/tcscale $(BENCH_PEER_BIN)
 
 # backends.h lists a program's backends for gbench.cc (one directory per
 # program, since the file name is fixed).
@@ -148,6 +150,9 @@ $(BENCH_DIR)/tcobserve: bench/observebench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
 $(BENCH_DIR)/tcrange: bench/rangebench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
+	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
+
+$(BENCH_DIR)/tcweak: bench/weakbench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
 $(BENCH_DIR)/tcreport: $(BENCH_DIR)/obj/report.o $(BENCH_UTIL_OBJ) \
@@ -217,6 +222,14 @@ RANGE_ROUNDS ?= 201
 bench-range: deps
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcrange
 	$(BENCH_DIR)/tcrange --rounds $(RANGE_ROUNDS)
+
+# A weak read three ways, no collection running: a plain load, a weak field
+# of a heap table (tc_load_weak), a handle (tc_weak_get); interleaved
+# rounds (bench/weakbench.c).
+WEAK_ROUNDS ?= 51
+bench-weak: deps
+	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcweak
+	$(BENCH_DIR)/tcweak --rounds $(WEAK_ROUNDS)
 
 # The idle barrier's cost in instructions (cachegrind), which noise cannot
 # blur: see tools/barrier-cost.sh.
