@@ -1,0 +1,31 @@
+;; quasiquote.scm: quasiquote, unquote, unquote-splicing, nested levels and
+;; vectors. Nested quasiquote forms are written in their long form, as
+;; GNU Guile writes them: (quasiquote x), (unquote x), (unquote-splicing x).
+
+(define (show label v) (display label) (display ": ") (write v) (newline))
+
+(define x 5)
+(define l '(a b c))
+(show "plain" `(1 2 3))
+(show "unquote" `(x ,x))
+(show "splice" `(1 ,@l 2))
+(show "splice at end" `(1 ,@l))
+(show "splice alone" `(,@l))
+(show "splice empty" `(1 ,@'() 2))
+(show "dotted" `(1 . ,x))
+(show "dotted splice" `(,@l . tail))
+(show "expressions" `(,(+ 1 2) ,(map (lambda (i) (* i i)) '(1 2 3)) ,@(map (lambda (i) (+ i 1)) '(1 2 3))))
+(show "nested lists" `((a ,x) (b (c ,@l))))
+(show "vector" `#(1 ,x ,@l))
+(show "vector in list" `(v #(,x ,(* x 2))))
+(show "symbol only" `x)
+(show "number only" `,x)
+(show "quote inside" `(quote ,x))
+(show "nested level 2" `(a `(b ,(c ,x))))
+(show "nested keep inner" `(a `(b ,x)))
+(show "nested splice" `(1 `(2 ,(3 ,@l))))
+(show "double unquote" `(1 `(2 ,,x)))
+(define (make-adder-form n) `(lambda (y) (+ y ,n)))
+(show "code template" (make-adder-form 7))
+(show "multiple splices" `(,@l ,@l ,@l))
+(show "let in quasiquote" `(,(let ((y 3)) (* y y)) end))

@@ -1,0 +1,53 @@
+;; strings.scm: strings and characters, with Unicode (λ, é, 😀, CJK) read
+;; from UTF-8 source and written back as UTF-8: lengths and indices count
+;; code points, not bytes.
+
+(define (show label v) (display label) (display ": ") (write v) (newline))
+
+(define s "héllo λ wörld 😀")
+(show "string" s)
+(display s) (newline)
+(show "length" (string-length s))
+(show "string-ref" (list (string-ref s 0) (string-ref s 1) (string-ref s 6) (string-ref s 14)))
+(show "char->integer" (map char->integer (list #\a #\é #\λ #\😀 #\space #\newline)))
+(show "integer->char" (list (integer->char 955) (integer->char 233) (integer->char 128512) (integer->char 26085) (integer->char 65)))
+(show "upcase" (map char-upcase (list #\a #\z #\é #\λ #\1 #\A)))
+(show "downcase" (map char-downcase (list #\A #\Z #\É #\Λ #\1 #\a)))
+(show "substring" (list (substring s 0 5) (substring s 6 7) (substring s 14 15) (substring s 3 3)))
+(show "string-append" (list (string-append) (string-append "a") (string-append "λ" "é" "😀" "") (string-length (string-append s s))))
+(show "string=?" (list (string=? "λ" "λ") (string=? "a" "b") (string=? "" "")))
+(show "string<?" (list (string<? "abc" "abd") (string<? "ab" "abc") (string<? "b" "a") (string<? "a" "a") (string<? "z" "é") (string<? "é" "λ")))
+(show "string->list" (string->list "aé😀"))
+(show "list->string" (list->string (list #\λ #\x #\😀)))
+(show "string" (string #\a #\é #\λ))
+(show "make-string" (list (make-string 3 #\λ) (make-string 0 #\a) (string-length (make-string 5 #\😀))))
+(define m (make-string 4 #\-))
+(string-set! m 0 #\λ)
+(string-set! m 3 #\😀)
+(string-set! m 1 #\a)
+(show "string-set!" m)
+(define c (string-copy m))
+(string-set! c 2 #\é)
+(show "string-copy is fresh" (list m c (eq? m c) (equal? m c)))
+(show "string->symbol / back" (list (string->symbol "λx") (symbol->string 'héllo)))
+(show "equal? / eq?" (list (equal? "λé" (string #\λ #\é)) (equal? "a" "b")))
+(show "chars written" (list #\a #\A #\0 #\λ #\é #\😀 #\space #\newline))
+(show "escapes" "tab\there \"quote\" back\\slash new\nline")
+(display "tab\there \"quote\" back\\slash") (newline)
+(show "char comparisons" (list (char=? #\λ #\λ) (char<? #\a #\b) (char<? #\z #\λ) (char=? #\a #\A)))
+(show "char predicates via eqv?" (list (eqv? #\é (integer->char 233)) (eqv? (string-ref "😀" 0) #\😀)))
+
+;; Building strings: many appends and a reverse.
+(define (string-reverse str) (list->string (reverse (string->list str))))
+(show "reverse" (string-reverse s))
+(define (repeat str n) (let loop ((i 0) (acc "")) (if (= i n) acc (loop (+ i 1) (string-append acc str)))))
+(define r (repeat "λé😀" 1000))
+(show "repeat length" (string-length r))
+(show "repeat tail" (substring r (- (string-length r) 6) (string-length r)))
+(collect-garbage)
+(show "count λ"
+      (let loop ((i 0) (n 0))
+        (if (= i (string-length r)) n
+            (loop (+ i 1) (if (char=? (string-ref r i) #\λ) (+ n 1) n)))))
+(show "CJK" (list "日本語" (string-length "日本語") (string-ref "日本語" 2)))
+(show "number<->string" (list (number->string 42) (string->number "λ")))
