@@ -67,5 +67,5 @@
         (let loop ((n 0))
           (let ((c (read-char p)))
             (cond ((eof-object? c) n)
-                  ((char=? c #\newline) (loop (+ n 1)))
+                  ((eqv? c #\newline) (loop (+ n 1)))
                   (else (loop n)))))))
