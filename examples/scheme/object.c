@@ -40,6 +40,7 @@ static const char *const kind_names[SC_KINDS] = {
     [SC_CODE] = "code", [SC_FRAME] = "frame", [SC_RECORD] = "record",
     [SC_RECTYPE] = "record type", [SC_HASHTABLE] = "hash table", [SC_PORT] = "port",
     [SC_VALUES] = "values", [SC_BOX] = "box", [SC_THREAD] = "thread", [SC_MUTEX] = "mutex",
+    [SC_INT64] = "integer",
 };
 
 void sc_check_kind(const char *who, sc_val v, int kind)
@@ -425,7 +426,11 @@ void sc_symbols_init(void)
 
 int sc_eqv(sc_val a, sc_val b)
 {
-    return a == b; /* fixnums, characters and immediates are unique words */
+    /* Fixnums, characters and immediates are unique words; a boxed
+     * integer is eqv? to one of the same value. */
+    if (a == b)
+        return 1;
+    return sc_is(a, SC_INT64) && sc_is(b, SC_INT64) && sc_integer_value(a) == sc_integer_value(b);
 }
 
 int sc_equal(sc_val a, sc_val b)
@@ -443,6 +448,8 @@ int sc_equal(sc_val a, sc_val b)
         if (!sc_is_obj(a) || !sc_is_obj(b) || sc_kind(a) != sc_kind(b) || sc_len(a) != sc_len(b))
             return 0;
         switch (sc_kind(a)) {
+        case SC_INT64:
+            return sc_integer_value(a) == sc_integer_value(b);
         case SC_STRING:
             return memcmp(sc_string_chars(a), sc_string_chars(b), sc_len(a) * 4) == 0;
         case SC_BYTEVECTOR:
@@ -468,6 +475,8 @@ static uint64_t mix(uint64_t x)
 
 uint64_t sc_hash_eqv(sc_val v)
 {
+    if (sc_is(v, SC_INT64))
+        return mix((uint64_t)sc_integer_value(v));
     return mix((uint64_t)v); /* addresses are stable: the collector moves nothing */
 }
 

@@ -88,6 +88,7 @@ enum sc_kind {
     SC_BOX,        /* hdr, value: a mutable cell */
     SC_THREAD,     /* see the threads' file */
     SC_MUTEX,
+    SC_INT64,      /* atomic: hdr, then an int64_t beyond the fixnums' range */
     SC_KINDS
 };
 
@@ -107,6 +108,20 @@ static inline int sc_is(sc_val v, int kind) { return sc_is_obj(v) && sc_kind(v) 
 /* Stores into a pair. */
 #define SC_SET_CAR(p, x) tc_store(sc_pair_of(p), &sc_pair_of(p)->car, (void *)(x))
 #define SC_SET_CDR(p, x) tc_store(sc_pair_of(p), &sc_pair_of(p)->cdr, (void *)(x))
+
+/* Exact integers: 64 bits, a fixnum when it fits 63, else an SC_INT64
+ * box; arithmetic past 64 bits is an error (numbers.c). */
+static inline int sc_is_integer(sc_val v) { return sc_is_fixnum(v) || sc_is(v, SC_INT64); }
+static inline int64_t sc_integer_value(sc_val v)
+{
+    return sc_is_fixnum(v) ? sc_fixnum_value(v) : *(const int64_t *)(sc_obj(v) + 1);
+}
+/* n as a value (allocates a box beyond the fixnums). */
+sc_val sc_integer(int64_t n);
+/* n as a value, or an error naming who when it does not fit 64 bits. */
+sc_val sc_integer_checked(const char *who, __int128 n);
+/* An error naming who unless v is an exact integer. */
+int64_t sc_check_integer(const char *who, sc_val v);
 
 /* Strings: code points after the header (UTF-32: string-ref is O(1)). */
 static inline uint32_t *sc_string_chars(sc_val s) { return (uint32_t *)(sc_obj(s) + 1); }
@@ -229,6 +244,10 @@ sc_val sc_port_peek_char(sc_val port);
 void sc_port_write_utf8(sc_val port, const char *s, size_t n);
 void sc_port_write_char(sc_val port, uint32_t cp);
 void sc_port_flush(sc_val port);
+/* The current ports back to stdin/stdout (the VM calls it when an error
+ * unwinds to the top level); every open output port flushed (at exit). */
+void sc_ports_reset_current(void);
+void sc_ports_flush_all(void);
 /* The line number (from 1) of an input port's next character. */
 long sc_port_line(sc_val port);
 
@@ -243,6 +262,12 @@ sc_val sc_run_thunk(sc_val thunk);
 /* Reads and evaluates every datum of a file or port; 0, or -1 after an
  * error (reported on stderr). */
 int sc_load_port(sc_val port, const char *file);
+/* Compiles and runs datum x (the REPL's): 0 with *result, or -1 after the
+ * error was reported. */
+int sc_eval_protected(sc_val x, long line, sc_val *result);
+/* Runs fn(arg) with errors unwinding to here: 0, or -1 after the error
+ * was reported on stderr. */
+int sc_run_protected(void (*fn)(void *), void *arg);
 /* The calling thread's VM: made by sc_vm_attach on a thread attached to
  * tricolor; sc_vm_detach frees it. */
 void sc_vm_attach(void);

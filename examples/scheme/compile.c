@@ -1,0 +1,834 @@
+/* compile.c: from s-expressions to the VM's instructions (vm.h).
+ *
+ * Each lambda becomes an SC_CODE object: its instructions, its constants
+ * (a heap vector: literals, global symbols, inner lambdas' codes) and its
+ * frame's size. Variables are resolved here to (depth, slot): every
+ * variable a lambda binds (its parameters, its internal definitions, every
+ * let, letrec, do and let-values inside it) gets a slot of its one frame,
+ * allocated by each call; a let inside a lambda costs no frame of its own
+ * (a let is never evaluated twice in one call: loops are calls). The
+ * derived forms are rewritten into the core ones (quote if define set!
+ * lambda begin let letrec* let-values) before they are compiled.
+ *
+ * What the compiler holds while it works: the datum (the caller's), the
+ * constants (a heap vector in the emitter, on this C stack: scanned), and
+ * the variables' symbols (in malloc'd scopes, not scanned: each is also in
+ * the datum being compiled, which the caller holds).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm.h"
+
+/* ---- Symbols the compiler knows ----------------------------------------------------- */
+
+static sc_val s_quote, s_quasiquote, s_unquote, s_unquote_splicing, s_if, s_define, s_set,
+    s_lambda, s_begin, s_let, s_letstar, s_letrec, s_letrecstar, s_let_values,
+    s_letstar_values, s_do, s_cond, s_case, s_and, s_or, s_when, s_unless, s_else, s_arrow,
+    s_define_record_type, s_cons, s_append, s_list_to_vector, s_memv, s_list, s_make_rectype,
+    s_record, s_record_p, s_record_ref, s_record_set, s_dot3;
+
+static struct {
+    sc_val *sym;
+    const char *name;
+} known[] = {
+    {&s_quote, "quote"}, {&s_quasiquote, "quasiquote"}, {&s_unquote, "unquote"},
+    {&s_unquote_splicing, "unquote-splicing"}, {&s_if, "if"}, {&s_define, "define"},
+    {&s_set, "set!"}, {&s_lambda, "lambda"}, {&s_begin, "begin"}, {&s_let, "let"},
+    {&s_letstar, "let*"}, {&s_letrec, "letrec"}, {&s_letrecstar, "letrec*"},
+    {&s_let_values, "let-values"}, {&s_letstar_values, "let*-values"}, {&s_do, "do"},
+    {&s_cond, "cond"}, {&s_case, "case"}, {&s_and, "and"}, {&s_or, "or"}, {&s_when, "when"},
+    {&s_unless, "unless"}, {&s_else, "else"}, {&s_arrow, "=>"},
+    {&s_define_record_type, "define-record-type"}, {&s_cons, "%cons"},
+    {&s_append, "%append"}, {&s_list_to_vector, "%list->vector"}, {&s_memv, "%memv"},
+    {&s_list, "%list"}, {&s_make_rectype, "%make-record-type"}, {&s_record, "%record"},
+    {&s_record_p, "%record?"}, {&s_record_ref, "%record-ref"},
+    {&s_record_set, "%record-set!"}, {&s_dot3, "..."},
+};
+
+/* The compiler's symbols live as long as the program: a root range. */
+static sc_val known_roots[sizeof known / sizeof known[0]];
+
+void sc_compile_init(void)
+{
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        known_roots[i] = *known[i].sym = sc_intern(known[i].name);
+    if (tc_root_add(known_roots, sizeof known_roots) != 0)
+        sc_error(SC_DEFAULT, "cannot register the compiler's roots");
+}
+
+sc_val sc_gensym(const char *base)
+{
+    static unsigned long counter; /* only the name's uniqueness for printing depends on it */
+    char buf[64];
+    snprintf(buf, sizeof buf, " %s%lu", base, __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    sc_val s = sc_alloc_slots(SC_SYMBOL, SC_SYM_SLOTS);
+    sc_val name = sc_string_from_c(buf);
+    size_t n = strlen(buf);
+    sc_val u = sc_alloc_atomic(SC_BYTEVECTOR, n + 1, n + 1);
+    memcpy(sc_bytes(u), buf, n + 1);
+    SC_SET(s, SC_SYM_NAME, name);
+    SC_SLOT(s, SC_SYM_VALUE) = SC_UNBOUND;
+    SC_SLOT(s, SC_SYM_FLAGS) = sc_fixnum(0);
+    SC_SET(s, SC_SYM_UTF8, u);
+    return s;
+}
+
+/* ---- List helpers ---------------------------------------------------------------------- */
+
+#define L1(a) sc_cons((a), SC_NIL)
+#define L2(a, b) sc_cons((a), L1(b))
+#define L3(a, b, c) sc_cons((a), L2((b), (c)))
+#define L4(a, b, c, d) sc_cons((a), L3((b), (c), (d)))
+
+static sc_val cadr(sc_val x) { return sc_car(sc_cdr(x)); }
+static sc_val cddr(sc_val x) { return sc_cdr(sc_cdr(x)); }
+
+static _Noreturn void bad_syntax(sc_val x, const char *what)
+{
+    sc_error(x, "bad syntax (%s):", what);
+}
+
+/* The elements of proper list x, at least min of them, or a syntax error. */
+static size_t check_list(sc_val x, size_t min, const char *what)
+{
+    size_t n = sc_list_length(x);
+    if (n == SIZE_MAX || n < min)
+        bad_syntax(x, what);
+    return n;
+}
+
+/* ---- Scopes and the emitter ----------------------------------------------------------- */
+
+typedef struct var {
+    sc_val sym;
+    int slot;
+} var;
+
+typedef struct scope {
+    struct scope *parent;
+    var *vars;
+    int nvars, capvars;
+    int nslots;   /* the frame's size so far */
+    int toplevel; /* a top-level form's thunk: define makes globals */
+} scope;
+
+typedef struct emitter {
+    uint32_t *code;
+    size_t n, cap;
+    sc_val consts; /* an SC_VECTOR, grown by copying; slots 1..nconsts used */
+    size_t nconsts;
+    scope *sc;
+    sc_val file; /* a symbol or #f */
+    long line;
+} emitter;
+
+static void emit(emitter *e, uint32_t w)
+{
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 64;
+        e->code = realloc(e->code, e->cap * sizeof *e->code);
+        if (!e->code)
+            sc_error(SC_DEFAULT, "out of memory compiling");
+    }
+    e->code[e->n++] = w;
+}
+
+static size_t here(const emitter *e) { return e->n; }
+
+static void patch(emitter *e, size_t at, size_t target)
+{
+    e->code[at] = sc_ins(sc_ins_op(e->code[at]), (uint32_t)target);
+}
+
+static uint32_t const_index(emitter *e, sc_val v)
+{
+    for (size_t i = 1; i <= e->nconsts; i++)
+        if (SC_SLOT(e->consts, i) == v)
+            return (uint32_t)(i - 1);
+    if (!e->consts || e->nconsts == sc_len(e->consts)) {
+        sc_val bigger = sc_make_vector(e->nconsts ? e->nconsts * 2 : 8, SC_FALSE);
+        if (e->consts)
+            tc_store_range((void *)bigger, &SC_SLOT(bigger, 1), &SC_SLOT(e->consts, 1), e->nconsts);
+        e->consts = bigger;
+    }
+    SC_SET(e->consts, ++e->nconsts, v);
+    return (uint32_t)(e->nconsts - 1);
+}
+
+static void emit_const(emitter *e, sc_val v)
+{
+    if (sc_is_fixnum(v) && sc_fixnum_value(v) >= -(1 << 23) && sc_fixnum_value(v) < (1 << 23))
+        emit(e, sc_ins(OP_FIXNUM, (uint32_t)sc_fixnum_value(v) & 0xffffff));
+    else if (v == SC_FALSE || v == SC_TRUE || v == SC_NIL || v == SC_UNSPEC)
+        emit(e, sc_ins(OP_IMM, (uint32_t)v));
+    else
+        emit(e, sc_ins(OP_CONST, const_index(e, v)));
+}
+
+static int add_var(scope *s, sc_val sym)
+{
+    if (s->nvars == s->capvars) {
+        s->capvars = s->capvars ? s->capvars * 2 : 16;
+        s->vars = realloc(s->vars, (size_t)s->capvars * sizeof *s->vars);
+        if (!s->vars)
+            sc_error(SC_DEFAULT, "out of memory compiling");
+    }
+    int slot = s->nslots++;
+    s->vars[s->nvars++] = (var){ sym, slot };
+    return slot;
+}
+
+/* Where sym is bound: 1 with *depth and *slot for a local, 0 for a global. */
+static int lookup(const scope *s, sc_val sym, int *depth, int *slot)
+{
+    for (int d = 0; s; s = s->parent, d++)
+        for (int i = s->nvars - 1; i >= 0; i--)
+            if (s->vars[i].sym == sym) {
+                *depth = d;
+                *slot = s->vars[i].slot;
+                return 1;
+            }
+    return 0;
+}
+
+static int is_local(const scope *s, sc_val sym)
+{
+    int d, i;
+    return lookup(s, sym, &d, &i);
+}
+
+static void emit_ref(emitter *e, sc_val sym)
+{
+    int d, slot;
+    if (!lookup(e->sc, sym, &d, &slot)) {
+        emit(e, sc_ins(OP_GREF, const_index(e, sym)));
+    } else if (d == 0) {
+        emit(e, sc_ins(OP_LREF0, (uint32_t)slot));
+    } else {
+        emit(e, sc_ins(OP_LREF, (uint32_t)d));
+        emit(e, (uint32_t)slot);
+    }
+}
+
+static void mark_user_set(sc_val sym)
+{
+    int64_t f = sc_fixnum_value(SC_SLOT(sym, SC_SYM_FLAGS));
+    if (!(f & SC_SYMF_USER_SET))
+        SC_SET(sym, SC_SYM_FLAGS, sc_fixnum(f | SC_SYMF_USER_SET));
+}
+
+/* Pops the top of the stack into sym's binding. */
+static void emit_set(emitter *e, sc_val sym, int define)
+{
+    int d, slot;
+    if (!lookup(e->sc, sym, &d, &slot)) {
+        mark_user_set(sym);
+        emit(e, sc_ins(define ? OP_GDEF : OP_GSET, const_index(e, sym)));
+    } else if (d == 0) {
+        emit(e, sc_ins(OP_LSET0, (uint32_t)slot));
+    } else {
+        emit(e, sc_ins(OP_LSET, (uint32_t)d));
+        emit(e, (uint32_t)slot);
+    }
+}
+
+static void compile(emitter *e, sc_val x, int tail);
+static void compile_body(emitter *e, sc_val body, int tail);
+static sc_val compile_lambda(emitter *outer, sc_val params, sc_val body, sc_val name);
+
+static void emit_return_if(emitter *e, int tail)
+{
+    if (tail)
+        emit(e, sc_ins(OP_RET, 0));
+}
+
+/* ---- Derived forms: rewritten into core ones ----------------------------------------- */
+
+static sc_val expand_quasi(sc_val x, int depth);
+
+static sc_val quasi_list(sc_val x, int depth)
+{
+    if (!sc_is_pair(x))
+        return expand_quasi(x, depth);
+    sc_val head = sc_car(x);
+    if (head == s_unquote && depth == 1)
+        return cadr(x); /* `(a . ,b) */
+    if (sc_is_pair(head) && sc_car(head) == s_unquote_splicing && depth == 1)
+        return L3(s_append, cadr(head), quasi_list(sc_cdr(x), depth));
+    return L3(s_cons, expand_quasi(head, depth), quasi_list(sc_cdr(x), depth));
+}
+
+static sc_val expand_quasi(sc_val x, int depth)
+{
+    if (sc_is_pair(x)) {
+        sc_val head = sc_car(x);
+        if (head == s_unquote)
+            return depth == 1 ? cadr(x)
+                              : L3(s_list, L2(s_quote, s_unquote), expand_quasi(cadr(x), depth - 1));
+        if (head == s_quasiquote)
+            return L3(s_list, L2(s_quote, s_quasiquote), expand_quasi(cadr(x), depth + 1));
+        return quasi_list(x, depth);
+    }
+    if (sc_is(x, SC_VECTOR)) {
+        sc_val l = SC_NIL;
+        for (size_t i = sc_len(x); i >= 1; i--)
+            l = sc_cons(SC_SLOT(x, i), l);
+        return L2(s_list_to_vector, quasi_list(l, depth));
+    }
+    if (sc_is(x, SC_SYMBOL) || x == SC_NIL)
+        return L2(s_quote, x);
+    return x;
+}
+
+/* (let name ((v init) ...) body) => ((letrec ((name (lambda (v ...) body))) name) init ...) */
+static sc_val expand_named_let(sc_val x)
+{
+    sc_val name = cadr(x), bindings = sc_car(cddr(x)), body = sc_cdr(cddr(x));
+    check_list(bindings, 0, "named let");
+    sc_val vars = SC_NIL, inits = SC_NIL;
+    for (sc_val b = sc_reverse(bindings); sc_is_pair(b); b = sc_cdr(b)) {
+        sc_val bd = sc_car(b);
+        check_list(bd, 2, "named let binding");
+        vars = sc_cons(sc_car(bd), vars);
+        inits = sc_cons(cadr(bd), inits);
+    }
+    sc_val lam = sc_cons(s_lambda, sc_cons(vars, body));
+    sc_val rec = L3(s_letrec, L1(L2(name, lam)), name);
+    return sc_cons(rec, inits);
+}
+
+/* (let* (b1 b2 ...) body) => (let (b1) (let* (b2 ...) body)) */
+static sc_val expand_letstar(sc_val x, sc_val let_sym, sc_val nested_sym)
+{
+    sc_val bindings = cadr(x), body = cddr(x);
+    check_list(bindings, 0, "let*");
+    if (bindings == SC_NIL || sc_cdr(bindings) == SC_NIL)
+        return sc_cons(let_sym, sc_cons(bindings, body));
+    return L3(let_sym, L1(sc_car(bindings)),
+              sc_cons(nested_sym, sc_cons(sc_cdr(bindings), body)));
+}
+
+/* (do ((v init step) ...) (test expr ...) cmd ...) => a named let */
+static sc_val expand_do(sc_val x)
+{
+    check_list(x, 3, "do");
+    sc_val specs = cadr(x), exit = sc_car(cddr(x)), cmds = sc_cdr(cddr(x));
+    check_list(exit, 1, "do exit clause");
+    sc_val loop = sc_gensym("do-loop"), bindings = SC_NIL, steps = SC_NIL;
+    for (sc_val s = sc_reverse(specs); sc_is_pair(s); s = sc_cdr(s)) {
+        sc_val sp = sc_car(s);
+        size_t n = check_list(sp, 2, "do variable");
+        bindings = sc_cons(L2(sc_car(sp), cadr(sp)), bindings);
+        steps = sc_cons(n >= 3 ? sc_car(cddr(sp)) : sc_car(sp), steps);
+    }
+    sc_val result = sc_cdr(exit) == SC_NIL ? L1(s_begin) : sc_cons(s_begin, sc_cdr(exit));
+    sc_val again = sc_cons(s_begin, sc_reverse(sc_cons(sc_cons(loop, steps), sc_reverse(cmds))));
+    sc_val body = L4(s_if, sc_car(exit), result, again);
+    return L4(s_let, loop, bindings, body);
+}
+
+/* cond => nested ifs (a clause with => binds its test's value). */
+static sc_val expand_cond(sc_val clauses)
+{
+    if (clauses == SC_NIL)
+        return L1(s_begin); /* unspecified */
+    sc_val c = sc_car(clauses), rest = sc_cdr(clauses);
+    check_list(c, 1, "cond clause");
+    if (sc_car(c) == s_else)
+        return sc_cons(s_begin, sc_cdr(c));
+    if (sc_cdr(c) == SC_NIL) /* (test): its value */
+        return L3(s_or, sc_car(c), expand_cond(rest));
+    if (cadr(c) == s_arrow) {
+        sc_val t = sc_gensym("cond");
+        return L3(s_let, L1(L2(t, sc_car(c))),
+                  L4(s_if, t, L2(sc_car(cddr(c)), t), expand_cond(rest)));
+    }
+    return L4(s_if, sc_car(c), sc_cons(s_begin, sc_cdr(c)), expand_cond(rest));
+}
+
+static sc_val expand_case(sc_val x)
+{
+    check_list(x, 2, "case");
+    sc_val k = sc_gensym("case"), clauses = SC_NIL;
+    for (sc_val c = sc_reverse(cddr(x)); sc_is_pair(c); c = sc_cdr(c)) {
+        sc_val cl = sc_car(c);
+        check_list(cl, 2, "case clause");
+        sc_val test = sc_car(cl) == s_else ? s_else : L3(s_memv, k, L2(s_quote, sc_car(cl)));
+        sc_val body = sc_cdr(cl);
+        if (sc_car(body) == s_arrow)
+            body = L1(L2(cadr(body), k));
+        clauses = sc_cons(sc_cons(test, body), clauses);
+    }
+    return L3(s_let, L1(L2(k, cadr(x))), sc_cons(s_cond, clauses));
+}
+
+/* (define-record-type name (ctor field ...) pred (field accessor [modifier]) ...) */
+static sc_val expand_record(sc_val x)
+{
+    check_list(x, 3, "define-record-type");
+    sc_val name = cadr(x), ctor = sc_car(cddr(x)), pred = cadr(cddr(x));
+    sc_val specs = cddr(cddr(x)), fields = SC_NIL;
+    for (sc_val s = specs; sc_is_pair(s); s = sc_cdr(s)) {
+        sc_val f = sc_is_pair(sc_car(s)) ? sc_car(sc_car(s)) : sc_car(s);
+        fields = sc_cons(f, fields);
+    }
+    fields = sc_reverse(fields);
+    sc_val tname = sc_is_pair(name) ? sc_car(name) : name;
+    sc_val out = L1(L3(s_define, tname, L3(s_make_rectype, L2(s_quote, tname), L2(s_quote, fields))));
+    if (sc_is_pair(ctor)) {
+        /* The constructor's arguments name fields; the others start #f. */
+        sc_val args = sc_cdr(ctor), vals = SC_NIL;
+        for (sc_val f = fields; sc_is_pair(f); f = sc_cdr(f)) {
+            sc_val v = SC_FALSE;
+            for (sc_val a = args; sc_is_pair(a); a = sc_cdr(a))
+                if (sc_car(a) == sc_car(f))
+                    v = sc_car(a);
+            vals = sc_cons(v, vals);
+        }
+        sc_val body = sc_cons(s_record, sc_cons(tname, sc_reverse(vals)));
+        out = sc_cons(L3(s_define, sc_car(ctor), L3(s_lambda, args, body)), out);
+    }
+    if (pred != SC_FALSE && sc_is(pred, SC_SYMBOL)) {
+        sc_val o = sc_gensym("obj");
+        out = sc_cons(L3(s_define, pred, L3(s_lambda, L1(o), L3(s_record_p, o, tname))), out);
+    }
+    int64_t idx = 0;
+    for (sc_val s = specs; sc_is_pair(s); s = sc_cdr(s), idx++) {
+        sc_val spec = sc_car(s);
+        if (!sc_is_pair(spec))
+            continue;
+        sc_val o = sc_gensym("obj"), v = sc_gensym("val");
+        if (sc_is_pair(sc_cdr(spec))) {
+            sc_val acc = cadr(spec);
+            sc_val body = L4(s_record_ref, o, tname, sc_fixnum(idx));
+            out = sc_cons(L3(s_define, acc, L3(s_lambda, L1(o), body)), out);
+            if (sc_is_pair(cddr(spec))) {
+                sc_val mod = sc_car(cddr(spec));
+                sc_val set = sc_cons(s_record_set, L4(o, tname, sc_fixnum(idx), v));
+                out = sc_cons(L3(s_define, mod, L3(s_lambda, L2(o, v), set)), out);
+            }
+        }
+    }
+    return sc_cons(s_begin, sc_reverse(out));
+}
+
+/* ---- Core forms ------------------------------------------------------------------------- */
+
+static void compile_if(emitter *e, sc_val x, int tail)
+{
+    size_t n = check_list(x, 3, "if");
+    if (n > 4)
+        bad_syntax(x, "if");
+    compile(e, cadr(x), 0);
+    size_t jf = here(e);
+    emit(e, sc_ins(OP_JMPF, 0));
+    compile(e, sc_car(cddr(x)), tail);
+    size_t jend = here(e);
+    if (!tail)
+        emit(e, sc_ins(OP_JMP, 0));
+    patch(e, jf, here(e));
+    if (n == 4)
+        compile(e, cadr(cddr(x)), tail);
+    else {
+        emit(e, sc_ins(OP_IMM, (uint32_t)SC_UNSPEC));
+        emit_return_if(e, tail);
+    }
+    if (!tail)
+        patch(e, jend, here(e));
+}
+
+/* (define name expr) or (define (name . params) body ...) */
+static void define_parts(sc_val x, sc_val *name, sc_val *value)
+{
+    check_list(x, 2, "define");
+    sc_val target = cadr(x);
+    if (sc_is_pair(target)) {
+        /* Curried defines: (define ((f a) b) ...) also work this way. */
+        sc_val lam = sc_cons(s_lambda, sc_cons(sc_cdr(target), cddr(x)));
+        define_parts(L3(s_define, sc_car(target), lam), name, value);
+        return;
+    }
+    if (!sc_is(target, SC_SYMBOL))
+        bad_syntax(x, "define");
+    *name = target;
+    *value = cddr(x) == SC_NIL ? SC_UNSPEC : sc_car(cddr(x));
+}
+
+static void compile_value_named(emitter *e, sc_val value, sc_val name)
+{
+    if (sc_is_pair(value) && sc_car(value) == s_lambda && !is_local(e->sc, s_lambda)) {
+        check_list(value, 3, "lambda");
+        sc_val code = compile_lambda(e, cadr(value), cddr(value), name);
+        emit(e, sc_ins(OP_CLOSURE, const_index(e, code)));
+        return;
+    }
+    compile(e, value, 0);
+}
+
+static void compile_define(emitter *e, sc_val x, int tail)
+{
+    sc_val name, value;
+    define_parts(x, &name, &value);
+    compile_value_named(e, value, name);
+    emit_set(e, name, e->sc->toplevel && !is_local(e->sc, name));
+    emit(e, sc_ins(OP_IMM, (uint32_t)SC_UNSPEC));
+    emit_return_if(e, tail);
+}
+
+static void compile_set(emitter *e, sc_val x, int tail)
+{
+    if (check_list(x, 3, "set!") != 3 || !sc_is(cadr(x), SC_SYMBOL))
+        bad_syntax(x, "set!");
+    compile(e, sc_car(cddr(x)), 0);
+    emit_set(e, cadr(x), 0);
+    emit(e, sc_ins(OP_IMM, (uint32_t)SC_UNSPEC));
+    emit_return_if(e, tail);
+}
+
+static void compile_seq(emitter *e, sc_val body, int tail)
+{
+    if (body == SC_NIL) {
+        emit(e, sc_ins(OP_IMM, (uint32_t)SC_UNSPEC));
+        emit_return_if(e, tail);
+        return;
+    }
+    for (; sc_is_pair(body); body = sc_cdr(body)) {
+        int last = sc_cdr(body) == SC_NIL;
+        compile(e, sc_car(body), last && tail);
+        if (!last)
+            emit(e, sc_ins(OP_POP, 0));
+    }
+}
+
+/* (let ((v init) ...) body): the inits in the outer scope, then slots. */
+static void compile_let(emitter *e, sc_val x, int tail)
+{
+    check_list(x, 2, "let");
+    if (sc_is(cadr(x), SC_SYMBOL)) {
+        compile(e, expand_named_let(x), tail);
+        return;
+    }
+    sc_val bindings = cadr(x);
+    size_t n = check_list(bindings, 0, "let bindings");
+    for (sc_val b = bindings; sc_is_pair(b); b = sc_cdr(b)) {
+        sc_val bd = sc_car(b);
+        if (sc_is(bd, SC_SYMBOL))
+            emit(e, sc_ins(OP_IMM, (uint32_t)SC_UNSPEC));
+        else if (check_list(bd, 1, "let binding") > 2 || !sc_is(sc_car(bd), SC_SYMBOL))
+            bad_syntax(bd, "let binding");
+        else
+            compile_value_named(e, sc_cdr(bd) == SC_NIL ? SC_UNSPEC : cadr(bd), sc_car(bd));
+    }
+    int saved = e->sc->nvars;
+    int *slots = malloc((n ? n : 1) * sizeof *slots);
+    size_t i = 0;
+    for (sc_val b = bindings; sc_is_pair(b); b = sc_cdr(b))
+        slots[i++] = add_var(e->sc, sc_is_pair(sc_car(b)) ? sc_car(sc_car(b)) : sc_car(b));
+    while (i-- > 0)
+        emit(e, sc_ins(OP_LSET0, (uint32_t)slots[i]));
+    free(slots);
+    compile_body(e, cddr(x), tail);
+    e->sc->nvars = saved;
+}
+
+/* letrec and letrec*: slots first, then each init in order. */
+static void compile_letrec(emitter *e, sc_val x, int tail)
+{
+    check_list(x, 2, "letrec");
+    int saved = e->sc->nvars;
+    for (sc_val b = cadr(x); sc_is_pair(b); b = sc_cdr(b))
+        add_var(e->sc, sc_car(sc_car(b)));
+    for (sc_val b = cadr(x); sc_is_pair(b); b = sc_cdr(b)) {
+        sc_val bd = sc_car(b);
+        check_list(bd, 2, "letrec binding");
+        compile_value_named(e, cadr(bd), sc_car(bd));
+        emit_set(e, sc_car(bd), 0);
+    }
+    compile_body(e, cddr(x), tail);
+    e->sc->nvars = saved;
+}
+
+/* Counts a formals list: required ones, and whether a rest one follows. */
+static int formals_shape(sc_val f, int *rest)
+{
+    int n = 0;
+    for (; sc_is_pair(f); f = sc_cdr(f))
+        n++;
+    *rest = f != SC_NIL;
+    return n;
+}
+
+static void bind_formals(scope *s, sc_val f, int *first)
+{
+    *first = s->nslots;
+    for (; sc_is_pair(f); f = sc_cdr(f))
+        add_var(s, sc_car(f));
+    if (f != SC_NIL)
+        add_var(s, f);
+}
+
+static void add_var_at(scope *s, sc_val sym, int slot)
+{
+    int taken = add_var(s, sym);
+    s->nslots--; /* the slot given was taken already */
+    s->vars[s->nvars - 1].slot = slot;
+    (void)taken;
+}
+
+static void compile_let_values(emitter *e, sc_val x, int tail, int sequential)
+{
+    size_t nb = check_list(cadr(x), 0, "let-values") + 1;
+    int saved = e->sc->nvars;
+    scope *s = e->sc;
+    /* let-values evaluates every init in the outer scope: each binding's
+     * slots are taken at once, its names made visible after the last init
+     * (let*-values: at once). */
+    var *later = malloc(nb * 64 * sizeof *later);
+    size_t nlater = 0;
+    for (sc_val b = cadr(x); sc_is_pair(b); b = sc_cdr(b)) {
+        sc_val bd = sc_car(b);
+        check_list(bd, 2, "let-values binding");
+        compile(e, cadr(bd), 0);
+        int rest, nreq = formals_shape(sc_car(bd), &rest);
+        int first = s->nslots, nvars = nreq + rest;
+        sc_val f = sc_car(bd);
+        for (int i = 0; i < nvars; i++, f = sc_is_pair(f) ? sc_cdr(f) : f) {
+            sc_val sym = sc_is_pair(f) ? sc_car(f) : f;
+            if (!sc_is(sym, SC_SYMBOL))
+                bad_syntax(bd, "let-values formals");
+            if (sequential)
+                add_var(s, sym);
+            else if (nlater < nb * 64)
+                later[nlater++] = (var){ sym, s->nslots++ };
+        }
+        emit(e, sc_ins(OP_MVBIND, (uint32_t)first));
+        emit(e, (uint32_t)nreq | (uint32_t)rest << 16);
+    }
+    for (size_t i = 0; i < nlater; i++)
+        add_var_at(s, later[i].sym, later[i].slot);
+    free(later);
+    compile_body(e, cddr(x), tail);
+    e->sc->nvars = saved;
+}
+
+static void compile_and_or(emitter *e, sc_val x, int tail, int is_and)
+{
+    sc_val args = sc_cdr(x);
+    check_list(args, 0, is_and ? "and" : "or");
+    if (args == SC_NIL) {
+        emit(e, sc_ins(OP_IMM, (uint32_t)(is_and ? SC_TRUE : SC_FALSE)));
+        emit_return_if(e, tail);
+        return;
+    }
+    size_t jumps[256], nj = 0;
+    for (; sc_cdr(args) != SC_NIL; args = sc_cdr(args)) {
+        compile(e, sc_car(args), 0);
+        emit(e, sc_ins(OP_DUP, 0));
+        if (nj < 256)
+            jumps[nj++] = here(e);
+        emit(e, sc_ins(is_and ? OP_JMPF : OP_JMPT, 0));
+        emit(e, sc_ins(OP_POP, 0));
+    }
+    compile(e, sc_car(args), tail);
+    for (size_t i = 0; i < nj; i++)
+        patch(e, jumps[i], here(e));
+    emit_return_if(e, tail); /* (after a tail call it is never reached) */
+}
+
+static void compile_call(emitter *e, sc_val x, int tail)
+{
+    size_t argc = check_list(sc_cdr(x), 0, "call");
+    sc_val f = sc_car(x);
+    int op;
+    if (sc_is(f, SC_SYMBOL) && !is_local(e->sc, f) &&
+        !(sc_fixnum_value(SC_SLOT(f, SC_SYM_FLAGS)) & SC_SYMF_USER_SET) &&
+        (op = sc_open_coded(f, (int)argc)) >= 0) {
+        for (sc_val a = sc_cdr(x); sc_is_pair(a); a = sc_cdr(a))
+            compile(e, sc_car(a), 0);
+        emit(e, sc_ins(op, 0));
+        emit_return_if(e, tail);
+        return;
+    }
+    compile(e, f, 0);
+    for (sc_val a = sc_cdr(x); sc_is_pair(a); a = sc_cdr(a))
+        compile(e, sc_car(a), 0);
+    emit(e, sc_ins(tail ? OP_TAILCALL : OP_CALL, (uint32_t)argc));
+}
+
+/* A special form's keyword, unless a local variable shadows it. */
+static int keyword(const emitter *e, sc_val head, sc_val kw)
+{
+    return head == kw && !is_local(e->sc, kw);
+}
+
+static void compile_pair(emitter *e, sc_val x, int tail)
+{
+    sc_val h = sc_car(x);
+    if (!sc_is(h, SC_SYMBOL) || is_local(e->sc, h)) {
+        compile_call(e, x, tail);
+        return;
+    }
+    if (h == s_quote) {
+        check_list(x, 2, "quote");
+        emit_const(e, cadr(x));
+        emit_return_if(e, tail);
+    } else if (h == s_quasiquote) {
+        check_list(x, 2, "quasiquote");
+        compile(e, expand_quasi(cadr(x), 1), tail);
+    } else if (h == s_if) {
+        compile_if(e, x, tail);
+    } else if (h == s_define) {
+        compile_define(e, x, tail);
+    } else if (h == s_set) {
+        compile_set(e, x, tail);
+    } else if (h == s_lambda) {
+        check_list(x, 3, "lambda");
+        sc_val code = compile_lambda(e, cadr(x), cddr(x), SC_FALSE);
+        emit(e, sc_ins(OP_CLOSURE, const_index(e, code)));
+        emit_return_if(e, tail);
+    } else if (h == s_begin) {
+        check_list(x, 1, "begin");
+        compile_seq(e, sc_cdr(x), tail);
+    } else if (h == s_let) {
+        compile_let(e, x, tail);
+    } else if (h == s_letstar) {
+        compile(e, expand_letstar(x, s_let, s_letstar), tail);
+    } else if (h == s_letrec || h == s_letrecstar) {
+        compile_letrec(e, x, tail);
+    } else if (h == s_let_values || h == s_letstar_values) {
+        compile_let_values(e, x, tail, h == s_letstar_values);
+    } else if (h == s_do) {
+        compile(e, expand_do(x), tail);
+    } else if (h == s_cond) {
+        check_list(x, 1, "cond");
+        compile(e, expand_cond(sc_cdr(x)), tail);
+    } else if (h == s_case) {
+        compile(e, expand_case(x), tail);
+    } else if (h == s_and || h == s_or) {
+        compile_and_or(e, x, tail, h == s_and);
+    } else if (h == s_when || h == s_unless) {
+        check_list(x, 2, h == s_when ? "when" : "unless");
+        sc_val body = sc_cons(s_begin, cddr(x));
+        compile(e, h == s_when ? L4(s_if, cadr(x), body, L1(s_begin))
+                               : L4(s_if, cadr(x), L1(s_begin), body), tail);
+    } else if (h == s_define_record_type) {
+        compile(e, expand_record(x), tail);
+    } else {
+        compile_call(e, x, tail);
+    }
+}
+
+static void compile(emitter *e, sc_val x, int tail)
+{
+    if (sc_is(x, SC_SYMBOL)) {
+        emit_ref(e, x);
+        emit_return_if(e, tail);
+    } else if (sc_is_pair(x)) {
+        compile_pair(e, x, tail);
+    } else {
+        if (x == SC_NIL)
+            sc_error(x, "bad syntax: an empty combination");
+        emit_const(e, x); /* self-evaluating */
+        emit_return_if(e, tail);
+    }
+}
+
+/* ---- Bodies and lambdas ---------------------------------------------------------------- */
+
+/* A body with its begins spliced and its define-record-types expanded
+ * (in order): its definitions' names get slots before any is evaluated
+ * (letrec* semantics). */
+static sc_val splice_body(const emitter *e, sc_val body, sc_val out)
+{
+    for (; sc_is_pair(body); body = sc_cdr(body)) {
+        sc_val f = sc_car(body);
+        if (sc_is_pair(f) && keyword(e, sc_car(f), s_define_record_type))
+            f = expand_record(f);
+        if (sc_is_pair(f) && keyword(e, sc_car(f), s_begin))
+            out = splice_body(e, sc_cdr(f), out);
+        else
+            out = sc_cons(f, out);
+    }
+    return out;
+}
+
+static void compile_body(emitter *e, sc_val body, int tail)
+{
+    body = sc_reverse(splice_body(e, body, SC_NIL));
+    for (sc_val b = body; sc_is_pair(b); b = sc_cdr(b)) {
+        sc_val f = sc_car(b);
+        if (sc_is_pair(f) && keyword(e, sc_car(f), s_define)) {
+            sc_val name, value;
+            define_parts(f, &name, &value);
+            add_var(e->sc, name);
+        }
+    }
+    compile_seq(e, body, tail);
+}
+
+static sc_val make_code(emitter *e, int nreq, int rest, sc_val name)
+{
+    size_t bytes = e->n * sizeof(uint32_t);
+    sc_val bv = sc_alloc_atomic(SC_BYTEVECTOR, bytes, bytes);
+    memcpy(sc_bytes(bv), e->code, bytes);
+    sc_val code = sc_alloc_slots(SC_CODE, SC_CODE_SLOTS);
+    SC_SET(code, SC_CODE_BYTES, bv);
+    SC_SET(code, SC_CODE_CONSTS, e->consts ? e->consts : sc_make_vector(0, SC_FALSE));
+    SC_SET(code, SC_CODE_NAME, name);
+    SC_SLOT(code, SC_CODE_SHAPE) =
+        sc_fixnum((int64_t)nreq | (int64_t)rest << 16 | (int64_t)e->sc->nslots << 17);
+    SC_SET(code, SC_CODE_FILE, e->file);
+    SC_SLOT(code, SC_CODE_LINE) = sc_fixnum(e->line);
+    return code;
+}
+
+static sc_val compile_lambda(emitter *outer, sc_val params, sc_val body, sc_val name)
+{
+    scope s = { .parent = outer->sc };
+    emitter e = { .sc = &s, .file = outer->file, .line = outer->line };
+    int rest, nreq = formals_shape(params, &rest), first;
+    for (sc_val p = params; sc_is_pair(p); p = sc_cdr(p))
+        if (!sc_is(sc_car(p), SC_SYMBOL))
+            bad_syntax(params, "lambda parameters");
+    bind_formals(&s, params, &first);
+    compile_body(&e, body, 1);
+    sc_val code = make_code(&e, nreq, rest, name);
+    free(e.code);
+    free(s.vars);
+    return code;
+}
+
+sc_val sc_compile_toplevel(sc_val x, const char *file, long line)
+{
+    scope s = { .toplevel = 1 };
+    emitter e = { .sc = &s, .file = file ? sc_intern(file) : SC_FALSE, .line = line };
+    compile(&e, x, 1);
+    sc_val code = make_code(&e, 0, 0, SC_FALSE);
+    free(e.code);
+    free(s.vars);
+    sc_val clo = sc_alloc_slots(SC_CLOSURE, SC_CLO_SLOTS);
+    SC_SET(clo, SC_CLO_CODE, code);
+    return clo;
+}
+
+/* ---- The open-coded primitives ---------------------------------------------------- */
+
+int sc_open_coded(sc_val sym, int argc)
+{
+    static const struct {
+        const char *name;
+        int argc, op;
+    } table[] = {
+        {"+", 2, OP_ADD}, {"-", 2, OP_SUB}, {"*", 2, OP_MUL}, {"<", 2, OP_LT},
+        {">", 2, OP_GT}, {"<=", 2, OP_LE}, {">=", 2, OP_GE}, {"=", 2, OP_NUMEQ},
+        {"car", 1, OP_CAR}, {"cdr", 1, OP_CDR}, {"cons", 2, OP_CONS}, {"eq?", 2, OP_EQ},
+        {"null?", 1, OP_NULLP}, {"pair?", 1, OP_PAIRP}, {"not", 1, OP_NOT},
+        {"zero?", 1, OP_ZEROP}, {"vector-ref", 2, OP_VREF}, {"vector-set!", 3, OP_VSET},
+    };
+    const char *name = sc_symbol_name(sym);
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].argc == argc && strcmp(table[i].name, name) == 0)
+            return table[i].op;
+    return -1;
+}
