@@ -503,9 +503,7 @@ static sc_val read_item(sc_val port, int *kind, long *line, int32_t *close)
             c = next(port);
         }
         *kind = ITEM_DATUM;
-        /* The line of c: the port's line, less one if c was a newline
-         * (it never is here: blanks were skipped). */
-        *line = sc_port_line(port);
+        *line = sc_port_line(port); /* c's line: c is no newline, blanks were skipped */
         switch (c) {
         case -1:
             *kind = ITEM_EOF;
