@@ -83,7 +83,7 @@ enum sc_kind {
     SC_RECORD,     /* hdr (len), record type, fields */
     SC_RECTYPE,    /* hdr, name (a symbol), field names (a list), nfields */
     SC_HASHTABLE,  /* see sc_table */
-    SC_PORT,       /* see sc_port */
+    SC_PORT,       /* hdr, state (SC_PORT_STATE), string (SC_PORT_STRING): see port.c */
     SC_VALUES,     /* hdr (len), values: what (values a b ...) returns */
     SC_BOX,        /* hdr, value: a mutable cell */
     SC_THREAD,     /* see the threads' file */
@@ -231,6 +231,16 @@ sc_val sc_read(sc_val port, long *line);
 void sc_print(sc_val port, sc_val v, int quoted);
 /* The same to a C stdio stream (errors, the REPL). */
 void sc_fprint(FILE *f, sc_val v, int quoted);
+/* The integer written in code points c[0..n) (string->number's syntax: an
+ * optional #x #b #o #d #e prefix, a sign, digits of radix, or of the
+ * prefix's radix); SC_FALSE when it is not one. An integer beyond the
+ * fixnums is an error (there are no bignums). */
+sc_val sc_parse_number(const uint32_t *c, size_t n, int radix);
+/* Whether code points c[0..n) are what Guile reads as a number of any
+ * kind (an integer, a decimal, a ratio, +inf.0, +i...): the printer
+ * writes such symbols #{...}#, the reader refuses the numbers it cannot
+ * represent rather than make symbols of them (print.c). */
+int sc_looks_numeric(const uint32_t *c, size_t n);
 
 /* ---- Ports (port.c) ------------------------------------------------------------------ */
 
@@ -250,6 +260,42 @@ void sc_ports_reset_current(void);
 void sc_ports_flush_all(void);
 /* The line number (from 1) of an input port's next character. */
 long sc_port_line(sc_val port);
+
+/* A port (SC_PORT) is a two-slot object: SC_PORT_STATE, a pointer-free
+ * block (port.c's struct port_state behind an SC_BYTEVECTOR header: the
+ * flags, the lock, the FILE * or file descriptor, the position and line,
+ * a file input port's byte buffer), and SC_PORT_STRING, a string input
+ * port's string or a string output port's buffer (an SC_STRING of
+ * capacity code points, the state's position of them used); #f for file
+ * ports. A file port dropped unclosed is closed (flushed) by its
+ * finalizer. */
+enum { SC_PORT_STATE = 1, SC_PORT_STRING, SC_PORT_SLOTS = 2 };
+sc_val sc_current_error(void);
+sc_val sc_open_output_string(void);
+/* A new string holding what string output port `port` has been written. */
+sc_val sc_get_output_string(sc_val port);
+sc_val sc_open_output_file(const char *path); /* error when it cannot be opened */
+void sc_port_close(sc_val port);
+int sc_is_input_port(sc_val v);
+int sc_is_output_port(sc_val v);
+/* Each write or display holds the port's lock for the whole datum, so that
+ * threads writing to one port do not interleave mid-datum. The lock is
+ * taken in a blocking region (its holder may allocate: a string port's
+ * buffer grows). Errors are raised before the lock is taken, never with
+ * it held. */
+void sc_port_lock(sc_val port);
+void sc_port_unlock(sc_val port);
+/* sc_port_write_utf8 with the lock held by the caller; port is an open
+ * output port. */
+void sc_port_write_utf8_locked(sc_val port, const char *s, size_t n);
+/* An error unless port is an open output port (who names the caller). */
+void sc_check_output_port(const char *who, sc_val port);
+/* The VM calls this at its top level after an error unwound a thread:
+ * the thread's current ports go back to the standard ones (a
+ * with-output-to-string that an error left restores nothing itself). */
+void sc_ports_reset_current(void);
+/* Flushes every output file port's buffer (main calls it at exit). */
+void sc_ports_flush_all(void);
 
 /* ---- The compiler and the VM (compile.c, vm.c) ------------------------------------- */
 
