@@ -69,7 +69,7 @@ DEPS_BENCH := libbenchmark-dev libgc-dev libmimalloc-dev golang-go g++
 # names the apt-get command), as `make test` does, instead of dying on a
 # missing header.
 all: deps
-	@$(MAKE) --no-print-directory lib
+	@$(MAKE) --no-print-directory lib $(B)/scheme
 
 deps:
 	@tools/deps.sh $(DEPS_BUILD)
@@ -131,6 +131,7 @@ test-run: lib check-symbols $(TEST_BIN) $(B)/tests/readme_example $(B)/tests/rea
 		echo "== $(B)/tests/$$t"; \
 		$(SAN_ENV) $(B)/tests/$$t || { echo "FAILED: $$t"; fail=1; }; \
 	done; \
+	$(MAKE) --no-print-directory scheme-test || fail=1; \
 	exit $$fail
 
 test-asan: deps
@@ -169,4 +170,5 @@ clean:
 .SECONDARY:
 
 -include bench/bench.mk
+include examples/scheme/scheme.mk
 -include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d)

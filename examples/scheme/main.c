@@ -18,8 +18,6 @@
 
 #include "vm.h"
 
-void sc_compile_init(void);
-
 /* Procedures written in Scheme, compiled at start. */
 const char sc_prelude[] =
     "(define (map f l . ls)\n"

@@ -3,29 +3,6 @@
  * wrong answer: there are no bignums) and their procedures. */
 #include "vm.h"
 
-sc_val sc_integer(int64_t n)
-{
-    if (n >= SC_FIXNUM_MIN && n <= SC_FIXNUM_MAX)
-        return sc_fixnum(n);
-    sc_val b = sc_alloc_atomic(SC_INT64, 0, sizeof(int64_t));
-    *(int64_t *)(sc_obj(b) + 1) = n;
-    return b;
-}
-
-sc_val sc_integer_checked(const char *who, __int128 r)
-{
-    if (r > INT64_MAX || r < INT64_MIN)
-        sc_error(SC_DEFAULT, "%s: integer overflow (the result does not fit 64 bits)", who);
-    return sc_integer((int64_t)r);
-}
-
-int64_t sc_check_integer(const char *who, sc_val v)
-{
-    if (!sc_is_integer(v))
-        sc_error(v, "%s: not an integer:", who);
-    return sc_integer_value(v);
-}
-
 static int64_t arg(const char *who, sc_val v)
 {
     return sc_check_integer(who, v);

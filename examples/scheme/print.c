@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "scheme.h"
+#include "vm.h"
 
 typedef struct sink {
     FILE *f;     /* a stdio stream, or NULL: port */
@@ -384,9 +384,15 @@ static void print_obj(sink *k, sc_val v, int quoted)
         }
         put(k, ")", 1);
         return;
-    case SC_CLOSURE:
-        puts_(k, "#<procedure>");
+    case SC_CLOSURE: {
+        /* Named by the define that made it (vm.h's code slots), as Guile does. */
+        sc_val name = SC_SLOT(SC_SLOT(v, SC_CLO_CODE), SC_CODE_NAME);
+        puts_(k, sc_is(name, SC_SYMBOL) ? "#<procedure " : "#<procedure");
+        if (sc_is(name, SC_SYMBOL))
+            print_symbol(k, name);
+        put(k, ">", 1);
         return;
+    }
     case SC_PRIMITIVE:
         puts_(k, "#<procedure ");
         if (sc_is(SC_SLOT(v, 1), SC_SYMBOL))
@@ -422,8 +428,8 @@ static void print_obj(sink *k, sc_val v, int quoted)
 
 static void print_val(sink *k, sc_val v, int quoted)
 {
-    if (sc_is_fixnum(v))
-        print_fixnum(k, sc_fixnum_value(v));
+    if (sc_is_integer(v))
+        print_fixnum(k, sc_integer_value(v));
     else if (sc_is_pair(v))
         print_list(k, v, quoted);
     else if (sc_is_char(v)) {

@@ -153,18 +153,18 @@ sc_val sc_parse_number(const uint32_t *c, size_t n, int radix)
             return SC_FALSE;
     /* A number: now whether it fits. The magnitude limit of a negative
      * one is one more than a positive one's. */
-    uint64_t limit = neg ? (uint64_t)SC_FIXNUM_MAX + 1 : (uint64_t)SC_FIXNUM_MAX, m = 0;
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, m = 0;
     for (; i < n; i++) {
         uint64_t d = (uint64_t)digit_of(c[i], radix);
         if (m > (limit - d) / (uint64_t)radix) {
             tok t = {.c = (uint32_t *)c, .n = n};
             char buf[128];
-            sc_error(SC_DEFAULT, "integer too large (beyond the fixnums): %s",
+            sc_error(SC_DEFAULT, "integer too large (beyond 64 bits): %s",
                      tok_text(&t, buf, sizeof buf));
         }
         m = m * (uint64_t)radix + d;
     }
-    return sc_fixnum(neg ? (int64_t)(0 - m) : (int64_t)m);
+    return sc_integer(neg ? (int64_t)(0 - m) : (int64_t)m);
 }
 
 /* ---- Items --------------------------------------------------------------------------------------- */

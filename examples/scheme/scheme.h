@@ -254,10 +254,6 @@ sc_val sc_port_peek_char(sc_val port);
 void sc_port_write_utf8(sc_val port, const char *s, size_t n);
 void sc_port_write_char(sc_val port, uint32_t cp);
 void sc_port_flush(sc_val port);
-/* The current ports back to stdin/stdout (the VM calls it when an error
- * unwinds to the top level); every open output port flushed (at exit). */
-void sc_ports_reset_current(void);
-void sc_ports_flush_all(void);
 /* The line number (from 1) of an input port's next character. */
 long sc_port_line(sc_val port);
 
@@ -299,6 +295,8 @@ void sc_ports_flush_all(void);
 
 /* ---- The compiler and the VM (compile.c, vm.c) ------------------------------------- */
 
+/* The compiler's symbols (after sc_symbols_init). */
+void sc_compile_init(void);
 /* Compiles datum x (an expression or a definition at top level) into a
  * procedure of no arguments (an SC_CLOSURE); file names it for errors and
  * profiles. */

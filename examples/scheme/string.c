@@ -528,7 +528,7 @@ static int radix_arg(const char *who, int argc, sc_val *argv, int i)
 
 static sc_val p_number_to_string(int argc, sc_val *argv)
 {
-    int64_t n = sc_check_fixnum("number->string", argv[0]);
+    int64_t n = sc_check_integer("number->string", argv[0]);
     int radix = radix_arg("number->string", argc, argv, 1);
     char buf[72], *p = buf + sizeof buf;
     uint64_t m = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;

@@ -24,7 +24,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 
-#include "scheme.h"
+#include "vm.h"
 
 /* ---- Test doubles for the VM's side ---------------------------------------------------------- */
 
@@ -331,8 +331,9 @@ static void reader_errors(void **state)
     EXPECT_ERROR(read_from("'", NULL), "end of file after quote");
     EXPECT_ERROR(read_from("(')", NULL), "unexpected ')' after quote");
     EXPECT_ERROR(read_from("#;", NULL), "end of file after #;");
-    EXPECT_ERROR(read_from("4611686018427387904", NULL), "integer too large");
-    EXPECT_ERROR(read_from("-4611686018427387905", NULL), "integer too large");
+    /* Integers are 64 bits (boxed past the fixnums' 63): one more is an error. */
+    EXPECT_ERROR(read_from("9223372036854775808", NULL), "integer too large");
+    EXPECT_ERROR(read_from("-9223372036854775809", NULL), "integer too large");
     EXPECT_ERROR(read_from("#xfffffffffffffffff", NULL), "integer too large");
     EXPECT_ERROR(read_from("1.5", NULL), "unsupported number 1.5");
     EXPECT_ERROR(read_from("1/2", NULL), "unsupported number");
@@ -461,7 +462,14 @@ static void printer_every_type(void **state)
     SC_SET(e, 1, empty_type);
     assert_string_equal(written(e), "#<empty>");
     assert_string_equal(written(proc("string-length")), "#<procedure string-length>");
-    assert_string_equal(written(sc_alloc_slots(SC_CLOSURE, 2)), "#<procedure>");
+    /* A closure is named by its code's name (vm.h); an anonymous one is not. */
+    sc_val code = sc_alloc_slots(SC_CODE, SC_CODE_SLOTS), clo = sc_alloc_slots(SC_CLOSURE, 2);
+    SC_SET(clo, SC_CLO_CODE, code);
+    assert_string_equal(written(clo), "#<procedure>");
+    SC_SET(code, SC_CODE_NAME, sc_intern("fact"));
+    assert_string_equal(written(clo), "#<procedure fact>");
+    assert_string_equal(written(sc_integer(SC_FIXNUM_MAX + (int64_t)1)), "4611686018427387904");
+    assert_string_equal(written(sc_integer(INT64_MIN)), "-9223372036854775808");
     assert_string_equal(written(sc_alloc_slots(SC_HASHTABLE, 2)), "#<hash-table>");
     assert_string_equal(written(sc_current_output()), "#<port>");
     sc_val vals = sc_alloc_slots(SC_VALUES, 2);
