@@ -182,7 +182,9 @@ TC_API void tc_store_slow_(void *obj, void **slot, void *value);
 
 static inline void tc_store(void *obj, void *slot, void *value)
 {
-    if (__builtin_expect(tc_barrier_enabled_, 0)) {
+    /* An atomic load (a plain mov on x86): the flag may come down while
+     * this thread runs (the end of a weak fields' clearing pass). */
+    if (__builtin_expect(__atomic_load_n(&tc_barrier_enabled_, __ATOMIC_RELAXED), 0)) {
         tc_store_slow_(obj, (void **)slot, value);
         return;
     }
@@ -241,7 +243,8 @@ TC_API void tc_fill_range_slow_(void *obj, void *dst, void *value, size_t nslots
 
 static inline void tc_store_range(void *obj, void *dst, const void *src, size_t nslots)
 {
-    if (__builtin_expect(tc_barrier_enabled_ | TC_STORES_CHECKED_, 0)) {
+    if (__builtin_expect(__atomic_load_n(&tc_barrier_enabled_, __ATOMIC_RELAXED) |
+                             TC_STORES_CHECKED_, 0)) {
         tc_store_range_slow_(obj, dst, src, nslots);
         return;
     }
@@ -252,7 +255,8 @@ static inline void tc_store_range(void *obj, void *dst, const void *src, size_t 
 
 static inline void tc_fill_range(void *obj, void *dst, void *value, size_t nslots)
 {
-    if (__builtin_expect(tc_barrier_enabled_ | TC_STORES_CHECKED_, 0)) {
+    if (__builtin_expect(__atomic_load_n(&tc_barrier_enabled_, __ATOMIC_RELAXED) |
+                             TC_STORES_CHECKED_, 0)) {
         tc_fill_range_slow_(obj, dst, value, nslots);
         return;
     }
