@@ -1,14 +1,19 @@
 /* main.c: the scheme binary: runs a file, or a REPL without one.
  *
- *   scheme [--gc-stats] [FILE]
+ *   scheme [--gc-stats] [--heap-profile PATH] [FILE]
  *
  * A file run prints only what the program prints; an error goes to stderr
  * and the exit status is 1. --gc-stats prints, after the program, one line
  * on stderr from tricolor's statistics:
  *   gc-stats: collections=N stops=N max_stop_us=X p99_stop_us=Y peak_heap_mib=Z
  * every stop counted as tc_memstats.stw_ns records it (collected by a cycle
- * event callback as the program runs, so no stop is missed). TRICOLOR_*
- * variables work as for any program linked with the library.
+ * event callback as the program runs, so no stop is missed).
+ * --heap-profile writes tricolor's heap profile (pprof's format, gzipped)
+ * to PATH after the program: its stacks start with the Scheme procedures
+ * that allocated (tc_set_profile_frames, vm.c), so `go tool pprof -top
+ * scheme PATH` names them. TRICOLOR_* variables work as for any program
+ * linked with the library (TRICOLOR_DEBUG=memprofilerate=N samples more
+ * often).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -173,17 +178,29 @@ static int repl(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: scheme [--gc-stats] [FILE]\n");
+    fprintf(stderr, "usage: scheme [--gc-stats] [--heap-profile PATH] [FILE]\n");
     exit(2);
+}
+
+static int write_profile(const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || tc_write_heap_profile(f) != 0 || fclose(f) != 0) {
+        fprintf(stderr, "scheme: cannot write the heap profile to %s\n", path);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     int gc_stats = 0;
-    const char *file = NULL;
+    const char *file = NULL, *profile = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--gc-stats"))
             gc_stats = 1;
+        else if (!strcmp(argv[i], "--heap-profile") && i + 1 < argc)
+            profile = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1])
             usage();
         else if (!file)
@@ -227,5 +244,7 @@ int main(int argc, char **argv)
     sc_ports_flush_all();
     if (gc_stats)
         print_gc_stats();
+    if (profile && write_profile(profile) != 0)
+        rc = rc ? rc : 2;
     return rc;
 }

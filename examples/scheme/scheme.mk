@@ -34,6 +34,9 @@ scheme: $(B)/scheme
 scheme-test: $(B)/scheme $(B)/tests/test_scheme_io
 	@fail=0; echo "== $(B)/tests/test_scheme_io"; \
 	$(SAN_ENV) $(B)/tests/test_scheme_io || { echo "FAILED: test_scheme_io"; fail=1; }; \
+	echo "== examples/scheme/tests/profile.sh $(B)/scheme"; \
+	env $(SAN_ENV) CI_NO_GO=1 examples/scheme/tests/profile.sh $(B)/scheme || \
+		{ echo "FAILED: scheme heap profile"; fail=1; }; \
 	for m in $(SCHEME_MODES); do \
 		echo "== examples/scheme/tests/run.sh $(B)/scheme $$m"; \
 		env $(SAN_ENV) examples/scheme/tests/run.sh $(B)/scheme $$m || \
@@ -48,3 +51,5 @@ bench-scheme: deps
 	@tools/deps.sh guile-3.0 time
 	@$(MAKE) --no-print-directory $(B)/scheme
 	examples/scheme/bench/run.sh $(B)/scheme $(SCHEME_ROUNDS)
+
+-include $(SCHEME_OBJ:.o=.d) $(B)/tests/test_scheme_io.d

@@ -124,7 +124,7 @@ static entry *find(sc_val t, sc_val key, uint64_t h)
         sc_val k = key_of(t, e);
         if (!k) { /* a weak key that died */
             tc_store(sc_obj(owner), link, (void *)e->next);
-            SC_SLOT(t, T_COUNT) = sc_fixnum(sc_fixnum_value(SC_SLOT(t, T_COUNT)) - 1);
+            SC_SET(t, T_COUNT, sc_fixnum(sc_fixnum_value(SC_SLOT(t, T_COUNT)) - 1));
             continue;
         }
         if (same(t, k, key))
@@ -153,7 +153,7 @@ static void grow(sc_val t)
             live++;
         }
     SC_SET(t, T_BUCKETS, nb);
-    SC_SLOT(t, T_COUNT) = sc_fixnum(live);
+    SC_SET(t, T_COUNT, sc_fixnum(live));
 }
 
 static sc_val p_set(int argc, sc_val *argv)
@@ -184,7 +184,7 @@ static sc_val p_set(int argc, sc_val *argv)
     size_t i = 1 + (h & (sc_len(b) - 1));
     tc_store(e, &e->next, (void *)SC_SLOT(b, i));
     SC_SET(b, i, (sc_val)e);
-    SC_SLOT(t, T_COUNT) = sc_fixnum(count + 1);
+    SC_SET(t, T_COUNT, sc_fixnum(count + 1));
     return SC_UNSPEC;
 }
 
@@ -229,7 +229,7 @@ static sc_val p_delete(int argc, sc_val *argv)
         sc_val k = key_of(t, e);
         if (!k || same(t, k, key)) {
             tc_store(sc_obj(owner), link, (void *)e->next);
-            SC_SLOT(t, T_COUNT) = sc_fixnum(sc_fixnum_value(SC_SLOT(t, T_COUNT)) - 1);
+            SC_SET(t, T_COUNT, sc_fixnum(sc_fixnum_value(SC_SLOT(t, T_COUNT)) - 1));
             if (k)
                 return SC_UNSPEC;
             continue;
@@ -337,7 +337,7 @@ static sc_val p_clear(int argc, sc_val *argv)
     (void)argc;
     check_table("hash-table-clear!", argv[0]);
     SC_SET(argv[0], T_BUCKETS, sc_make_vector(16, 0));
-    SC_SLOT(argv[0], T_COUNT) = sc_fixnum(0);
+    SC_SET(argv[0], T_COUNT, sc_fixnum(0));
     return SC_UNSPEC;
 }
 

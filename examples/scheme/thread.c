@@ -58,7 +58,7 @@ static void *thread_main(void *arg)
     run_state rs = { th, SC_UNSPEC };
     int rc = sc_run_protected(run_thunk, &rs);
     SC_SET(th, TH_RESULT, rc == 0 ? rs.result : SC_FALSE);
-    SC_SLOT(th, TH_STATE) = sc_fixnum(rc == 0 ? TH_DONE : TH_FAILED);
+    SC_SET(th, TH_STATE, sc_fixnum(rc == 0 ? TH_DONE : TH_FAILED));
     sc_port_flush(sc_current_output());
     sc_vm_detach();
     tc_thread_detach();

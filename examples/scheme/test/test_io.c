@@ -63,7 +63,8 @@ sc_val sc_apply(sc_val f, int argc, const sc_val *argv)
     int i = (int)sc_fixnum_value(SC_SLOT(f, 2));
     assert_true(argc >= prims[i].min && (prims[i].max < 0 || argc <= prims[i].max));
     sc_val args[16];
-    memcpy(args, argv, (size_t)argc * sizeof *argv);
+    if (argc > 0) /* (argv may be NULL with no arguments: memcpy must not see it) */
+        memcpy(args, argv, (size_t)argc * sizeof *argv);
     return prims[i].fn(argc, args);
 }
 
