@@ -111,6 +111,7 @@ typedef struct scope {
     int nvars, capvars;
     int nslots;   /* the frame's size so far */
     int toplevel; /* a top-level form's thunk: define makes globals */
+    int stack;    /* its variables live on the VM stack (vm.h: a stack frame) */
 } scope;
 
 typedef struct emitter {
@@ -179,16 +180,21 @@ static int add_var(scope *s, sc_val sym)
     return slot;
 }
 
-/* Where sym is bound: 1 with *depth and *slot for a local, 0 for a global. */
+/* Where sym is bound: 1 with *depth and *slot for a local, 0 for a
+ * global. *depth counts the heap frames to walk up (a stack frame is no
+ * link of the chain); -1 for a variable of the current stack frame. */
 static int lookup(const scope *s, sc_val sym, int *depth, int *slot)
 {
-    for (int d = 0; s; s = s->parent, d++)
+    for (int d = 0; s; s = s->parent) {
         for (int i = s->nvars - 1; i >= 0; i--)
             if (s->vars[i].sym == sym) {
-                *depth = d;
+                *depth = s->stack ? -1 : d;
                 *slot = s->vars[i].slot;
                 return 1;
             }
+        if (!s->stack)
+            d++;
+    }
     return 0;
 }
 
@@ -203,12 +209,20 @@ static void emit_ref(emitter *e, sc_val sym)
     int d, slot;
     if (!lookup(e->sc, sym, &d, &slot)) {
         emit(e, sc_ins(OP_GREF, const_index(e, sym)));
+    } else if (d < 0) {
+        emit(e, sc_ins(OP_SREF, (uint32_t)slot));
     } else if (d == 0) {
         emit(e, sc_ins(OP_LREF0, (uint32_t)slot));
     } else {
         emit(e, sc_ins(OP_LREF, (uint32_t)d));
         emit(e, (uint32_t)slot);
     }
+}
+
+/* Pops the top of the stack into slot of the current lambda's frame. */
+static void emit_set_slot(emitter *e, int slot)
+{
+    emit(e, sc_ins(e->sc->stack ? OP_SSET : OP_LSET0, (uint32_t)slot));
 }
 
 static void mark_user_set(sc_val sym)
@@ -225,6 +239,8 @@ static void emit_set(emitter *e, sc_val sym, int define)
     if (!lookup(e->sc, sym, &d, &slot)) {
         mark_user_set(sym);
         emit(e, sc_ins(define ? OP_GDEF : OP_GSET, const_index(e, sym)));
+    } else if (d < 0) {
+        emit(e, sc_ins(OP_SSET, (uint32_t)slot));
     } else if (d == 0) {
         emit(e, sc_ins(OP_LSET0, (uint32_t)slot));
     } else {
@@ -526,7 +542,7 @@ static void compile_let(emitter *e, sc_val x, int tail)
     for (sc_val b = bindings; sc_is_pair(b); b = sc_cdr(b))
         slots[i++] = add_var(e->sc, sc_is_pair(sc_car(b)) ? sc_car(sc_car(b)) : sc_car(b));
     while (i-- > 0)
-        emit(e, sc_ins(OP_LSET0, (uint32_t)slots[i]));
+        emit_set_slot(e, slots[i]);
     free(slots);
     compile_body(e, cddr(x), tail);
     e->sc->nvars = saved;
@@ -650,6 +666,8 @@ static void compile_call(emitter *e, sc_val x, int tail)
         emit_return_if(e, tail);
         return;
     }
+    if (!tail)
+        emit(e, sc_ins(OP_FRAME, 0));
     compile(e, f, 0);
     for (sc_val a = sc_cdr(x); sc_is_pair(a); a = sc_cdr(a))
         compile(e, sc_car(a), 0);
@@ -777,10 +795,32 @@ static sc_val make_code(emitter *e, int nreq, int rest, sc_val name)
     SC_SET(code, SC_CODE_CONSTS, e->consts ? e->consts : sc_make_vector(0, SC_FALSE));
     SC_SET(code, SC_CODE_NAME, name);
     SC_SLOT(code, SC_CODE_SHAPE) =
-        sc_fixnum((int64_t)nreq | (int64_t)rest << 16 | (int64_t)e->sc->nslots << 17);
+        sc_fixnum((int64_t)nreq | (int64_t)rest << 16 | (int64_t)e->sc->stack << 17 |
+                  (int64_t)e->sc->nslots << 18);
     SC_SET(code, SC_CODE_FILE, e->file);
     SC_SLOT(code, SC_CODE_LINE) = sc_fixnum(e->line);
     return code;
+}
+
+/* Whether body may make a closure over its lambda's variables, or needs
+ * a heap frame otherwise (let-values binds through the frame object): a
+ * look at the datum, before any expansion, erring toward the heap (quoted
+ * data is skipped; a symbol `lambda` anywhere else counts). */
+static int needs_heap_frame(sc_val x)
+{
+    for (; sc_is_pair(x); x = sc_cdr(x)) {
+        sc_val h = sc_car(x);
+        if (h == s_quote)
+            return 0;
+        if (h == s_lambda || h == s_do || h == s_define || h == s_let_values ||
+            h == s_letstar_values || h == s_define_record_type)
+            return 1;
+        if (h == s_let && sc_is_pair(sc_cdr(x)) && sc_is(cadr(x), SC_SYMBOL))
+            return 1; /* a named let */
+        if (sc_is_pair(h) && needs_heap_frame(h))
+            return 1;
+    }
+    return 0;
 }
 
 static sc_val compile_lambda(emitter *outer, sc_val params, sc_val body, sc_val name)
@@ -791,6 +831,7 @@ static sc_val compile_lambda(emitter *outer, sc_val params, sc_val body, sc_val 
     for (sc_val p = params; sc_is_pair(p); p = sc_cdr(p))
         if (!sc_is(sc_car(p), SC_SYMBOL))
             bad_syntax(params, "lambda parameters");
+    s.stack = !rest && !needs_heap_frame(body);
     bind_formals(&s, params, &first);
     compile_body(&e, body, 1);
     sc_val code = make_code(&e, nreq, rest, name);

@@ -219,8 +219,11 @@ static int spread_apply(vm *m, size_t fpos, int argc)
     return (int)(sp - fpos - 1);
 }
 
+/* Calls between the VM's own polls (tc_safepoint): a few microseconds. */
+#define POLL_CALLS 256
+
 /* Runs until the continuation pushed at entry (code #f) is returned to. */
-static sc_val run(vm *m, sc_val code, sc_val env)
+static sc_val run(vm *m, sc_val code, sc_val env, size_t bp)
 {
     sc_val *S = m->stack;
     size_t sp = m->sp, fp = m->fp;
@@ -228,6 +231,7 @@ static sc_val run(vm *m, sc_val code, sc_val env)
     sc_val *K = &SC_SLOT(SC_SLOT(code, SC_CODE_CONSTS), 1);
     size_t pc = 0;
     sc_val rv;
+    unsigned poll_countdown = POLL_CALLS;
     m->code = code;
 #define SYNC() (m->sp = sp, m->fp = fp)
 #define RELOAD() (S = m->stack)
@@ -339,11 +343,23 @@ static sc_val run(vm *m, sc_val code, sc_val env)
                 tc_store(slots, &slots[SC_FRAME_VARS + first + (uint32_t)nreq], (void *)l);
             break;
         }
+        case OP_FRAME:
+            for (int i = 0; i < SC_CONT_WORDS; i++)
+                PUSH(SC_FALSE);
+            break;
         case OP_CALL:
         case OP_TAILCALL: {
             int argc = (int)sc_ins_a(w), tail = sc_ins_op(w) == OP_TAILCALL;
-        call:;
             size_t fpos = sp - (size_t)argc - 1;
+            if (tail && fpos != fp) {
+                /* The caller's frame (a stack frame's procedure, arguments
+                 * and variables, above fp) goes: the call moves down. */
+                for (int i = 0; i <= argc; i++)
+                    tc_store(S, &S[fp + (size_t)i], (void *)S[fpos + (size_t)i]);
+                fpos = fp;
+                sp = fp + (size_t)argc + 1;
+            }
+        call:;
             sc_val f = S[fpos];
             if (sc_is(f, SC_PRIMITIVE)) {
                 const sc_prim_c *c = (const sc_prim_c *)sc_obj(SC_SLOT(f, SC_PRIM_C));
@@ -362,11 +378,11 @@ static sc_val run(vm *m, sc_val code, sc_val env)
                 m->code = code;
                 sc_val r = c->fn(argc, &S[fpos + 1]);
                 RELOAD();
-                sp = fpos;
                 if (tail) {
                     rv = r;
                     goto do_ret;
                 }
+                sp = fpos - SC_CONT_WORDS; /* over the room OP_FRAME made */
                 PUSH(r);
                 break;
             }
@@ -374,19 +390,47 @@ static sc_val run(vm *m, sc_val code, sc_val env)
                 SYNC();
                 sc_error(f, "not a procedure:");
             }
-            SYNC();
-            sc_val fr = make_frame(m, f, fpos + 1, argc);
-            RELOAD();
-            sp = fpos;
-            if (!tail) {
-                PUSH(code);
-                PUSH(sc_fixnum((int64_t)pc));
-                PUSH(env);
-                PUSH(sc_fixnum((int64_t)fp));
-                fp = sp;
+            sc_val fcode = SC_SLOT(f, SC_CLO_CODE), new_env;
+            int64_t shape = sc_fixnum_value(SC_SLOT(fcode, SC_CODE_SHAPE));
+            int callee_stack = sc_code_stack(shape);
+            /* A call into a stack frame allocates nothing, so no allocation
+             * polls for a stop: the VM polls itself every POLL_CALLS calls
+             * (a recursion over a big tree made a stop wait 20 ms). */
+            if (--poll_countdown == 0) {
+                poll_countdown = POLL_CALLS;
+                SYNC();
+                tc_safepoint();
             }
-            code = SC_SLOT(f, SC_CLO_CODE);
-            env = fr;
+            if (!tail) {
+                sc_val *k = &S[fpos - SC_CONT_WORDS];
+                tc_store(S, &k[0], (void *)code);
+                tc_store(S, &k[1], (void *)sc_fixnum((int64_t)pc));
+                tc_store(S, &k[2], (void *)env);
+                tc_store(S, &k[3], (void *)sc_fixnum((int64_t)bp));
+                tc_store(S, &k[4], (void *)sc_fixnum((int64_t)fp));
+                fp = fpos;
+            }
+            if (callee_stack) {
+                if (argc != sc_code_nreq(shape)) {
+                    SYNC();
+                    sc_val name = SC_SLOT(fcode, SC_CODE_NAME);
+                    sc_error(name == SC_FALSE ? f : name,
+                             "wrong number of arguments (%d; wanted %d) to", argc,
+                             sc_code_nreq(shape));
+                }
+                /* The arguments stay; the other variables go above them. */
+                for (int i = argc; i < sc_code_frame(shape); i++)
+                    PUSH(SC_FALSE);
+                new_env = SC_SLOT(f, SC_CLO_ENV);
+                bp = fp + 1;
+            } else {
+                SYNC();
+                new_env = make_frame(m, f, fpos + 1, argc);
+                RELOAD();
+                sp = fp;
+            }
+            env = new_env;
+            code = fcode;
             ip = (const uint32_t *)sc_bytes(SC_SLOT(code, SC_CODE_BYTES));
             K = &SC_SLOT(SC_SLOT(code, SC_CODE_CONSTS), 1);
             pc = 0;
@@ -395,13 +439,14 @@ static sc_val run(vm *m, sc_val code, sc_val env)
         }
         case OP_RET:
             rv = S[--sp];
-        do_ret:
-            sp = fp;
-            fp = (size_t)sc_fixnum_value(S[sp - 1]);
-            env = S[sp - 2];
-            pc = (size_t)sc_fixnum_value(S[sp - 3]);
-            code = S[sp - 4];
-            sp -= 4;
+        do_ret: {
+            sc_val *k = &S[fp - SC_CONT_WORDS];
+            sp = fp - SC_CONT_WORDS;
+            code = k[0];
+            pc = (size_t)sc_fixnum_value(k[1]);
+            env = k[2];
+            bp = (size_t)sc_fixnum_value(k[3]);
+            fp = (size_t)sc_fixnum_value(k[4]);
             if (code == SC_FALSE) {
                 m->sp = sp;
                 m->fp = fp;
@@ -411,6 +456,14 @@ static sc_val run(vm *m, sc_val code, sc_val env)
             K = &SC_SLOT(SC_SLOT(code, SC_CODE_CONSTS), 1);
             m->code = code;
             PUSH(rv);
+            break;
+        }
+        case OP_SREF:
+            PUSH(S[bp + sc_ins_a(w)]);
+            break;
+        case OP_SSET:
+            sp--;
+            tc_store(S, &S[bp + sc_ins_a(w)], (void *)S[sp]);
             break;
 #define BINARY_FIX(OPC, EXPR, SLOW) \
         case OPC: { \
@@ -526,22 +579,45 @@ static sc_val run(vm *m, sc_val code, sc_val env)
 static sc_val call_closure(vm *m, sc_val f, int argc, const sc_val *argv)
 {
     size_t base_sp = m->sp, base_fp = m->fp;
-    if (m->sp + (size_t)argc + 8 >= m->cap)
-        grow(m, m->sp + (size_t)argc + 8);
+    sc_val code = SC_SLOT(f, SC_CLO_CODE);
+    int64_t shape = sc_fixnum_value(SC_SLOT(code, SC_CODE_SHAPE));
+    size_t need = base_sp + SC_CONT_WORDS + (size_t)argc + (size_t)sc_code_frame(shape) + 8;
+    if (need >= m->cap)
+        grow(m, need);
     sc_val *S = m->stack;
-    size_t sp = m->sp;
-    for (int i = 0; i < argc; i++)
-        tc_store(S, &S[sp + (size_t)i], (void *)argv[i]);
-    m->sp = sp + (size_t)argc;
-    sc_val fr = make_frame(m, f, sp, argc);
-    S = m->stack;
-    m->sp = sp;
+    size_t sp = base_sp;
+    /* As a call from the VM lays it out: the continuation that ends run()
+     * (code #f), f, the arguments, then (a stack frame) the other
+     * variables. */
     tc_store(S, &S[sp++], (void *)SC_FALSE);
     tc_store(S, &S[sp++], (void *)sc_fixnum(0));
     tc_store(S, &S[sp++], (void *)SC_FALSE);
+    tc_store(S, &S[sp++], (void *)sc_fixnum(0));
     tc_store(S, &S[sp++], (void *)sc_fixnum((int64_t)m->fp));
-    m->sp = m->fp = sp;
-    sc_val r = run(m, SC_SLOT(f, SC_CLO_CODE), fr);
+    size_t fp = sp;
+    tc_store(S, &S[sp++], (void *)f);
+    for (int i = 0; i < argc; i++)
+        tc_store(S, &S[sp++], (void *)argv[i]);
+    m->sp = sp;
+    sc_val env;
+    size_t bp = 0;
+    if (sc_code_stack(shape)) {
+        if (argc != sc_code_nreq(shape)) {
+            sc_val name = SC_SLOT(code, SC_CODE_NAME);
+            sc_error(name == SC_FALSE ? f : name, "wrong number of arguments (%d; wanted %d) to",
+                     argc, sc_code_nreq(shape));
+        }
+        for (int i = argc; i < sc_code_frame(shape); i++)
+            tc_store(S, &S[sp++], (void *)SC_FALSE);
+        env = SC_SLOT(f, SC_CLO_ENV);
+        bp = fp + 1;
+    } else {
+        env = make_frame(m, f, fp + 1, argc);
+        sp = fp;
+    }
+    m->sp = sp;
+    m->fp = fp;
+    sc_val r = run(m, code, env, bp);
     m->sp = base_sp;
     m->fp = base_fp;
     return r;
@@ -692,8 +768,8 @@ static int profile_frames(void *arg, tc_frame *frames, int max)
         return 0;
     int n = 0;
     frame_of(m->code, &frames[n++]);
-    for (size_t fp = m->fp; fp >= 4 && n < max;) {
-        sc_val code = m->stack[fp - 4];
+    for (size_t fp = m->fp; fp >= SC_CONT_WORDS && n < max;) {
+        sc_val code = m->stack[fp - SC_CONT_WORDS];
         if (!sc_is(code, SC_CODE))
             break; /* a run's first continuation: the C caller's */
         frame_of(code, &frames[n++]);

@@ -27,12 +27,16 @@ enum sc_op {
     OP_JMP,      /* pc = a */
     OP_JMPF,     /* pop; pc = a when it is #f */
     OP_JMPT,     /* pop; pc = a when it is not #f */
+    OP_FRAME,    /* push room for a call's continuation (SC_CONT_WORDS), before the
+                    procedure and its arguments of a call not in tail position */
     OP_CALL,     /* call the procedure below a arguments on the stack */
     OP_TAILCALL, /* the same in tail position: the caller's continuation is reused */
     OP_RET,      /* return the top of the stack */
     OP_CLOSURE,  /* push a closure of code constants[a] over the current frame */
     OP_MVBIND,   /* a: first slot; next word: nreq | rest << 16. pop a value or an
                     SC_VALUES object into slots a.. (a list for the rest) */
+    OP_SREF,     /* push variable a of a stack frame (S[bp + a]) */
+    OP_SSET,     /* pop into variable a of a stack frame */
     /* Open-coded primitives (the compiler emits them only while the global
      * still holds the standard procedure): fast paths for fixnums and
      * pairs, the generic primitive otherwise. */
@@ -52,19 +56,30 @@ enum {
     SC_CODE_BYTES = 1, /* an SC_BYTEVECTOR of the instructions (uint32_t each) */
     SC_CODE_CONSTS,    /* an SC_VECTOR */
     SC_CODE_NAME,      /* a symbol, or #f */
-    SC_CODE_SHAPE,     /* fixnum: nreq | rest << 16 | frame size << 17 */
+    SC_CODE_SHAPE,     /* fixnum: nreq | rest << 16 | stack frame << 17 | frame size << 18 */
     SC_CODE_FILE,      /* a symbol naming the source file, or #f */
     SC_CODE_LINE,      /* fixnum */
     SC_CODE_SLOTS = 6
 };
 static inline int sc_code_nreq(int64_t shape) { return (int)(shape & 0xffff); }
 static inline int sc_code_rest(int64_t shape) { return (int)((shape >> 16) & 1); }
-static inline int sc_code_frame(int64_t shape) { return (int)(shape >> 17); }
+static inline int sc_code_stack(int64_t shape) { return (int)((shape >> 17) & 1); }
+static inline int sc_code_frame(int64_t shape) { return (int)(shape >> 18); }
+/* A call's continuation on the VM stack, right below the procedure and
+ * its arguments (OP_FRAME made room for it): the caller's code, pc, heap
+ * frame, stack frame base and frame pointer, in this order; fp points past
+ * it, at the procedure's slot, and a stack frame's arguments follow (bp is
+ * fp + 1). A tail call moves the new procedure and arguments down to fp. */
+enum { SC_CONT_WORDS = 5 };
 
 /* A closure: SC_CLOSURE slots. */
 enum { SC_CLO_CODE = 1, SC_CLO_ENV, SC_CLO_SLOTS = 2 };
 /* A frame: SC_FRAME slots: the parent, then the variables (slot 0 of the
- * instructions is slot 2 of the object). */
+ * instructions is slot 2 of the object). A lambda that makes no closure
+ * (no inner lambda, named let, do, internal define, let-values) has a
+ * stack frame instead: its arguments stay where the call pushed them, its
+ * other variables above them, addressed from the base bp (OP_SREF,
+ * OP_SSET), and nothing is allocated for the call. */
 enum { SC_FRAME_PARENT = 1, SC_FRAME_VARS = 2 };
 
 /* A primitive: SC_PRIMITIVE slots; the C function in a pointer-free block. */
