@@ -103,6 +103,11 @@ sc_val sc_num_sub(sc_val a, sc_val b);
 sc_val sc_num_mul(sc_val a, sc_val b);
 int sc_num_cmp(const char *who, sc_val a, sc_val b); /* -1, 0, 1 */
 
+/* vm.c: the stack's words above its top cleared (before an explicit
+ * collection); the VM's error handler and profile frames installed. */
+void sc_vm_clear_stale(void);
+void sc_vm_init(void);
+
 /* compile.c: an uninterned symbol (the expansions' temporaries). */
 sc_val sc_gensym(const char *base);
 /* main.c's prelude, compiled at start: procedures written in Scheme. */
