@@ -3,6 +3,7 @@
 #include "bench_util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,21 @@ uint64_t bench_rss_bytes(void)
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* The CPUs this process may run on (its affinity mask, as the collector
+ * counts them: tc_memstats.ncpu), not every online one: a run pinned with
+ * taskset has fewer CPUs to be busy on. (cgroup quotas, which the
+ * collector also reads, are left out: the benchmarks run unconfined.) */
 int bench_ncpu(void)
 {
     static int n;
     if (n == 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n = c > 0 ? (int)c : 1;
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) {
+            n = CPU_COUNT(&set);
+        } else {
+            long c = sysconf(_SC_NPROCESSORS_ONLN);
+            n = c > 0 ? (int)c : 1;
+        }
     }
     return n;
 }
