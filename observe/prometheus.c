@@ -166,6 +166,12 @@ static void write_specials(FILE *f, const tc_memstats *m)
              m->external_bytes);
     metric_u(f, "tricolor_external_live_bytes", "gauge",
              "Of the external bytes, what the pacer counts as live.", m->external_live_bytes);
+    metric_u(f, "tricolor_oom_retries_total", "counter",
+             "Allocations retried after an out-of-memory collection and scavenge.",
+             m->oom_retries);
+    metric_u(f, "tricolor_oom_failures_total", "counter",
+             "Allocations that failed with ENOMEM for want of memory after the retry.",
+             m->oom_failures);
 }
 
 /* Objects allocated and freed, by size class. */

@@ -246,6 +246,9 @@ static void exposition_is_valid(void **state)
     assert_int_equal((uint64_t)value_of(text, "tricolor_mallocs_total"), m.mallocs);
     assert_int_equal((uint64_t)value_of(text, "tricolor_heap_objects"), m.heap_objects);
     assert_int_equal((uint64_t)value_of(text, "tricolor_stw_pause_seconds_count"), m.num_stw);
+    /* (An out-of-memory retry's counters had no family until 2026-12-03.) */
+    assert_int_equal((uint64_t)value_of(text, "tricolor_oom_retries_total"), m.oom_retries);
+    assert_int_equal((uint64_t)value_of(text, "tricolor_oom_failures_total"), m.oom_failures);
     assert_true(fabs(value_of(text, "tricolor_stw_pause_seconds_sum") - m.pause_total_ns / 1e9) <
                 1e-6);
     assert_int_equal((uint64_t)value_of(text, "tricolor_size_class_mallocs_total{size=\"16\"}"),
