@@ -14,6 +14,10 @@
 
 /* Open sections, every thread's: atomic (full adds and CASes). */
 static tci_atomic depth;
+/* The sections this thread opened less those it closed (a section may be
+ * closed by another thread: then one goes below 0). Only for a fork's
+ * child, whose other threads are gone and cannot close theirs. */
+static __thread intptr_t own_depth;
 /* What was asked for inside: 0 nothing, 1 a background cycle (the heap
  * reached the trigger), 2 a forced one (tc_collect). Atomic CASes. */
 static tci_atomic pending;
@@ -21,6 +25,16 @@ static tci_atomic pending;
 void tc_gc_defer_begin(void)
 {
     tci_atomic_add_full(&depth, 1);
+    own_depth++;
+}
+
+void tci_defer_fork_child(void)
+{
+    /* Sections the vanished threads held would never end: the child keeps
+     * its one thread's own (it ends them), and at most what was open. */
+    uintptr_t open = tci_atomic_load_relaxed(&depth);
+    uintptr_t own = own_depth > 0 ? (uintptr_t)own_depth : 0;
+    tci_atomic_store_relaxed(&depth, own < open ? own : open);
 }
 
 int tci_defer_active(void)
@@ -63,6 +77,7 @@ void tc_gc_defer_end(void)
             return;
         }
         if (tci_atomic_cas_full(&depth, n, n - 1)) {
+            own_depth--;
             if (n == 1)
                 run_pending();
             return;

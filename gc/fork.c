@@ -108,6 +108,7 @@ static void settle_centrals(void)
 
 static void fork_child_after(void)
 {
+    tci_defer_fork_child(); /* before anything could ask for a cycle */
     settle_centrals();
     if (tci_phase() == TCI_PHASE_MARK)
         abandon_mark();

@@ -458,6 +458,8 @@ int tci_central_fork_locks_held(void);
 uint64_t tci_central_fork_count(void);
 void tci_central_fork_locks_anew(void);
 void tci_central_fork_rebuild(void);
+/* gc/defer.c: the child keeps only its thread's own no-GC sections. */
+void tci_defer_fork_child(void);
 
 /* ---- external.c: memory held outside the heap (tc_external_add) ---------- */
 /* E, the total reported; what finalizers subtracted and every addition

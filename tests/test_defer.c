@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "os.h"
@@ -149,6 +152,82 @@ static void test_defer_end_unbalanced(void **state)
     assert_non_null(tc_alloc_atomic(16));
 }
 
+#if defined(__SANITIZE_THREAD__)
+/* ThreadSanitizer ends a child that starts a thread after a fork of a
+ * process with threads (its die_after_fork): the child here starts its
+ * collector, as test_fork.c's children do, with the same setting. */
+const char *__tsan_default_options(void);
+__attribute__((visibility("default"))) const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
+/* Another thread's section, open until released. */
+static pthread_mutex_t sec_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sec_cond = PTHREAD_COND_INITIALIZER;
+static int sec_open, sec_release;
+
+static void *section_holder(void *arg)
+{
+    (void)arg;
+    tc_gc_defer_begin();
+    pthread_mutex_lock(&sec_lock);
+    sec_open = 1;
+    pthread_cond_broadcast(&sec_cond);
+    while (!sec_release)
+        pthread_cond_wait(&sec_cond, &sec_lock);
+    pthread_mutex_unlock(&sec_lock);
+    tc_gc_defer_end();
+    return NULL;
+}
+
+/* A fork's child has one thread: a section another thread held would never
+ * end there, and the child would never collect again. The child keeps its
+ * thread's own section: collections wait for its end, then run. */
+static void test_defer_fork_child_keeps_only_its_own(void **state)
+{
+    (void)state;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, section_holder, NULL), 0);
+    tc_blocking_begin();
+    pthread_mutex_lock(&sec_lock);
+    while (!sec_open)
+        pthread_cond_wait(&sec_cond, &sec_lock);
+    pthread_mutex_unlock(&sec_lock);
+    tc_blocking_end();
+    tc_gc_defer_begin(); /* this thread's own */
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint32_t gc0 = test_stats().num_gc;
+        tc_collect(); /* inside this thread's section: deferred */
+        int held = test_stats().num_gc == gc0;
+        tc_gc_defer_end(); /* the due cycle is asked for now */
+        tc_collect();
+        int ran = test_stats().num_gc > gc0;
+        _exit(held && ran ? 0 : 3);
+    }
+    int status;
+    tc_blocking_begin();
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    tc_blocking_end();
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    tc_gc_defer_end();
+    pthread_mutex_lock(&sec_lock);
+    sec_release = 1;
+    pthread_cond_broadcast(&sec_cond);
+    pthread_mutex_unlock(&sec_lock);
+    tc_blocking_begin();
+    pthread_join(t, NULL);
+    tc_blocking_end();
+    uint32_t gc0 = test_stats().num_gc;
+    tc_collect(); /* every section closed: a cycle runs */
+    assert_true(test_stats().num_gc > gc0);
+}
+
 int main(void)
 {
     if (test_init_verified() != 0)
@@ -160,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_defer_past_memory_limit),
         cmocka_unit_test(test_defer_out_of_memory_inside),
         cmocka_unit_test(test_defer_end_unbalanced),
+        cmocka_unit_test(test_defer_fork_child_keeps_only_its_own),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
