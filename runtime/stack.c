@@ -29,6 +29,26 @@
 
 static tc_stack *stacks; /* protected by world_lock */
 
+/* Unregistered stacks wait in a quarantine of QUARANTINE_N before their
+ * memory goes back to malloc, their magic cleared, so that a switch to
+ * one of the last QUARANTINE_N unregistered (or a second unregister) is
+ * caught with a message rather than reading freed memory; beyond that it
+ * is undefined, as free's is (the handles' rule, gc/special.c). Protected
+ * by world_lock. */
+#define QUARANTINE_N 64
+static tc_stack *quarantine[QUARANTINE_N];
+static size_t quarantine_next;
+
+static void quarantine_put_locked(tc_stack *s)
+{
+    tci_world_assert_held();
+    s->magic = 0;
+    tc_stack *old = quarantine[quarantine_next];
+    quarantine[quarantine_next] = s;
+    quarantine_next = (quarantine_next + 1) % QUARANTINE_N;
+    free(old);
+}
+
 tc_stack *tci_stack_first(void)
 {
     return stacks;
@@ -195,8 +215,8 @@ void tc_stack_unregister(tc_stack *s)
         return;
     }
     stack_unlink_locked(s);
+    quarantine_put_locked(s);
     tci_world_unlock();
-    free(s);
 }
 
 tc_stack *tc_stack_current(void)

@@ -342,6 +342,34 @@ static void test_stack_unregistered_switch_aborts(void **state)
     expect_abort_naming_fix(&r);
 }
 
+/* A switch to (or an unregister of) a stack unregistered already is
+ * caught with a message, not a read of freed memory (ASan reported one). */
+static void child_switch_to_unregistered(void)
+{
+    CHECK(tc_init() == 0);
+    char *mem = malloc(FIBER_STACK);
+    CHECK(mem);
+    tc_stack *s = tc_stack_register(mem, FIBER_STACK);
+    CHECK(s);
+    tc_stack_unregister(s);
+    errno = 0;
+    tc_stack_unregister(s); /* twice: refused */
+    CHECK(errno == EINVAL);
+    tc_stack_switch(s); /* aborts, naming the misuse */
+    fprintf(stderr, "no abort\n");
+    free(mem);
+}
+
+static void test_stack_switch_to_unregistered_aborts(void **state)
+{
+    (void)state;
+    child_result r;
+    run_child(child_switch_to_unregistered, NULL, &r);
+    if (!WIFSIGNALED(r.status) || WTERMSIG(r.status) != SIGABRT)
+        fail_msg("child status %#x, not SIGABRT; its stderr:\n%s", r.status, r.err);
+    expect_says(&r, "not a registered stack (unregistered already?)");
+}
+
 /* ---- Bad ranges ------------------------------------------------------------ */
 
 static void expect_refused(void *lo, size_t size, int err)
@@ -406,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_stack_fibers_across_cycles),
         cmocka_unit_test(test_stack_fibers_checkmark),
         cmocka_unit_test(test_stack_unregistered_switch_aborts),
+        cmocka_unit_test(test_stack_switch_to_unregistered_aborts),
         cmocka_unit_test(test_stack_bad_ranges_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
