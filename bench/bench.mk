@@ -12,6 +12,9 @@
 #                                           statistics cost (bench/observebench.c)
 #   make bench-range [RANGE_ROUNDS=201]      tc_store_range against memmove, 1 MiB,
 #                                           no mark running (bench/rangebench.c)
+#   make bench-curve [ROUNDS=3]               time against peak RSS: binary trees and the
+#                                           steady cache on tricolor, bdwgc and Go at
+#                                           six heap settings each (bench/curve.sh)
 #   make bench-weak [WEAK_ROUNDS=51]         tc_load_weak and tc_weak_get against a plain
 #                                           load, 1,000,000 references (bench/weakbench.c)
 #   make bench-scale [ROUNDS=3]             stops and marks against size,
@@ -82,7 +85,7 @@ BENCH_UTIL_OBJ := $(BENCH_DIR)/obj/bench_util.o $(BENCH_DIR)/obj/svg.o
 BENCH_PEER_BIN := $(BENCH_PEERS:%=$(BENCH_DIR)/peer_%)
 
 .PHONY: bench-bin bench bench-run bench-quick bench-quick-run bench-barrier bench-pacer bench-pool \
-	bench-observe bench-range bench-weak bench-scale bench-scale-quick \
+	bench-observe bench-range bench-weak bench-curve bench-scale bench-scale-quick \
 	run run-report
 
 bench-bin: $(BENCH_PROGS) $(BENCH_DIR)/tcreport $(BENCH_DIR)/tcspike $(BENCH_DIR)/tcpool $(BENCH_DIR)/tcobserve \
@@ -222,6 +225,14 @@ RANGE_ROUNDS ?= 201
 bench-range: deps
 	@$(MAKE) --no-print-directory $(BENCH_DIR)/tcrange
 	$(BENCH_DIR)/tcrange --rounds $(RANGE_ROUNDS)
+
+# Time-space curves (issue 20): every collector at a series of heap
+# settings, interleaved rounds, medians; the table and an SVG plot.
+bench-curve: deps-bench
+	@tools/deps.sh time
+	@$(MAKE) --no-print-directory bench-bin
+	bench/curve.sh --rounds $(ROUNDS) --svg $(BENCH_DIR)/curve.svg $(BENCH_DIR)
+	@cat $(BENCH_DIR)/curve.table | grep -v '^CURVE' || true
 
 # A weak read three ways, no collection running: a plain load, a weak field
 # of a heap table (tc_load_weak), a handle (tc_weak_get); interleaved
