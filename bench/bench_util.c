@@ -111,6 +111,17 @@ void bench_sort_u64(uint64_t *v, size_t n)
     qsort(v, n, sizeof *v, cmp_u64);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void bench_sort_double(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+}
+
 uint64_t bench_quantile(const uint64_t *sorted, size_t n, double q)
 {
     if (n == 0)

@@ -107,6 +107,7 @@ long bench_arg_positive(const char *prog, const char *opt, const char *v);
 /* Nearest-rank quantile q (0 < q <= 1) of n sorted values; 0 when n == 0. */
 uint64_t bench_quantile(const uint64_t *sorted, size_t n, double q);
 void bench_sort_u64(uint64_t *v, size_t n);
+void bench_sort_double(double *v, size_t n);
 /* Fills r's pause quantiles from n pauses (sorted here, in a copy). */
 void bench_pause_summary(wl_result *r, const bk_pause *p, size_t n, uint64_t lost);
 /* Fills r's per-operation quantiles from n latencies (sorted in place). */

@@ -26,18 +26,6 @@
 #include "bench_util.h"
 #include "tricolor.h"
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The compiler must not see through the calls to the bytes. */
 static void *volatile sink;
 
@@ -111,11 +99,11 @@ int main(int argc, char **argv)
         t_marking[r] = bench_now_ns() - t0;
     }
     tc_barrier_enabled_ = 0;
-    qsort(t_marking, (size_t)rounds, sizeof *t_marking, cmp_u64);
-    qsort(ratio, (size_t)rounds, sizeof *ratio, cmp_dbl);
+    bench_sort_u64(t_marking, (size_t)rounds);
+    bench_sort_double(ratio, (size_t)rounds);
     double med_ratio = ratio[rounds / 2];
-    qsort(t_range, (size_t)rounds, sizeof *t_range, cmp_u64);
-    qsort(t_memmove, (size_t)rounds, sizeof *t_memmove, cmp_u64);
+    bench_sort_u64(t_range, (size_t)rounds);
+    bench_sort_u64(t_memmove, (size_t)rounds);
     printf("bulk store, no mark running: %zu slots (%zu KiB), %ld interleaved rounds\n", slots,
            bytes >> 10, rounds);
     printf("  tc_store_range  median %8.1f us\n", (double)t_range[rounds / 2] / 1e3);

@@ -24,18 +24,6 @@
 #include "bench_util.h"
 #include "tricolor.h"
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct entry {
     void *key; /* weak */
 } entry;
@@ -135,14 +123,14 @@ int main(int argc, char **argv)
             col[r] = times[r][k];
             rc[r] = ratio[r][k];
         }
-        qsort(col, (size_t)rounds, sizeof col[0], cmp_u64);
-        qsort(rc, (size_t)rounds, sizeof rc[0], cmp_dbl);
+        bench_sort_u64(col, (size_t)rounds);
+        bench_sort_double(rc, (size_t)rounds);
         med_ns[k] = (double)col[rounds / 2] / (double)n;
         med_ratio[k] = rc[rounds / 2];
         printf("  %-13s median %6.2f ns a read, %.2fx the plain load\n", kind_name[k],
                med_ns[k], med_ratio[k]);
     }
-    qsort(slow, (size_t)rounds, sizeof *slow, cmp_u64);
+    bench_sort_u64(slow, (size_t)rounds);
     double slow_ns = (double)slow[rounds / 2] / (double)n;
     printf("  tc_load_weak's slow path (flag set by hand) median %6.2f ns a read\n", slow_ns);
     double handle_bytes = (double)(after.other_sys - before.other_sys) / (double)n;
