@@ -469,7 +469,7 @@ static void clear_slot(void *arg, uintptr_t base, const tci_wslot *w)
          * sees the value cleared too; one that sees the dead key reads
          * NULL by the mark bits. */
         tci_uptr_store_relaxed(vslot, 0);
-        __atomic_store_n(slot, (uintptr_t)0, __ATOMIC_RELEASE);
+        tci_uptr_store_release(slot, 0);
         st->cleared++;
     }
 }

@@ -163,6 +163,10 @@ static inline void tci_uptr_store_relaxed(uintptr_t *p, uintptr_t x)
 {
     __atomic_store_n(p, x, __ATOMIC_RELAXED);
 }
+static inline void tci_uptr_store_release(uintptr_t *p, uintptr_t x)
+{
+    __atomic_store_n(p, x, __ATOMIC_RELEASE);
+}
 /* Pointers, of any pointer type (p: the address of a pointer field). */
 #define tci_ptr_load_relaxed(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define tci_ptr_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
