@@ -62,6 +62,17 @@ void sc_check_pair(const char *who, sc_val v)
         sc_error(v, "%s: not a pair:", who);
 }
 
+size_t sc_index_arg(const char *who, int argc, sc_val *argv, int i, size_t lo, size_t hi,
+                    size_t dflt)
+{
+    if (i >= argc || argv[i] == SC_DEFAULT)
+        return dflt;
+    int64_t k = sc_check_fixnum(who, argv[i]);
+    if (k < (int64_t)lo || k > (int64_t)hi)
+        sc_error(argv[i], "%s: index out of range:", who);
+    return (size_t)k;
+}
+
 uint32_t sc_check_char(const char *who, sc_val v)
 {
     if (!sc_is_char(v))

@@ -144,15 +144,22 @@ void sc_port_unlock(sc_val port)
     pthread_mutex_unlock(&state_of(port)->lock);
 }
 
-void sc_port_close(sc_val port)
+/* Flushes an open output port's stdio buffer, in a blocking region (a full
+ * pipe blocks); under the port's lock. */
+static void flush_locked(port_state *ps)
 {
-    sc_port_lock(port);
-    port_state *ps = state_of(port);
     if (ps->out && !(ps->flags & P_CLOSED)) {
         tc_blocking_begin();
         fflush(ps->out);
         tc_blocking_end();
     }
+}
+
+void sc_port_close(sc_val port)
+{
+    sc_port_lock(port);
+    port_state *ps = state_of(port);
+    flush_locked(ps);
     close_state(ps);
     sc_port_unlock(port);
 }
@@ -240,12 +247,7 @@ void sc_port_flush(sc_val port)
 {
     sc_check_output_port("flush-output-port", port);
     sc_port_lock(port);
-    port_state *ps = state_of(port);
-    if (ps->out && !(ps->flags & P_CLOSED)) {
-        tc_blocking_begin();
-        fflush(ps->out);
-        tc_blocking_end();
-    }
+    flush_locked(state_of(port));
     sc_port_unlock(port);
 }
 
@@ -501,25 +503,13 @@ static sc_val p_write(int argc, sc_val *argv)
     return SC_UNSPEC;
 }
 
-/* An optional index argument i of who, in [lo, hi], or dflt. */
-static size_t index_arg(const char *who, int argc, sc_val *argv, int i, size_t lo, size_t hi,
-                        size_t dflt)
-{
-    if (i >= argc || argv[i] == SC_DEFAULT)
-        return dflt;
-    int64_t k = sc_check_fixnum(who, argv[i]);
-    if (k < (int64_t)lo || k > (int64_t)hi)
-        sc_error(argv[i], "%s: index out of range:", who);
-    return (size_t)k;
-}
-
 static sc_val p_write_string(int argc, sc_val *argv)
 {
     sc_check_kind("write-string", argv[0], SC_STRING);
     sc_val s = argv[0], port = out_arg("write-string", argc, argv, 1);
     size_t len = sc_len(s);
-    size_t start = index_arg("write-string", argc, argv, 2, 0, len, 0);
-    size_t end = index_arg("write-string", argc, argv, 3, start, len, len);
+    size_t start = sc_index_arg("write-string", argc, argv, 2, 0, len, 0);
+    size_t end = sc_index_arg("write-string", argc, argv, 3, start, len, len);
     sc_port_lock(port);
     char buf[1024];
     size_t n = 0;

@@ -153,6 +153,10 @@ void sc_check_kind(const char *who, sc_val v, int kind);
 int64_t sc_check_fixnum(const char *who, sc_val v);
 void sc_check_pair(const char *who, sc_val v);
 uint32_t sc_check_char(const char *who, sc_val v);
+/* Optional index argument i of who (start, end), in [lo, hi]; dflt when
+ * absent; an error naming who when out of range. */
+size_t sc_index_arg(const char *who, int argc, sc_val *argv, int i, size_t lo, size_t hi,
+                    size_t dflt);
 
 /* ---- Allocation (object.c) ------------------------------------------------------- */
 

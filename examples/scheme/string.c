@@ -232,18 +232,6 @@ static sc_val string_arg(const char *who, sc_val v)
     return v;
 }
 
-/* Optional index argument i, in [lo, hi]; dflt when absent. */
-static size_t index_arg(const char *who, int argc, sc_val *argv, int i, size_t lo, size_t hi,
-                        size_t dflt)
-{
-    if (i >= argc || argv[i] == SC_DEFAULT)
-        return dflt;
-    int64_t k = sc_check_fixnum(who, argv[i]);
-    if (k < (int64_t)lo || k > (int64_t)hi)
-        sc_error(argv[i], "%s: index out of range:", who);
-    return (size_t)k;
-}
-
 static sc_val substring_of(sc_val s, size_t start, size_t end)
 {
     sc_val r = sc_make_string(end - start, 0);
@@ -268,8 +256,8 @@ static sc_val copy_range(const char *who, int argc, sc_val *argv)
 {
     sc_val s = string_arg(who, argv[0]);
     size_t len = sc_len(s);
-    size_t start = index_arg(who, argc, argv, 1, 0, len, 0);
-    size_t end = index_arg(who, argc, argv, 2, start, len, len);
+    size_t start = sc_index_arg(who, argc, argv, 1, 0, len, 0);
+    size_t end = sc_index_arg(who, argc, argv, 2, start, len, len);
     return substring_of(s, start, end);
 }
 
@@ -332,8 +320,8 @@ static sc_val p_string_to_list(int argc, sc_val *argv)
 {
     sc_val s = string_arg("string->list", argv[0]);
     size_t len = sc_len(s);
-    size_t start = index_arg("string->list", argc, argv, 1, 0, len, 0);
-    size_t end = index_arg("string->list", argc, argv, 2, start, len, len);
+    size_t start = sc_index_arg("string->list", argc, argv, 1, 0, len, 0);
+    size_t end = sc_index_arg("string->list", argc, argv, 2, start, len, len);
     sc_val l = SC_NIL;
     for (size_t i = end; i > start; i--)
         l = sc_cons(sc_char(sc_string_chars(s)[i - 1]), l);
@@ -402,8 +390,8 @@ static sc_val p_string_fill(int argc, sc_val *argv)
     sc_val s = string_arg("string-fill!", argv[0]);
     uint32_t c = sc_check_char("string-fill!", argv[1]);
     size_t len = sc_len(s);
-    size_t start = index_arg("string-fill!", argc, argv, 2, 0, len, 0);
-    size_t end = index_arg("string-fill!", argc, argv, 3, start, len, len);
+    size_t start = sc_index_arg("string-fill!", argc, argv, 2, 0, len, 0);
+    size_t end = sc_index_arg("string-fill!", argc, argv, 3, start, len, len);
     for (size_t i = start; i < end; i++)
         sc_string_chars(s)[i] = c;
     return SC_UNSPEC;
@@ -434,8 +422,8 @@ static sc_val p_string_to_vector(int argc, sc_val *argv)
 {
     sc_val s = string_arg("string->vector", argv[0]);
     size_t len = sc_len(s);
-    size_t start = index_arg("string->vector", argc, argv, 1, 0, len, 0);
-    size_t end = index_arg("string->vector", argc, argv, 2, start, len, len);
+    size_t start = sc_index_arg("string->vector", argc, argv, 1, 0, len, 0);
+    size_t end = sc_index_arg("string->vector", argc, argv, 2, start, len, len);
     sc_val v = sc_make_vector(end - start, SC_FALSE);
     for (size_t i = start; i < end; i++) /* characters are immediates: plain stores */
         SC_SLOT(v, 1 + i - start) = sc_char(sc_string_chars(s)[i]);
@@ -447,8 +435,8 @@ static sc_val p_vector_to_string(int argc, sc_val *argv)
     sc_check_kind("vector->string", argv[0], SC_VECTOR);
     sc_val v = argv[0];
     size_t len = sc_len(v);
-    size_t start = index_arg("vector->string", argc, argv, 1, 0, len, 0);
-    size_t end = index_arg("vector->string", argc, argv, 2, start, len, len);
+    size_t start = sc_index_arg("vector->string", argc, argv, 1, 0, len, 0);
+    size_t end = sc_index_arg("vector->string", argc, argv, 2, start, len, len);
     for (size_t i = start; i < end; i++)
         sc_check_char("vector->string", SC_SLOT(v, 1 + i));
     sc_val s = sc_make_string(end - start, 0);
@@ -553,8 +541,8 @@ static sc_val p_string_to_utf8(int argc, sc_val *argv)
 {
     sc_val s = string_arg("string->utf8", argv[0]);
     size_t len = sc_len(s);
-    size_t start = index_arg("string->utf8", argc, argv, 1, 0, len, 0);
-    size_t end = index_arg("string->utf8", argc, argv, 2, start, len, len);
+    size_t start = sc_index_arg("string->utf8", argc, argv, 1, 0, len, 0);
+    size_t end = sc_index_arg("string->utf8", argc, argv, 2, start, len, len);
     size_t n = 0;
     char b[4];
     for (size_t i = start; i < end; i++)
@@ -571,8 +559,8 @@ static sc_val p_utf8_to_string(int argc, sc_val *argv)
     sc_check_kind("utf8->string", argv[0], SC_BYTEVECTOR);
     sc_val bv = argv[0];
     size_t len = sc_len(bv);
-    size_t start = index_arg("utf8->string", argc, argv, 1, 0, len, 0);
-    size_t end = index_arg("utf8->string", argc, argv, 2, start, len, len);
+    size_t start = sc_index_arg("utf8->string", argc, argv, 1, 0, len, 0);
+    size_t end = sc_index_arg("utf8->string", argc, argv, 2, start, len, len);
     /* bv's bytes stay put while the string is allocated: the collector
      * moves nothing, and bv is live in this frame. */
     return sc_string_from_utf8((const char *)sc_bytes(bv) + start, end - start);
