@@ -167,15 +167,21 @@ static __attribute__((noinline, cold)) void check_marked(tc_tracer *tr, tci_foun
 {
     if (tci_mark_get(f.span, f.idx))
         return;
+    /* What it is, for the report: a precise object's type name, else its
+     * kind; and its span's slot and size. */
+    const char *what = f.span->kind == TCI_KIND_NOSCAN ? "pointer-free" : "conservative";
+    if (f.span->kind == TCI_KIND_PRECISE)
+        what = tci_type_table[tci_span_type_id(f.span, f.obj)]->name;
     if (tr->check_from)
-        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu), reachable through "
-                        "object %#lx, was not marked (pointer %#lx)\n",
-                (unsigned long)f.obj, f.span->elemsize, (unsigned long)tr->check_from,
-                (unsigned long)p);
+        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu, %s; slot %u of a %zu-page "
+                        "span), reachable through object %#lx, was not marked (pointer %#lx)\n",
+                (unsigned long)f.obj, f.span->elemsize, what, f.idx, f.span->npages,
+                (unsigned long)tr->check_from, (unsigned long)p);
     else
-        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu), reachable from a "
-                        "root, was not marked (pointer %#lx)\n",
-                (unsigned long)f.obj, f.span->elemsize, (unsigned long)p);
+        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu, %s; slot %u of a %zu-page "
+                        "span), reachable from a root, was not marked (pointer %#lx)\n",
+                (unsigned long)f.obj, f.span->elemsize, what, f.idx, f.span->npages,
+                (unsigned long)p);
     abort();
 }
 

@@ -441,6 +441,26 @@ static void *make_obj(void *arg)
     return tc_alloc_atomic(256);
 }
 
+/* The OS thread ids of the attached threads' records but the caller's
+ * (at most n), read under world_lock: a restarted finalizer thread may be
+ * attaching meanwhile. Returns how many; *self_seen whether the caller's
+ * own record is there. */
+static int other_records(int *tids, int n, int *self_seen)
+{
+    tci_thread *self = tci_thread_self();
+    int k = 0;
+    *self_seen = 0;
+    tci_world_lock(self);
+    for (tci_thread *t = tci_thread_first(); t; t = t->next) {
+        if (t == self)
+            *self_seen = 1;
+        else if (k < n)
+            tids[k++] = t->os_tid;
+    }
+    tci_world_unlock();
+    return k;
+}
+
 static void library_threads(void)
 {
     setup();
@@ -449,10 +469,22 @@ static void library_threads(void)
     CHECK(pool != NULL);
     tc_pool_put(pool, tc_pool_get(pool));
     finalize_and_hear();
+    int before[8], self_seen;
+    int nbefore = other_records(before, 8, &self_seen);
+    CHECK(self_seen && nbefore >= 1); /* the finalizer thread's, at least */
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        CHECK(tci_thread_count() == 1); /* the finalizer thread's record went */
+        /* The parent's other records went. A finalizer thread may already
+         * be back (restarted by the fork handler when finalizers were
+         * registered), with a new id: the parent's threads live on, so
+         * their ids are not reused. */
+        int after[8];
+        int nafter = other_records(after, 8, &self_seen);
+        CHECK(self_seen && nafter <= 1);
+        for (int i = 0; i < nafter; i++)
+            for (int j = 0; j < nbefore; j++)
+                CHECK(after[i] != before[j]);
         tc_pool_put(pool, tc_pool_get(pool));
         finalize_and_hear();
         CHECK(tci_thread_count() == 2); /* it is back */
