@@ -158,10 +158,15 @@ $(BENCH_DIR)/tcrange: bench/rangebench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 $(BENCH_DIR)/tcweak: bench/weakbench.c $(BENCH_UTIL_OBJ) $(B)/libtricolor.a
 	$(CC) $(BENCH_CFLAGS) $< $(BENCH_UTIL_OBJ) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
 
+# The report runs bdwgc through the same workload code, and Go's peer
+# programs next to it, for the peers' pause plots.
 $(BENCH_DIR)/tcreport: $(BENCH_DIR)/obj/report.o $(BENCH_UTIL_OBJ) \
 		$(BENCH_DIR)/obj/latency.tricolor.o $(BENCH_DIR)/obj/steady.tricolor.o \
-		$(BENCH_DIR)/obj/backend.tricolor.o $(B)/libtricolor.a
-	$(CC) $(BENCH_CFLAGS) $(filter %.o,$^) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(LDLIBS)
+		$(BENCH_DIR)/obj/backend.tricolor.o $(B)/libtricolor.a \
+		$(BENCH_DIR)/obj/latency.bdwgc.o $(BENCH_DIR)/obj/steady.bdwgc.o \
+		$(BENCH_DIR)/obj/backend.bdwgc.o $(BENCH_DIR)/peer_latency $(BENCH_DIR)/peer_steady
+	$(CC) $(BENCH_CFLAGS) $(filter %.o,$^) -o $@ $(LDFLAGS) $(B)/libtricolor.a $(BDWGC_LIBS) \
+		$(LDLIBS)
 
 # Go: its caches inside the build tree (CI has no usable HOME), GOPATH mode
 # (the peers are single programs of the standard library).
@@ -173,10 +178,11 @@ $(BENCH_DIR)/peer_%: bench/peers/%.go bench/peers/common.go
 	$(GO_ENV) $(GO) build -o $@ bench/peers/common.go $<
 
 # `make run`: install what is missing, build, run the report.
-run: deps
+run: deps-bench
 	@$(MAKE) --no-print-directory run-report
 run-report: $(BENCH_DIR)/tcreport
-	$(BENCH_DIR)/tcreport --svg $(BENCH_DIR)/pauses.svg $(ARGS)
+	$(BENCH_DIR)/tcreport --svg $(BENCH_DIR)/pauses.svg --peers-svg $(BENCH_DIR)/pauses-peers \
+		$(ARGS)
 
 bench: deps-bench
 	@$(MAKE) --no-print-directory bench-run

@@ -8,9 +8,14 @@
  * (TRICOLOR_* variables are honoured: tc_init reads them). It writes an SVG
  * plot of every pause over the run, and ends with the RESULT lines.
  *
+ * Then the same two workloads on bdwgc (the same workload code) and Go
+ * (bench/peers/'s programs, found next to this one), whose pauses go in a
+ * second plot per workload, PREFIX-latency.svg and PREFIX-steady.svg, on
+ * a log scale: bdwgc's stops are a hundred times tricolor's.
+ *
  * Usage: tcreport [--quick] [--window N] [--pushes N] [--msg-size BYTES]
  *                 [--live-mib N] [--ops N] [--seed N] [--only latency|steady]
- *                 [--svg PATH]
+ *                 [--svg PATH] [--peers-svg PREFIX] [--no-peers]
  *   (defaults: the full sizes of `make bench`; --svg defaults to
  *   pauses.svg in the current directory, `make run` passes build/...)
  */
@@ -29,13 +34,18 @@
 void bk_tricolor_init(void); /* backend_tricolor.c: tc_init, or exits saying why */
 void wl_latency_tricolor(const wl_params *p, wl_result *r);
 void wl_steady_tricolor(const wl_params *p, wl_result *r);
+/* The peers on the same axes (issue 20): bdwgc through the same workload
+ * code, Go through its peer programs (bench/peers/). */
+void bk_bdwgc_init(void);
+void wl_latency_bdwgc(const wl_params *p, wl_result *r);
+void wl_steady_bdwgc(const wl_params *p, wl_result *r);
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: tcreport [--quick] [--window N] [--pushes N] [--msg-size BYTES]\n"
             "                [--live-mib N] [--ops N] [--seed N] [--only latency|steady]\n"
-            "                [--svg PATH]\n");
+            "                [--svg PATH] [--peers-svg PREFIX] [--no-peers]\n");
     exit(2);
 }
 
@@ -163,7 +173,8 @@ static int read_all(int fd, void *buf, size_t n)
  * exists), so a second workload in the same process would start with the
  * first one's heap and report it as its own peak; and a collector's
  * threads do not survive fork, so the child initialises tricolor itself. */
-static int run_isolated(wl_fn *fn, const wl_params *p, wl_result *r, series_buf *s)
+static int run_isolated(void (*init)(void), wl_fn *fn, const wl_params *p, wl_result *r,
+                        series_buf *s)
 {
     int fds[2];
     if (pipe(fds) != 0) {
@@ -178,7 +189,7 @@ static int run_isolated(wl_fn *fn, const wl_params *p, wl_result *r, series_buf 
     }
     if (pid == 0) {
         close(fds[0]);
-        bk_tricolor_init();
+        init();
         fn(p, r);
         fflush(stdout);
         write_all(fds[1], r, sizeof *r);
@@ -222,6 +233,135 @@ static int run_isolated(wl_fn *fn, const wl_params *p, wl_result *r, series_buf 
     return 1;
 }
 
+/* Runs Go's peer program `prog` (next to this one) with `args`, its pauses
+ * logged (PEER_PAUSE_LOG: "PAUSE start_s dur_ms" lines, the last 256
+ * cycles, each cycle's stops together as Go counts them) into s; *max_ms
+ * the longest. 0 when it cannot run (no Go here), saying why. */
+static int run_go(const char *self, const char *prog, char *const args[], series_buf *s,
+                  double *max_ms)
+{
+    char path[4096];
+    const char *slash = strrchr(self, '/');
+    snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - self + 1) : 0, self, prog);
+    if (access(path, X_OK) != 0) {
+        printf("  (Go: %s not built: %s)\n", path, strerror(errno));
+        return 0;
+    }
+    char cmd[8192];
+    size_t used = (size_t)snprintf(cmd, sizeof cmd, "PEER_PAUSE_LOG=1 '%s'", path);
+    for (int i = 0; args[i] && used < sizeof cmd; i++)
+        used += (size_t)snprintf(cmd + used, sizeof cmd - used, " %s", args[i]);
+    fflush(stdout);
+    FILE *f = popen(cmd, "r");
+    if (!f) {
+        printf("  (Go: cannot run %s: %s)\n", path, strerror(errno));
+        return 0;
+    }
+    size_t cap = 0;
+    char line[1024];
+    *max_ms = 0;
+    while (fgets(line, sizeof line, f)) {
+        double x, y;
+        if (sscanf(line, "PAUSE %lf %lf", &x, &y) != 2 || x < 0 || y < 0)
+            continue;
+        if (s->n == cap) {
+            cap = cap ? 2 * cap : 256;
+            s->x = realloc(s->x, cap * sizeof *s->x);
+            s->y = realloc(s->y, cap * sizeof *s->y);
+            if (!s->x || !s->y) {
+                fprintf(stderr, "tcreport: out of memory for the plot\n");
+                exit(2);
+            }
+        }
+        s->x[s->n] = x;
+        s->y[s->n++] = y;
+        if (y > *max_ms)
+            *max_ms = y;
+    }
+    int status = pclose(f);
+    if (status != 0) {
+        printf("  (Go: %s FAILED, status %d)\n", prog, status);
+        s->n = 0;
+        return 0;
+    }
+    return 1;
+}
+
+/* One workload's pauses on tricolor, bdwgc and Go, on a log scale (they
+ * differ a hundredfold), to prefix-<name>.svg. */
+static void write_peer_plot(const char *prefix, const char *name, const char *what,
+                            const series_buf *tc, const series_buf *bdw, const series_buf *go)
+{
+    char path[4096], title[160];
+    snprintf(path, sizeof path, "%s-%s.svg", prefix, name);
+    snprintf(title, sizeof title, "%s: stop-the-world pauses, tricolor against its peers", what);
+    svg_series series[3] = {
+        {"tricolor", tc->x, tc->y, tc->n},
+        {"bdwgc (its stops)", bdw->x, bdw->y, bdw->n},
+        {"Go (a cycle's stops together; its last 256 cycles)", go->x, go->y, go->n},
+    };
+    svg_plot plot = {title, "each collector in a process of its own, the same workload and sizes",
+                     "time since the run began (s)", "pause (ms, log scale)", 0, series, 3, NULL,
+                     NULL, 0, 1};
+    if (svg_write(path, &plot) != 0)
+        fprintf(stderr, "tcreport: cannot write %s: %s\n", path, strerror(errno));
+    else
+        printf("peers' pause plot: %s\n", path);
+}
+
+static void print_peer(const char *who, const wl_result *r, size_t n, double max_ms)
+{
+    if (r)
+        printf("  %-9s %zu pauses, max %.3f ms, p99 %.3f ms\n", who, r->npauses,
+               (double)r->pause_max_ns / 1e6, (double)r->pause_p99_ns / 1e6);
+    else
+        printf("  %-9s %zu cycles logged, max %.3f ms\n", who, n, max_ms);
+}
+
+/* The peers on the same workloads, for the second plot. */
+static void run_peers(const char *self, const char *prefix, const char *only,
+                      const wl_params *lp, const wl_params *sp, const series_buf *ls,
+                      const series_buf *ss)
+{
+    printf("\nthe peers, on the same workloads (bdwgc %s; Go's peer programs):\n",
+           getenv("GC_MARKERS") ? getenv("GC_MARKERS") : "with its default markers");
+    for (int w = 0; w < 2; w++) {
+        const char *name = w == 0 ? "latency" : "steady";
+        if (only && strcmp(only, name) != 0)
+            continue;
+        wl_result br = {0};
+        series_buf bs = {0}, gs = {0};
+        wl_params lq = *lp, sq = *sp;
+        lq.quiet = sq.quiet = 1; /* the summary below says it */
+        double go_max = 0;
+        char a0[32], a1[32], a2[32];
+        int ok = w == 0 ? run_isolated(bk_bdwgc_init, wl_latency_bdwgc, &lq, &br, &bs)
+                        : run_isolated(bk_bdwgc_init, wl_steady_bdwgc, &sq, &br, &bs);
+        if (w == 0) {
+            snprintf(a0, sizeof a0, "-window=%ld", lp->window);
+            snprintf(a1, sizeof a1, "-pushes=%ld", lp->n);
+            snprintf(a2, sizeof a2, "-msg-size=%zu", lp->size);
+        } else {
+            snprintf(a0, sizeof a0, "-live-mib=%zu", sp->live_mib);
+            snprintf(a1, sizeof a1, "-ops=%ld", sp->n);
+            snprintf(a2, sizeof a2, "-seed=%llu", (unsigned long long)sp->seed);
+        }
+        char *const args[] = {a0, a1, a2, NULL};
+        int go_ok = run_go(self, w == 0 ? "peer_latency" : "peer_steady", args, &gs, &go_max);
+        printf(" %s\n", w == 0 ? "GC latency experiment" : "steady-state server");
+        if (ok)
+            print_peer("bdwgc", &br, 0, 0);
+        if (go_ok)
+            print_peer("Go", NULL, gs.n, go_max);
+        write_peer_plot(prefix, name, w == 0 ? "GC latency experiment" : "steady-state server",
+                        w == 0 ? ls : ss, &bs, &gs);
+        free(bs.x);
+        free(bs.y);
+        free(gs.x);
+        free(gs.y);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int quick = 0;
@@ -231,11 +371,16 @@ int main(int argc, char **argv)
     wl_params lp, sp;
     wl_params_default(&lp, "latency", quick);
     wl_params_default(&sp, "steady", quick);
-    const char *only = NULL, *svg_path = "pauses.svg";
+    const char *only = NULL, *svg_path = "pauses.svg", *peers_prefix = "pauses-peers";
+    int peers = 1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (strcmp(o, "--quick") == 0)
             continue;
+        if (strcmp(o, "--no-peers") == 0) {
+            peers = 0;
+            continue;
+        }
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
@@ -253,6 +398,8 @@ int main(int argc, char **argv)
             sp.seed = parse_count(o, v);
         else if (strcmp(o, "--svg") == 0)
             svg_path = v;
+        else if (strcmp(o, "--peers-svg") == 0)
+            peers_prefix = v;
         else if (strcmp(o, "--only") == 0 &&
                  (strcmp(v, "latency") == 0 || strcmp(v, "steady") == 0))
             only = v;
@@ -270,9 +417,9 @@ int main(int argc, char **argv)
     series_buf ls = {0}, ss = {0};
     int failed = 0;
     if (only == NULL || strcmp(only, "latency") == 0)
-        failed |= !run_isolated(wl_latency_tricolor, &lp, &lr, &ls);
+        failed |= !run_isolated(bk_tricolor_init, wl_latency_tricolor, &lp, &lr, &ls);
     if (only == NULL || strcmp(only, "steady") == 0)
-        failed |= !run_isolated(wl_steady_tricolor, &sp, &sr, &ss);
+        failed |= !run_isolated(bk_tricolor_init, wl_steady_tricolor, &sp, &sr, &ss);
     if (lr.measured && lr.ok)
         print_run("GC latency experiment", &lr);
     if (sr.measured && sr.ok)
@@ -302,11 +449,14 @@ int main(int argc, char **argv)
     snprintf(title, sizeof title, "tricolor %d.%d: stop-the-world pauses over each run",
              TC_VERSION_MAJOR, TC_VERSION_MINOR);
     svg_plot plot = {title, env, "time since the run began (s)", "pause (ms)", 0, series, 2,
-                     lines, labels, nl};
+                     lines, labels, nl, 0};
     if (svg_write(svg_path, &plot) != 0)
         fprintf(stderr, "tcreport: cannot write %s: %s\n", svg_path, strerror(errno));
     else
         printf("\npause plot: %s\n", svg_path);
+
+    if (peers)
+        run_peers(argv[0], peers_prefix, only, &lp, &sp, &ls, &ss);
 
     printf("\n");
     if (lr.measured && lr.ok)

@@ -220,7 +220,59 @@ static int validate(const char *path, const svg_plot *pl)
 typedef struct scales {
     axis x, y;
     size_t n_visible; /* points within the x axis, over all series */
+    /* log_y: the y axis runs over decades 10^y_lo .. 10^(y_lo + y.n_ticks
+     * - 1), a tick at each. */
+    int log_y;
+    int y_lo;
 } scales;
+
+/* 10^k, and log10 of v > 0, with libc alone (no -lm): v brought into
+ * [1, 2) by powers of ten and two, then ln(v) from the series of
+ * 2 atanh((v - 1) / (v + 1)), whose terms shrink ninefold or more. */
+static double pow10_of(int k)
+{
+    double v = 1;
+    for (; k > 0; k--)
+        v *= 10;
+    for (; k < 0; k++)
+        v /= 10;
+    return v;
+}
+
+static double log10_of(double v)
+{
+    double dec = 0, twos = 0;
+    while (v >= 10) {
+        v /= 10;
+        dec++;
+    }
+    while (v < 1) {
+        v *= 10;
+        dec--;
+    }
+    while (v >= 2) {
+        v /= 2;
+        twos++;
+    }
+    double t = (v - 1) / (v + 1), t2 = t * t, term = t, ln = 0;
+    for (int i = 1; i < 40; i += 2) {
+        ln += term / i;
+        term *= t2;
+    }
+    ln *= 2;
+    return dec + (twos * 0.6931471805599453 + ln) / 2.302585092994046;
+}
+
+/* The largest k with 10^k <= v (v > 0). */
+static int decade_floor(double v)
+{
+    int k = 0;
+    while (pow10_of(k) > v)
+        k--;
+    while (pow10_of(k + 1) <= v)
+        k++;
+    return k;
+}
 
 static scales make_scales(const svg_plot *pl)
 {
@@ -255,7 +307,35 @@ static scales make_scales(const svg_plot *pl)
         if (pl->hlines[j] > my)
             my = pl->hlines[j];
     sc.y = nice_axis(my > 0 ? my * 1.1 : 1.0, 1);
+    sc.log_y = pl->log_y;
+    if (sc.log_y) {
+        /* From the decade of the smallest value drawn to the one above the
+         * largest: zeros are drawn at the bottom. */
+        double mn = 0;
+        for (size_t k = 0; k < pl->n_series; k++)
+            for (size_t i = 0; i < pl->series[k].n; i++) {
+                double y = pl->series[k].y[i];
+                if (pl->series[k].x[i] <= sc.x.extent && y > 0 && (mn == 0 || y < mn))
+                    mn = y;
+            }
+        for (size_t j = 0; j < pl->n_hlines; j++)
+            if (pl->hlines[j] > 0 && (mn == 0 || pl->hlines[j] < mn))
+                mn = pl->hlines[j];
+        if (mn == 0)
+            mn = my > 0 ? my : 1.0;
+        sc.y_lo = decade_floor(mn);
+        int hi = decade_floor(my > 0 ? my * 1.1 : mn);
+        if (pow10_of(hi) < (my > 0 ? my * 1.1 : mn) || hi == sc.y_lo)
+            hi++;
+        sc.y.n_ticks = hi - sc.y_lo + 1;
+    }
     return sc;
+}
+
+/* The value of y tick i. */
+static double y_tick(const scales *sc, int i)
+{
+    return sc->log_y ? pow10_of(sc->y_lo + i) : i * sc->y.step;
 }
 
 static double px_x(const scales *sc, double x)
@@ -265,6 +345,10 @@ static double px_x(const scales *sc, double x)
 
 static double px_y(const scales *sc, double y)
 {
+    if (sc->log_y) {
+        double f = y > 0 ? (log10_of(y) - sc->y_lo) / (sc->y.n_ticks - 1) : 0;
+        return PLOT_B - (f < 0 ? 0 : f) * (PLOT_B - PLOT_T);
+    }
     return PLOT_B - y / sc->y.extent * (PLOT_B - PLOT_T);
 }
 
@@ -281,7 +365,7 @@ static void draw_frame(out *o, const svg_plot *pl, const scales *sc)
                 PLOT_B);
     }
     for (int i = 1; i < sc->y.n_ticks; i++) {
-        double y = px_y(sc, i * sc->y.step);
+        double y = px_y(sc, y_tick(sc, i));
         out_put(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PLOT_L, y, PLOT_R,
                 y);
     }
@@ -300,7 +384,7 @@ static void draw_frame(out *o, const svg_plot *pl, const scales *sc)
                 px_x(sc, i * sc->x.step), PLOT_B, px_x(sc, i * sc->x.step), PLOT_B + 4);
     for (int i = 0; i < sc->y.n_ticks; i++)
         out_put(o, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", PLOT_L - 4,
-                px_y(sc, i * sc->y.step), PLOT_L, px_y(sc, i * sc->y.step));
+                px_y(sc, y_tick(sc, i)), PLOT_L, px_y(sc, y_tick(sc, i)));
     out_put(o, "</g>\n");
 
     out_put(o, "<g font-size=\"11\" fill=\"#333333\">\n");
@@ -309,8 +393,8 @@ static void draw_frame(out *o, const svg_plot *pl, const scales *sc)
         out_label(o, px_x(sc, i * sc->x.step), PLOT_B + 17, "text-anchor=\"middle\"", num);
     }
     for (int i = 0; i < sc->y.n_ticks; i++) {
-        fmt_num(num, sizeof num, i * sc->y.step);
-        out_label(o, PLOT_L - 7, px_y(sc, i * sc->y.step) + 4, "text-anchor=\"end\"", num);
+        fmt_num(num, sizeof num, y_tick(sc, i));
+        out_label(o, PLOT_L - 7, px_y(sc, y_tick(sc, i)) + 4, "text-anchor=\"end\"", num);
     }
     out_put(o, "</g>\n");
 

@@ -47,6 +47,10 @@ typedef struct svg_plot {
     const double *hlines;      /* horizontal reference lines (e.g. p99, max), may be NULL */
     const char *const *hline_labels;
     size_t n_hlines;
+    /* Nonzero: a logarithmic y axis, a tick at each power of ten from the
+     * smallest value drawn to past the largest (zeros at the bottom), for
+     * series that differ a hundredfold. */
+    int log_y;
 } svg_plot;
 
 /* Writes plot as a standalone SVG file at path (created or truncated).

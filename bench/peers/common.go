@@ -178,13 +178,32 @@ type gcFigures struct {
 }
 
 // gcStart is what gcSince needs from the start of the timed part.
-type gcStart struct{ ms runtime.MemStats }
+type gcStart struct {
+	ms runtime.MemStats
+	t0 time.Time
+}
 
 // gcBegin reads the collector's state just before the timed part.
 func gcBegin() *gcStart {
 	g := new(gcStart)
 	runtime.ReadMemStats(&g.ms)
+	g.t0 = time.Now()
 	return g
+}
+
+// printPauseLog prints, when PEER_PAUSE_LOG is set (bench/report.c, the
+// pause plot of `make run`), one line "PAUSE start_s dur_ms" per cycle
+// the runtime's 256-entry ring still holds, the start in seconds since
+// the timed part began, in the order the cycles ran.
+func printPauseLog(g *gcStart, ms *runtime.MemStats, first uint32) {
+	if os.Getenv("PEER_PAUSE_LOG") == "" {
+		return
+	}
+	t0 := g.t0.UnixNano()
+	for c := first; c < ms.NumGC; c++ {
+		end, dur := int64(ms.PauseEnd[c%256]), int64(ms.PauseNs[c%256])
+		fmt.Printf("PAUSE %.6f %.6f\n", float64(end-dur-t0)/1e9, float64(dur)/1e6)
+	}
 }
 
 // gcCPUPerProc is the collector's CPU time up to its last completed cycle,
@@ -238,6 +257,7 @@ func gcSince(g *gcStart, wall time.Duration) gcFigures {
 	for c := first; c < ms.NumGC; c++ {
 		f.pauses = append(f.pauses, ms.PauseNs[c%256])
 	}
+	printPauseLog(g, &ms, first)
 	f.pausesLost = f.gcs - uint64(len(f.pauses))
 	sortU64(f.pauses)
 	f.pauseTotalNs = ms.PauseTotalNs - ms0.PauseTotalNs
