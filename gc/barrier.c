@@ -57,6 +57,40 @@ static __attribute__((noinline)) void shade_stray(uintptr_t old)
     }
 }
 
+/* A root added or removed while a mark runs (gc/roots.c): what it holds
+ * now is shaded, every word of [lo, hi) conservatively, or what fn reports
+ * when fn is not NULL. Added: the mark's snapshot did not count it as a
+ * root, and its objects may have had no other holder the mark knows of
+ * (a static table that becomes a root only now). Removed: dropping the
+ * root is overwriting all its words at once, so what they held is shaded
+ * as a store's old value is. The caller is not at a safepoint, so the
+ * phase cannot change under an attached caller. */
+void tci_barrier_shade_root(uintptr_t lo, uintptr_t hi, tc_root_fn fn, void *arg)
+{
+    if (tci_phase() != TCI_PHASE_MARK)
+        return;
+    tc_tracer *tr = tci_cache_tracer();
+    int stray = tr == NULL;
+    if (stray) {
+        tci_mutex_lock(&stray_lock); /* released below */
+        if (!stray_tracer)
+            stray_tracer = tci_mark_tracer_new();
+        tr = stray_tracer;
+        if (!tr) {
+            fprintf(stderr, "tricolor: out of memory in the write barrier\n");
+            abort();
+        }
+    }
+    if (fn)
+        fn(tr, arg);
+    else
+        tci_mark_range(tr, lo, hi);
+    if (stray) {
+        tci_mark_tracer_flush(tr);
+        tci_mutex_unlock(&stray_lock);
+    }
+}
+
 void tci_barrier_shade(uintptr_t p)
 {
     if (!p || tci_phase() != TCI_PHASE_MARK)

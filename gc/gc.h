@@ -291,6 +291,7 @@ void tci_barrier_set_phase(int phase);
 /* During a mark, p (0 allowed) is shaded, by the calling thread's tracer
  * (or, not attached, a shared one); outside a mark, nothing. */
 void tci_barrier_shade(uintptr_t p);
+void tci_barrier_shade_root(uintptr_t lo, uintptr_t hi, tc_root_fn fn, void *arg);
 
 /* ---- control.c: the pacer's glue, the limiter, assists, GC CPU ------------ */
 struct tci_pacer_config;

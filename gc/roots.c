@@ -338,6 +338,9 @@ static int root_add(const char *fn, void *addr, size_t size, int barriered)
     ranges[nranges].prot = prot;
     nranges++;
     tci_mutex_unlock(&roots_lock);
+    /* Added after a mark's first stop: this mark did not take it as a
+     * root (gc/barrier.c says why it shades what it holds). */
+    tci_barrier_shade_root(lo, lo + size, NULL, NULL);
     return 0;
 }
 
@@ -392,6 +395,7 @@ void tc_root_remove(void *addr)
             ;
         if (i == nranges)
             break;
+        uintptr_t lo = ranges[i].lo, hi = ranges[i].hi;
         ranges[i] = ranges[--nranges];
         if (prot) {
             for (size_t k = 0; k < MAX_PROTECTED; k++)
@@ -405,6 +409,11 @@ void tc_root_remove(void *addr)
                 tci_cpu_relax();
             prange_free(prot);
         }
+        /* During a mark that has not scanned it (a barriered range is read
+         * after the stop): what it held is what a store into each word
+         * would overwrite (gc/barrier.c). The program may unmap it only
+         * once this returns. */
+        tci_barrier_shade_root(lo, hi, NULL, NULL);
         return;
     }
     tci_mutex_unlock(&roots_lock);
@@ -428,6 +437,7 @@ int tc_root_callback_add(tc_root_fn fn, void *arg)
     callbacks[ncallbacks].arg = arg;
     ncallbacks++;
     tci_mutex_unlock(&roots_lock);
+    tci_barrier_shade_root(0, 0, fn, arg); /* as for a range added during a mark */
     return 0;
 }
 
@@ -439,6 +449,7 @@ void tc_root_callback_remove(tc_root_fn fn, void *arg)
             memmove(&callbacks[i], &callbacks[i + 1], (ncallbacks - i - 1) * sizeof *callbacks);
             ncallbacks--;
             tci_mutex_unlock(&roots_lock);
+            tci_barrier_shade_root(0, 0, fn, arg); /* as for a range removed */
             return;
         }
     }

@@ -385,6 +385,107 @@ static void test_roots_plain_range_removed_during_the_mark(void **state)
     munmap(a, BYTES);
 }
 
+/* A range added while a mark runs: what it holds was not a root at the
+ * mark's first stop, and may have had no other holder the mark knows of
+ * (a static array that becomes a root only now, as an interpreter's table
+ * of known symbols filled at start-up while its first cycle runs). The
+ * add shades it, or the cycle frees those objects under the range. Small
+ * and large plain ranges, barriered ones, and a root callback. */
+enum { ADDED_N = 64, ADDED_BIG = 256 * 1024 / sizeof(void *) };
+static void *added_small[ADDED_N];
+static void *added_big[ADDED_BIG];
+static void *added_cb_objs[ADDED_N];
+
+static void added_cb(tc_tracer *tr, void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < ADDED_N; i++)
+        tc_trace(tr, added_cb_objs[i]);
+}
+
+static NOINLINE void added_fill(void **area, tc_weak **weak)
+{
+    for (size_t i = 0; i < ADDED_N; i++) {
+        area[i] = payload(48, (unsigned)i);
+        weak[i] = tc_weak_create(area[i]);
+        assert_non_null(weak[i]);
+    }
+}
+
+static NOINLINE int added_add(int how, void **area, size_t bytes)
+{
+    switch (how) {
+    case 0: return tc_root_add(area, bytes);
+    case 1: return tc_root_add_barriered(area, bytes);
+    default: return tc_root_callback_add(added_cb, NULL);
+    }
+}
+
+static void added_during_the_mark(int how, void **area, size_t bytes)
+{
+    tc_weak *weak[ADDED_N];
+    added_fill(area, weak);
+    test_clear_stack();
+    tci_gate_hold(1);
+    uint64_t cycle = tci_gate_start_cycle();
+    tci_gate_wait_held();
+    assert_int_equal(added_add(how, area, bytes), 0);
+    tci_gate_hold(0);
+    tci_gate_wait_cycle(cycle);
+    tc_collect();
+    for (size_t i = 0; i < ADDED_N; i++) {
+        assert_ptr_equal(tc_weak_get(weak[i]), area[i]);
+        assert_true(payload_ok(area[i], 48, (unsigned)i));
+        tc_weak_destroy(weak[i]);
+    }
+    if (how == 2)
+        tc_root_callback_remove(added_cb, NULL);
+    else
+        tc_root_remove(area);
+    memset(area, 0, bytes);
+}
+
+/* A barriered range (read after the stop) removed while the mark runs,
+ * its objects kept on in a local of a frame the first stop scanned: only
+ * the range held them for the mark, so the remove shades them. */
+static NOINLINE void removed_during_the_mark(int callback)
+{
+    tc_weak *weak[ADDED_N];
+    void **area = callback ? added_cb_objs : added_small;
+    added_fill(area, weak);
+    assert_int_equal(added_add(callback ? 2 : 1, area, ADDED_N * sizeof(void *)), 0);
+    test_clear_stack();
+    tci_gate_hold(1);
+    uint64_t cycle = tci_gate_start_cycle();
+    tci_gate_wait_held();
+    void *volatile kept[ADDED_N]; /* this frame's, scanned at the first stop */
+    for (size_t i = 0; i < ADDED_N; i++)
+        kept[i] = area[i];
+    if (callback)
+        tc_root_callback_remove(added_cb, NULL);
+    else
+        tc_root_remove(area);
+    memset(area, 0, ADDED_N * sizeof(void *)); /* no root now */
+    tci_gate_hold(0);
+    tci_gate_wait_cycle(cycle);
+    for (size_t i = 0; i < ADDED_N; i++) {
+        assert_ptr_equal(tc_weak_get(weak[i]), kept[i]);
+        assert_true(payload_ok(kept[i], 48, (unsigned)i));
+        tc_weak_destroy(weak[i]);
+    }
+}
+
+static void test_roots_range_added_during_the_mark(void **state)
+{
+    (void)state;
+    added_during_the_mark(0, added_small, sizeof added_small);
+    added_during_the_mark(0, added_big, sizeof added_big);
+    added_during_the_mark(1, added_small, sizeof added_small);
+    added_during_the_mark(2, added_cb_objs, sizeof added_cb_objs);
+    removed_during_the_mark(0);
+    removed_during_the_mark(1);
+}
+
 /* A range in memory the program cannot write is not protected (that would
  * make it writable afterwards): the stop reads it. */
 static void test_roots_read_only_range_read_in_the_stop(void **state)
@@ -903,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_roots_plain_range_written_after_the_stop),
         cmocka_unit_test(test_roots_plain_range_written_before_the_stop),
         cmocka_unit_test(test_roots_plain_range_removed_during_the_mark),
+        cmocka_unit_test(test_roots_range_added_during_the_mark),
         cmocka_unit_test(test_roots_read_only_range_read_in_the_stop),
         cmocka_unit_test(test_roots_program_fault_handler_still_called),
         cmocka_unit_test(test_roots_plain_range_churned_by_threads),
