@@ -5,10 +5,19 @@
  * above, each class is the largest multiple of 16 under 8/7 of the previous
  * class plus one byte, so a request rounded up to its class wastes under
  * 12.5% of the slot (7 * next < 8 * (prev + 1)), or the power of two in
- * between when there is one. A span holds as many pages
- * as it takes to waste under 12.5% of the span at its tail. This gives about
- * 57 classes up to 32 KiB, in line with Go's 67 (which also has 8-byte
- * classes we cannot have). */
+ * between when there is one. This gives about 57 classes up to 32 KiB, in
+ * line with Go's 67 (which also has 8-byte classes we cannot have).
+ *
+ * A span is at least TCI_SPAN_MIN_BYTES (as many slots as the bitmap holds,
+ * for the smallest classes), then as many pages more as it takes to waste
+ * under 12.5% of the span at its tail. Go's spans are as small as a page
+ * (8 KiB: two 4 KiB objects); every span a cache uses up costs a refill
+ * (the central's lock, a sweep, the span given back, often one taken from
+ * the page heap under its lock, contended by the background sweeper), and
+ * at 8 KiB that was the larger part of allocating 256 B to 4 KiB objects:
+ * 64 KiB spans made a 4 KiB allocation 1.6x faster (576 -> 366 ns) and
+ * the steady-state cache 1.26x (docs/benchmarks.md "Allocation"). The
+ * price is a cache's unused tail, at most a span per class and thread. */
 #include "sizeclass.h"
 
 tci_sizeclass tci_sizeclass_table[TCI_MAX_CLASSES];
@@ -16,11 +25,15 @@ int tci_sizeclass_count;
 uint8_t tci_sizeclass_lookup[TCI_MAX_SMALL / TCI_ALIGN + 1];
 
 /* Pages for a span whose slots take `unit` bytes each (the slot, plus a
- * 4-byte type id in precise spans): enough to hold a slot and waste under
+ * 4-byte type id in precise spans): TCI_SPAN_MIN_BYTES (fewer when the
+ * bitmap holds no more slots), then enough to hold a slot and waste under
  * 12.5% at the tail. */
 static uint32_t span_pages(uint32_t unit)
 {
     uint32_t npages = (uint32_t)((unit + TCI_PAGE_SIZE - 1) / TCI_PAGE_SIZE);
+    while ((size_t)(npages + 1) * TCI_PAGE_SIZE <= TCI_SPAN_MIN_BYTES &&
+           (size_t)(npages + 1) * TCI_PAGE_SIZE / unit <= TCI_MAX_SLOTS)
+        npages++;
     for (;;) {
         size_t bytes = (size_t)npages * TCI_PAGE_SIZE;
         if ((bytes % unit) * 8 <= bytes && bytes / unit <= TCI_MAX_SLOTS)

@@ -11,6 +11,7 @@
 #define TCI_MAX_SMALL 32768                          /* larger: a span each */
 #define TCI_MAX_CLASSES 96
 #define TCI_MAX_SLOTS 1024 /* bitmap capacity of one span */
+#define TCI_SPAN_MIN_BYTES ((size_t)64 << 10) /* a small-object span's least size */
 
 /* Object kinds live in separate spans so a pointer-free span costs nothing
  * to mark. */

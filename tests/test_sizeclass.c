@@ -116,6 +116,27 @@ static void test_sizeclass_nelems_within_bitmap(void **state)
                          TCI_MAX_SLOTS);
 }
 
+/* A span is at least TCI_SPAN_MIN_BYTES, unless one page more would hold
+ * more slots than the bitmap (the classes under 64 bytes), so a cache
+ * refills rarely (gc/sizeclass.c); and no page more than the tail-waste
+ * bound needs on top of that. */
+static void test_sizeclass_spans_at_least_the_minimum(void **state)
+{
+    (void)state;
+    for (int c = 1; c < tci_sizeclass_count; c++)
+        for (int k = 0; k < TCI_NKINDS; k++) {
+            size_t bytes = span_bytes(c, k), unit = slot_bytes(c, k);
+            if (bytes < TCI_SPAN_MIN_BYTES && (bytes + TCI_PAGE_SIZE) / unit <= TCI_MAX_SLOTS)
+                fail_msg("class %d (%u) kind %d: a %zu-byte span, under the %zu minimum", c,
+                         tci_sizeclass_table[c].size, k, bytes, (size_t)TCI_SPAN_MIN_BYTES);
+            size_t fewer = bytes - TCI_PAGE_SIZE;
+            if (bytes > TCI_SPAN_MIN_BYTES && fewer >= unit && fewer >= TCI_SPAN_MIN_BYTES &&
+                (fewer % unit) * 8 <= fewer && fewer / unit <= TCI_MAX_SLOTS)
+                fail_msg("class %d (%u) kind %d: %zu bytes, but %zu would do", c,
+                         tci_sizeclass_table[c].size, k, bytes, fewer);
+        }
+}
+
 /* Each span holds as many slots as fit: precise spans keep a 4-byte type
  * id per slot after the slots, and the ids must fit too. Every class holds
  * at least one object of every kind (else allocating one never succeeds). */
@@ -170,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_sizeclass_waste_bound),
         cmocka_unit_test(test_sizeclass_span_tail_waste),
         cmocka_unit_test(test_sizeclass_nelems_within_bitmap),
+        cmocka_unit_test(test_sizeclass_spans_at_least_the_minimum),
         cmocka_unit_test(test_sizeclass_nelems_as_many_as_fit),
         cmocka_unit_test(test_sizeclass_div_mul_exact),
     };
