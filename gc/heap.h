@@ -93,6 +93,15 @@ static inline tci_span *tci_span_of(uintptr_t p)
     return tci_ptr_load_acquire(&a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)]);
 }
 
+/* Whether p lies in one of the heap's arenas (or a huge object's mapping),
+ * in use or not: an address the heap gave out or may give out. */
+static inline int tci_heap_in_arena(uintptr_t p)
+{
+    if (p < tci_uptr_load_relaxed(&tci_heap_lo) || p >= tci_uptr_load_relaxed(&tci_heap_hi))
+        return 0;
+    return tci_ptr_load_acquire(&tci_heap_arena_map[p >> TCI_ARENA_SHIFT]) != NULL;
+}
+
 /* The object containing address p: its start and slot index, or 0 when p is
  * not inside an allocated object. Reads alloc_bits, which miss the slots a
  * cache handed out from its current window until the cache is flushed: call

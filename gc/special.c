@@ -148,6 +148,11 @@ int tci_special_check_object(const char *fn, void *p)
 static int found_dead(uintptr_t p)
 {
     tci_span *s = tci_span_of(p);
+    /* No heap address at all (an interpreter's fixnum in a weak slot, a
+     * pointer outside the heap): nothing that dies, as the clearing pass
+     * keeps it (gc/weak_field.c). */
+    if (!s && !tci_heap_in_arena(p))
+        return 0;
     int st = s ? tci_span_state(s) : TCI_SPAN_FREE;
     if (st != TCI_SPAN_SMALL && st != TCI_SPAN_LARGE)
         return 1; /* its span was freed, so was it: the slot is cleared by now */

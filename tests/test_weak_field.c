@@ -342,6 +342,47 @@ static void reads_during_a_held_mark_keep_what_they_return_body(void *unused)
     clear_roots();
 }
 
+/* Words that are no heap address (an interpreter's fixnums and other
+ * immediates, tagged odd) in weak slots and pairs are nothing that can
+ * die: reads give them back in every phase, and the clearing pass keeps
+ * them. A read during a mark or before the pass used to say NULL (the
+ * Scheme example's weak-key table with integer values read "#<immediate>"
+ * for a value whose key was alive). */
+static void check_immediates(mentry *e, const char *when)
+{
+    if (tc_load_weak(e, &e->weak) != (void *)0x1235 ||
+        tc_load_weak(e, &e->key) != (void *)0x41 || tc_load_weak(e, &e->value) != (void *)0x7)
+        fail_msg("immediates read back wrong %s: %p %p %p", when, tc_load_weak(e, &e->weak),
+                 tc_load_weak(e, &e->key), tc_load_weak(e, &e->value));
+}
+
+static void immediates_in_weak_slots_read_back_body(void *unused)
+{
+    (void)unused;
+    mentry *e = tc_alloc(mentry_type);
+    assert_non_null(e);
+    roots.strong = e;
+    tc_store(e, &e->weak, (void *)0x1235);
+    tc_store(e, &e->key, (void *)0x41);
+    tc_store(e, &e->value, (void *)0x7);
+    check_immediates(e, "with no mark");
+    if (!tci_env_cfg.gcstoptheworld) {
+        tci_gate_hold(1);
+        uint64_t cycle = tci_gate_start_cycle();
+        tci_gate_wait_held();
+        check_immediates(e, "during a held mark");
+        tci_gate_hold_sweep(1);
+        tci_gate_hold(0);
+        tci_gate_wait_sweep_held();
+        check_immediates(e, "before the clearing pass");
+        tci_gate_hold_sweep(0);
+        tci_gate_wait_cycle(cycle);
+    }
+    tc_collect();
+    check_immediates(e, "after the cycles");
+    clear_roots();
+}
+
 /* With the collector held after the mark, before the clearing pass: reads
  * go by the mark bits; a store into the table does the pass first. */
 static void dead_keys_read_null_before_the_pass_body(void *unused)
@@ -607,6 +648,7 @@ WRAP(dead_keys_read_null_before_the_pass)
 WRAP(bulk_copy_of_weak_slots_during_a_mark)
 WRAP(weak_tables_used_during_cycles)
 WRAP(bad_layouts_and_reads_fail_clearly)
+WRAP(immediates_in_weak_slots_read_back)
 
 static int setup(void **state)
 {
@@ -699,6 +741,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bulk_copy_of_weak_slots_during_a_mark),
     cmocka_unit_test(weak_tables_used_during_cycles),
     cmocka_unit_test(bad_layouts_and_reads_fail_clearly),
+    cmocka_unit_test(immediates_in_weak_slots_read_back),
 };
 
 static int stopped_child(void)
