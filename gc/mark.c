@@ -48,7 +48,14 @@ tci_atomic tci_mark_nidle;   /* markers that found no work */
  * global list, which comes back when they stop, so the markers wait for
  * them before calling the mark done. */
 static tci_atomic assists_active;
-static uint64_t marker_share_1024; /* a marker's share of one CPU; tci_mark_init */
+/* The markers' share of the CPUs, all of them together (x 1024 of one
+ * CPU); tci_mark_init. Each marker at work keeps to its part of it. */
+static uint64_t markers_share_1024;
+/* Helpers that left the drain under way (they competed with the program
+ * for a CPU while the others marked: see leave_drain); counted in
+ * tci_mark_nidle too, which the drain's end waits to equal the workers.
+ * Reset with tci_mark_nidle for each drain. */
+static tci_atomic markers_left;
 static int pace_available;
 static tci_atomic steps_aside; /* times a marker stepped aside, for the tests */
 /* Tests: nonzero, every slice counts as competing for a CPU and this is
@@ -397,12 +404,20 @@ void tci_mark_share_half(tc_tracer *tr)
     buf_put_full(nb);
 }
 
-/* Shares when another marker is idle and the global list has nothing. */
+/* Shares when another marker is idle (waiting for work, not gone) and
+ * the global list has nothing. */
 static void maybe_share(tc_tracer *tr)
 {
-    if (tr->cur->n >= 8 && tci_atomic_load_relaxed(&tci_mark_nidle) != 0 &&
+    if (tr->cur->n >= 8 &&
+        tci_atomic_load_relaxed(&tci_mark_nidle) > tci_atomic_load_relaxed(&markers_left) &&
         tci_atomic_load_relaxed(&nfull) == 0)
         tci_mark_share_half(tr);
+}
+
+void tci_mark_idle_reset(void)
+{
+    tci_atomic_store_relaxed(&tci_mark_nidle, 0);
+    tci_atomic_store_relaxed(&markers_left, 0);
 }
 
 /* Background credit (Go's bgScanCredit): what the markers mark, banked as
@@ -469,6 +484,7 @@ static void pace_read(tc_tracer *tr, uint64_t *run, uint64_t *wait)
 
 void tci_mark_pace_start(tc_tracer *tr)
 {
+    tr->pace_competed = 0;
     tr->pace_wall = tci_os_now_ns();
     pace_read(tr, &tr->pace_run, &tr->pace_wait);
 }
@@ -484,7 +500,12 @@ static uint64_t pace_account(tc_tracer *tr, uint64_t now)
     uint64_t wait_d = wait > tr->pace_wait ? wait - tr->pace_wait : 0;
     uint64_t wall_d = now > tr->pace_wall ? now - tr->pace_wall : 0;
     int known = was_known && tr->pace_known;
-    uint64_t share = marker_share_1024;
+    /* The markers still at work share the share: one left alone gets it
+     * all, as TRICOLOR_MARKERS=1's one marker would. */
+    uint64_t active = (uint64_t)tci_mark_nworkers - tci_atomic_load_relaxed(&markers_left);
+    uint64_t share = markers_share_1024 / (active ? active : 1);
+    if (share > 1024)
+        share = 1024;
     uint64_t test_share = tci_atomic_load_relaxed(&tci_mark_pace_test_compete);
     if (test_share) {
         known = 1;
@@ -494,6 +515,7 @@ static uint64_t pace_account(tc_tracer *tr, uint64_t now)
     uint64_t counted =
         tci_pacer_marker_slice(share, wall_d, run_d, wait_d, known, &tr->pace_owed, &sleep_ns);
     tci_control_marker_slice(counted, run_d, !known || wait_d * TCI_WAIT_SHARE > wall_d);
+    tr->pace_competed = known && wait_d * TCI_WAIT_SHARE > wall_d;
     tr->pace_wall = now;
     tr->pace_run = run;
     tr->pace_wait = wait;
@@ -503,6 +525,28 @@ static uint64_t pace_account(tc_tracer *tr, uint64_t now)
 uint64_t tci_mark_steps_aside(void)
 {
     return tci_atomic_load_relaxed(&steps_aside);
+}
+
+/* A helper that waited for a CPU in its last slice competed with the
+ * program (or with another marker) for it: with the collector's own
+ * marker still at work, what it adds is marking the program pays for in
+ * CPU time, and two markers on two CPUs beside a one-thread program made
+ * it slower than one (issue 20). So it leaves the drain, its work handed
+ * over first, instead of napping inside it: the drain's end does not wait
+ * for it (it counts as idle for good), and the markers left take its part
+ * of the share. It comes back at the next drain (gc/markers.c also sends
+ * it away at a drain's start where no CPU is left over for it). Marker 0
+ * never leaves:
+ * it keeps to its share by stepping aside for a while, as before. */
+static int helpers_at_work(void)
+{
+    return (uintptr_t)tci_mark_nworkers - tci_atomic_load_relaxed(&markers_left) > 1;
+}
+
+void tci_mark_leave_drain(void)
+{
+    tci_atomic_add_full(&markers_left, 1);
+    tci_atomic_add_full(&tci_mark_nidle, 1); /* after its work is on the list */
 }
 
 void tci_mark_drain(tc_tracer *tr)
@@ -541,8 +585,21 @@ void tci_mark_drain(tc_tracer *tr)
                     uint64_t slice = tci_atomic_load_relaxed(&tci_mark_pace_test_compete)
                                          ? PACE_SLICE_NS / 50
                                          : PACE_SLICE_NS;
-                    uint64_t nap = now - tr->pace_wall >= slice ? pace_account(tr, now) : 0;
-                    if (nap) {
+                    uint64_t nap = 0;
+                    int leave = 0;
+                    if (now - tr->pace_wall >= slice) {
+                        nap = pace_account(tr, now);
+                        leave = tr->id > 0 && tr->pace_competed;
+                        if (nap && tr->id == 0 && helpers_at_work()) {
+                            /* What it competed with may be a helper,
+                             * which leaves if it competed too: marker 0
+                             * stays, its slice not held against it. */
+                            nap = 0;
+                            if (tr->pace_owed > 0)
+                                tr->pace_owed = 0;
+                        }
+                    }
+                    if (nap || leave) {
                         /* Step aside, every grey object it holds on the
                          * global list first (the prefetched ones too),
                          * for assists and the other markers. */
@@ -557,6 +614,10 @@ void tci_mark_drain(tc_tracer *tr)
                             tr->cur = tci_mark_buf_get();
                         }
                         tci_atomic_add_full(&steps_aside, 1);
+                        if (leave) {
+                            tci_mark_leave_drain();
+                            return;
+                        }
                         tci_os_sleep_ns(nap);
                         (void)pace_account(tr, tci_os_now_ns());
                         b = tr->cur;
@@ -596,12 +657,20 @@ void tci_mark_drain(tc_tracer *tr)
  * tc_init, before any marker runs; read-only after. */
 int tci_mark_nmarkers_cfg;
 
+static int mark_ncpu = 1; /* tci_mark_init, before any marker runs */
+
+int tci_mark_ncpu(void)
+{
+    return mark_ncpu;
+}
+
 void tci_mark_init(int markers, int ncpu)
 {
     tci_mark_nmarkers_cfg = markers;
-    /* TCI_BACKGROUND_PCT of the CPUs, over the markers; at most a CPU. */
-    uint64_t share = (uint64_t)ncpu * 1024 * TCI_BACKGROUND_PCT / 100 / (uint64_t)markers;
-    marker_share_1024 = share > 1024 ? 1024 : share;
+    mark_ncpu = ncpu > 0 ? ncpu : 1;
+    /* TCI_BACKGROUND_PCT of the CPUs, over the markers at work (at most
+     * a CPU each: pace_account). */
+    markers_share_1024 = (uint64_t)ncpu * 1024 * TCI_BACKGROUND_PCT / 100;
     pace_available = tci_os_thread_sched_available();
 }
 
@@ -731,7 +800,7 @@ void tci_mark_fork_abandon(void)
     tci_atomic_store_relaxed(&nfull, 0);
     tci_mutex_unlock(&work_lock);
     tci_atomic_store_relaxed(&assists_active, 0);
-    tci_atomic_store_relaxed(&tci_mark_nidle, 0);
+    tci_mark_idle_reset();
     tci_mark_concurrent = 0;
     tci_mark_nworkers = 1;
 }

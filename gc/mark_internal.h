@@ -38,6 +38,7 @@ struct tc_tracer {
      * the thread's run and wait times then; pace_owed is what it has
      * counted beyond its share this mark. Owner only. */
     int pace, pace_known;
+    int pace_competed;     /* the last slice waited for a CPU (known figures) */
     uint64_t pace_wall, pace_run, pace_wait;
     int64_t pace_owed;
     int check;             /* 0, or TRACER_CHECK (checkmark: report unmarked objects,
@@ -56,6 +57,13 @@ workbuf *tci_mark_buf_get(void);
 void tci_mark_buf_put_empty(workbuf *b);
 /* Moves the older half of tr's buffer to the global list. */
 void tci_mark_share_half(tc_tracer *tr);
+/* Before each drain: no marker idle, none gone (tci_mark_leave_drain). */
+void tci_mark_idle_reset(void);
+/* A helper leaves the drain under way, its work handed over: the drain's
+ * end does not wait for it. */
+void tci_mark_leave_drain(void);
+/* The CPUs the markers count (tci_mark_init). */
+int tci_mark_ncpu(void);
 /* A paced marker's slice starts now (the markers' share, gc/pacer.c, 5). */
 void tci_mark_pace_start(tc_tracer *tr);
 /* Drains until every marker is idle, no assist is in flight and the

@@ -52,12 +52,25 @@ static void *helper_main(void *arg)
             tci_cond_wait(&helper_cond, &helper_lock);
         seen = mark_epoch;
         tci_mutex_unlock(&helper_lock);
-        /* A concurrent drain counts its CPU (and keeps to its share). */
-        tracers[id].pace = count_cpu;
-        if (count_cpu)
-            tci_mark_pace_start(&tracers[id]);
-        tci_mark_drain(&tracers[id]);
-        tracers[id].pace = 0;
+        /* A concurrent drain counts its CPU (and keeps to its share). A
+         * helper marks beside the program only on a CPU it leaves over:
+         * helper id needs the program's running threads, the collector's
+         * marker and the helpers before it, fewer than the CPUs. Where
+         * none is left over it would only take CPU time from the program
+         * (TRICOLOR_MARKERS=2 on two CPUs beside a one-thread program made
+         * it slower than one marker: issue 20), so it leaves the drain at
+         * once, as it leaves one it finds itself competing in (gc/mark.c,
+         * leave_drain). In a stopped drain every helper marks. */
+        if (count_cpu &&
+            tci_atomic_load_relaxed(&tci_world_nrunning) + (uintptr_t)id >= (uintptr_t)tci_mark_ncpu()) {
+            tci_mark_leave_drain();
+        } else {
+            tracers[id].pace = count_cpu;
+            if (count_cpu)
+                tci_mark_pace_start(&tracers[id]);
+            tci_mark_drain(&tracers[id]);
+            tracers[id].pace = 0;
+        }
         tci_mutex_lock(&helper_lock);
         if (--helpers_running == 0)
             pthread_cond_broadcast(&helper_done_cond);
@@ -170,7 +183,7 @@ uint64_t tci_markers_stw(void)
         start_helpers();
     tci_mark_nworkers = 1; /* before any push: buf_put_full wakes the helpers */
     tracers_reset();
-    tci_atomic_store_relaxed(&tci_mark_nidle, 0);
+    tci_mark_idle_reset();
     tci_roots_scan(&tracers[0]);
     drain_stw();
     /* The ephemerons, filed now that most keys are marked: the values of
@@ -178,7 +191,7 @@ uint64_t tci_markers_stw(void)
      * follow as their keys are marked (gc/ephemeron.c). The helpers are
      * joined; the filing's pushes may wake them again. */
     tci_mark_nworkers = 1;
-    tci_atomic_store_relaxed(&tci_mark_nidle, 0);
+    tci_mark_idle_reset();
     if (tci_ephemeron_file_all(&tracers[0]))
         drain_stw();
     return tracers_release();
@@ -232,11 +245,34 @@ void tci_markers_roots_concurrent(void)
     tci_special_roots(&tracers[0]);
 }
 
+/* Concurrent drains that woke the helpers, and those that left them out
+ * for want of a CPU (tests): the collector's alone writes them. */
+static tci_atomic drains_helped, drains_alone;
+
+void tci_markers_drain_counts(uint64_t *helped, uint64_t *alone)
+{
+    *helped = tci_atomic_load_relaxed(&drains_helped);
+    *alone = tci_atomic_load_relaxed(&drains_alone);
+}
+
 void tci_markers_drain_all(int concurrent_drain)
 {
     count_cpu = concurrent_drain;
-    tci_atomic_store_relaxed(&tci_mark_nidle, 0);
-    if (tci_mark_nhelpers > 0) {
+    tci_mark_idle_reset();
+    /* No CPU left over for even the first helper (see helper_main): none
+     * is woken, each counts as gone from this drain, and a wake-up and a
+     * switch per drain are saved. */
+    int wake = tci_mark_nhelpers > 0;
+    if (wake && concurrent_drain &&
+        tci_atomic_load_relaxed(&tci_world_nrunning) + 1 >= (uintptr_t)tci_mark_ncpu()) {
+        for (int i = 0; i < tci_mark_nhelpers; i++)
+            tci_mark_leave_drain();
+        wake = 0;
+        tci_atomic_add_full(&drains_alone, 1);
+    } else if (wake && concurrent_drain) {
+        tci_atomic_add_full(&drains_helped, 1);
+    }
+    if (wake) {
         tci_atomic_fence_full();
         tci_mutex_lock(&helper_lock); /* released below */
         helpers_running = tci_mark_nhelpers;
@@ -249,7 +285,7 @@ void tci_markers_drain_all(int concurrent_drain)
         tci_mark_pace_start(&tracers[0]);
     tci_mark_drain(&tracers[0]);
     tracers[0].pace = 0;
-    if (tci_mark_nhelpers > 0)
+    if (wake)
         wait_helpers();
 }
 

@@ -74,14 +74,17 @@
  *    every millisecond at how long it ran (its thread clock) and how long
  *    it waited for a CPU (/proc/thread-self/schedstat). A marker that did
  *    not wait ran on a CPU nobody else wanted: its share (25% of the CPUs
- *    over the markers) counts as GC CPU in the statistics, the rest is
+ *    over the markers at work) counts as GC CPU in the statistics, the rest is
  *    idle marking, reported on its own, and none of it is taken from the
  *    program, so the limiter does not count it. A marker that waited
  *    competed with the program (or with anything else): all its time
  *    counts, in the statistics and in the limiter, and once it is over
  *    its share it steps aside (handing every grey object it holds to the
  *    global list, where assists and the other markers find them) for as
- *    long as keeps it to its share, as Go's fractional worker does.
+ *    long as keeps it to its share, as Go's fractional worker does. A
+ *    helper that waited leaves the drain instead, while the collector's
+ *    own marker goes on with the whole share (gc/mark.c, leave_drain):
+ *    a second marker on a busy machine only takes CPU from the program.
  *    Without the kernel's figures every marker's time counts everywhere
  *    and none steps aside. (Charging the markers' 25% share in the
  *    limiter whatever they took, as Go does, engaged it at GC=50 on the

@@ -127,6 +127,10 @@ void tci_verify_checkmark_object(tc_tracer *tr, uintptr_t obj);
 void tci_markers_warm_locked(void);
 /* Cycles in which helper markers joined (the grey list outgrew a buffer). */
 uint64_t tci_markers_parallel_cycles(void);
+/* Concurrent drains that woke the helper markers, and those that left
+ * them out because the program's running threads and the collector's
+ * marker took every CPU (gc/markers.c). */
+void tci_markers_drain_counts(uint64_t *helped, uint64_t *alone);
 
 /* ---- gc/barrier.c -------------------------------------------------------- */
 /* TCI_PHASE_MARK from a concurrent cycle's first stop to its last: the

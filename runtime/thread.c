@@ -176,6 +176,7 @@ static int thread_attach(uintptr_t caller)
         threads->prev = t;
     threads = t;
     nthreads++;
+    tci_atomic_add_full(&tci_world_nrunning, 1); /* RUNNING from here */
     tci_stack_add_own_locked(t);
     self_tls = t;
     tci_world_unlock();

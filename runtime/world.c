@@ -35,6 +35,7 @@
 #include "tricolor.h"
 
 tci_atomic tci_world_stw_pending;
+tci_atomic tci_world_nrunning;
 
 static tci_mutex world_lock = TCI_MUTEX_INIT(TCI_RANK_WORLD, "world_lock");
 TCI_FORK_LOCK(world_lock)
@@ -174,6 +175,7 @@ void tci_world_enter_blocking(tci_thread *self)
 {
     tci_mutex_lock(&park_lock); /* released below */
     self->state = TCI_BLOCKING;
+    tci_atomic_sub_full(&tci_world_nrunning, 1);
     pthread_cond_broadcast(&stopped_cond);
     tci_mutex_unlock(&park_lock);
 }
@@ -185,6 +187,7 @@ void tci_world_leave_blocking(tci_thread *self)
         self->park_begin_ns = tci_os_now_ns();
     wait_for_start_locked(self);
     self->state = TCI_RUNNING;
+    tci_atomic_add_full(&tci_world_nrunning, 1);
     tci_mutex_unlock(&park_lock);
 }
 
@@ -418,4 +421,8 @@ void tci_world_fork_child_locked(void)
     held = 0;
     spinners = 0;
     tci_atomic_store_relaxed(&tci_world_stw_pending, 0);
+    /* The forking thread alone is left, running unless it forked from a
+     * blocking region (thread.c's records of the others go next). */
+    tci_thread *self = tci_thread_self();
+    tci_atomic_store_relaxed(&tci_world_nrunning, self && self->state != TCI_BLOCKING);
 }

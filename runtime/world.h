@@ -29,6 +29,12 @@ uint64_t tci_world_stop_timeouts(void);
 
 /* Nonzero while a stop is requested: polled on allocation slow paths. */
 extern tci_atomic tci_world_stw_pending;
+/* Attached threads not in a blocking region (running, or parked by a
+ * stop): the CPUs the program can use now. Changed by each thread for
+ * itself (attach, a blocking region's start and end) with an atomic add;
+ * read without a lock, as a hint (gc/markers.c: a helper marker runs only
+ * where a CPU is left over). */
+extern tci_atomic tci_world_nrunning;
 
 /* Parks the caller until the world restarts (a safepoint); its registers
  * and stack pointer published for the stop's scan. */

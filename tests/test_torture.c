@@ -650,6 +650,49 @@ static void test_torture_parallel_mark_body(void *unused)
         assert_int_equal(par, 5);
 }
 
+/* Helpers mark beside the program only on a CPU it leaves over (issue
+ * 20: a second marker on two CPUs beside a one-thread program made it
+ * slower). A cycle the program waits for in tc_collect (in a blocking
+ * region: no thread of it running) wakes them where there are CPUs for
+ * them; a cycle that runs while this thread allocates, on two CPUs or
+ * fewer (this thread and the collector's marker take them all), leaves
+ * them out. */
+static tc_memstats stats_now(void)
+{
+    tc_memstats m;
+    tc_read_memstats(&m);
+    return m;
+}
+
+static void test_torture_helpers_only_on_spare_cpus(void **state)
+{
+    (void)state;
+    if (tci_mark_workers() < 2)
+        return;
+    int ncpu = (int)stats_now().ncpu;
+    uint64_t h0, a0, h1, a1, h2, a2;
+    tci_markers_drain_counts(&h0, &a0);
+    tc_collect();
+    tci_markers_drain_counts(&h1, &a1);
+    if (ncpu >= 2)
+        assert_true(h1 > h0);
+    else
+        assert_true(a1 > a0);
+    uint32_t gc0 = stats_now().num_gc;
+    while (stats_now().num_gc < gc0 + 2)
+        for (int i = 0; i < 1024; i++)
+            (void)tc_alloc_atomic(1024);
+    tci_markers_drain_counts(&h2, &a2);
+    printf("torture_helpers: %d CPUs; tc_collect: %llu drains helped, %llu alone; while "
+           "allocating: %llu helped, %llu alone\n",
+           ncpu, (unsigned long long)(h1 - h0), (unsigned long long)(a1 - a0),
+           (unsigned long long)(h2 - h1), (unsigned long long)(a2 - a1));
+    if (ncpu <= 2) {
+        assert_true(a2 > a1);
+        assert_int_equal(h2, h1);
+    }
+}
+
 /* On a fresh stack: the test demands that dropped graphs are freed. */
 static void test_torture_single_thread(void **state)
 {
@@ -718,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_torture_four_threads),
         cmocka_unit_test(test_torture_four_threads_markers_aside),
         cmocka_unit_test(test_torture_parallel_mark),
+        cmocka_unit_test(test_torture_helpers_only_on_spare_cpus),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     printf("torture: ops=%lu\n", ops_done);
