@@ -25,6 +25,16 @@
 
 #define NOINLINE __attribute__((noinline))
 
+/* Before a test holds a cycle at the gate and looks at what its first stop
+ * marked: any cycle the allocations so far started has ended, so the held
+ * one is the test's own, armed and begun after the test's ranges were
+ * registered (one already under way when a range was added scans it in
+ * its stop, or marks it at the add, correctly but not as the test counts). */
+static void quiesce(void)
+{
+    tci_gate_wait_cycle(tci_gate_cycles_requested());
+}
+
 static uint64_t frees(void)
 {
     return test_stats().frees;
@@ -125,6 +135,7 @@ static void test_roots_barriered_range_scanned_after_the_stop(void **state)
     assert_non_null(block);
     assert_int_equal(tc_root_add_barriered(block, N * sizeof *block), 0);
     fill_block_barriered(block, hidden, N);
+    quiesce();
     test_clear_stack();
     tci_gate_hold(1);
     uint64_t cycle = tci_gate_start_cycle();
@@ -201,15 +212,25 @@ static int plain_protected(void)
 }
 
 /* A fresh mapping of `bytes`, one word in PLAIN_STRIDE pointing at an
- * object of tag word-index, their hidden addresses in hidden. */
-static NOINLINE void **plain_area(size_t bytes, uintptr_t *hidden)
+ * object of tag word-index, their hidden addresses in hidden, registered
+ * as a plain root range from `skip` bytes in to `skip` bytes short of its
+ * end. Filled and registered in a no-GC section, after any cycle under
+ * way has ended: until the range is a root nothing holds the objects
+ * (their addresses are hidden), and a cycle in between freed those made
+ * before its first stop (1 run in 100, once spans were larger and the
+ * filling itself started cycles). */
+static NOINLINE void **plain_area(size_t bytes, uintptr_t *hidden, size_t skip)
 {
     void **a = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     assert_true(a != MAP_FAILED);
+    quiesce();
+    tc_gc_defer_begin();
     for (size_t i = 0, k = 0; i < bytes / sizeof *a; i += PLAIN_STRIDE, k++) {
         a[i] = payload(40, (unsigned)i);
         hidden[k] = test_hide(a[i]);
     }
+    assert_int_equal(tc_root_add((char *)a + skip, bytes - 2 * skip), 0);
+    tc_gc_defer_end();
     return a;
 }
 
@@ -231,10 +252,9 @@ static void test_roots_plain_range_not_read_in_the_stop(void **state)
     (void)state;
     enum { BYTES = 8 << 20 };
     static uintptr_t hidden[BYTES / 8 / PLAIN_STRIDE];
-    void **a = plain_area(BYTES, hidden);
     /* Ends inside pages: 100 bytes in, 100 bytes short. */
+    void **a = plain_area(BYTES, hidden, 100);
     void *lo = (char *)a + 100;
-    assert_int_equal(tc_root_add(lo, BYTES - 200), 0);
     a[0] = NULL; /* in the partial first page: not the range's */
     hidden[0] = 0;
     for (int i = 0; i < 3; i++) {
@@ -279,8 +299,8 @@ static void plain_moved_after_the_stop(int dirty)
         return;
     enum { BYTES = 1 << 20, N = BYTES / 8 / PLAIN_STRIDE };
     uintptr_t hidden[N];
-    void **a = plain_area(BYTES, hidden);
-    assert_int_equal(tc_root_add(a, BYTES), 0);
+    void **a = plain_area(BYTES, hidden, 0);
+    quiesce();
     test_clear_stack();
     tci_gate_hold(1);
     if (dirty)
@@ -298,19 +318,29 @@ static void plain_moved_after_the_stop(int dirty)
     move_to_black(a, 0, x);
     move_to_black(a, (N - 1) * PLAIN_STRIDE, x); /* the last chunk */
     x = NULL;
+    /* Looked at when the mark has ended, before its sweep: the first
+     * object is garbage from then on (x holds the last), and a cycle
+     * after this one (the allocations may have asked for one) would free
+     * it before a look after the sweep. */
+    tci_gate_hold_sweep(1);
     tci_gate_hold(0); /* before any assertion: a failed one leaves the mark held */
+    tci_gate_wait_sweep_held();
+    int first_kept = test_fresh_call(test_hidden_mark, hidden[0], 0, 0) == 1 &&
+                     payload_ok(test_unhide(hidden[0]), 40, 0);
+    int moved_kept = test_fresh_call(test_hidden_mark, hidden[N - 1], 0, 0) == 1;
+    x = test_unhide(x_hidden);
+    a[0] = x; /* keeps x (and the moved object) from here on */
+    tci_gate_hold_sweep(0);
     tci_gate_wait_cycle(cycle);
     if (marked)
         fail_msg("%zu objects of a protected range were marked in the first stop", marked);
     void *moved = test_unhide(hidden[N - 1]);
-    void *first = test_unhide(hidden[0]);
-    x = test_unhide(x_hidden);
     /* The first one is not held any more (x holds the last): but the
      * cycle that saw it in the range must have kept it. */
-    assert_true(test_is_live(first) && payload_ok(first, 40, 0));
+    assert_true(first_kept);
+    assert_true(moved_kept);
     assert_true(test_is_live(moved) && payload_ok(moved, 40, (N - 1) * PLAIN_STRIDE));
     assert_ptr_equal(x->r, moved);
-    a[0] = x; /* keeps x (and the moved object) */
     test_collect();
     assert_true(test_node_ok(x, 77) && x->r == moved);
     assert_true(payload_ok(moved, 40, (N - 1) * PLAIN_STRIDE));
@@ -362,8 +392,7 @@ static void test_roots_plain_range_removed_during_the_mark(void **state)
         return;
     enum { BYTES = 1 << 20, N = BYTES / 8 / PLAIN_STRIDE };
     uintptr_t hidden[N];
-    void **a = plain_area(BYTES, hidden);
-    assert_int_equal(tc_root_add(a, BYTES), 0);
+    void **a = plain_area(BYTES, hidden, 0);
     test_clear_stack();
     tci_gate_hold(1);
     uint64_t cycle = tci_gate_start_cycle();
@@ -527,8 +556,7 @@ static void test_roots_program_fault_handler_still_called(void **state)
         return;
     enum { BYTES = 1 << 20 };
     uintptr_t hidden[BYTES / 8 / PLAIN_STRIDE];
-    void **a = plain_area(BYTES, hidden);
-    assert_int_equal(tc_root_add(a, BYTES), 0);
+    void **a = plain_area(BYTES, hidden, 0);
     test_collect(); /* the hook is in */
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
