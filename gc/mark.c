@@ -52,7 +52,7 @@ static tci_atomic assists_active;
  * CPU); tci_mark_init. Each marker at work keeps to its part of it. */
 static uint64_t markers_share_1024;
 /* Helpers that left the drain under way (they competed with the program
- * for a CPU while the others marked: see leave_drain); counted in
+ * for a CPU while the others marked: see tci_mark_leave_drain); counted in
  * tci_mark_nidle too, which the drain's end waits to equal the workers.
  * Reset with tci_mark_nidle for each drain. */
 static tci_atomic markers_left;

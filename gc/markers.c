@@ -60,7 +60,7 @@ static void *helper_main(void *arg)
          * (TRICOLOR_MARKERS=2 on two CPUs beside a one-thread program made
          * it slower than one marker: issue 20), so it leaves the drain at
          * once, as it leaves one it finds itself competing in (gc/mark.c,
-         * leave_drain). In a stopped drain every helper marks. */
+         * tci_mark_leave_drain). In a stopped drain every helper marks. */
         if (count_cpu &&
             tci_atomic_load_relaxed(&tci_world_nrunning) + (uintptr_t)id >= (uintptr_t)tci_mark_ncpu()) {
             tci_mark_leave_drain();

@@ -83,7 +83,7 @@
  *    global list, where assists and the other markers find them) for as
  *    long as keeps it to its share, as Go's fractional worker does. A
  *    helper that waited leaves the drain instead, while the collector's
- *    own marker goes on with the whole share (gc/mark.c, leave_drain):
+ *    own marker goes on with the whole share (gc/mark.c, tci_mark_leave_drain):
  *    a second marker on a busy machine only takes CPU from the program.
  *    Without the kernel's figures every marker's time counts everywhere
  *    and none steps aside. (Charging the markers' 25% share in the
