@@ -41,20 +41,31 @@ static tci_mutex stray_lock = TCI_MUTEX_INIT(TCI_RANK_STRAY, "stray_lock");
 TCI_FORK_LOCK(stray_lock)
 static tc_tracer *stray_tracer; /* stray_lock */
 
-static __attribute__((noinline)) void shade_stray(uintptr_t old)
+/* The shared tracer, stray_lock taken (stray_give releases it). */
+static tc_tracer *stray_take(void)
 {
-    tci_mutex_lock(&stray_lock); /* released below */
+    tci_mutex_lock(&stray_lock); /* released by stray_give */
     if (!stray_tracer)
         stray_tracer = tci_mark_tracer_new();
-    if (stray_tracer) {
-        tci_mark_shade(stray_tracer, old);
-        tci_mark_tracer_flush(stray_tracer);
-    }
-    tci_mutex_unlock(&stray_lock);
     if (!stray_tracer) {
         fprintf(stderr, "tricolor: out of memory in the write barrier\n");
         abort();
     }
+    return stray_tracer;
+}
+
+/* Its grey objects to the global list at once (no stop flushes it). */
+static void stray_give(tc_tracer *tr)
+{
+    tci_mark_tracer_flush(tr);
+    tci_mutex_unlock(&stray_lock);
+}
+
+static __attribute__((noinline)) void shade_stray(uintptr_t old)
+{
+    tc_tracer *tr = stray_take();
+    tci_mark_shade(tr, old);
+    stray_give(tr);
 }
 
 /* A root added or removed while a mark runs (gc/roots.c): what it holds
@@ -71,24 +82,14 @@ void tci_barrier_shade_root(uintptr_t lo, uintptr_t hi, tc_root_fn fn, void *arg
         return;
     tc_tracer *tr = tci_cache_tracer();
     int stray = tr == NULL;
-    if (stray) {
-        tci_mutex_lock(&stray_lock); /* released below */
-        if (!stray_tracer)
-            stray_tracer = tci_mark_tracer_new();
-        tr = stray_tracer;
-        if (!tr) {
-            fprintf(stderr, "tricolor: out of memory in the write barrier\n");
-            abort();
-        }
-    }
+    if (stray)
+        tr = stray_take();
     if (fn)
         fn(tr, arg);
     else
         tci_mark_range(tr, lo, hi);
-    if (stray) {
-        tci_mark_tracer_flush(tr);
-        tci_mutex_unlock(&stray_lock);
-    }
+    if (stray)
+        stray_give(tr);
 }
 
 void tci_barrier_shade(uintptr_t p)
