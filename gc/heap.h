@@ -79,27 +79,28 @@ static inline int tci_heap_is_huge(size_t npages)
     return npages > TCI_ARENA_PAGES - 1;
 }
 
-static inline tci_span *tci_span_of(uintptr_t p)
+/* The arena (or huge object's table) holding address p, or NULL: p is no
+ * address the heap gave out or may give out. */
+static inline tci_arena *tci_heap_arena_at(uintptr_t p)
 {
     /* Relaxed atomic loads (plain moves): the heap grows and spans change
      * under heap_lock while a concurrent marker looks pointers up. */
     if (p < tci_uptr_load_relaxed(&tci_heap_lo) || p >= tci_uptr_load_relaxed(&tci_heap_hi))
         return NULL;
-    /* Acquire, both: partners the release stores of heap.c and heap_huge.c
-     * that publish an arena (or a huge table) and a page's span. */
-    tci_arena *a = tci_ptr_load_acquire(&tci_heap_arena_map[p >> TCI_ARENA_SHIFT]);
+    /* Acquire, here and in tci_span_of: partners the release stores of
+     * heap.c and heap_huge.c that publish an arena (or a huge table) and a
+     * page's span. */
+    return tci_ptr_load_acquire(&tci_heap_arena_map[p >> TCI_ARENA_SHIFT]);
+}
+
+/* The span p's page belongs to: NULL outside the heap, and for a page of a
+ * free run that is neither its first nor its last. */
+static inline tci_span *tci_span_of(uintptr_t p)
+{
+    tci_arena *a = tci_heap_arena_at(p);
     if (!a)
         return NULL;
     return tci_ptr_load_acquire(&a->spans[(p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1)]);
-}
-
-/* Whether p lies in one of the heap's arenas (or a huge object's mapping),
- * in use or not: an address the heap gave out or may give out. */
-static inline int tci_heap_in_arena(uintptr_t p)
-{
-    if (p < tci_uptr_load_relaxed(&tci_heap_lo) || p >= tci_uptr_load_relaxed(&tci_heap_hi))
-        return 0;
-    return tci_ptr_load_acquire(&tci_heap_arena_map[p >> TCI_ARENA_SHIFT]) != NULL;
 }
 
 /* The object containing address p: its start and slot index, or 0 when p is

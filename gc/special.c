@@ -151,7 +151,7 @@ static int found_dead(uintptr_t p)
     /* No heap address at all (an interpreter's fixnum in a weak slot, a
      * pointer outside the heap): nothing that dies, as the clearing pass
      * keeps it (gc/weak_field.c). */
-    if (!s && !tci_heap_in_arena(p))
+    if (!s && !tci_heap_arena_at(p))
         return 0;
     int st = s ? tci_span_state(s) : TCI_SPAN_FREE;
     if (st != TCI_SPAN_SMALL && st != TCI_SPAN_LARGE)
