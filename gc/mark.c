@@ -179,16 +179,13 @@ static __attribute__((noinline, cold)) void check_marked(tc_tracer *tr, tci_foun
     const char *what = f.span->kind == TCI_KIND_NOSCAN ? "pointer-free" : "conservative";
     if (f.span->kind == TCI_KIND_PRECISE)
         what = tci_type_table[tci_span_type_id(f.span, f.obj)]->name;
+    char from[40] = "from a root";
     if (tr->check_from)
-        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu, %s; slot %u of a %zu-page "
-                        "span), reachable through object %#lx, was not marked (pointer %#lx)\n",
-                (unsigned long)f.obj, f.span->elemsize, what, f.idx, f.span->npages,
-                (unsigned long)tr->check_from, (unsigned long)p);
-    else
-        fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu, %s; slot %u of a %zu-page "
-                        "span), reachable from a root, was not marked (pointer %#lx)\n",
-                (unsigned long)f.obj, f.span->elemsize, what, f.idx, f.span->npages,
-                (unsigned long)p);
+        snprintf(from, sizeof from, "through object %#lx", (unsigned long)tr->check_from);
+    fprintf(stderr, "tricolor: checkmark: object %#lx (size %zu, %s; slot %u of a %zu-page "
+                    "span), reachable %s, was not marked (pointer %#lx)\n",
+            (unsigned long)f.obj, f.span->elemsize, what, f.idx, f.span->npages, from,
+            (unsigned long)p);
     abort();
 }
 
@@ -514,8 +511,9 @@ static uint64_t pace_account(tc_tracer *tr, uint64_t now)
     }
     uint64_t counted =
         tci_pacer_marker_slice(share, wall_d, run_d, wait_d, known, &tr->pace_owed, &sleep_ns);
-    tci_control_marker_slice(counted, run_d, !known || wait_d * TCI_WAIT_SHARE > wall_d);
-    tr->pace_competed = known && wait_d * TCI_WAIT_SHARE > wall_d;
+    int waited = wait_d * TCI_WAIT_SHARE > wall_d;
+    tci_control_marker_slice(counted, run_d, !known || waited);
+    tr->pace_competed = known && waited;
     tr->pace_wall = now;
     tr->pace_run = run;
     tr->pace_wait = wait;
@@ -536,8 +534,7 @@ uint64_t tci_mark_steps_aside(void)
  * for it (it counts as idle for good), and the markers left take its part
  * of the share. It comes back at the next drain (gc/markers.c also sends
  * it away at a drain's start where no CPU is left over for it). Marker 0
- * never leaves:
- * it keeps to its share by stepping aside for a while, as before. */
+ * never leaves: it keeps to its share by stepping aside for a while. */
 static int helpers_at_work(void)
 {
     return (uintptr_t)tci_mark_nworkers - tci_atomic_load_relaxed(&markers_left) > 1;
@@ -657,17 +654,9 @@ void tci_mark_drain(tc_tracer *tr)
  * tc_init, before any marker runs; read-only after. */
 int tci_mark_nmarkers_cfg;
 
-static int mark_ncpu = 1; /* tci_mark_init, before any marker runs */
-
-int tci_mark_ncpu(void)
-{
-    return mark_ncpu;
-}
-
 void tci_mark_init(int markers, int ncpu)
 {
     tci_mark_nmarkers_cfg = markers;
-    mark_ncpu = ncpu > 0 ? ncpu : 1;
     /* TCI_BACKGROUND_PCT of the CPUs, over the markers at work (at most
      * a CPU each: pace_account). */
     markers_share_1024 = (uint64_t)ncpu * 1024 * TCI_BACKGROUND_PCT / 100;

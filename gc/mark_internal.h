@@ -62,8 +62,6 @@ void tci_mark_idle_reset(void);
 /* A helper leaves the drain under way, its work handed over: the drain's
  * end does not wait for it. */
 void tci_mark_leave_drain(void);
-/* The CPUs the markers count (tci_mark_init). */
-int tci_mark_ncpu(void);
 /* A paced marker's slice starts now (the markers' share, gc/pacer.c, 5). */
 void tci_mark_pace_start(tc_tracer *tr);
 /* Drains until every marker is idle, no assist is in flight and the

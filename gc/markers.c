@@ -41,6 +41,15 @@ static int helpers_started; /* written by the collector under world_lock */
 static tc_tracer tracers[TCI_MAX_MARKERS];
 static int count_cpu; /* the current drain is concurrent: written before the epoch */
 
+/* Whether a CPU is left over for helper id (1, 2, ...) in a concurrent
+ * drain: the program's running threads, the collector's marker and the
+ * helpers before it fewer than the CPUs (see helper_main). */
+static int cpu_left_for(int id)
+{
+    return tci_atomic_load_relaxed(&tci_world_nrunning) + (uintptr_t)id <
+           (uintptr_t)tci_control_ncpu();
+}
+
 static void *helper_main(void *arg)
 {
     int id = (int)(intptr_t)arg;
@@ -61,8 +70,7 @@ static void *helper_main(void *arg)
          * it slower than one marker: issue 20), so it leaves the drain at
          * once, as it leaves one it finds itself competing in (gc/mark.c,
          * tci_mark_leave_drain). In a stopped drain every helper marks. */
-        if (count_cpu &&
-            tci_atomic_load_relaxed(&tci_world_nrunning) + (uintptr_t)id >= (uintptr_t)tci_mark_ncpu()) {
+        if (count_cpu && !cpu_left_for(id)) {
             tci_mark_leave_drain();
         } else {
             tracers[id].pace = count_cpu;
@@ -263,8 +271,7 @@ void tci_markers_drain_all(int concurrent_drain)
      * is woken, each counts as gone from this drain, and a wake-up and a
      * switch per drain are saved. */
     int wake = tci_mark_nhelpers > 0;
-    if (wake && concurrent_drain &&
-        tci_atomic_load_relaxed(&tci_world_nrunning) + 1 >= (uintptr_t)tci_mark_ncpu()) {
+    if (wake && concurrent_drain && !cpu_left_for(1)) {
         for (int i = 0; i < tci_mark_nhelpers; i++)
             tci_mark_leave_drain();
         wake = 0;
