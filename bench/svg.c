@@ -291,7 +291,7 @@ static scales make_scales(const svg_plot *pl)
     }
     /* y covers the drawn points only: ones hidden beyond an explicit x_max
      * must not flatten the rest. */
-    double my = 0;
+    double my = 0, mn = 0; /* the largest value drawn, and the smallest above 0 */
     sc.n_visible = 0;
     for (size_t k = 0; k < pl->n_series; k++) {
         const svg_series *s = &pl->series[k];
@@ -301,31 +301,27 @@ static scales make_scales(const svg_plot *pl)
             sc.n_visible++;
             if (s->y[i] > my)
                 my = s->y[i];
+            if (s->y[i] > 0 && (mn == 0 || s->y[i] < mn))
+                mn = s->y[i];
         }
     }
-    for (size_t j = 0; j < pl->n_hlines; j++)
+    for (size_t j = 0; j < pl->n_hlines; j++) {
         if (pl->hlines[j] > my)
             my = pl->hlines[j];
+        if (pl->hlines[j] > 0 && (mn == 0 || pl->hlines[j] < mn))
+            mn = pl->hlines[j];
+    }
     sc.y = nice_axis(my > 0 ? my * 1.1 : 1.0, 1);
     sc.log_y = pl->log_y;
     if (sc.log_y) {
         /* From the decade of the smallest value drawn to the one above the
          * largest: zeros are drawn at the bottom. */
-        double mn = 0;
-        for (size_t k = 0; k < pl->n_series; k++)
-            for (size_t i = 0; i < pl->series[k].n; i++) {
-                double y = pl->series[k].y[i];
-                if (pl->series[k].x[i] <= sc.x.extent && y > 0 && (mn == 0 || y < mn))
-                    mn = y;
-            }
-        for (size_t j = 0; j < pl->n_hlines; j++)
-            if (pl->hlines[j] > 0 && (mn == 0 || pl->hlines[j] < mn))
-                mn = pl->hlines[j];
         if (mn == 0)
             mn = my > 0 ? my : 1.0;
+        double top = my > 0 ? my * 1.1 : mn;
         sc.y_lo = decade_floor(mn);
-        int hi = decade_floor(my > 0 ? my * 1.1 : mn);
-        if (pow10_of(hi) < (my > 0 ? my * 1.1 : mn) || hi == sc.y_lo)
+        int hi = decade_floor(top);
+        if (pow10_of(hi) < top || hi == sc.y_lo)
             hi++;
         sc.y.n_ticks = hi - sc.y_lo + 1;
     }
