@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "testing.h"
+#include "testutil.h"
 #include "graph.h"
 #include "model.h"
 #include "tricolor.h"
@@ -657,19 +658,12 @@ static void test_torture_parallel_mark_body(void *unused)
  * them; a cycle that runs while this thread allocates, on two CPUs or
  * fewer (this thread and the collector's marker take them all), leaves
  * them out. */
-static tc_memstats stats_now(void)
-{
-    tc_memstats m;
-    tc_read_memstats(&m);
-    return m;
-}
-
 static void test_torture_helpers_only_on_spare_cpus(void **state)
 {
     (void)state;
     if (tci_mark_workers() < 2)
         return;
-    int ncpu = (int)stats_now().ncpu;
+    int ncpu = (int)test_stats().ncpu;
     uint64_t h0, a0, h1, a1, h2, a2;
     tci_markers_drain_counts(&h0, &a0);
     tc_collect();
@@ -678,8 +672,8 @@ static void test_torture_helpers_only_on_spare_cpus(void **state)
         assert_true(h1 > h0);
     else
         assert_true(a1 > a0);
-    uint32_t gc0 = stats_now().num_gc;
-    while (stats_now().num_gc < gc0 + 2)
+    uint32_t gc0 = test_stats().num_gc;
+    while (test_stats().num_gc < gc0 + 2)
         for (int i = 0; i < 1024; i++)
             (void)tc_alloc_atomic(1024);
     tci_markers_drain_counts(&h2, &a2);
