@@ -45,7 +45,7 @@ static int ncpu; /* written once by tci_control_init, before any other thread re
  * the mark can finish before the goal); next_gc in the stop-the-world
  * mode. Written under pacer_lock, read anywhere. */
 static tci_atomic gc_trigger;
-static tci_atomic goal_hard;  /* see goal_is_hard_locked; written under pacer_lock */
+static tci_atomic ceiling;    /* see ceiling_locked; written under pacer_lock */
 static tci_atomic limiter_on; /* mirror of pacer.engaged; written under pacer_lock */
 /* Mirrors of the pacer's settings and limiter counts for tc_read_memstats,
  * which takes no lock: written under pacer_lock. */
@@ -115,22 +115,30 @@ static void publish_settings_locked(void)
     tci_atomic_store_relaxed(&set_engagements, (uintptr_t)pacer.engagements);
 }
 
-/* Whether an allocating thread that reaches the goal waits for the
- * collector (gc/cycle.c, wait_collector_progress): only when the memory
- * limit set the goal, the limiter is off, and the goal leaves real room
- * over what the last mark kept (1/16 of it, at least 1 MiB). A live heap
- * that does not fit under the limit must not turn every allocation into a
- * wait for the collector (one allocation per phase change: a program 70x
- * slower in the review's test), whatever the CPU limit: there the heap
- * grows past the limit, as the limit's documentation says. */
-static int goal_is_hard_locked(void)
+/* The heap a memory limit holds the program to, TCI_PACER_NONE when
+ * none: the limit's goal, when the limiter is off and that goal leaves
+ * real room over what the last mark found live (1/16 of it, at least
+ * 1 MiB). A live heap that does not fit under the limit must not turn
+ * every allocation into a wait for the collector (one allocation per
+ * phase change: a program 70x slower in the review's test), whatever the
+ * CPU limit: there the heap grows past the limit, as the limit's
+ * documentation says. When the limit set the goal the ceiling is the
+ * goal; when TRICOLOR_GC's goal is lower, that goal stays soft and the
+ * ceiling stands above it: gcbench's trees, built while a 9 ms mark ran,
+ * took the heap from 15 to 31 MB past a soft goal of 8 MB and a limit's
+ * of 19 MB, and nothing held them. */
+static uint64_t ceiling_locked(void)
 {
     tci_assert_held(&pacer_lock);
-    if (!pacer.limited || pacer.engaged)
-        return 0;
-    uint64_t room = pacer.goal_bytes / 16 > (1u << 20) ? pacer.goal_bytes / 16 : (1u << 20);
-    uint64_t base = pacer.base_bytes + pacer.external_bytes;
-    return pacer.goal_bytes > base && pacer.goal_bytes - base >= room;
+    uint64_t l = tci_pacer_limit_goal(&pacer);
+    if (l == TCI_PACER_NONE || pacer.engaged)
+        return TCI_PACER_NONE;
+    uint64_t room = l / 16 > (1u << 20) ? l / 16 : (1u << 20);
+    /* What the mark proved live, not what it kept: a mark keeps all it
+     * allocated black, and a tree dropped during a long mark made that 3 MB
+     * more than the limit's goal, where the next mark found 11 MB live. */
+    uint64_t live = pacer.live_bytes + pacer.external_bytes;
+    return l > live && l - live >= room ? l : TCI_PACER_NONE;
 }
 
 /* The pacer's goal and trigger, where the allocation paths read them. The
@@ -140,7 +148,7 @@ static void pacer_publish_locked(void)
 {
     tci_assert_held(&pacer_lock);
     publish_settings_locked();
-    tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
+    tci_atomic_store_relaxed(&ceiling, (uintptr_t)ceiling_locked());
     tci_atomic_store_relaxed(&tci_control_next_gc, pacer.goal_bytes);
     tci_atomic_store_relaxed(&gc_trigger,
                              tci_env_cfg.gcstoptheworld ? pacer.goal_bytes : pacer.trigger_bytes);
@@ -238,9 +246,14 @@ uint64_t tci_control_trigger(void)
     return tci_atomic_load_relaxed(&gc_trigger);
 }
 
-int tci_control_goal_hard(void)
+int tci_control_past_ceiling(size_t bytes)
 {
-    return (int)tci_atomic_load_relaxed(&goal_hard);
+    return tci_control_paced_bytes() + bytes >= tci_atomic_load_relaxed(&ceiling);
+}
+
+int tci_control_held(void)
+{
+    return tci_control_past_ceiling(0);
 }
 
 /* GC CPU so far, for the limiter (see the essay). */
@@ -273,7 +286,7 @@ static void limiter_update_locked(uint64_t now, int force)
     limiter_last_proc = proc;
     limiter_last_work = work;
     tci_atomic_store_relaxed(&limiter_on, (uintptr_t)pacer.engaged);
-    tci_atomic_store_relaxed(&goal_hard, (uintptr_t)goal_is_hard_locked());
+    tci_atomic_store_relaxed(&ceiling, (uintptr_t)ceiling_locked());
     publish_settings_locked();
 }
 
@@ -463,7 +476,7 @@ static int assist_pay(void)
     return no_work;
 }
 
-int tci_control_assist(size_t bytes)
+int tci_control_assist(size_t bytes, int past_ceiling)
 {
     static __thread uint64_t since_recheck;
     if (tci_gate_mark_closed())
@@ -472,6 +485,16 @@ int tci_control_assist(size_t bytes)
     if (assist_cycle != id) {
         assist_cycle = id;
         assist_debt = 0;
+    }
+    if (past_ceiling) {
+        /* The ratio at stop #1 may be that of a heap far under its goal,
+         * and no credit pays: the thread marks what its allocation owes at
+         * the ratio past the goal (unless the limiter holds assists off). */
+        uint64_t r = assist_revise();
+        if (r == 0)
+            return 0;
+        assist_debt += (uint64_t)bytes * r / 1024;
+        return assist_pay();
     }
     uint64_t ratio = tci_atomic_load_relaxed(&assist_ratio);
     if (ratio == 0) {

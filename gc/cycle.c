@@ -640,15 +640,15 @@ void tc_release_memory(void)
 int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
 {
     if (tci_phase() == TCI_PHASE_MARK) {
-        int found_none = tci_control_assist(bytes);
-        /* Past a limit's goal with nothing left to mark: only the mark's
+        /* Past a limit's ceiling a thread marks, the markers' credit
+         * notwithstanding (it covered every allocation of a program that
+         * outran its markers); with nothing left to mark only the mark's
          * end is missing (see wait_collector_progress). With grey work left
          * a thread never waits, it assists, at most ASSIST_CAP per
          * allocation. */
-        if (found_none && tci_control_goal_hard() &&
-            tci_control_paced_bytes() + bytes >=
-                tci_atomic_load_relaxed(&tci_control_next_gc))
-            wait_collector_progress(tci_control_goal_hard);
+        int past = tci_control_past_ceiling(bytes);
+        if (tci_control_assist(bytes, past) && past)
+            wait_collector_progress(tci_control_held);
         return 0;
     }
     if (tci_control_paced_bytes() + bytes <
@@ -667,10 +667,8 @@ int tci_cycle_maybe_trigger(tci_thread *self, size_t bytes)
     }
     if (!tci_atomic_load_relaxed(&cycle_active) && tci_cycle_request(0) == 0)
         return -1;
-    if (tci_control_goal_hard() &&
-        tci_control_paced_bytes() + bytes >=
-            tci_atomic_load_relaxed(&tci_control_next_gc))
-        wait_collector_progress(tci_control_goal_hard);
+    if (tci_control_past_ceiling(bytes))
+        wait_collector_progress(tci_control_held);
     return 0;
 }
 

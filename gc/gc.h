@@ -304,10 +304,13 @@ int tci_control_ncpu(void); /* read once at tc_init */
  * none); bytes < 0 changes nothing. */
 int tci_control_set_gc_percent(int percent);
 int64_t tci_control_set_memlimit(int64_t bytes);
-/* Lock-free reads for the allocation paths: the trigger, and whether the
- * goal is hard (a memory limit set it: see control.c). */
+/* Lock-free reads for the allocation paths: the trigger; whether the heap
+ * with `bytes` more reaches the ceiling a memory limit holds it to (see
+ * control.c's ceiling_locked; never without a limit); and that with 0
+ * bytes, for a wait's loop. */
 uint64_t tci_control_trigger(void);
-int tci_control_goal_hard(void);
+int tci_control_past_ceiling(size_t bytes);
+int tci_control_held(void);
 /* Whether the CPU limiter holds cycles back now, its figures brought up to
  * date first (force: whatever the 1 ms throttle). */
 int tci_control_limiter_holds_cycles(int force);
@@ -342,9 +345,10 @@ uint64_t tci_control_mark_begin_stw(uint64_t heap0, uint64_t *expected_work,
 void tci_control_mark_fill(struct tci_pacer_mark *m, uint64_t t_start);
 void tci_control_mark_done_stw(struct tci_pacer_mark *m, uint64_t now);
 /* During a mark, on an allocation slow path of `bytes`: the thread's assist
- * debt grows, and is paid past a chunk. Nonzero when an assist found no grey
- * work left (the mark only waits for its end). */
-int tci_control_assist(size_t bytes);
+ * debt grows, and is paid past a chunk (past_ceiling: at once, at the ratio
+ * past the goal, and the markers' credit does not pay). Nonzero when an
+ * assist found no grey work left (the mark only waits for its end). */
+int tci_control_assist(size_t bytes, int past_ceiling);
 /* TRICOLOR_DEBUG=gcpacertrace: Go's line at a mark's end (and ours at 2).
  * No lock held. */
 void tci_control_trace_mark(const struct tci_pacer_mark *m, uint64_t goal,

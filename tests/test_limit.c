@@ -12,7 +12,9 @@
 #include <cmocka.h>
 
 #include "atomic.h"
+#include "env.h"
 #include "testutil.h"
+#include "world.h"
 #include "tricolor.h"
 
 #define MiB ((uint64_t)1 << 20)
@@ -253,6 +255,78 @@ static void test_limit_live_heap_over_limit(void **state)
     tc_set_gc_percent(old_pct);
 }
 
+/* The worker of test_limit_ceiling_over_a_soft_goal: 1 KiB garbage
+ * objects, up to 256 MiB, while the mark is held open. */
+static tci_atomic ceiling_started, ceiling_done;
+
+static void *allocate_past_ceiling(void *unused)
+{
+    (void)unused;
+    assert_int_equal(tc_thread_attach(), 0);
+    tci_atomic_store_release(&ceiling_started, 1); /* running, so counted */
+    for (int i = 0; i < 256 * 1024; i++)
+        assert_non_null(tc_alloc_atomic(1024));
+    tci_atomic_store_release(&ceiling_done, 1);
+    tc_thread_detach();
+    return NULL;
+}
+
+/* Regression (issue 20, gcbench under a limit): TRICOLOR_GC=25 sets a
+ * goal far under a 64 MiB limit's, and a program that outruns a long mark
+ * passes that soft goal, as it may. The limit held nothing then: the goal
+ * alone said whether a wait was due, and it was TRICOLOR_GC's, so the
+ * heap went past the limit (15 to 31 MB at a 19 MB limit goal in
+ * gcbench). The limit's goal is now a ceiling whatever sets the goal: the
+ * thread that reaches it during the mark, with nothing left to mark,
+ * waits for the mark's end, here held open at the filed gate. */
+static void test_limit_ceiling_over_a_soft_goal(void **state)
+{
+    (void)state;
+    if (tci_env_cfg.gcstoptheworld) {
+        printf("(no concurrent mark to hold with gcstoptheworld=1)\n");
+        return;
+    }
+    int old_pct = tc_set_gc_percent(25);
+    keep_live(8 * 1024);
+    tc_set_memory_limit((int64_t)(64 * MiB));
+    tc_collect();
+    tc_memstats ms = stats();
+    assert_int_equal(ms.goal_limited, 0); /* TRICOLOR_GC's goal, soft */
+    assert_true(ms.next_gc < 16 * MiB);
+    tci_gate_wait_cycle(tci_gate_cycles_requested());
+    tci_gate_hold_filed(1);
+    uint64_t cycle = tci_gate_start_cycle();
+    tci_gate_wait_filed_held();
+    tci_atomic_store_relaxed(&ceiling_started, 0);
+    tci_atomic_store_relaxed(&ceiling_done, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, allocate_past_ceiling, NULL), 0);
+    /* This thread blocked, the worker is the one running thread until it
+     * waits, or ends: with the bug it allocated all 256 MiB. */
+    tc_blocking_begin();
+    while (!tci_atomic_load_acquire(&ceiling_started))
+        sched_yield();
+    while (!tci_atomic_load_acquire(&ceiling_done) &&
+           tci_atomic_load_acquire(&tci_world_nrunning) != 0)
+        sched_yield();
+    tc_blocking_end();
+    ms = stats();
+    int done = (int)tci_atomic_load_acquire(&ceiling_done);
+    tci_gate_hold_filed(0); /* before any assertion: a failed one leaves the mark held */
+    tc_blocking_begin();
+    pthread_join(t, NULL);
+    tc_blocking_end();
+    tci_gate_wait_cycle(cycle);
+    printf("  heap %.1f MiB when the worker %s, goal %.1f MiB, 64 MiB limit\n",
+           ms.heap_alloc / (double)MiB, done ? "ended" : "waited", ms.next_gc / (double)MiB);
+    assert_false(done);
+    assert_true(ms.heap_alloc < 64 * MiB);
+    assert_true(ms.heap_alloc > 32 * MiB); /* past the soft goal, up to the ceiling */
+    tc_set_memory_limit(INT64_MAX);
+    drop_live();
+    tc_set_gc_percent(old_pct);
+}
+
 /* The limiter's figures, as the library was configured (main sets the cap
  * to 100 before tc_init: the limiter cannot engage). */
 static void test_limit_limiter_stats(void **state)
@@ -284,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_limit_collects_with_gc_off),
         cmocka_unit_test(test_limit_callback_blocking_on_program_lock),
         cmocka_unit_test(test_limit_live_heap_over_limit),
+        cmocka_unit_test(test_limit_ceiling_over_a_soft_goal),
         cmocka_unit_test(test_limit_limiter_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
