@@ -4,8 +4,13 @@
 # tricolor, bdwgc and Go, each at a series of heap settings, from tight to
 # loose:
 #   tricolor  TRICOLOR_GC     = 25 50 100 200 400 800
+#             TRICOLOR_MEMLIMIT (setting mN: N MiB, TRICOLOR_GC at 100)
 #   bdwgc     GC_FREE_SPACE_DIVISOR = 12 6 4 3 2 1   (its default is 3)
 #   Go        GOGC            = 25 50 100 200 400 800
+#             GOMEMLIMIT (setting mN: N MiB, GOGC at 100)
+# The limits are the workload's: 20, 24 and 28 MiB for binary trees, 170,
+# 190 and 220 MiB for the cache (its live heap is about 100 MiB, the
+# smallest RSS any collector reached about 155).
 # Each run's wall time, CPU time (user + system, /usr/bin/time) and peak
 # RSS; the rounds interleave every (collector, setting) pair of a workload,
 # the order rotating from round to round; the medians go in a table and,
@@ -34,6 +39,8 @@ if [ -n "$quick" ]; then
     tc_settings="50 200"
     bdw_settings="6 2"
     go_settings="50 200"
+    gcbench_limits="m12"
+    steady_limits="m24"
 else
     qflag=
     go_gcbench="-stretch 18 -long 16 -min 4 -max 16"
@@ -41,6 +48,8 @@ else
     tc_settings="25 50 100 200 400 800"
     bdw_settings="12 6 4 3 2 1"
     go_settings="25 50 100 200 400 800"
+    gcbench_limits="m20 m24 m28"
+    steady_limits="m170 m190 m220"
 fi
 limit=${BENCH_RUN_LIMIT:-900}
 log=$dir/curve.log
@@ -54,9 +63,14 @@ echo "  $rounds round(s), medians; bdwgc with GC_MARKERS=${GC_MARKERS:-2}; $(go 
 run() {
     out=$dir/curve.last.out
     tm=$dir/curve.last.time
+    # mN: a memory limit of N MiB, the proportional setting at its default.
+    case $4 in
+        m*) tc_env="TRICOLOR_MEMLIMIT=${4#m}MiB"; go_env="GOMEMLIMIT=${4#m}MiB" ;;
+        *) tc_env="TRICOLOR_GC=$4"; go_env="GOGC=$4" ;;
+    esac
     case $3 in
         tricolor)
-            env TRICOLOR_GC="$4" /usr/bin/time -f '%e %U %S %M' -o "$tm" timeout "$limit" \
+            env "$tc_env" /usr/bin/time -f '%e %U %S %M' -o "$tm" timeout "$limit" \
                 "$dir/tcbench" $qflag --benchmark_filter="^$2/tricolor/" > "$out" 2>&1 ;;
         bdwgc)
             env GC_MARKERS="${GC_MARKERS:-2}" GC_FREE_SPACE_DIVISOR="$4" /usr/bin/time -f '%e %U %S %M' \
@@ -65,7 +79,7 @@ run() {
         go)
             eval "args=\$go_$2"
             # shellcheck disable=SC2086 # args are separate flags
-            env GOGC="$4" /usr/bin/time -f '%e %U %S %M' -o "$tm" timeout "$limit" \
+            env "$go_env" /usr/bin/time -f '%e %U %S %M' -o "$tm" timeout "$limit" \
                 "$dir/peer_$2" $args > "$out" 2>&1 ;;
     esac
     status=$?
@@ -87,9 +101,10 @@ for r in $(seq 1 "$rounds"); do
     echo "round $r of $rounds ..."
     for w in gcbench steady; do
         pairs=""
-        for s in $tc_settings; do pairs="$pairs tricolor:$s"; done
+        eval "limits=\$${w}_limits"
+        for s in $tc_settings $limits; do pairs="$pairs tricolor:$s"; done
         for s in $bdw_settings; do pairs="$pairs bdwgc:$s"; done
-        for s in $go_settings; do pairs="$pairs go:$s"; done
+        for s in $go_settings $limits; do pairs="$pairs go:$s"; done
         n=$(echo $pairs | wc -w)
         k=$(( (r - 1) % n ))
         for p in $(echo $pairs | tr ' ' '\n' | awk -v k="$k" -v n="$n" \
@@ -126,7 +141,32 @@ END {
         r = med(k SUBSEP "rss") / 1024
         printf "%-8s %-9s %8s %8.2f %8.2f %9.1f %7.2f\n", p[1], p[2], p[3], med(k SUBSEP "wall"), med(k SUBSEP "cpu"), r, r / minrss[p[1]]
         printf "CURVE workload=%s collector=%s setting=%s wall_s=%.3f cpu_s=%.3f rss_mib=%.1f x_min=%.3f\n", p[1], p[2], p[3], med(k SUBSEP "wall"), med(k SUBSEP "cpu"), r, r / minrss[p[1]] > "/dev/stderr"
+        np[p[1], p[2]]++
+        prss[p[1], p[2], np[p[1], p[2]]] = r
+        pwall[p[1], p[2], np[p[1], p[2]]] = med(k SUBSEP "wall")
     }
+    # The issue-20 test: at every heap size H from 1.5x the smallest up, the
+    # best time tricolor reaches within H against bdwgc'"'"'s (each a step
+    # function of H, so the sizes to look at are 1.5x and every point'"'"'s).
+    for (w in minrss) {
+        nh = 0; hs[++nh] = 1.5 * minrss[w]
+        for (c = 1; c <= 2; c++) {
+            col = c == 1 ? "tricolor" : "bdwgc"
+            for (j = 1; j <= np[w, col]; j++) if (prss[w, col, j] >= hs[1]) hs[++nh] = prss[w, col, j]
+        }
+        verdict = "yes"; miss = ""
+        for (h = 1; h <= nh; h++) {
+            tb = best(w, "bdwgc", hs[h]); tt = best(w, "tricolor", hs[h])
+            if (tb < 0) continue
+            if (tt < 0 || tt > tb) { verdict = "no"; miss = miss sprintf(" %.1f MiB (tricolor %s s, bdwgc %.2f s)", hs[h], tt < 0 ? "none" : sprintf("%.2f", tt), tb) }
+        }
+        printf "%s: tricolor at or below bdwgc at every heap from %.1f MiB (1.5x the smallest) up: %s%s\n", w, hs[1], verdict, miss == "" ? "" : "; misses at" miss
+    }
+}
+function best(w, col, h,   j, t) {
+    t = -1
+    for (j = 1; j <= np[w, col]; j++) if (prss[w, col, j] <= h && (t < 0 || pwall[w, col, j] < t)) t = pwall[w, col, j]
+    return t
 }' "$log" 2> "$dir/curve.table"
 
 if [ -n "$svg" ]; then
