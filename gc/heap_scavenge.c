@@ -116,7 +116,10 @@ static size_t first_unreturned_locked(uintptr_t base, size_t npages)
 }
 
 /* Returns pages of free run s to the OS: its first RELEASE_MAX_PAGES not
- * yet returned. With drop_lock, heap_lock is released around the system
+ * yet returned, and at most max_pages, what the caller is over its target
+ * (a whole piece, 1.4 MB where 0.4 MB was over, left the heap a megabyte
+ * under its target, pages the program touched again before the next
+ * cycle). With drop_lock, heap_lock is released around the system
  * call (s is off the lists meanwhile, in state RELEASING, and an
  * allocation that finds no room waits for it: see tci_heap_releasing_runs);
  * without, the call is made holding it (the synchronous path, inside an
@@ -124,7 +127,7 @@ static size_t first_unreturned_locked(uintptr_t base, size_t npages)
  * with). Every call returns at least one page or marks s as having none
  * left, so the scavenger's loop ends even when merges lose the hint.
  * Returns the bytes newly released. */
-static uint64_t release_run_locked(tci_span *s, int drop_lock)
+static uint64_t release_run_locked(tci_span *s, int drop_lock, size_t max_pages)
 {
     tci_assert_held(&tci_heap_lock);
     tci_heap_free_list_remove_locked(s);
@@ -135,6 +138,8 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
         return 0;
     }
     size_t n = s->npages - first < RELEASE_MAX_PAGES ? s->npages - first : RELEASE_MAX_PAGES;
+    if (n > max_pages)
+        n = max_pages > 0 ? max_pages : 1;
     uintptr_t from = s->base + (first << TCI_PAGE_SHIFT);
     tci_span_set_state(s, TCI_SPAN_RELEASING);
     if (drop_lock) {
@@ -174,6 +179,12 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock)
     return newly;
 }
 
+/* Pages that hold `bytes`, rounded up. */
+static size_t pages_for(uint64_t bytes)
+{
+    return (size_t)((bytes + TCI_PAGE_SIZE - 1) >> TCI_PAGE_SHIFT);
+}
+
 /* An allocation of `bytes` that would take the heap past tci_heap_retain_limit
  * returns free pages first, holding heap_lock. */
 void tci_heap_scavenge_for_limit_locked(uint64_t bytes)
@@ -183,7 +194,7 @@ void tci_heap_scavenge_for_limit_locked(uint64_t bytes)
         tci_span *s = pick_unreturned_locked();
         if (!s)
             return;
-        release_run_locked(s, 0);
+        release_run_locked(s, 0, pages_for(retained_locked() + bytes - tci_heap_retain_limit));
     }
 }
 
@@ -211,7 +222,9 @@ uint64_t tci_heap_scavenge(uint64_t target_bytes)
         }
         if (!s)
             break;
-        got += release_run_locked(s, 1);
+        uint64_t over = retained_locked() - target_bytes;
+        uint64_t left = budget - got;
+        got += release_run_locked(s, 1, pages_for(over < left ? over : left));
     }
     tci_heap_unlock();
     return got;

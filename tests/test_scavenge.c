@@ -179,6 +179,33 @@ static void test_scavenge_partly_returned_run_is_zeroed(void **state)
     tc_set_gc_percent(old_pct);
 }
 
+/* Regression (issue 20, allocation of 256-byte objects): a scavenge asked
+ * to return the 0.2-0.4 MB the heap was over its target returned a whole
+ * piece of a free run (1.4 MB, up to 4 MiB), leaving the heap under the
+ * target, and the program faulted those pages back in before the next
+ * cycle, every cycle. It returns what is over the target, to the page. */
+static void test_scavenge_returns_only_what_is_over(void **state)
+{
+    (void)state;
+    const size_t big = 32 * MiB;
+    uintptr_t hidden = alloc_filled_hidden(big, 0xee);
+    test_clear_stack();
+    int old_pct = tc_set_gc_percent(10000); /* the cycle's own scavenge keeps it */
+    tc_collect();
+    tci_scavenge_wait_idle();
+    assert_false(test_is_live(test_unhide(hidden)));
+    tc_memstats ms = test_stats();
+    uint64_t target = retained(&ms) - 1 * MiB;
+    uint64_t got = tci_heap_scavenge(target);
+    ms = test_stats();
+    printf("  asked for 1 MiB of a free 32 MiB run: %.2f MiB returned, %.2f MiB left over the "
+           "target\n",
+           got / (double)MiB, ((double)retained(&ms) - (double)target) / (double)MiB);
+    assert_true(got >= 1 * MiB);
+    assert_true(got < 1 * MiB + 8192 * 2);
+    tc_set_gc_percent(old_pct);
+}
+
 /* Locked memory: the OS refuses to take it back (madvise fails). Nothing
  * may count as returned, and what comes back is zeroed all the same. */
 static void test_scavenge_locked_memory(void **state)
@@ -211,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_scavenge_reused_pages_read_zero),
         cmocka_unit_test(test_scavenge_after_spike_without_a_call),
         cmocka_unit_test(test_scavenge_partly_returned_run_is_zeroed),
+        cmocka_unit_test(test_scavenge_returns_only_what_is_over),
         cmocka_unit_test(test_scavenge_locked_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
