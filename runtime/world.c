@@ -73,6 +73,10 @@ static uint64_t released_ns;
  * safepoint needed, and the stop waited for them. The rest sleep at
  * once. spinners and spin_max_seen: park_lock; spin_max: set at init. */
 static int spin_max, spinners, spin_max_seen;
+/* Bumped at every change a stopper waits for: a thread parks, enters a
+ * blocking region, or runs again after a restart. Written under park_lock,
+ * read without it by a spinning stopper (stopper_wait_locked). */
+static tci_atomic park_events;
 
 void tci_world_init(int ncpu)
 {
@@ -146,8 +150,10 @@ static void wait_for_start_locked(tci_thread *self)
     self->parks++;
     if (self->park_end_ns > resumed_ns)
         resumed_ns = self->park_end_ns;
-    if (--held == 0)
+    if (--held == 0) {
+        tci_atomic_add_full(&park_events, 1);
         pthread_cond_signal(&resumed_cond);
+    }
 }
 
 /* Every callee-saved register holds, at a call to this function, either a
@@ -165,6 +171,7 @@ __attribute__((noinline)) void tci_world_park(tci_thread *self)
     tci_mutex_lock(&park_lock); /* released below */
     self->state = TCI_PARKED;
     self->park_begin_ns = tci_os_now_ns();
+    tci_atomic_add_full(&park_events, 1);
     pthread_cond_broadcast(&stopped_cond);
     wait_for_start_locked(self);
     self->state = TCI_RUNNING;
@@ -176,6 +183,7 @@ void tci_world_enter_blocking(tci_thread *self)
     tci_mutex_lock(&park_lock); /* released below */
     self->state = TCI_BLOCKING;
     tci_atomic_sub_full(&tci_world_nrunning, 1);
+    tci_atomic_add_full(&park_events, 1);
     pthread_cond_broadcast(&stopped_cond);
     tci_mutex_unlock(&park_lock);
 }
@@ -341,18 +349,30 @@ static int none_held_locked(tci_thread *self)
  * is tens of microseconds. So the stopper too spins (for spin_ns), then
  * yields, and sleeps on `cv` only once the wait has lasted PARK_YIELD_NS;
  * the stop's wait for the threads to park (`watched`) is the watchdog's
- * then. Called and returns with park_lock held; `done` is checked under it. */
+ * then. Called and returns with park_lock held; `done` is checked under it.
+ * The spin watches park_events, not the lock: a stopper that took
+ * park_lock at every turn made a parking thread find it held and sleep in
+ * the futex, and each side then paid a wake-up (14 us for the waker here,
+ * on every stop of a one-thread program). It looks under the lock when the
+ * count moves, and every RELOOK_NS whatever it says. */
+#define RELOOK_NS 5000
 static void stopper_wait_locked(int (*done)(tci_thread *), tci_thread *self,
                                 pthread_cond_t *cv, uint64_t spin_ns, int watched)
 {
     tci_assert_held(&park_lock);
     uint64_t start = tci_os_now_ns(), now = start;
     while (!done(self) && now - start < PARK_YIELD_NS) {
+        uintptr_t seen = tci_atomic_load_acquire(&park_events);
+        uint64_t looked = now;
         tci_mutex_unlock(&park_lock);
-        if (now - start < spin_ns)
-            tci_cpu_relax();
-        else
-            sched_yield();
+        do {
+            if (now - start < spin_ns)
+                tci_cpu_relax();
+            else
+                sched_yield();
+            now = tci_os_now_ns();
+        } while (tci_atomic_load_acquire(&park_events) == seen && now - looked < RELOOK_NS &&
+                 now - start < PARK_YIELD_NS);
         tci_mutex_lock(&park_lock);
         now = tci_os_now_ns();
     }
