@@ -159,18 +159,26 @@ static __attribute__((noinline)) uintptr_t alloc_filled_hidden(size_t size, int 
     return test_hide(x);
 }
 
-/* A run longer than one system call's piece (512 pages) returned only in
- * part keeps needing zeroing: its other pages still hold what was there. */
-static void test_scavenge_partly_returned_run_is_zeroed(void **state)
+/* A free, dirty run of `big` bytes the heap keeps (the cycle's own
+ * scavenge with it); returns the old TRICOLOR_GC. */
+static int free_dirty_run(size_t big)
 {
-    (void)state;
-    const size_t big = 32 * MiB; /* 4,096 pages */
     uintptr_t hidden = alloc_filled_hidden(big, 0xee);
     test_clear_stack();
     int old_pct = tc_set_gc_percent(10000); /* the cycle's own scavenge keeps it */
     tc_collect();
     tci_scavenge_wait_idle();
     assert_false(test_is_live(test_unhide(hidden)));
+    return old_pct;
+}
+
+/* A run longer than one system call's piece (512 pages) returned only in
+ * part keeps needing zeroing: its other pages still hold what was there. */
+static void test_scavenge_partly_returned_run_is_zeroed(void **state)
+{
+    (void)state;
+    const size_t big = 32 * MiB; /* 4,096 pages */
+    int old_pct = free_dirty_run(big);
     /* One piece of the longest resident run (X's, freed last): 4 MiB. */
     tc_memstats ms = test_stats();
     uint64_t got = tci_heap_scavenge(retained(&ms) - 4 * MiB);
@@ -181,19 +189,13 @@ static void test_scavenge_partly_returned_run_is_zeroed(void **state)
 
 /* Regression (issue 20, allocation of 256-byte objects): a scavenge asked
  * to return the 0.2-0.4 MB the heap was over its target returned a whole
- * piece of a free run (1.4 MB, up to 4 MiB), leaving the heap under the
- * target, and the program faulted those pages back in before the next
- * cycle, every cycle. It returns what is over the target, to the page. */
+ * piece of a free run (1.4 MB, up to 4 MiB), leaving the heap a megabyte
+ * under the target, pages the program touched again before the next
+ * cycle. It returns what is over the target, to the page. */
 static void test_scavenge_returns_only_what_is_over(void **state)
 {
     (void)state;
-    const size_t big = 32 * MiB;
-    uintptr_t hidden = alloc_filled_hidden(big, 0xee);
-    test_clear_stack();
-    int old_pct = tc_set_gc_percent(10000); /* the cycle's own scavenge keeps it */
-    tc_collect();
-    tci_scavenge_wait_idle();
-    assert_false(test_is_live(test_unhide(hidden)));
+    int old_pct = free_dirty_run(32 * MiB);
     tc_memstats ms = test_stats();
     uint64_t target = retained(&ms) - 1 * MiB;
     uint64_t got = tci_heap_scavenge(target);
