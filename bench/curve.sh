@@ -8,7 +8,7 @@
 #   bdwgc     GC_FREE_SPACE_DIVISOR = 12 6 4 3 2 1   (its default is 3)
 #   Go        GOGC            = 25 50 100 200 400 800
 #             GOMEMLIMIT (setting mN: N MiB, GOGC at 100)
-# The limits are the workload's: 20, 24 and 28 MiB for binary trees, 170,
+# The limits are the workload's: 19, 21, 24 and 28 MiB for binary trees, 170,
 # 190 and 220 MiB for the cache (its live heap is about 100 MiB, the
 # smallest RSS any collector reached about 155).
 # Each run's wall time, CPU time (user + system, /usr/bin/time) and peak
@@ -48,7 +48,7 @@ else
     tc_settings="25 50 100 200 400 800"
     bdw_settings="12 6 4 3 2 1"
     go_settings="25 50 100 200 400 800"
-    gcbench_limits="m20 m24 m28"
+    gcbench_limits="m19 m21 m24 m28"
     steady_limits="m170 m190 m220"
 fi
 limit=${BENCH_RUN_LIMIT:-900}
