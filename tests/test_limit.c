@@ -227,8 +227,10 @@ static void test_limit_callback_blocking_on_program_lock(void **state)
  * allocation used to wait for the collector to change phase (one
  * allocation per phase change: 98,830 collections for 2 million
  * allocations, with the CPU limiter off as here). The goal cannot hold
- * then, so nobody waits: the heap grows past the limit, and the program
- * allocates at its pace, collecting back to back. */
+ * then: the heap grows past the limit, and the program allocates a
+ * sixteenth of the limit past its live heap before it waits for a mark
+ * (issue 20: with no ceiling at all the heap grew to 143-149 MiB here, more
+ * than twice the live heap, where it stays at 66 MiB now). */
 static void test_limit_live_heap_over_limit(void **state)
 {
     (void)state;
@@ -238,16 +240,23 @@ static void test_limit_live_heap_over_limit(void **state)
     tc_collect();
     uint32_t n0 = stats().num_gc;
     enum { ALLOCS = 200 * 1000 };
-    for (int i = 0; i < ALLOCS; i++)
+    uint64_t peak = 0;
+    for (int i = 0; i < ALLOCS; i++) {
         assert_non_null(tc_alloc_atomic(1024));
+        if (i % 1024 == 0 && stats().heap_alloc > peak)
+            peak = stats().heap_alloc;
+    }
     tc_memstats ms = stats();
-    printf("  %u collections for %d allocations of 1 KiB, 64 MiB live, 32 MiB limit\n",
-           ms.num_gc - n0, ALLOCS);
+    printf("  %u collections for %d allocations of 1 KiB, 64 MiB live, 32 MiB limit; heap at "
+           "most %.1f MiB\n",
+           ms.num_gc - n0, ALLOCS, peak / (double)MiB);
     assert_int_equal(ms.goal_limited, 1);
     /* Back to back costs a cycle per a few MiB here; one per allocation
      * phase change was the bug. */
     if (ms.num_gc - n0 > ALLOCS / 100)
         fail_msg("%u collections for %d allocations", ms.num_gc - n0, ALLOCS);
+    if (peak > 80 * MiB)
+        fail_msg("the heap reached %.1f MiB over 64 MiB live", peak / (double)MiB);
     for (size_t i = 0; i < nlive; i += 97)
         assert_non_null(live[i]);
     tc_set_memory_limit(INT64_MAX);
