@@ -134,6 +134,7 @@ END {
         k = order[i]; split(k, p, SUBSEP)
         r = med(k SUBSEP "rss") / 1024
         if (!(p[1] in minrss) || r < minrss[p[1]]) minrss[p[1]] = r
+        if (p[2] != "go" && (!(p[1] in minrss_c) || r < minrss_c[p[1]])) minrss_c[p[1]] = r
     }
     printf "%-8s %-9s %8s %8s %8s %9s %7s\n", "workload", "collector", "setting", "wall s", "CPU s", "RSS MiB", "x min"
     for (i = 1; i <= nk; i++) {
@@ -148,20 +149,27 @@ END {
     # The issue-20 test: at every heap size H from 1.5x the smallest up, the
     # best time tricolor reaches within H against bdwgc'"'"'s (each a step
     # function of H, so the sizes to look at are 1.5x and every point'"'"'s).
+    # Twice: from the smallest RSS of any run, and of the C program'"'"'s runs
+    # alone (Go'"'"'s port has 24-byte tree nodes in a 24-byte class, where the
+    # C node of the same fields takes a 32-byte slot in both C collectors).
     for (w in minrss) {
-        nh = 0; hs[++nh] = 1.5 * minrss[w]
-        for (c = 1; c <= 2; c++) {
-            col = c == 1 ? "tricolor" : "bdwgc"
-            for (j = 1; j <= np[w, col]; j++) if (prss[w, col, j] >= hs[1]) hs[++nh] = prss[w, col, j]
-        }
-        verdict = "yes"; miss = ""
-        for (h = 1; h <= nh; h++) {
-            tb = best(w, "bdwgc", hs[h]); tt = best(w, "tricolor", hs[h])
-            if (tb < 0) continue
-            if (tt < 0 || tt > tb) { verdict = "no"; miss = miss sprintf(" %.1f MiB (tricolor %s s, bdwgc %.2f s)", hs[h], tt < 0 ? "none" : sprintf("%.2f", tt), tb) }
-        }
-        printf "%s: tricolor at or below bdwgc at every heap from %.1f MiB (1.5x the smallest) up: %s%s\n", w, hs[1], verdict, miss == "" ? "" : "; misses at" miss
+        verdict_from(w, minrss[w], "any run")
+        verdict_from(w, minrss_c[w], "the C program")
     }
+}
+function verdict_from(w, smallest, what,   nh, hs, c, col, j, h, tb, tt, verdict, miss) {
+    nh = 0; hs[++nh] = 1.5 * smallest
+    for (c = 1; c <= 2; c++) {
+        col = c == 1 ? "tricolor" : "bdwgc"
+        for (j = 1; j <= np[w, col]; j++) if (prss[w, col, j] >= hs[1]) hs[++nh] = prss[w, col, j]
+    }
+    verdict = "yes"; miss = ""
+    for (h = 1; h <= nh; h++) {
+        tb = best(w, "bdwgc", hs[h]); tt = best(w, "tricolor", hs[h])
+        if (tb < 0) continue
+        if (tt < 0 || tt > tb) { verdict = "no"; miss = miss sprintf(" %.1f MiB (tricolor %s s, bdwgc %.2f s)", hs[h], tt < 0 ? "none" : sprintf("%.2f", tt), tb) }
+    }
+    printf "%s: tricolor at or below bdwgc at every heap from %.1f MiB (1.5x the smallest RSS of %s, %.1f MiB) up: %s%s\n", w, hs[1], what, smallest, verdict, miss == "" ? "" : "; misses at" miss
 }
 function best(w, col, h,   j, t) {
     t = -1
