@@ -14,7 +14,8 @@
 #                                           no mark running (bench/rangebench.c)
 #   make bench-curve [ROUNDS=3]               time against peak RSS: binary trees and the
 #                                           steady cache on tricolor, bdwgc and Go at
-#                                           six heap settings each (bench/curve.sh)
+#                                           six heap settings each, and tricolor and Go
+#                                           under memory limits (bench/curve.sh)
 #   make bench-weak [WEAK_ROUNDS=51]         tc_load_weak and tc_weak_get against a plain
 #                                           load, 1,000,000 references (bench/weakbench.c)
 #   make bench-scale [ROUNDS=3]             stops and marks against size,

@@ -1,7 +1,9 @@
 # curve-svg.awk: the SVG plot of bench/curve.sh's CURVE lines: a panel a
 # workload, wall time (y) against peak RSS as a multiple of the
-# workload's smallest (x), one line a collector through its settings
-# (each point labelled with its setting).
+# workload's smallest (x), each run's median a point labelled with its
+# setting, and a line a collector: the best time it reached within each
+# heap size (a staircase down the points in order of RSS: the frontier
+# issue 20's test compares, whichever setting made each point).
 function x_of(v) { return left + (v - xlo) / (xhi - xlo) * pw }
 function y_of(v) { return top + ph - (v - ylo) / (yhi - ylo) * ph }
 /^CURVE / {
@@ -31,8 +33,20 @@ END {
         printf "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">peak RSS / the smallest peak RSS of any run</text>\n", left + pw / 2, top + ph + 32
         for (j = 1; j <= nc[w]; j++) {
             c = cols[w, j]; col = (c in color) ? color[c] : "#000"
-            pts = ""
-            for (i = 1; i <= np[w, c]; i++) pts = pts sprintf("%.1f,%.1f ", x_of(px[w, c, i]), y_of(py[w, c, i]))
+            n = np[w, c]
+            for (i = 1; i <= n; i++) ord[i] = i
+            for (i = 1; i <= n; i++) for (m = i + 1; m <= n; m++)
+                if (px[w, c, ord[m]] + 0 < px[w, c, ord[i]] + 0) { t = ord[i]; ord[i] = ord[m]; ord[m] = t }
+            best = py[w, c, ord[1]]
+            pts = sprintf("%.1f,%.1f ", x_of(px[w, c, ord[1]]), y_of(best))
+            for (i = 2; i <= n; i++) {
+                pts = pts sprintf("%.1f,%.1f ", x_of(px[w, c, ord[i]]), y_of(best))
+                if (py[w, c, ord[i]] + 0 < best + 0) {
+                    best = py[w, c, ord[i]]
+                    pts = pts sprintf("%.1f,%.1f ", x_of(px[w, c, ord[i]]), y_of(best))
+                }
+            }
+            pts = pts sprintf("%.1f,%.1f ", x_of(xhi), y_of(best))
             printf "<polyline points=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"/>\n", pts, col
             for (i = 1; i <= np[w, c]; i++) {
                 printf "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", x_of(px[w, c, i]), y_of(py[w, c, i]), col
