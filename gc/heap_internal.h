@@ -77,6 +77,8 @@ void tci_heap_huge_for_each_locked(void (*fn)(tci_span *s, void *arg), void *arg
 /* heap_scavenge.c: the arenas' released bits, and returning pages. */
 size_t tci_heap_scavenge_set_released_locked(uintptr_t base, size_t npages);
 size_t tci_heap_scavenge_clear_released_locked(uintptr_t base, size_t npages);
+/* Whether any page of [base, base + npages) is returned. */
+int tci_heap_scavenge_any_released_locked(uintptr_t base, size_t npages);
 void tci_heap_scavenge_for_limit_locked(uint64_t bytes);
 
 #endif

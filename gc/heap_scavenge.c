@@ -59,6 +59,18 @@ size_t tci_heap_scavenge_clear_released_locked(uintptr_t base, size_t npages)
     return released_bits_locked(base, npages, 0);
 }
 
+int tci_heap_scavenge_any_released_locked(uintptr_t base, size_t npages)
+{
+    tci_assert_held(&tci_heap_lock);
+    for (size_t i = 0; i < npages; i++) {
+        uintptr_t p = base + (i << TCI_PAGE_SHIFT);
+        size_t pg = (p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1);
+        if (tci_heap_arena_of(p)->released[pg / 64] & ((uint64_t)1 << (pg % 64)))
+            return 1;
+    }
+    return 0;
+}
+
 
 /* The scavenger returns at most this much per system call with the lock
  * dropped (4 MiB): an allocation that needs those pages waits for one
@@ -89,11 +101,6 @@ static tci_span *pick_unreturned_locked(void)
     return NULL;
 }
 
-/* Returns the pages of free run s to the OS. With drop_lock, heap_lock is
- * released around the system call (s is off the lists meanwhile, in state
- * RELEASING); without, the call is made holding it (the synchronous path,
- * inside an allocation that must not let another take the pages it is
- * making room with). Returns the bytes newly released. */
 /* The first page of [base, base + npages) not yet returned, as an index
  * from base; npages when there is none. */
 static size_t first_unreturned_locked(uintptr_t base, size_t npages)

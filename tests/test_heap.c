@@ -213,6 +213,40 @@ static void test_heap_alloc_span_not_merged_into_freed_neighbour(void **state)
     tci_heap_free_span(fresh);
 }
 
+/* Regression (issue 20): a span freed next to a run returned to the OS
+ * merges with it, and the merged run was carved from its start, the
+ * returned pages, which then faulted back in while the resident ones sat
+ * free (up to 80,000 faults in 5 million allocations of 256 bytes). A run
+ * whose start is returned and end resident gives its end. Pages of an
+ * arena's run: A [0,x) and B [x,2x) taken, C the rest holding the end; A
+ * freed and returned, then B freed, merging with it. */
+static void test_heap_merged_run_gives_its_resident_end(void **state)
+{
+    (void)state;
+    size_t x = 3000;
+    tci_span *p = heap_run_alloc(ARENA_RUN);
+    uintptr_t base = p->base;
+    tci_heap_free_span(p);
+    tci_span *a = heap_run_alloc(x);
+    tci_span *b = heap_run_alloc(x);
+    tci_span *c = heap_run_alloc(ARENA_RUN - 2 * x);
+    assert_int_equal(a->base, base);
+    assert_int_equal(b->base, base + x * PAGE);
+    tci_heap_free_span(a);
+    tci_heap_scavenge(0);
+    tci_heap_free_span(b);
+    assert_free_run(base, 2 * x, "A returned and B resident, merged");
+    tci_heap_stats hs;
+    tci_heap_read_stats(&hs);
+    uint64_t released = hs.released_bytes;
+    tci_span *again = heap_run_alloc(x);
+    tci_heap_read_stats(&hs);
+    assert_int_equal(again->base, base + x * PAGE);
+    assert_int_equal(hs.released_bytes, released); /* no returned page came back */
+    tci_heap_free_span(again);
+    tci_heap_free_span(c);
+}
+
 /* Random runs taken and given back in random order coalesce again: a run as
  * long as the one they were cut from comes back without the heap growing. */
 static void test_heap_runs_coalesce_after_random_frees(void **state)
@@ -835,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_heap_runs_in_one_arena_huge_apart),
         cmocka_unit_test(test_heap_free_span_merges_next),
         cmocka_unit_test(test_heap_alloc_span_not_merged_into_freed_neighbour),
+        cmocka_unit_test(test_heap_merged_run_gives_its_resident_end),
         cmocka_unit_test(test_heap_runs_coalesce_after_random_frees),
         cmocka_unit_test(test_heap_page_map_small_objects),
         cmocka_unit_test(test_heap_page_map_non_heap),
