@@ -15,8 +15,11 @@
  *  - gc_work_ns, the CPU time of every thread while it did GC work, which
  *    the limiter takes out of the process's CPU time to find the program's;
  *  - limiter_gc_ns plus taken_ns, what GC took from the program: stops
- *    (their length times the CPUs), assists, and the markers' time in
- *    slices where they competed with the program for a CPU.
+ *    (their length times the CPUs), assists, the markers' time in slices
+ *    where they competed with the program for a CPU, and the time threads
+ *    waited for the collector at a memory limit's ceiling (else a live
+ *    heap over the limit made the program wait out every mark, 2.3x
+ *    slower, with no limiter to bound it).
  * A marker on a CPU the program left idle takes nothing from it: that time
  * is not in the limiter's figure (its 25% share is in gc_cpu_ns, as Go's
  * GCCPUFraction counts it).
@@ -311,6 +314,20 @@ void tci_control_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp)
     /* The stopping thread worked throughout: that CPU time is GC work,
      * not the program's (else the limiter counted it on both sides). */
     tci_atomic_add_full(&gc_work_ns, t1 - t0);
+}
+
+/* Of taken_ns, the waits at a ceiling: monotone, atomic adds. */
+static tci_atomic waited_ns;
+
+uint64_t tci_control_waited_ns(void)
+{
+    return tci_atomic_load_relaxed(&waited_ns);
+}
+
+void tci_control_waited(uint64_t ns)
+{
+    tci_atomic_add_full(&waited_ns, ns);
+    tci_atomic_add_full(&taken_ns, ns); /* the thread's time, taken from the program */
 }
 
 void tci_control_marker_slice(uint64_t counted, uint64_t run_ns, int competed)

@@ -316,6 +316,7 @@ uint64_t tci_cycle_request(int forced)
  * goroutine starts the cycle itself. */
 static void wait_collector_progress(int (*held)(void))
 {
+    uint64_t t0 = tci_os_now_ns();
     tc_blocking_begin();
     tci_mutex_lock(&gc_lock); /* released below */
     uint64_t m = marks_started, e = marks_ended, d = cycles_done;
@@ -329,6 +330,7 @@ static void wait_collector_progress(int (*held)(void))
     }
     tci_mutex_unlock(&gc_lock);
     tc_blocking_end();
+    tci_control_waited(tci_os_now_ns() - t0);
 }
 
 void tci_cycle_wait_external(void)

@@ -317,6 +317,10 @@ int tci_control_limiter_holds_cycles(int force);
 /* Under world_lock: a stop from t0 (the request) to t1 (every held thread
  * running again), with its time to stop: the statistics and GC CPU. */
 void tci_control_record_stop(uint64_t t0, uint64_t t1, uint64_t ttsp);
+/* A thread waited ns for the collector (gc/cycle.c's
+ * wait_collector_progress): time the limiter counts as taken from the
+ * program. */
+void tci_control_waited(uint64_t ns);
 /* A marker's slice (gc/mark.c): its counted GC CPU, its run time, and
  * whether it competed with the program for a CPU. */
 void tci_control_marker_slice(uint64_t counted, uint64_t run_ns, int competed);

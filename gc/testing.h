@@ -62,6 +62,10 @@ void tci_gate_wait_cycle(uint64_t want);
  * waits for one of them): a test that the heap asked for a cycle, without
  * depending on how soon it runs. */
 uint64_t tci_gate_cycles_requested(void);
+/* ---- gc/control.c ------------------------------------------------------- */
+/* The time threads waited for the collector at a memory limit's ceiling
+ * so far, which the CPU limiter counts as taken from the program. */
+uint64_t tci_control_waited_ns(void);
 
 /* ---- gc/special.c -------------------------------------------------------- */
 /* Tests: the most finalizer records tci_special_roots has looked at in
