@@ -59,16 +59,37 @@ size_t tci_heap_scavenge_clear_released_locked(uintptr_t base, size_t npages)
     return released_bits_locked(base, npages, 0);
 }
 
-int tci_heap_scavenge_any_released_locked(uintptr_t base, size_t npages)
+/* The first page of [base, base + npages) whose returned bit is
+ * `returned`, as an index from base; npages when there is none. A word's
+ * rest is skipped whole where none of it matches. */
+static size_t first_page_locked(uintptr_t base, size_t npages, int returned)
 {
     tci_assert_held(&tci_heap_lock);
-    for (size_t i = 0; i < npages; i++) {
+    for (size_t i = 0; i < npages;) {
         uintptr_t p = base + (i << TCI_PAGE_SHIFT);
         size_t pg = (p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1);
-        if (tci_heap_arena_of(p)->released[pg / 64] & ((uint64_t)1 << (pg % 64)))
-            return 1;
+        uint64_t word = tci_heap_arena_of(p)->released[pg / 64];
+        uint64_t rest = ~(uint64_t)0 << (pg % 64); /* this page and the word's next */
+        if ((word & rest) == (returned ? 0 : rest)) {
+            i += 64 - pg % 64; /* none of them */
+            continue;
+        }
+        if (((word >> (pg % 64)) & 1) == (uint64_t)returned)
+            return i;
+        i++;
     }
-    return 0;
+    return npages;
+}
+
+/* The first page of [base, base + npages) not yet returned. */
+static size_t first_unreturned_locked(uintptr_t base, size_t npages)
+{
+    return first_page_locked(base, npages, 0);
+}
+
+int tci_heap_scavenge_any_released_locked(uintptr_t base, size_t npages)
+{
+    return first_page_locked(base, npages, 1) < npages;
 }
 
 
@@ -99,27 +120,6 @@ static tci_span *pick_unreturned_locked(void)
         if (tci_heap_free_lists[i] && !tci_heap_free_lists[i]->scavenged)
             return tci_heap_free_lists[i];
     return NULL;
-}
-
-/* The first page of [base, base + npages) not yet returned, as an index
- * from base; npages when there is none. */
-static size_t first_unreturned_locked(uintptr_t base, size_t npages)
-{
-    tci_assert_held(&tci_heap_lock);
-    for (size_t i = 0; i < npages;) {
-        uintptr_t p = base + (i << TCI_PAGE_SHIFT);
-        size_t pg = (p >> TCI_PAGE_SHIFT) & (TCI_ARENA_PAGES - 1);
-        uint64_t word = tci_heap_arena_of(p)->released[pg / 64];
-        uint64_t rest = ~(uint64_t)0 << (pg % 64); /* this page and the word's next */
-        if ((word & rest) == rest) {
-            i += 64 - pg % 64; /* all returned */
-            continue;
-        }
-        if (!(word & ((uint64_t)1 << (pg % 64))))
-            return i;
-        i++;
-    }
-    return npages;
 }
 
 /* Returns pages of free run s to the OS: its first RELEASE_MAX_PAGES not
