@@ -6,7 +6,7 @@
  * it cannot read itself (the clocks, the process's CPU time, what the
  * mark measured), and mirrors what the allocation paths must read without
  * a lock into atomics: tci_control_next_gc (the goal), the trigger, the assist
- * ratio (0 while the limiter is engaged), whether the goal is hard.
+ * ratio (0 while the limiter is engaged), the memory limit's ceiling.
  *
  * GC CPU is counted here and only here, four ways, for four readers:
  *  - the mark's markers and assists (mark_cpu_ns, assist_cpu_ns) and the
@@ -18,7 +18,7 @@
  *    (their length times the CPUs), assists, the markers' time in slices
  *    where they competed with the program for a CPU, and the time threads
  *    waited for the collector at a memory limit's ceiling (else a live
- *    heap over the limit made the program wait out every mark, 2.3x
+ *    heap over the limit made the program wait out every mark, 2.2x
  *    slower, with no limiter to bound it).
  * A marker on a CPU the program left idle takes nothing from it: that time
  * is not in the limiter's figure (its 25% share is in gc_cpu_ns, as Go's
