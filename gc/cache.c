@@ -4,7 +4,8 @@
  * from with no lock and no atomic read-modify-write: a 64-slot window of the
  * span's free slots as a bit mask (1 = free), taken lowest first with a
  * count-trailing-zeros, as Go's allocCache. Slots are zeroed when handed out
- * if the span held objects before (needzero). When the window is empty the
+ * if the span held objects before (needzero), but tc_alloc_atomic's, which
+ * the program writes before it reads (as malloc's). When the window is empty the
  * next word of alloc_bits is loaded; when the span is used up it goes back
  * to its central and another comes (the slow path, which is also where the
  * thread polls for a stop and where collections are triggered).
@@ -253,13 +254,13 @@ void tci_cache_read_counts(tci_alloc_counts *out)
 }
 
 static inline __attribute__((always_inline)) void *
-alloc_from_window(tci_cache *c, alloc_slot *a, int kind, int cl, uint32_t type_id)
+alloc_from_window(tci_cache *c, alloc_slot *a, int kind, int cl, uint32_t type_id, int zero)
 {
     uint64_t bits = a->free_bits;
     unsigned b = (unsigned)__builtin_ctzll(bits);
     a->free_bits = bits & (bits - 1);
     void *p = (void *)(a->window_base + (uintptr_t)b * a->elemsize);
-    if (a->needzero) {
+    if (zero && a->needzero) {
         uint32_t es = a->elemsize;
         if (es <= 64) {
             /* Straight-line stores: a call to memset, or the `rep stos` a
@@ -338,7 +339,7 @@ static void *refused_in_walk(void)
 /* caller: the program's call into tc_alloc*, where a stop's watchdog says
  * the thread last polled. */
 static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl,
-                                                  uint32_t type_id, uintptr_t caller)
+                                                  uint32_t type_id, int zero, uintptr_t caller)
 {
     if (__builtin_expect(tci_walk_in_callback(), 0))
         return refused_in_walk();
@@ -350,7 +351,7 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
     alloc_slot *a = &c->slots[kind][cl];
     for (;;) {
         if (a->free_bits)
-            return alloc_from_window(c, a, kind, cl, type_id);
+            return alloc_from_window(c, a, kind, cl, type_id, zero);
         if (a->span && next_window(a))
             continue;
         if (a->span)
@@ -369,7 +370,7 @@ static __attribute__((noinline)) void *alloc_slow(tci_cache *c, int kind, int cl
 }
 
 static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_t size,
-                                                   uint32_t type_id, uintptr_t caller)
+                                                   uint32_t type_id, int zero, uintptr_t caller)
 {
     if (__builtin_expect(tci_walk_in_callback(), 0))
         return refused_in_walk();
@@ -392,7 +393,7 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
     }
     if (!s)
         return failed();
-    if (needzero)
+    if (zero && needzero)
         memset((void *)s->base, 0, bytes);
     s->kind = (uint8_t)kind;
     s->elemsize = bytes;
@@ -423,18 +424,19 @@ static __attribute__((noinline)) void *alloc_large(tci_cache *c, int kind, size_
  * what the object takes (its slot or pages), which the countdown counts,
  * as Go's does. */
 static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, size_t size,
-                                                     uint32_t type_id, uintptr_t caller)
+                                                     uint32_t type_id, int zero,
+                                                     uintptr_t caller)
 {
     c->sample_left = tci_profile_next(&c->sample_rng, &c->sample_epoch);
     void *p;
     if (size > TCI_MAX_SMALL) {
-        p = alloc_large(c, kind, size, type_id, caller);
+        p = alloc_large(c, kind, size, type_id, zero, caller);
     } else {
         int cl = tci_size_to_class(size);
         alloc_slot *a = &c->slots[kind][cl];
         p = a->free_bits && !tci_atomic_load_relaxed(&tci_world_stw_pending)
-                ? alloc_from_window(c, a, kind, cl, type_id)
-                : alloc_slow(c, kind, cl, type_id, caller);
+                ? alloc_from_window(c, a, kind, cl, type_id, zero)
+                : alloc_slow(c, kind, cl, type_id, zero, caller);
     }
     if (p) {
         tci_span *s = tci_span_of((uintptr_t)p);
@@ -444,8 +446,11 @@ static __attribute__((noinline)) void *alloc_sampled(tci_cache *c, int kind, siz
 }
 
 /* Always inlined into the tc_alloc* entry points: __builtin_return_address
- * is then the program's call site, where a sample's stack begins. */
-static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t size,
+ * is then the program's call site, where a sample's stack begins. zero: a
+ * constant per entry point (0 for tc_alloc_atomic only), so each one
+ * compiles its own fast path; a slot of a span that held objects before is
+ * zeroed when it is set, memory fresh from the OS (needzero clear) never. */
+static inline __attribute__((always_inline)) void *alloc_kind(int kind, int zero, size_t size,
                                                               uint32_t type_id, const char *fn)
 {
     tci_cache *c = my_cache;
@@ -460,19 +465,21 @@ static inline __attribute__((always_inline)) void *alloc_kind(int kind, size_t s
         }
         c->sample_left -= (int64_t)((size + TCI_PAGE_SIZE - 1) & ~(size_t)(TCI_PAGE_SIZE - 1));
         if (__builtin_expect(c->sample_left < 0, 0))
-            return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
-        return alloc_large(c, kind, size, type_id, TCI_CALLER());
+            return alloc_sampled(c, kind, size, type_id, zero,
+                                 (uintptr_t)__builtin_return_address(0));
+        return alloc_large(c, kind, size, type_id, zero, TCI_CALLER());
     }
     int cl = tci_size_to_class(size);
     /* Counted before the allocation, which may still fail (ENOMEM): a
      * bias of one failed allocation's bytes, against a branch here. */
     c->sample_left -= (int64_t)tci_sizeclass_table[cl].size;
     if (__builtin_expect(c->sample_left < 0, 0))
-        return alloc_sampled(c, kind, size, type_id, (uintptr_t)__builtin_return_address(0));
+        return alloc_sampled(c, kind, size, type_id, zero,
+                             (uintptr_t)__builtin_return_address(0));
     alloc_slot *a = &c->slots[kind][cl];
     if (__builtin_expect(a->free_bits == 0 || tci_atomic_load_relaxed(&tci_world_stw_pending), 0))
-        return alloc_slow(c, kind, cl, type_id, TCI_CALLER());
-    return alloc_from_window(c, a, kind, cl, type_id);
+        return alloc_slow(c, kind, cl, type_id, zero, TCI_CALLER());
+    return alloc_from_window(c, a, kind, cl, type_id, zero);
 }
 
 static inline int type_kind(const tc_type *t)
@@ -486,7 +493,7 @@ void *tc_alloc(const tc_type *t)
         errno = EINVAL;
         return NULL;
     }
-    return alloc_kind(type_kind(t), t->size, t->id, "tc_alloc");
+    return alloc_kind(type_kind(t), 1, t->size, t->id, "tc_alloc");
 }
 
 void *tc_alloc_array(const tc_type *t, size_t n)
@@ -502,7 +509,7 @@ void *tc_alloc_array(const tc_type *t, size_t n)
         errno = ENOMEM;
         return NULL;
     }
-    return alloc_kind(type_kind(t), size, t->id, "tc_alloc_array");
+    return alloc_kind(type_kind(t), 1, size, t->id, "tc_alloc_array");
 }
 
 void *tc_alloc_sized(const tc_type *t, size_t size)
@@ -520,17 +527,22 @@ void *tc_alloc_sized(const tc_type *t, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return alloc_kind(type_kind(t), size, t->id, "tc_alloc_sized");
+    return alloc_kind(type_kind(t), 1, size, t->id, "tc_alloc_sized");
 }
 
 void *tc_alloc_atomic(size_t size)
 {
-    return alloc_kind(TCI_KIND_NOSCAN, size, 0, "tc_alloc_atomic");
+    return alloc_kind(TCI_KIND_NOSCAN, 0, size, 0, "tc_alloc_atomic");
+}
+
+void *tc_alloc_atomic_zeroed(size_t size)
+{
+    return alloc_kind(TCI_KIND_NOSCAN, 1, size, 0, "tc_alloc_atomic_zeroed");
 }
 
 void *tc_alloc_conservative(size_t size)
 {
-    return alloc_kind(TCI_KIND_CONSERVATIVE, size, 0, "tc_alloc_conservative");
+    return alloc_kind(TCI_KIND_CONSERVATIVE, 1, size, 0, "tc_alloc_conservative");
 }
 
 void tci_cache_sample_reset(void)

@@ -139,9 +139,12 @@ TC_API void tc_trace(tc_tracer *tracer, void *ptr);
 TC_API void tc_trace_slot(tc_tracer *tracer, void *const *slot);
 
 /* ---- Allocation ------------------------------------------------------------
- * Memory is zeroed and 16-byte aligned. NULL with errno = ENOMEM when the size
- * overflows or the heap cannot hold it (a collection due and the
- * collector's thread unable to start included); NULL with errno = EPERM
+ * Memory is 16-byte aligned and zeroed, but tc_alloc_atomic's (like malloc's,
+ * and bdwgc's GC_MALLOC_ATOMIC's) holds whatever the slot last held: bytes
+ * the program writes before it reads them need no zeroing, which for a
+ * 4 KiB object costs more than the allocation. NULL with errno = ENOMEM
+ * when the size overflows or the heap cannot hold it (a collection due and
+ * the collector's thread unable to start included); NULL with errno = EPERM
  * (and a message) from a thread that is not attached or inside a blocking
  * region; EINVAL for a NULL type, and for tc_alloc_sized of a fixed layout
  * with fewer bytes than the type's size.
@@ -151,12 +154,14 @@ TC_API void tc_trace_slot(tc_tracer *tracer, void *const *slot);
  *                        callback sees the whole array as one object).
  * tc_alloc_sized:        one object of a traced type with `size` bytes (a
  *                        header and a variable tail, say).
- * tc_alloc_atomic:       pointer-free bytes, never scanned.
+ * tc_alloc_atomic:       pointer-free bytes, never scanned; not zeroed.
+ * tc_alloc_atomic_zeroed: the same, zeroed.
  * tc_alloc_conservative: every aligned word may be a pointer. */
 TC_API void *tc_alloc(const tc_type *t);
 TC_API void *tc_alloc_array(const tc_type *t, size_t n);
 TC_API void *tc_alloc_sized(const tc_type *t, size_t size);
 TC_API void *tc_alloc_atomic(size_t size);
+TC_API void *tc_alloc_atomic_zeroed(size_t size);
 TC_API void *tc_alloc_conservative(size_t size);
 
 /* Usable size of the object containing p (0 when p is not in the heap). */

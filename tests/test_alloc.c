@@ -1,5 +1,5 @@
 /* test_alloc.c: the allocation entry points: size, alignment and zeroing
- * of what they return, reuse after a collection, the errors (sizes that
+ * of what they return (all but tc_alloc_atomic's), reuse after a collection, the errors (sizes that
  * overflow, unattached threads, bad type layouts). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,22 +31,37 @@ static void trace_words(void *obj, size_t size, tc_tracer *tr)
         tc_trace_slot(tr, &w[i]);
 }
 
-static const tc_type *type_of_size(size_t size)
+/* A type of `size` bytes: its first word a pointer slot (when it has one)
+ * if ptr, else pointer-free (tc_alloc of that is zeroed, though it shares
+ * its spans with tc_alloc_atomic's unzeroed objects). One per size and
+ * kind, made on first use. */
+static const tc_type *type_of(size_t size, int ptr)
 {
-    /* One type per distinct size, made on first use. */
-    static struct { size_t size; const tc_type *t; } cache[2048];
+    static struct { size_t size; int ptr; const tc_type *t; } cache[4096];
     static size_t n;
     for (size_t i = 0; i < n; i++)
-        if (cache[i].size == size)
+        if (cache[i].size == size && cache[i].ptr == ptr)
             return cache[i].t;
     assert_true(n < sizeof cache / sizeof cache[0]);
     static const size_t off0[] = { 0 };
-    const tc_type *t = tc_type_new("sized", size, off0, size >= sizeof(void *) ? 1 : 0);
+    size_t nptr = ptr && size >= sizeof(void *) ? 1 : 0;
+    const tc_type *t = tc_type_new(ptr ? "sized" : "bytes", size, nptr ? off0 : NULL, nptr);
     assert_non_null(t);
     cache[n].size = size;
+    cache[n].ptr = ptr;
     cache[n].t = t;
     n++;
     return t;
+}
+
+static const tc_type *type_of_size(size_t size)
+{
+    return type_of(size, 1);
+}
+
+static const tc_type *bytes_type_of_size(size_t size)
+{
+    return type_of(size, 0);
 }
 
 /* A precise object of `size` bytes lands in a class with at least one
@@ -68,8 +83,9 @@ static void note_bad_precise(size_t size)
         first_bad_precise_size = size;
 }
 
-/* Checks p as the result of asking for `size` bytes, then dirties it. */
-static void check_fresh(void *p, size_t size, const char *how)
+/* Checks p's alignment and size as the result of asking for `size` bytes,
+ * then dirties it. */
+static void check_shape(void *p, size_t size, const char *how)
 {
     if (!p)
         fail_msg("%s(%zu) returned NULL (errno %d)", how, size, errno);
@@ -79,17 +95,32 @@ static void check_fresh(void *p, size_t size, const char *how)
     if (usable < size || usable == 0)
         fail_msg("%s(%zu) = %p: usable size %zu", how, size, p, usable);
     assert_ptr_equal(tc_object_base(p), p);
-    const unsigned char *b = p;
-    for (size_t i = 0; i < usable; i++)
-        if (b[i] != 0)
-            fail_msg("%s(%zu) = %p: byte %zu of %zu usable is %#x, not zero", how, size, p,
-                     i, usable, b[i]);
     memset(p, 0xff, usable);
+}
+
+/* check_shape, and every usable byte zero. */
+static void check_fresh(void *p, size_t size, const char *how)
+{
+    if (p) {
+        const unsigned char *b = p;
+        size_t usable = tc_object_size(p);
+        for (size_t i = 0; i < usable; i++)
+            if (b[i] != 0)
+                fail_msg("%s(%zu) = %p: byte %zu of %zu usable is %#x, not zero", how, size,
+                         p, i, usable, b[i]);
+    }
+    check_shape(p, size, how);
 }
 
 static void alloc_every_way(size_t size)
 {
-    check_fresh(tc_alloc_atomic(size), size, "tc_alloc_atomic");
+    /* Unzeroed first: the zeroed calls after it may get the slot it
+     * dirtied (its span's next one, or the same one after a collection). */
+    check_shape(tc_alloc_atomic(size), size, "tc_alloc_atomic");
+    check_fresh(tc_alloc_atomic_zeroed(size), size, "tc_alloc_atomic_zeroed");
+    check_shape(tc_alloc_atomic(size), size, "tc_alloc_atomic");
+    if (size > 0)
+        check_fresh(tc_alloc(bytes_type_of_size(size)), size, "tc_alloc(pointer-free type)");
     check_fresh(tc_alloc_conservative(size), size, "tc_alloc_conservative");
     if (!precise_size_allocatable(size)) {
         note_bad_precise(size);
@@ -132,19 +163,22 @@ static void test_alloc_sizes_aligned_zeroed(void **state)
                  bad_precise_sizes, first_bad_precise_size);
 }
 
-/* Memory freed by a collection comes back zeroed, however it is reused. */
-enum { REUSE_KINDS = 3 };
+/* Memory freed by a collection comes back zeroed, however it is reused
+ * (tc_alloc_atomic's aside, which may hold anything). */
+enum { REUSE_KINDS = 4 };
 static void *alloc_kind(int kind, size_t size)
 {
     switch (kind) {
-    case 0: return tc_alloc_atomic(size);
+    case 0: return tc_alloc_atomic_zeroed(size);
     case 1: return tc_alloc_conservative(size);
+    case 2: return tc_alloc(bytes_type_of_size(size));
     default: return tc_alloc_array(t_pair, (size + 15) / 16);
     }
 }
 
 static const char *const kind_name[REUSE_KINDS] = {
-    "tc_alloc_atomic", "tc_alloc_conservative", "tc_alloc_array",
+    "tc_alloc_atomic_zeroed", "tc_alloc_conservative", "tc_alloc(pointer-free type)",
+    "tc_alloc_array",
 };
 
 static void test_alloc_reused_memory_zeroed(void **state)
@@ -160,7 +194,7 @@ static void test_alloc_reused_memory_zeroed(void **state)
         if (m < 8)
             m = 8;
         for (int kind = 0; kind < REUSE_KINDS; kind++) {
-            if (kind == 2 && !precise_size_allocatable(size)) {
+            if (kind == 3 && !precise_size_allocatable(size)) {
                 print_error("%s(%zu): not made, its class holds no precise slot\n",
                             kind_name[kind], size);
                 failures++;
@@ -176,6 +210,11 @@ static void test_alloc_reused_memory_zeroed(void **state)
                     size_t j = 0;
                     while (j < usable && p[j] == 0)
                         j++;
+                    /* Dirtied through the unzeroed call too: a
+                     * pointer-free slot it leaves dirty is the next one's. */
+                    unsigned char *raw = tc_alloc_atomic(size);
+                    assert_non_null(raw);
+                    memset(raw, 0xee, tc_object_size(raw));
                     if (j < usable) {
                         if (!dirty++)
                             dirty_first_round = (size_t)round;
@@ -233,7 +272,7 @@ static int try_dirty_free_realloc(size_t size, const char *what)
         return 0;
     }
     assert_true(after.frees > before.frees);
-    q = tc_alloc_atomic(size);
+    q = tc_alloc_atomic_zeroed(size);
     assert_non_null(q);
     for (size_t i = 0; i < tc_object_size(q); i++)
         if (q[i] != 0)

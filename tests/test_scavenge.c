@@ -54,7 +54,7 @@ static void drop(held *h)
 static void check_fresh_zero(size_t n, size_t size)
 {
     for (size_t i = 0; i < n; i++) {
-        unsigned char *p = tc_alloc_atomic(size);
+        unsigned char *p = tc_alloc_atomic_zeroed(size);
         assert_non_null(p);
         for (size_t j = 0; j < size; j++)
             if (p[j] != 0)

@@ -147,7 +147,7 @@ sc_val sc_alloc_slots(int kind, size_t n)
 
 sc_val sc_alloc_atomic(int kind, size_t len, size_t bytes)
 {
-    sc_val *o = tc_alloc_atomic(sizeof(sc_val) + bytes);
+    sc_val *o = tc_alloc_atomic_zeroed(sizeof(sc_val) + bytes);
     if (!o)
         out_of_memory();
     o[0] = sc_hdr(kind, len);

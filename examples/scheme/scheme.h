@@ -19,7 +19,7 @@
  * (tc_alloc_array of the one-slot type sc_slot_type), so the markers scan
  * a big vector in chunks and vector-copy! is one tc_store_range; a
  * string's code points, a bytevector's bytes and a port's C state are
- * pointer-free (tc_alloc_atomic) behind their header. Every store of a
+ * pointer-free (tc_alloc_atomic_zeroed) behind their header. Every store of a
  * value into an object goes through tc_store (SC_SET below); the VM's
  * value stack is a heap array too, written the same way.
  */
