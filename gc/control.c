@@ -358,7 +358,7 @@ uint64_t tci_control_nonheap_bytes(const tci_heap_stats *hs)
 uint64_t tci_control_scavenge_target(uint64_t nonheap, uint64_t *retain_limit)
 {
     tci_mutex_lock(&pacer_lock); /* released below */
-    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_bytes,
+    uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_peak,
                                           pacer.cfg.memlimit_bytes, nonheap);
     *retain_limit = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
     tci_mutex_unlock(&pacer_lock);
@@ -424,6 +424,7 @@ void tci_control_mark_done_stw(tci_pacer_mark *m, uint64_t now)
     tci_heap_read_stats(&hs);
     m->heap_at_end = tci_atomic_load_relaxed(&tci_heap_live);
     m->inuse_bytes = hs.inuse_bytes;
+    m->inuse_peak_bytes = tci_heap_take_inuse_peak();
     m->nonheap_bytes = tci_control_nonheap_bytes(&hs);
     uint64_t kept = m->marked_bytes + m->black_bytes;
     /* A concurrent mark's end does not raise X: the sweep has not queued

@@ -263,7 +263,8 @@ uint64_t tci_verify_checkmark_stw(void);
 
 /* ---- scavenge.c: the scavenger's policy and thread ------------------------- */
 /* How much heap to keep after a cycle: the larger of goal x fragmentation
- * and the spans in use at the last mark's end, x 1.1, at most 95% of the
+ * and inuse_bytes (the most spans in use at the last marks' ends), x 1.1,
+ * at most 95% of the
  * memory limit (if any, memlimit >= 0) less the non-heap memory;
  * UINT64_MAX: keep everything (no goal, no limit). */
 uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_bytes,

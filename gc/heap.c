@@ -63,6 +63,19 @@ uint64_t tci_heap_released_bytes;
 static tci_seqcount pub_seq;
 static tci_atomic pub_sys, pub_inuse, pub_meta, pub_released, pub_fresh;
 
+/* The most tci_heap_inuse_bytes reached since tci_heap_take_inuse_peak
+ * (0: no span taken since): raised under heap_lock, taken without it. */
+static tci_atomic inuse_peak;
+
+uint64_t tci_heap_take_inuse_peak(void)
+{
+    uintptr_t peak = tci_atomic_load_relaxed(&inuse_peak);
+    while (!tci_atomic_cas_full(&inuse_peak, peak, 0))
+        peak = tci_atomic_load_relaxed(&inuse_peak);
+    uint64_t now = tci_atomic_load_relaxed(&pub_inuse);
+    return peak > now ? peak : now;
+}
+
 void tci_heap_unlock(void)
 {
     tci_seq_write_begin(&pub_seq);
@@ -245,7 +258,7 @@ void tci_heap_free_list_insert_locked(tci_span *s)
 {
     tci_assert_held(&tci_heap_lock);
     size_t i = s->npages < TCI_FREE_LISTS ? s->npages : 0;
-    if (s->scavenged && free_tails[i]) {
+    if (s->scavenged == TCI_RUN_RETURNED && free_tails[i]) {
         s->next = NULL;
         s->prev = free_tails[i];
         free_tails[i]->next = s;
@@ -343,7 +356,7 @@ static int grow_locked(void)
             t->base = tci_heap_bump_next;
             t->npages = (tci_heap_bump_end - tci_heap_bump_next) >> TCI_PAGE_SHIFT;
             t->needzero = 0;
-            t->scavenged = 1;
+            t->scavenged = TCI_RUN_RETURNED;
             size_t n = tci_heap_scavenge_set_released_locked(t->base, t->npages);
             tci_heap_released_bytes += (uint64_t)n << TCI_PAGE_SHIFT;
             tci_heap_free_list_insert_locked(t);
@@ -354,17 +367,40 @@ static int grow_locked(void)
     return 0;
 }
 
+/* The free run to carve npages from: resident pages first, the shortest
+ * such run, from the exact-length lists, then the long runs' list; only
+ * when no resident run fits, the shortest returned one. Resident (and
+ * kept) runs sit before returned ones in every list (free_tails), so a
+ * list's head says whether it holds one. Best fit alone took a returned run of the exact
+ * length over a longer resident one: the program faulted its pages back in
+ * while the resident ones stayed free, which the scavenger then returned,
+ * every cycle (a steady ring of 4 KiB objects: a fault every third page). */
+static tci_span *pick_free_locked(size_t npages)
+{
+    tci_assert_held(&tci_heap_lock);
+    tci_span *returned = NULL;
+    for (size_t i = npages; i < TCI_FREE_LISTS; i++) {
+        tci_span *c = tci_heap_free_lists[i];
+        if (c && c->scavenged != TCI_RUN_RETURNED)
+            return c;
+        if (c && !returned)
+            returned = c;
+    }
+    tci_span *resident = NULL;
+    for (tci_span *c = tci_heap_free_lists[0]; c; c = c->next) {
+        if (c->npages < npages)
+            continue;
+        tci_span **best = c->scavenged == TCI_RUN_RETURNED ? &returned : &resident;
+        if (!*best || c->npages < (*best)->npages)
+            *best = c;
+    }
+    return resident ? resident : returned;
+}
+
 static tci_span *take_free_locked(size_t npages)
 {
     tci_assert_held(&tci_heap_lock);
-    tci_span *s = NULL;
-    for (size_t i = npages; i < TCI_FREE_LISTS && !s; i++)
-        s = tci_heap_free_lists[i];
-    if (!s) {
-        for (tci_span *c = tci_heap_free_lists[0]; c; c = c->next)
-            if (c->npages >= npages && (!s || c->npages < s->npages))
-                s = c;
-    }
+    tci_span *s = pick_free_locked(npages);
     if (!s)
         return NULL;
     tci_heap_free_list_remove_locked(s);
@@ -383,7 +419,7 @@ static tci_span *take_free_locked(size_t npages)
          * 256 bytes). */
         size_t left = s->npages - npages;
         uintptr_t tail = s->base + (left << TCI_PAGE_SHIFT);
-        int take_end = !s->scavenged && tci_heap_scavenge_any_released_locked(s->base, npages) &&
+        int take_end = s->scavenged == TCI_RUN_RESIDENT && tci_heap_scavenge_any_released_locked(s->base, npages) &&
                        !tci_heap_scavenge_any_released_locked(tail, npages);
         rest->needzero = s->needzero;
         rest->scavenged = s->scavenged;
@@ -458,6 +494,8 @@ tci_span *tci_heap_alloc_span(size_t npages, int state, int *needzero)
     }
     *needzero = s->needzero;
     tci_heap_inuse_bytes += npages << TCI_PAGE_SHIFT;
+    if (tci_heap_inuse_bytes > tci_atomic_load_relaxed(&inuse_peak))
+        tci_atomic_store_relaxed(&inuse_peak, tci_heap_inuse_bytes);
     tci_heap_nspans_inuse++;
     uintptr_t base = s->base;
     uint8_t nz = s->needzero;
@@ -487,7 +525,7 @@ void tci_heap_free_span(tci_span *s)
     for (size_t i = 0; i < s->npages; i++)
         set_page(s->base + (i << TCI_PAGE_SHIFT), NULL);
     s->needzero = 1;
-    s->scavenged = 0;
+    s->scavenged = TCI_RUN_RESIDENT;
     tci_span_set_state(s, TCI_SPAN_FREE);
     s->nalloc = 0;
     tci_heap_insert_coalesced_locked(s);
@@ -603,7 +641,7 @@ void tci_heap_fork_child_locked(void)
         }
     }
     for (int i = 0; i < n; i++) {
-        lost[i]->scavenged = 0;
+        lost[i]->scavenged = TCI_RUN_RESIDENT;
         tci_span_set_state(lost[i], TCI_SPAN_FREE);
         tci_heap_insert_coalesced_locked(lost[i]);
     }

@@ -8,8 +8,9 @@
  * returned, so the accounting is exact however runs split and merge: a
  * span taken from the free lists clears its pages' bits (they will be
  * touched again), and needs no zeroing when every page was returned. A
- * free span's `scavenged` flag is only a hint, for the scavenger to skip
- * runs with nothing left to return. A run being returned is off the free
+ * free span's `scavenged` flag (TCI_RUN_*) is only a hint, for the
+ * scavenger to skip runs with nothing left to return, and for allocation
+ * to take resident runs before returned ones (heap.c, pick_free_locked). A run being returned is off the free
  * lists, in state RELEASING, so no neighbour merges with it and no
  * allocation takes it while heap_lock is dropped for the system call.
  */
@@ -113,11 +114,13 @@ static tci_span *pick_unreturned_locked(void)
 {
     tci_assert_held(&tci_heap_lock);
     /* Resident runs sit before returned ones in every list (see
-     * free_tails): a list's head tells whether it has one. */
-    if (tci_heap_free_lists[0] && !tci_heap_free_lists[0]->scavenged)
+     * free_tails): a list's head tells whether it has one. (A kept run at
+     * the head hides those behind it: while memory is locked, when none
+     * could be returned; it is taken first by allocation, which ends it.) */
+    if (tci_heap_free_lists[0] && tci_heap_free_lists[0]->scavenged == TCI_RUN_RESIDENT)
         return tci_heap_free_lists[0];
     for (size_t i = TCI_FREE_LISTS - 1; i > 0; i--)
-        if (tci_heap_free_lists[i] && !tci_heap_free_lists[i]->scavenged)
+        if (tci_heap_free_lists[i] && tci_heap_free_lists[i]->scavenged == TCI_RUN_RESIDENT)
             return tci_heap_free_lists[i];
     return NULL;
 }
@@ -140,7 +143,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock, size_t max_pages)
     tci_heap_free_list_remove_locked(s);
     size_t first = first_unreturned_locked(s->base, s->npages);
     if (first == s->npages) {
-        s->scavenged = 1;
+        s->scavenged = TCI_RUN_RETURNED;
         tci_heap_free_list_insert_locked(s);
         return 0;
     }
@@ -165,8 +168,9 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock, size_t max_pages)
     if (!ok) {
         /* Not returned (locked memory; an OS page larger than ours): the
          * pages keep their contents, and this run is not tried again
-         * until it is freed anew. */
-        s->scavenged = 1;
+         * until it is freed anew; to allocation it is as resident as
+         * any (it comes before returned runs). */
+        s->scavenged = TCI_RUN_KEPT;
     } else {
         newly = (uint64_t)tci_heap_scavenge_set_released_locked(from, n) << TCI_PAGE_SHIFT;
         tci_heap_released_bytes += newly;
@@ -176,7 +180,7 @@ static uint64_t release_run_locked(tci_span *s, int drop_lock, size_t max_pages)
         if (first_unreturned_locked(s->base + (after << TCI_PAGE_SHIFT), s->npages - after) ==
             s->npages - after) {
             s->needzero = 0; /* every page reads as zeros now */
-            s->scavenged = 1;
+            s->scavenged = TCI_RUN_RETURNED;
         }
     }
     tci_span_set_state(s, TCI_SPAN_FREE);

@@ -231,6 +231,12 @@ void tci_pacer_mark_done(tci_pacer *p, const tci_pacer_mark *m)
     p->external_bytes = m->external_bytes;
     p->external_black_bytes = m->external_black_bytes;
     p->inuse_bytes = m->inuse_bytes;
+    p->inuse_recent[p->cycles % TCI_PACER_INUSE_MARKS] =
+        m->inuse_peak_bytes > m->inuse_bytes ? m->inuse_peak_bytes : m->inuse_bytes;
+    p->inuse_peak = 0;
+    for (int i = 0; i < TCI_PACER_INUSE_MARKS; i++)
+        if (p->inuse_recent[i] > p->inuse_peak)
+            p->inuse_peak = p->inuse_recent[i];
     if (m->heap_at_end > 0) {
         double f = (double)m->inuse_bytes / (double)m->heap_at_end;
         p->frag = f < 1.0 ? 1.0 : f > 4.0 ? 4.0 : f;

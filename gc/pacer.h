@@ -26,6 +26,15 @@ typedef struct tci_pacer_config {
 /* A marker that waited for a CPU for 1/16 of a slice competed for it. */
 #define TCI_WAIT_SHARE 16
 
+/* The cycles whose most in-use span bytes the scavenger keeps room for.
+ * The figure at a mark's end is not what the heap held: the program goes
+ * on taking spans while the sweep frees the dead ones, and the figure
+ * swings from cycle to cycle (one that starts a little late ends with more
+ * spans); memory returned below the largest of a few cycles' peaks is
+ * faulted back at once (4 KiB objects in a steady state, the mark's end
+ * figure alone: a third of all pages, 10K faults in 300 cycles). */
+#define TCI_PACER_INUSE_MARKS 8
+
 /* What a finished mark measured, passed to tci_pacer_mark_done. */
 typedef struct tci_pacer_mark {
     uint64_t marked_bytes;    /* M: objects the mark proved reachable (not the
@@ -35,6 +44,7 @@ typedef struct tci_pacer_mark {
     uint64_t heap_at_trigger; /* heap_live when the cycle started */
     uint64_t heap_at_end;     /* heap_live when the mark ended */
     uint64_t inuse_bytes;     /* bytes of in-use spans at the end of the mark */
+    uint64_t inuse_peak_bytes; /* the most in use since the last mark's end */
     uint64_t nonheap_bytes;   /* mapped, unreleased and not spans: metadata,
                                  caches, mark buffers */
     uint64_t assist_bytes;    /* of marked_bytes, what assists marked */
@@ -62,6 +72,11 @@ typedef struct tci_pacer {
     uint64_t external_black_bytes; /* of the last mark: in the trigger's base */
     double frag;            /* in-use span bytes per heap_live byte, >= 1 */
     uint64_t inuse_bytes;   /* in-use span bytes at the last mark's end */
+    uint64_t inuse_recent[TCI_PACER_INUSE_MARKS]; /* inuse_peak_bytes of
+                               the last marks, by cycles % TCI_PACER_INUSE_MARKS */
+    uint64_t inuse_peak;    /* the largest of inuse_recent: what the
+                               scavenger keeps (a heap that reached it in
+                               one of those cycles reaches it again) */
     double alloc_rate;      /* bytes allocated per ns outside marks, smoothed */
     double mark_rate;       /* bytes the markers mark per ns (assists not
                                counted), smoothed; 0 until measured */

@@ -7,11 +7,15 @@
  *
  *  - Normally the heap keeps what the next cycle will use, and 10% more:
  *    the goal times the fragmentation the last mark measured (in-use span
- *    bytes per allocated byte), or the spans in use at the last mark's end
- *    if more, x 1.1. The second term keeps a program that fills 20 MB,
- *    drops it, collects and fills it again from returning and faulting in
- *    the same 20 MB every round (the goal, from the live heap, says 4 MB);
- *    after a spike it delays the return by one cycle. Keeping less would
+ *    bytes per allocated byte), or the most spans in use at any of the
+ *    last 8 marks' ends (TCI_PACER_INUSE_MARKS) if more, x 1.1. The
+ *    second term keeps a program that fills 20 MB, drops it, collects and
+ *    fills it again from returning and faulting in the same 20 MB every
+ *    round (the goal, from the live heap, says 4 MB), and one whose cycles
+ *    end a little higher or lower each time from returning the difference
+ *    (4 KiB objects in a steady state: with the last mark's figure alone a
+ *    third of the pages came back as faults); after a spike it delays the
+ *    return by 8 cycles. Keeping less would
  *    return pages the program touches again before the next cycle (a page
  *    fault each, slow on a busy VM); keeping everything is bdwgc's way,
  *    where a spike's memory stays with the process for good.

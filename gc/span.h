@@ -54,6 +54,16 @@ enum tci_span_state {
                                returns its pages to the OS */
 };
 
+/* A free run's `scavenged`, as far as the scavenger knows; two runs
+ * merged take the AND of theirs (returned and kept make resident: worth a
+ * new try). */
+enum {
+    TCI_RUN_RESIDENT = 0, /* pages the program wrote: to reuse first, or return */
+    TCI_RUN_RETURNED = 1, /* every page returned to the OS (or never touched) */
+    TCI_RUN_KEPT = 2,     /* the OS refused to take them (locked memory): still
+                             resident, not tried again until freed anew */
+};
+
 typedef struct tci_span tci_span;
 struct tci_span {
     /* base, npages: written under heap_lock (a free run is split and
@@ -90,8 +100,8 @@ struct tci_span {
     /* A cache owns it: written by the owner (gc/central.c, as a cache takes
      * and gives back the span). Nothing reads it. */
     uint8_t in_cache;
-    /* Free spans: every page returned to the OS (a hint: the arena's
-     * released bits are the truth). Protected by heap_lock. */
+    /* Free spans: TCI_RUN_* (a hint: the arena's released bits are the
+     * truth). Protected by heap_lock. */
     uint8_t scavenged;
     size_t elemsize;       /* slot bytes (large: npages * page); see kind */
     /* Atomic: see eph_key_bits. Here, in the line of the fields a mark

@@ -247,6 +247,43 @@ static void test_heap_merged_run_gives_its_resident_end(void **state)
     tci_heap_free_span(c);
 }
 
+/* Regression (issue 20): a run is carved from resident pages before
+ * returned ones, even when the returned run fits better. Best fit took a
+ * returned run of the exact length over a longer resident one, faulting its
+ * pages back in while the resident ones sat free, for the scavenger to
+ * return in turn, every cycle. For a short length (its own free list) and a
+ * long one (the long runs' list): A (n pages) returned, B (n + 1) resident,
+ * each followed by a run in use so neither merges with the other. */
+static void test_heap_resident_run_before_returned(void **state)
+{
+    (void)state;
+    static const size_t lengths[] = { 8, 200 };
+    for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+        size_t n = lengths[li];
+        tci_span *a = heap_run_alloc(n);
+        tci_span *g1 = heap_run_alloc(1);
+        tci_span *b = heap_run_alloc(n + 1);
+        tci_span *g2 = heap_run_alloc(1);
+        uintptr_t a_base = a->base, b_base = b->base;
+        tci_heap_free_span(a);
+        tci_heap_scavenge(0); /* A, and every other free run */
+        tci_heap_free_span(b);
+        tci_heap_stats hs;
+        tci_heap_read_stats(&hs);
+        uint64_t released = hs.released_bytes;
+        tci_span *again = heap_run_alloc(n);
+        tci_heap_read_stats(&hs);
+        if (again->base != b_base || hs.released_bytes != released)
+            fail_msg("%zu pages: carved at %#lx (A, returned: %#lx; B, resident: %#lx), "
+                     "%.0f returned pages taken back", n, (unsigned long)again->base,
+                     (unsigned long)a_base, (unsigned long)b_base,
+                     (double)(released - hs.released_bytes) / PAGE);
+        tci_heap_free_span(again);
+        tci_heap_free_span(g1);
+        tci_heap_free_span(g2);
+    }
+}
+
 /* Random runs taken and given back in random order coalesce again: a run as
  * long as the one they were cut from comes back without the heap growing. */
 static void test_heap_runs_coalesce_after_random_frees(void **state)
@@ -870,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_heap_free_span_merges_next),
         cmocka_unit_test(test_heap_alloc_span_not_merged_into_freed_neighbour),
         cmocka_unit_test(test_heap_merged_run_gives_its_resident_end),
+        cmocka_unit_test(test_heap_resident_run_before_returned),
         cmocka_unit_test(test_heap_runs_coalesce_after_random_frees),
         cmocka_unit_test(test_heap_page_map_small_objects),
         cmocka_unit_test(test_heap_page_map_non_heap),

@@ -424,6 +424,38 @@ static void pacer_default(tci_pacer *p)
     tci_pacer_init(p, &cfg);
 }
 
+/* Regression (issue 20): the scavenger keeps room for the most spans in
+ * use over the last TCI_PACER_INUSE_MARKS cycles, each cycle's figure its
+ * peak (mark, sweep and the allocation between), not the in-use figure at
+ * the mark's end alone: a steady ring of 4 KiB objects peaked above that
+ * figure every cycle, and the scavenger returned the difference, which the
+ * program faulted back in (10,000 faults in 300 cycles). */
+static void test_pacer_inuse_peak_window(void **state)
+{
+    (void)state;
+    tci_pacer p;
+    pacer_default(&p);
+    tci_pacer_mark m = {.marked_bytes = 4 * MiB, .heap_at_trigger = 8 * MiB,
+                        .heap_at_end = 8 * MiB, .inuse_bytes = 9 * MiB,
+                        .inuse_peak_bytes = 12 * MiB};
+    tci_pacer_mark_done(&p, &m);
+    assert_int_equal(p.inuse_peak, 12 * MiB); /* the cycle's peak, not its end */
+    /* Lower cycles after it: the 12 MiB is kept for the window, then let go. */
+    m.inuse_bytes = 6 * MiB;
+    m.inuse_peak_bytes = 7 * MiB;
+    for (int i = 1; i < TCI_PACER_INUSE_MARKS; i++) {
+        tci_pacer_mark_done(&p, &m);
+        assert_int_equal(p.inuse_peak, 12 * MiB);
+    }
+    tci_pacer_mark_done(&p, &m);
+    assert_int_equal(p.inuse_peak, 7 * MiB);
+    /* A peak below the end figure (none taken since): the end figure. */
+    m.inuse_peak_bytes = 0;
+    m.inuse_bytes = 10 * MiB;
+    tci_pacer_mark_done(&p, &m);
+    assert_int_equal(p.inuse_peak, 10 * MiB);
+}
+
 /* A change of TRICOLOR_GC or of the limit moves the goal at once. */
 static void test_pacer_settings_apply_at_once(void **state)
 {
@@ -614,6 +646,7 @@ static void test_pacer_marker_share(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pacer_inuse_peak_window),
         cmocka_unit_test(test_pacer_settings_apply_at_once),
         cmocka_unit_test(test_pacer_external_bytes),
         cmocka_unit_test(test_pacer_limiter_bucket),
