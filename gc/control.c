@@ -355,11 +355,11 @@ uint64_t tci_control_nonheap_bytes(const tci_heap_stats *hs)
     return hs->meta_bytes + tci_mark_buf_bytes() + tci_cache_sys_bytes();
 }
 
-uint64_t tci_control_scavenge_target(uint64_t nonheap, uint64_t *retain_limit)
+uint64_t tci_control_scavenge_target(uint64_t nonheap, uint64_t *retain_limit, int *capped)
 {
     tci_mutex_lock(&pacer_lock); /* released below */
     uint64_t target = tci_scavenge_target(pacer.goal_bytes, pacer.frag, pacer.inuse_peak,
-                                          pacer.cfg.memlimit_bytes, nonheap);
+                                          pacer.cfg.memlimit_bytes, nonheap, capped);
     *retain_limit = tci_scavenge_retain_limit(pacer.cfg.memlimit_bytes, nonheap);
     tci_mutex_unlock(&pacer_lock);
     return target;

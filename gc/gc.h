@@ -263,12 +263,27 @@ uint64_t tci_verify_checkmark_stw(void);
 
 /* ---- scavenge.c: the scavenger's policy and thread ------------------------- */
 /* How much heap to keep after a cycle: the larger of goal x fragmentation
- * and inuse_bytes (the most spans in use at the last marks' ends), x 1.1,
- * at most 95% of the
- * memory limit (if any, memlimit >= 0) less the non-heap memory;
- * UINT64_MAX: keep everything (no goal, no limit). */
+ * and inuse_bytes (the most spans in use over the last cycles), x 1.1, at
+ * most 95% of the memory limit (if any, memlimit >= 0) less the non-heap
+ * memory (*capped then set); UINT64_MAX: keep everything (no goal, no
+ * limit). */
 uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_bytes,
-                             int64_t memlimit, uint64_t nonheap_bytes);
+                             int64_t memlimit, uint64_t nonheap_bytes, int *capped);
+/* The cycles the heap must stay over its target before the background
+ * scavenger returns the least it was over in them (without a memory
+ * limit's cap; under it, at once). */
+#define TCI_SCAV_PATIENCE 4
+typedef struct tci_scav_history {
+    uint64_t over[TCI_SCAV_PATIENCE]; /* by cycle, n % TCI_SCAV_PATIENCE */
+    unsigned n;                       /* cycles recorded */
+} tci_scav_history;
+/* Records `over` (what the heap retains over the target after this cycle)
+ * and returns what to give back: the least it was over in each of the last
+ * TCI_SCAV_PATIENCE cycles, memory none of them used (0 until that many
+ * are recorded). A steady heap whose need swings above the target now and
+ * then keeps its pages (returned, they were faulted back the next cycle);
+ * one past a spike gives the spike back that many cycles later. */
+uint64_t tci_scavenge_least_over(tci_scav_history *h, uint64_t over);
 /* The most an allocation may take the heap to before it returns free
  * pages itself: the limit less the non-heap memory; UINT64_MAX: none. */
 uint64_t tci_scavenge_retain_limit(int64_t memlimit, uint64_t nonheap_bytes);
@@ -332,8 +347,9 @@ void tci_control_mark_cpu_take(uint64_t *markers, uint64_t *assists, uint64_t *i
  * metadata, the caches, the mark buffers. */
 uint64_t tci_control_nonheap_bytes(const tci_heap_stats *hs);
 /* The scavenger's background target and (*retain_limit) synchronous bound
- * for `nonheap` bytes outside the heap, from the pacer now. */
-uint64_t tci_control_scavenge_target(uint64_t nonheap, uint64_t *retain_limit);
+ * for `nonheap` bytes outside the heap, from the pacer now; *capped: the
+ * memory limit set the target. */
+uint64_t tci_control_scavenge_target(uint64_t nonheap, uint64_t *retain_limit, int *capped);
 /* The memory-pressure figures of the last mark; nonzero when the memory
  * limit set the goal (then unlimited_goal_bytes is filled too). */
 int tci_control_pressure_info(tc_memory_pressure *info);

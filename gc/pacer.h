@@ -33,7 +33,7 @@ typedef struct tci_pacer_config {
  * spans); memory returned below the largest of a few cycles' peaks is
  * faulted back at once (4 KiB objects in a steady state, the mark's end
  * figure alone: a third of all pages, 10K faults in 300 cycles). */
-#define TCI_PACER_INUSE_MARKS 8
+#define TCI_PACER_INUSE_MARKS 4
 
 /* What a finished mark measured, passed to tci_pacer_mark_done. */
 typedef struct tci_pacer_mark {

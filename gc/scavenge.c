@@ -7,15 +7,19 @@
  *
  *  - Normally the heap keeps what the next cycle will use, and 10% more:
  *    the goal times the fragmentation the last mark measured (in-use span
- *    bytes per allocated byte), or the most spans in use at any of the
- *    last 8 marks' ends (TCI_PACER_INUSE_MARKS) if more, x 1.1. The
- *    second term keeps a program that fills 20 MB, drops it, collects and
- *    fills it again from returning and faulting in the same 20 MB every
- *    round (the goal, from the live heap, says 4 MB), and one whose cycles
- *    end a little higher or lower each time from returning the difference
- *    (4 KiB objects in a steady state: with the last mark's figure alone a
- *    third of the pages came back as faults); after a spike it delays the
- *    return by 8 cycles. Keeping less would
+ *    bytes per allocated byte), or the most spans in use in any of the
+ *    last 4 cycles (TCI_PACER_INUSE_MARKS; each cycle's high-water mark)
+ *    if more, x 1.1; and of what is over that, only the least it was over
+ *    in each of the last 4 cycles (TCI_SCAV_PATIENCE) goes back, memory
+ *    none of them used. The second term keeps a program that fills 20 MB,
+ *    drops it, collects and fills it again from returning and faulting in
+ *    the same 20 MB every round (the goal, from the live heap, says 4 MB);
+ *    the second term and the patience keep one whose cycles peak a little
+ *    higher or lower each time from returning the difference (4 KiB
+ *    objects in a steady state: with the last mark's figure alone a third
+ *    of the pages came back as faults). After a spike the return waits
+ *    for both, 8 cycles; under the memory limit's cap it is at once.
+ *    Keeping less would
  *    return pages the program touches again before the next cycle (a page
  *    fault each, slow on a busy VM); keeping everything is bdwgc's way,
  *    where a spike's memory stays with the process for good.
@@ -46,9 +50,10 @@
 #include "pacer.h"
 
 uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_bytes,
-                             int64_t memlimit, uint64_t nonheap_bytes)
+                             int64_t memlimit, uint64_t nonheap_bytes, int *capped)
 {
     uint64_t target = UINT64_MAX;
+    *capped = 0;
     if (goal_bytes != TCI_PACER_NONE) {
         double need = (double)goal_bytes * (frag < 1.0 ? 1.0 : frag);
         if ((double)inuse_bytes > need)
@@ -58,8 +63,10 @@ uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_by
     if (memlimit >= 0) {
         uint64_t cap = (uint64_t)memlimit / 100 * 95;
         cap = cap > nonheap_bytes ? cap - nonheap_bytes : 0;
-        if (cap < target)
+        if (cap < target) {
             target = cap;
+            *capped = 1;
+        }
     }
     return target;
 }
@@ -73,13 +80,15 @@ uint64_t tci_scavenge_retain_limit(int64_t memlimit, uint64_t nonheap_bytes)
 
 /* The scavenger's figures now: sets the heap's bound for the synchronous
  * scavenge, from the limit, and returns the background target; *retained
- * gets what the heap retains. No lock held. */
-static uint64_t scavenge_plan(uint64_t *retained)
+ * gets what the heap retains, *capped whether the memory limit set the
+ * target. No lock held. */
+static uint64_t scavenge_plan(uint64_t *retained, int *capped)
 {
     tci_heap_stats hs;
     tci_heap_read_stats(&hs);
     uint64_t retain;
-    uint64_t target = tci_control_scavenge_target(tci_control_nonheap_bytes(&hs), &retain);
+    uint64_t target =
+        tci_control_scavenge_target(tci_control_nonheap_bytes(&hs), &retain, capped);
     tci_heap_set_retain_limit(retain);
     *retained = hs.sys_bytes - hs.fresh_bytes - hs.released_bytes;
     return target;
@@ -88,7 +97,8 @@ static uint64_t scavenge_plan(uint64_t *retained)
 void tci_scavenge_replan(void)
 {
     uint64_t retained;
-    (void)scavenge_plan(&retained);
+    int capped;
+    (void)scavenge_plan(&retained, &capped);
 }
 
 static tci_mutex scav_lock = TCI_MUTEX_INIT(TCI_RANK_SCAV, "scav_lock");
@@ -99,6 +109,7 @@ static pthread_cond_t scav_idle_cond = PTHREAD_COND_INITIALIZER; /* tci_scavenge
 TCI_FORK_COND(scav_idle_cond, scav_idle_cond)
 static uint64_t scav_target, scav_seq, scav_seen; /* scav_lock */
 static int scav_running, scav_busy;              /* scav_lock */
+static tci_scav_history scav_history; /* scav_lock */
 
 /* TRICOLOR_DEBUG=scavtrace=1: Go's line per scavenge: what it returned,
  * what is returned in all, and the in-use share of what the heap retains
@@ -153,13 +164,34 @@ void tci_scavenge_wait_idle(void)
     tc_blocking_end();
 }
 
+uint64_t tci_scavenge_least_over(tci_scav_history *h, uint64_t over)
+{
+    h->over[h->n++ % TCI_SCAV_PATIENCE] = over;
+    if (h->n < TCI_SCAV_PATIENCE)
+        return 0;
+    uint64_t least = over;
+    for (int i = 0; i < TCI_SCAV_PATIENCE; i++)
+        if (h->over[i] < least)
+            least = h->over[i];
+    return least;
+}
+
 void tci_scavenge_after_sweep(void)
 {
     uint64_t retained;
-    uint64_t target = scavenge_plan(&retained);
-    if (target == UINT64_MAX || retained <= target)
+    int capped;
+    uint64_t target = scavenge_plan(&retained, &capped);
+    if (target == UINT64_MAX)
         return;
+    uint64_t over = retained > target ? retained - target : 0;
     tci_mutex_lock(&scav_lock); /* released below */
+    /* Under the memory limit's cap at once: the limit is a promise. */
+    uint64_t give = capped ? over : tci_scavenge_least_over(&scav_history, over);
+    if (give == 0) {
+        tci_mutex_unlock(&scav_lock);
+        return;
+    }
+    target = retained - give;
     if (!scav_running) {
         if (tci_os_thread_start(scav_main, NULL) != 0) {
             tci_mutex_unlock(&scav_lock);
