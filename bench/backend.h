@@ -145,6 +145,14 @@ static inline void bk_sample(wl_result *r)
     r->sample_ns += bench_now_ns() - t0;
 }
 
+/* bk_read_stats, and the process's page faults so far: what a workload
+ * reads before and after its timed part. */
+static inline void bench_read_stats(bk_stats *out)
+{
+    bk_read_stats(out);
+    out->minflt = bench_minflt();
+}
+
 /* The figures of a workload's timed part, from the stats read before and
  * after it and the pause log: every workload ends with this (after setting
  * r->wall_ns to the whole timed part). */

@@ -26,6 +26,12 @@ long bench_maxrss_kib(void)
     return ru.ru_maxrss; /* Linux reports KiB */
 }
 
+long bench_minflt(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
 static uint64_t outside_heap;
 
 void bench_outside_heap_add(uint64_t bytes)
@@ -188,6 +194,7 @@ void bench_gc_summary(wl_result *r, const bk_stats *before, const bk_stats *afte
     if (after->heap_bytes > r->peak_heap_bytes)
         r->peak_heap_bytes = after->heap_bytes;
     r->maxrss_kib = bench_maxrss_kib();
+    r->faults = after->minflt - before->minflt;
 }
 
 const char *bench_fmt_ns(char *buf, size_t n, uint64_t ns)
@@ -229,8 +236,8 @@ void bench_print_result(const char *workload, const char *backend, const wl_resu
     if (r->assists)
         printf(" assists=%llu assist_mean_us=%.2f", (unsigned long long)r->assists,
                (double)r->assist_ns / (double)r->assists / 1e3);
-    printf(" peak_heap_mib=%.1f maxrss_mib=%.1f", mib(r->peak_heap_bytes),
-           (double)r->maxrss_kib / 1024.0);
+    printf(" peak_heap_mib=%.1f maxrss_mib=%.1f faults=%ld", mib(r->peak_heap_bytes),
+           (double)r->maxrss_kib / 1024.0, r->faults);
     if (r->live_bytes)
         printf(" live_mib=%.3f overhead=%.3f", mib(r->live_bytes),
                (double)r->peak_heap_bytes / (double)r->live_bytes);

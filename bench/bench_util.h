@@ -25,6 +25,8 @@ typedef struct bk_stats {
                                 gc_cpu_ns (tricolor, as Go's idle workers) */
     uint64_t heap_bytes;     /* heap memory the backend holds from the OS
                                 (mapped and not released) */
+    long minflt;             /* the process's page faults so far (filled by
+                                bench_read_stats, not by the backend) */
 } bk_stats;
 
 /* One stop-the-world pause: when it ended (CLOCK_MONOTONIC, bench_now_ns)
@@ -77,6 +79,8 @@ typedef struct wl_result {
     uint64_t peak_heap_bytes; /* largest heap_bytes sampled */
     uint64_t live_bytes;    /* the workload's own count of what it keeps live */
     long maxrss_kib;        /* the process's peak RSS so far */
+    long faults;            /* page faults in the timed part, every thread:
+                               memory handed out that the OS had to map */
     /* The pause log behind the quantiles (the backend's, valid until its
      * next run) and when the timed part began, on the same clock: what the
      * pause report plots. */
@@ -92,6 +96,8 @@ typedef void wl_fn(const wl_params *p, wl_result *r);
 uint64_t bench_now_ns(void);
 /* Peak resident set size of the process in KiB (getrusage ru_maxrss). */
 long bench_maxrss_kib(void);
+/* The process's page faults so far (minor: memory the OS mapped). */
+long bench_minflt(void);
 /* Bytes the workload keeps outside the backend's heap but in the process
  * (the latency workload's timings): the manual backends, which measure
  * their heap as resident memory, leave them out. */

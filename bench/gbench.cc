@@ -75,6 +75,7 @@ void report(benchmark::State &state, const char *workload, const char *backend,
         state.counters["gc_cpu"] = r.gc_cpu_fraction;
     }
     state.counters["peak_heap_MiB"] = (double)r.peak_heap_bytes / 1048576.0;
+    state.counters["faults"] = (double)r.faults;
     if (r.live_bytes)
         state.counters["heap/live"] = (double)r.peak_heap_bytes / (double)r.live_bytes;
     bench_print_result(workload, backend, &r);

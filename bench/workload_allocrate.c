@@ -187,14 +187,14 @@ void WL(allocrate)(const wl_params *p, wl_result *r)
      * heap object between the barriers. */
     bk_stats before, after;
     wait_at(&warm);
-    bk_read_stats(&before);
+    bench_read_stats(&before);
     r->peak_heap_bytes = before.heap_bytes;
     bk_pauses_begin();
     bk_blocking_begin();
     pthread_barrier_wait(&start);
     pthread_barrier_wait(&stop);
     bk_blocking_end();
-    bk_read_stats(&after);
+    bench_read_stats(&after);
     r->ok = 1;
     bk_blocking_begin();
     for (int t = 0; t < nt; t++) {

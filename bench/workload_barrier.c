@@ -43,7 +43,7 @@ void WL(barrier)(const wl_params *p, wl_result *r)
     void *even = bk_alloc(t), *odd = bk_alloc(t);
 
     bk_stats before, after;
-    bk_read_stats(&before);
+    bench_read_stats(&before);
     bk_pauses_begin();
     /* A local bound: the barrier's out-of-line slow path could otherwise
      * change p->n for all the compiler knows, and it would reload it on
@@ -55,7 +55,7 @@ void WL(barrier)(const wl_params *p, wl_result *r)
     uint64_t t1 = bench_now_ns();
     if (p->marking)
         bk_marking_hold(0);
-    bk_read_stats(&after);
+    bench_read_stats(&after);
 
     /* Slot k last received the target of the last i < n with
      * i mod 1024 == k, and i has k's parity. */

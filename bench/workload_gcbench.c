@@ -171,7 +171,7 @@ void WL(gcbench)(const wl_params *p, wl_result *r)
     }
 
     bk_stats before, after;
-    bk_read_stats(&before);
+    bench_read_stats(&before);
     bk_pauses_begin();
     uint64_t start = bench_now_ns();
 
@@ -194,7 +194,7 @@ void WL(gcbench)(const wl_params *p, wl_result *r)
         time_construction(&g, d, p->quiet);
 
     r->wall_ns = bench_now_ns() - start;
-    bk_read_stats(&after);
+    bench_read_stats(&after);
 
     /* The long-lived data must have survived every collection intact. */
     check_tree(&g, "the long-lived tree", long_lived, p->long_lived);

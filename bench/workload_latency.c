@@ -68,7 +68,7 @@ void WL(latency)(const wl_params *p, wl_result *r)
     bench_outside_heap_add(lat_bytes);
 
     bk_stats before, after;
-    bk_read_stats(&before);
+    bench_read_stats(&before);
     bk_pauses_begin();
     uint64_t start = bench_now_ns();
     for (size_t i = 0; i < pushes; i++) {
@@ -87,7 +87,7 @@ void WL(latency)(const wl_params *p, wl_result *r)
     }
     r->wall_ns = bench_now_ns() - start;
     r->start_ns = start;
-    bk_read_stats(&after);
+    bench_read_stats(&after);
 
     /* Every slot must still hold its last message, intact: a collector that
      * freed one and handed the memory out again fails here. */

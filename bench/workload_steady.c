@@ -105,7 +105,7 @@ void WL(steady)(const wl_params *p, wl_result *r)
     }
 
     bk_stats before, after;
-    bk_read_stats(&before);
+    bench_read_stats(&before);
     r->peak_heap_bytes = before.heap_bytes;
     bk_pauses_begin();
     uint64_t start = bench_now_ns();
@@ -126,7 +126,7 @@ void WL(steady)(const wl_params *p, wl_result *r)
     r->wall_ns = bench_now_ns() - start;
     r->start_ns = start;
     bk_sample(r);
-    bk_read_stats(&after);
+    bench_read_stats(&after);
 
     /* Every item must still hold its payload, intact. */
     uint64_t bad = 0, counted = 0;
