@@ -371,10 +371,11 @@ static int grow_locked(void)
  * such run, from the exact-length lists, then the long runs' list; only
  * when no resident run fits, the shortest returned one. Resident (and
  * kept) runs sit before returned ones in every list (free_tails), so a
- * list's head says whether it holds one. Best fit alone took a returned run of the exact
- * length over a longer resident one: the program faulted its pages back in
- * while the resident ones stayed free, which the scavenger then returned,
- * every cycle (a steady ring of 4 KiB objects: a fault every third page). */
+ * list's head says whether it holds one. Best fit alone took a returned
+ * run of the exact length over a longer resident one: the program faulted
+ * its pages back in while the resident ones stayed free, which the
+ * scavenger then returned, every cycle (a steady ring of 4 KiB objects: a
+ * fault every third page). */
 static tci_span *pick_free_locked(size_t npages)
 {
     tci_assert_held(&tci_heap_lock);
@@ -419,7 +420,8 @@ static tci_span *take_free_locked(size_t npages)
          * 256 bytes). */
         size_t left = s->npages - npages;
         uintptr_t tail = s->base + (left << TCI_PAGE_SHIFT);
-        int take_end = s->scavenged == TCI_RUN_RESIDENT && tci_heap_scavenge_any_released_locked(s->base, npages) &&
+        int take_end = s->scavenged == TCI_RUN_RESIDENT &&
+                       tci_heap_scavenge_any_released_locked(s->base, npages) &&
                        !tci_heap_scavenge_any_released_locked(tail, npages);
         rest->needzero = s->needzero;
         rest->scavenged = s->scavenged;

@@ -7,12 +7,13 @@
  * Each arena keeps a bit per page, set while the page is free and
  * returned, so the accounting is exact however runs split and merge: a
  * span taken from the free lists clears its pages' bits (they will be
- * touched again), and needs no zeroing when every page was returned. A
- * free span's `scavenged` flag (TCI_RUN_*) is only a hint, for the
- * scavenger to skip runs with nothing left to return, and for allocation
- * to take resident runs before returned ones (heap.c, pick_free_locked). A run being returned is off the free
- * lists, in state RELEASING, so no neighbour merges with it and no
- * allocation takes it while heap_lock is dropped for the system call.
+ * touched again), and needs no zeroing when every page was returned. A free
+ * span's `scavenged` flag (TCI_RUN_*) is only a hint, for the scavenger to
+ * skip runs with nothing left to return, and for allocation to take
+ * resident runs before returned ones (heap.c, pick_free_locked). A run
+ * being returned is off the free lists, in state RELEASING, so no neighbour
+ * merges with it and no allocation takes it while heap_lock is dropped for
+ * the system call.
  */
 #include <stdint.h>
 
