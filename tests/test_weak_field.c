@@ -222,12 +222,25 @@ static void expect_no_stop_work(const tci_weakfield_stats *before)
     assert_int_equal(now.stop_filed, before->stop_filed);
 }
 
+/* Builds a big table with no cycle running. Once in about 30 runs of make
+ * test an odd key was still alive after the collection below; most likely
+ * a cycle that ran during the build had handled it (its weak slot, its
+ * pair) and left its address in a library thread's frame, which the next
+ * cycle scanned conservatively. With no cycle before that collection, no
+ * frame of the library has seen these keys. */
+static void build_without_cycles(uintptr_t (*build)(uintptr_t, uintptr_t, uintptr_t))
+{
+    int old_pct = tc_set_gc_percent(-1);
+    assert_int_equal(test_fresh_call(build, BIG, 0, 0), 0);
+    tc_set_gc_percent(old_pct);
+}
+
 static void weak_table_of_a_million_body(void *unused)
 {
     (void)unused;
     tci_weakfield_stats before, after;
     tci_weakfield_counts(&before);
-    assert_int_equal(test_fresh_call(build_weak_table, BIG, 0, 0), 0);
+    build_without_cycles(build_weak_table);
     test_collect();
     /* The odd keys are gone (weak slots keep nothing), the even ones not. */
     assert_int_equal(nodes_alive(0, BIG, 1), 0);
@@ -255,7 +268,7 @@ static void ephemeron_table_of_a_million_body(void *unused)
     (void)unused;
     tci_weakfield_stats before, after;
     tci_weakfield_counts(&before);
-    assert_int_equal(test_fresh_call(build_ephemeron_table, BIG, 0, 0), 0);
+    build_without_cycles(build_ephemeron_table);
     test_collect();
     /* The odd keys and their values (reachable only through the pair, and
      * pointing back at the key) are gone. */
