@@ -72,8 +72,7 @@ uint64_t tci_heap_take_inuse_peak(void)
     uintptr_t peak = tci_atomic_load_relaxed(&inuse_peak);
     while (!tci_atomic_cas_full(&inuse_peak, peak, 0))
         peak = tci_atomic_load_relaxed(&inuse_peak);
-    uint64_t now = tci_atomic_load_relaxed(&pub_inuse);
-    return peak > now ? peak : now;
+    return peak;
 }
 
 void tci_heap_unlock(void)

@@ -183,9 +183,10 @@ typedef struct tci_heap_stats {
                                 out or touched (it holds no memory) */
 } tci_heap_stats;
 void tci_heap_read_stats(tci_heap_stats *out);
-/* The most bytes in in-use spans since the last call (at least what is in
- * use now), and a new count from here: what the heap had to hold over a
- * cycle, mark, sweep and the allocation between them all in. Lock-free. */
+/* The most bytes in in-use spans since the last call (0: no span taken
+ * since; the caller takes the larger of this and what is in use now), and a
+ * new count from here: what the heap had to hold over a cycle, mark, sweep
+ * and the allocation between them all in. Lock-free. */
 uint64_t tci_heap_take_inuse_peak(void);
 
 #endif

@@ -44,7 +44,9 @@ typedef struct tci_pacer_mark {
     uint64_t heap_at_trigger; /* heap_live when the cycle started */
     uint64_t heap_at_end;     /* heap_live when the mark ended */
     uint64_t inuse_bytes;     /* bytes of in-use spans at the end of the mark */
-    uint64_t inuse_peak_bytes; /* the most in use since the last mark's end */
+    uint64_t inuse_peak_bytes; /* the most in use since the last mark's end
+                                  (0: no span taken since); the pacer takes
+                                  the larger of it and inuse_bytes */
     uint64_t nonheap_bytes;   /* mapped, unreleased and not spans: metadata,
                                  caches, mark buffers */
     uint64_t assist_bytes;    /* of marked_bytes, what assists marked */
