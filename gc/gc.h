@@ -269,21 +269,27 @@ uint64_t tci_verify_checkmark_stw(void);
  * limit). */
 uint64_t tci_scavenge_target(uint64_t goal_bytes, double frag, uint64_t inuse_bytes,
                              int64_t memlimit, uint64_t nonheap_bytes, int *capped);
-/* The cycles the heap must stay over its target before the background
+/* The epochs the heap must stay over its target before the background
  * scavenger returns the least it was over in them (without a memory
- * limit's cap; under it, at once). */
+ * limit's cap; under it, at once). An epoch is one cycle at least, and at
+ * least hold / (TCI_SCAV_PATIENCE - 1) long (TRICOLOR_DEBUG=scavhold). */
 #define TCI_SCAV_PATIENCE 4
 typedef struct tci_scav_history {
-    uint64_t over[TCI_SCAV_PATIENCE]; /* by cycle, n % TCI_SCAV_PATIENCE */
-    unsigned n;                       /* cycles recorded */
+    uint64_t over[TCI_SCAV_PATIENCE];     /* by epoch, (n - 1) % TCI_SCAV_PATIENCE the
+                                             current one: the least over in it */
+    uint64_t start_ns[TCI_SCAV_PATIENCE]; /* when each epoch began */
+    unsigned n;                           /* epochs begun */
 } tci_scav_history;
-/* Records `over` (what the heap retains over the target after this cycle)
- * and returns what to give back: the least it was over in each of the last
- * TCI_SCAV_PATIENCE cycles, memory none of them used (0 until that many
- * are recorded). A steady heap whose need swings above the target now and
- * then keeps its pages (returned, they were faulted back the next cycle);
- * one past a spike gives the spike back that many cycles later. */
-uint64_t tci_scavenge_least_over(tci_scav_history *h, uint64_t over);
+/* Records `over` (what the heap retains over the target after the cycle
+ * that ended at now_ns) and returns what to give back: the least it was
+ * over in each of the last TCI_SCAV_PATIENCE epochs, memory none of their
+ * cycles used (0 until that many are recorded). With hold_ns 0 every
+ * cycle is an epoch; otherwise the memory was unused for hold_ns at least.
+ * A steady heap whose need swings above the target now and then keeps its
+ * pages (returned, they were faulted back a few cycles later); one past a
+ * spike gives the spike back that long after. */
+uint64_t tci_scavenge_least_over(tci_scav_history *h, uint64_t over, uint64_t now_ns,
+                                 uint64_t hold_ns);
 /* The most an allocation may take the heap to before it returns free
  * pages itself: the limit less the non-heap memory; UINT64_MAX: none. */
 uint64_t tci_scavenge_retain_limit(int64_t memlimit, uint64_t nonheap_bytes);

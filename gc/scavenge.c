@@ -10,16 +10,21 @@
  *    bytes per allocated byte), or the most spans in use in any of the
  *    last 4 cycles (TCI_PACER_INUSE_MARKS; each cycle's high-water mark)
  *    if more, x 1.1; and of what is over that, only the least it was over
- *    in each of the last 4 cycles (TCI_SCAV_PATIENCE) goes back, memory
- *    none of them used. The second term keeps a program that fills 20 MB,
+ *    in each of the last 4 epochs (TCI_SCAV_PATIENCE) goes back, memory
+ *    none of their cycles used. An epoch is a cycle, and at least a third
+ *    of TRICOLOR_DEBUG=scavhold (50 ms): the memory was unused for that
+ *    long. The second term keeps a program that fills 20 MB,
  *    drops it, collects and fills it again from returning and faulting in
  *    the same 20 MB every round (the goal, from the live heap, says 4 MB);
- *    the second term and the patience keep one whose cycles peak a little
+ *    the second term and the hold keep one whose cycles peak a little
  *    higher or lower each time from returning the difference (4 KiB
  *    objects in a steady state: with the last mark's figure alone a third
- *    of the pages came back as faults). After a spike the return waits
- *    for both, 8 cycles; under the memory limit's cap it is at once.
- *    Keeping less would
+ *    of the pages came back as faults; with a hold of 4 cycles and no
+ *    time, cycles 0.3 ms apart whose need peaks once in 5-10 cycles still
+ *    faulted 20,000-26,000 pages back in 2 million objects, a third of the
+ *    program's time, against 5,000 with the hold). After a spike the
+ *    return waits for both, 8 cycles and 50 ms at least; under the memory
+ *    limit's cap it is at once. Keeping less would
  *    return pages the program touches again before the next cycle (a page
  *    fault each, slow on a busy VM); keeping everything is bdwgc's way,
  *    where a spike's memory stays with the process for good.
@@ -164,9 +169,18 @@ void tci_scavenge_wait_idle(void)
     tc_blocking_end();
 }
 
-uint64_t tci_scavenge_least_over(tci_scav_history *h, uint64_t over)
+uint64_t tci_scavenge_least_over(tci_scav_history *h, uint64_t over, uint64_t now_ns,
+                                 uint64_t hold_ns)
 {
-    h->over[h->n++ % TCI_SCAV_PATIENCE] = over;
+    uint64_t epoch_ns = hold_ns / (TCI_SCAV_PATIENCE - 1);
+    unsigned cur = (h->n - 1) % TCI_SCAV_PATIENCE;
+    if (h->n == 0 || now_ns - h->start_ns[cur] >= epoch_ns) {
+        cur = h->n++ % TCI_SCAV_PATIENCE;
+        h->over[cur] = over;
+        h->start_ns[cur] = now_ns;
+    } else if (over < h->over[cur]) {
+        h->over[cur] = over;
+    }
     if (h->n < TCI_SCAV_PATIENCE)
         return 0;
     uint64_t least = over;
@@ -174,6 +188,20 @@ uint64_t tci_scavenge_least_over(tci_scav_history *h, uint64_t over)
         if (h->over[i] < least)
             least = h->over[i];
     return least;
+}
+
+/* Tests' hold (tci_scavenge_set_hold_ms) plus 1; 0: TRICOLOR_DEBUG's. */
+static tci_atomic hold_set;
+
+void tci_scavenge_set_hold_ms(unsigned ms)
+{
+    tci_atomic_store_relaxed(&hold_set, (uintptr_t)ms + 1);
+}
+
+static uint64_t hold_ns(void)
+{
+    uintptr_t set = tci_atomic_load_relaxed(&hold_set);
+    return (set ? set - 1 : tci_env_cfg.scavhold_ms) * (uint64_t)1000000;
 }
 
 void tci_scavenge_after_sweep(void)
@@ -186,7 +214,9 @@ void tci_scavenge_after_sweep(void)
     uint64_t over = retained > target ? retained - target : 0;
     tci_mutex_lock(&scav_lock); /* released below */
     /* Under the memory limit's cap at once: the limit is a promise. */
-    uint64_t give = capped ? over : tci_scavenge_least_over(&scav_history, over);
+    uint64_t give = capped ? over
+                           : tci_scavenge_least_over(&scav_history, over, tci_os_now_ns(),
+                                                     hold_ns());
     if (give == 0) {
         tci_mutex_unlock(&scav_lock);
         return;

@@ -91,6 +91,10 @@ int tci_stats_stop_interval(uint32_t stop, uint64_t *start, uint64_t *end);
 /* Tests: waits (as a blocked thread) until the scavenger's thread has done
  * all it was asked. */
 void tci_scavenge_wait_idle(void);
+/* Tests: the scavenger's hold (TRICOLOR_DEBUG=scavhold) from now on; 0
+ * makes every cycle an epoch, so that a test's back-to-back collections
+ * return a spike's memory after a known number of them. */
+void tci_scavenge_set_hold_ms(unsigned ms);
 
 /* ---- gc/roots.c ---------------------------------------------------------- */
 /* Bytes of plain root ranges the last first stop read itself (tests). */

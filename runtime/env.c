@@ -20,6 +20,7 @@ void tci_env_default(tci_config *c)
     c->mem_profile_rate = 512 * 1024; /* Go's runtime.MemProfileRate */
     c->rootprotect = 1;
     c->stoptimeout_ms = TCI_STOPTIMEOUT_MS;
+    c->scavhold_ms = TCI_SCAVHOLD_MS;
 }
 
 /* Parses a whole decimal number with no sign, no space, no suffix. */
@@ -129,11 +130,14 @@ static const struct debug_key {
     { "stoptimeout", 86400000, "milliseconds a stop waits before it names the threads it "
                                "waits for, 0 off (5000 is the default)" },
     { "stopabort", 1, "0 keep waiting, 1 abort after the first stop-timeout report" },
+    { "scavhold", 3600000, "milliseconds the heap must stay over its target before the "
+                           "scavenger returns the excess, 0 the next cycles (50 is the "
+                           "default)" },
 };
 #define NDEBUG_KEYS (sizeof debug_keys / sizeof debug_keys[0])
 #define DEBUG_KEY_LIST \
     "gctrace, gcpacertrace, scavtrace, memprofilerate, verify, checkmark, gcstoptheworld, " \
-    "gcstress, rootprotect, stoptimeout, stopabort"
+    "gcstress, rootprotect, stoptimeout, stopabort, scavhold"
 
 static void debug_set(tci_config *c, size_t key, unsigned long long v)
 {
@@ -148,7 +152,8 @@ static void debug_set(tci_config *c, size_t key, unsigned long long v)
     case 7: c->gcstress = (unsigned)v; break;
     case 8: c->rootprotect = (int)v; break;
     case 9: c->stoptimeout_ms = (unsigned)v; break;
-    default: c->stopabort = (int)v; break;
+    case 10: c->stopabort = (int)v; break;
+    default: c->scavhold_ms = (unsigned)v; break;
     }
 }
 

@@ -29,6 +29,9 @@ typedef struct tci_config {
                                 waits for after MS ms (runtime/world.c); 0 off; default
                                 TCI_STOPTIMEOUT_MS */
     int stopabort;       /* TRICOLOR_DEBUG=stopabort=1: abort after the first such report */
+    unsigned scavhold_ms; /* TRICOLOR_DEBUG=scavhold=MS: how long the heap stays over the
+                             scavenger's target before the excess goes back (gc/scavenge.c);
+                             default TCI_SCAVHOLD_MS */
 } tci_config;
 
 /* stoptimeout's default, 5 s (docs/tuning.md, "When a stop waits"): stops
@@ -36,6 +39,14 @@ typedef struct tci_config {
  * is 28 times the longest honest stop seen, and a hang is named within
  * seconds. */
 #define TCI_STOPTIMEOUT_MS 5000u
+
+/* scavhold's default, 50 ms (docs/tuning.md, TRICOLOR_DEBUG): a steady
+ * ring of 4 KiB objects cycles every 0.3 ms, and its heap's need peaks
+ * higher in one cycle of five or ten; held for 4 cycles only, the peak's
+ * pages went back and were faulted in again: 20,000-26,000 faults in 2
+ * million objects, a third of the program's time. A spike's memory goes
+ * back 50 ms after the heap stopped using it, 8 cycles at the least. */
+#define TCI_SCAVHOLD_MS 50u
 
 /* The configuration tc_init read (gc/init.c): written once, before any
  * other library thread starts, then read-only. */

@@ -234,6 +234,26 @@ static void test_env_debug_stoptimeout(void **state)
     }
 }
 
+/* The scavenger's hold: 50 ms by default, 0 (every cycle) to an hour. */
+static void test_env_debug_scavhold(void **state)
+{
+    (void)state;
+    tci_config c;
+    char err[ERRLEN] = "";
+    tci_env_default(&c);
+    assert_int_equal(c.scavhold_ms, 50);
+    assert_int_equal(tci_env_parse_debug("scavhold=0", &c, err, sizeof err), 0);
+    assert_int_equal(c.scavhold_ms, 0);
+    assert_int_equal(tci_env_parse_debug("scavhold=3600000,scavtrace=1", &c, err, sizeof err), 0);
+    assert_int_equal(c.scavhold_ms, 3600000);
+    assert_int_equal(c.scavtrace, 1);
+    tci_env_default(&c);
+    assert_int_equal(tci_env_parse_debug("scavhold=3600001", &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "scavhold=N with N a whole number from 0 to 3600000"));
+    assert_int_equal(c.scavhold_ms, 50);
+    assert_int_equal(tci_env_parse_debug("scavhold=50ms", &c, err, sizeof err), -1);
+}
+
 /* tc_init refuses them, with the range in its message, and sets nothing
  * up (each in a child: tc_init's own process). */
 static void child_init_refused(void)
@@ -394,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_env_debug_accepts),
         cmocka_unit_test(test_env_debug_rejects),
         cmocka_unit_test(test_env_debug_stoptimeout),
+        cmocka_unit_test(test_env_debug_scavhold),
         cmocka_unit_test(test_env_debug_stoptimeout_init),
         cmocka_unit_test(test_env_error_fits_buffer),
         cmocka_unit_test(test_env_load),

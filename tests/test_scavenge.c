@@ -247,32 +247,67 @@ static void test_scavenge_returns_only_what_no_cycle_used(void **state)
     (void)state;
     tci_scav_history h;
     memset(&h, 0, sizeof h);
+    uint64_t t = 0; /* hold 0: every cycle is an epoch, whatever the time */
     /* A steady heap: over by 0.1-0.7 MiB most cycles, not in one of four. */
     static const uint64_t swings[] = { 300, 700, 0, 100, 500, 200, 0, 400, 600, 0, 100, 300 };
     for (size_t i = 0; i < sizeof swings / sizeof swings[0]; i++)
-        assert_int_equal(tci_scavenge_least_over(&h, swings[i] * 1024), 0);
+        assert_int_equal(tci_scavenge_least_over(&h, swings[i] * 1024, t++, 0), 0);
     /* A cycle at the target, then a spike's memory, over by 100 MiB and
      * more from here on: given back once every recorded cycle was over,
      * the least of them. */
-    assert_int_equal(tci_scavenge_least_over(&h, 0), 0);
+    assert_int_equal(tci_scavenge_least_over(&h, 0, t++, 0), 0);
     uint64_t spike[TCI_SCAV_PATIENCE + 2];
     for (int i = 0; i < TCI_SCAV_PATIENCE + 2; i++)
         spike[i] = (100 + (uint64_t)(i % 3) * 10) * MiB;
     for (int i = 0; i < TCI_SCAV_PATIENCE - 1; i++)
-        assert_int_equal(tci_scavenge_least_over(&h, spike[i]), 0);
-    assert_int_equal(tci_scavenge_least_over(&h, spike[TCI_SCAV_PATIENCE - 1]), 100 * MiB);
+        assert_int_equal(tci_scavenge_least_over(&h, spike[i], t++, 0), 0);
+    assert_int_equal(tci_scavenge_least_over(&h, spike[TCI_SCAV_PATIENCE - 1], t++, 0), 100 * MiB);
     /* What was given back is no longer over: the next cycles give nothing
      * until the heap has been over again for as long. */
-    assert_int_equal(tci_scavenge_least_over(&h, 0), 0);
+    assert_int_equal(tci_scavenge_least_over(&h, 0, t++, 0), 0);
     for (int i = 0; i < TCI_SCAV_PATIENCE - 1; i++)
-        assert_int_equal(tci_scavenge_least_over(&h, 5 * MiB), 0);
-    assert_int_equal(tci_scavenge_least_over(&h, 7 * MiB), 5 * MiB);
+        assert_int_equal(tci_scavenge_least_over(&h, 5 * MiB, t++, 0), 0);
+    assert_int_equal(tci_scavenge_least_over(&h, 7 * MiB, t++, 0), 5 * MiB);
+}
+
+/* With a hold, the epochs are time as well as cycles: a steady heap
+ * cycling every 0.3 ms, whose need peaks once in 8 cycles, keeps its pages
+ * for as long as the peaks come (with 4 cycles' patience alone it gave
+ * them back between peaks, and faulted them in again); a spike's excess
+ * goes back once it has been unused for the hold, not before. */
+static void test_scavenge_holds_for_a_time(void **state)
+{
+    (void)state;
+    const uint64_t hold = 50 * 1000000ull, cycle = 300000;
+    tci_scav_history h;
+    memset(&h, 0, sizeof h);
+    uint64_t t = 1000000000;
+    for (int i = 0; i < 2000; i++, t += cycle) {
+        uint64_t over = (uint64_t)(i % 8 == 7 ? 0 : 1 + i % 5) * MiB / 2;
+        assert_int_equal(tci_scavenge_least_over(&h, over, t, hold), 0);
+    }
+    /* The peaks stop; the heap is over by 2-3 MiB from here on. */
+    uint64_t quiet = t, got = 0;
+    for (; got == 0; t += cycle)
+        got = tci_scavenge_least_over(&h, (2 + (t / cycle) % 2) * MiB, t, hold);
+    printf("  given back %.1f MiB %.1f ms after the last peak\n", got / (double)MiB,
+           (t - cycle - quiet) / 1e6);
+    assert_int_equal(got, 2 * MiB);
+    assert_true(t - cycle - quiet >= hold);
+    assert_true(t - cycle - quiet <= hold + hold / 3 + cycle);
+    /* Cycles far apart: each is an epoch, 4 cycles as before. */
+    memset(&h, 0, sizeof h);
+    for (int i = 0; i < TCI_SCAV_PATIENCE - 1; i++)
+        assert_int_equal(tci_scavenge_least_over(&h, 9 * MiB, (uint64_t)i * hold, hold), 0);
+    assert_int_equal(tci_scavenge_least_over(&h, 9 * MiB, 3 * hold, hold), 9 * MiB);
 }
 
 int main(void)
 {
     if (test_init_verified() != 0)
         return 1;
+    /* The tests below that collect back to back count cycles, not time. */
+    tci_scavenge_set_hold_ms(0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scavenge_release_memory),
         cmocka_unit_test(test_scavenge_reused_pages_read_zero),
@@ -280,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_scavenge_partly_returned_run_is_zeroed),
         cmocka_unit_test(test_scavenge_returns_only_what_is_over),
         cmocka_unit_test(test_scavenge_returns_only_what_no_cycle_used),
+        cmocka_unit_test(test_scavenge_holds_for_a_time),
         cmocka_unit_test(test_scavenge_locked_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
