@@ -311,12 +311,43 @@ void tci_heap_widen_bounds_locked(uintptr_t lo, uintptr_t hi)
         tci_uptr_store_relaxed(&tci_heap_hi, hi);
 }
 
+/* Where the page heap's arenas go, if the OS lets us, as huge objects go
+ * to their own hint (gc/heap_huge.c says why): the OS's own choice is the
+ * highest free range, just below the shared libraries, whose 4 GiB window
+ * libc's and the stack's pointers share, and words made of such a pointer's
+ * upper half over other low bits lie in stack frames. One such word, from
+ * before tc_init, kept a dropped object alive when the OS put the first
+ * arena at the window's start (tests/test_weak_field.c, 1 run in 30-50).
+ * First from 384 GiB (0x60 << 32: no text word and no small number or
+ * power of two looks like it, and it is in ThreadSanitizer's low
+ * application range), else from 20 TiB (0x14 << 40: above AddressSanitizer's
+ * shadow, whose gap covers the first, and 2 TiB above the huge objects'
+ * hint); else where the OS puts it. Each cursor moves past the arenas
+ * mapped at it. Protected by heap_lock. */
+static uintptr_t arena_hint[2] = { (uintptr_t)0x60 << 32, (uintptr_t)0x14 << 40 };
+
+static char *map_arena_locked(void)
+{
+    tci_assert_held(&tci_heap_lock);
+    for (int i = 0;; i++) {
+        char *mem = tci_heap_map_arenas(TCI_ARENA_SIZE, arena_hint[i]);
+        if (!mem || (uintptr_t)mem == arena_hint[i]) {
+            if (mem)
+                arena_hint[i] += TCI_ARENA_SIZE;
+            return mem;
+        }
+        if (i == 1)
+            return mem; /* both taken: anywhere */
+        tci_os_unmap(mem, TCI_ARENA_SIZE);
+    }
+}
+
 /* Maps a new arena for the page heap: one, since every run it hands out
  * fits in one (longer ones are huge). */
 static int grow_locked(void)
 {
     tci_assert_held(&tci_heap_lock);
-    char *mem = tci_heap_map_arenas(TCI_ARENA_SIZE, 0);
+    char *mem = map_arena_locked();
     if (!mem)
         return -1;
     if (narenas == arenas_cap) {
