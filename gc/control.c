@@ -566,12 +566,13 @@ void tci_control_trace_mark(const tci_pacer_mark *m, uint64_t goal, uint64_t exp
     fprintf(stderr,
             "pacer: cycle %llu marked %.1f MB black %.1f MB roots %.1f KB assists %.1f MB "
             "heap %.1f->%.1f MB in-use %.1f MB non-heap %.1f MB; alloc %.0f MB/s mark %.0f "
-            "MB/s cons/mark %.3f start delay %.0f us; goal %.1f MB%s trigger %.1f MB; "
+            "MB/s cons/mark %.3f start delay %.0f us runway x%.2f; goal %.1f MB%s trigger %.1f MB; "
             "limiter %s bucket %.0f ms; external %.1f MB (live %.1f MB)\n",
             (unsigned long long)p.cycles, m->marked_bytes / mb, m->black_bytes / mb,
             m->root_bytes / 1024.0, m->assist_bytes / mb, m->heap_at_trigger / mb,
             m->heap_at_end / mb, m->inuse_bytes / mb, m->nonheap_bytes / mb,
             p.alloc_rate * 1e9 / mb, p.mark_rate * 1e9 / mb, p.cons_mark, p.delay_ns / 1e3,
+            p.runway_scale,
             p.goal_bytes == TCI_PACER_NONE ? 0.0 : p.goal_bytes / mb,
             p.limited ? " (memory limit)" : "",
             p.trigger_bytes == TCI_PACER_NONE ? 0.0 : p.trigger_bytes / mb,

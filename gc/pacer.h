@@ -60,6 +60,9 @@ typedef struct tci_pacer_mark {
     uint64_t external_black_bytes; /* external bytes added during the mark */
 } tci_pacer_mark;
 
+/* The least runway_scale: a quarter of what the rates say. */
+#define TCI_PACER_RUNWAY_MIN 0.25
+
 typedef struct tci_pacer {
     tci_pacer_config cfg;
     uint64_t cycles;        /* marks seen */
@@ -83,6 +86,10 @@ typedef struct tci_pacer {
     double mark_rate;       /* bytes the markers mark per ns (assists not
                                counted), smoothed; 0 until measured */
     double delay_ns;        /* start_delay_ns, smoothed */
+    double runway_scale;    /* what the runway the rates give is scaled by,
+                               in [TCI_PACER_RUNWAY_MIN, 1]: lowered while
+                               marks the markers did end well before the
+                               goal, raised again by one that ends past it */
     double cons_mark;       /* alloc_rate / mark_rate: bytes the program
                                allocates per byte the markers alone mark;
                                negative until both are measured */

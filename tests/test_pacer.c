@@ -39,6 +39,9 @@ typedef struct scenario {
     uint64_t spike_from, spike_to; /* steps with alloc x spike_factor */
     uint64_t spike_factor;
     uint64_t mark_per_step;        /* bytes a marker marks per step */
+    uint64_t mark_alloc_permille;  /* the program's rate during a mark (the
+                                      barrier, the stops), per mille of its
+                                      rate; 0: the same */
     uint64_t steps;
 } scenario;
 
@@ -47,6 +50,7 @@ typedef struct outcome {
     uint64_t max_ratio, limited_cycles, engaged_steps;
     uint64_t goal_below_kept; /* cycles after which the goal left no room over what was kept */
     uint64_t assist_total, marked_total; /* bytes marked by assists, in all */
+    uint64_t last_end, last_base;        /* the last mark's heap at its end, and what it kept */
     double gc_cpu_fraction;
     tci_pacer p;
 } outcome;
@@ -105,6 +109,8 @@ static void simulate(const scenario *s, outcome *o)
         uint64_t alloc = s->alloc_per_step;
         if (step >= s->spike_from && step < s->spike_to)
             alloc *= s->spike_factor;
+        if (marking && s->mark_alloc_permille)
+            alloc = alloc * s->mark_alloc_permille / 1000;
         uint64_t gc_cpu = 0, mut_gc = 0; /* mut_gc: of gc_cpu, on the program's CPU */
         if (!marking && !starting && heap >= p->trigger_bytes && !tci_pacer_hold_cycles(p)) {
             starting = 1; /* the collector wakes: START_DELAY steps */
@@ -184,6 +190,8 @@ static void simulate(const scenario *s, outcome *o)
                 .start_delay_ns = (mark_start - trigger_step) * STEP_NS,
             };
             tci_pacer_mark_done(p, &m);
+            o->last_end = heap;
+            o->last_base = snapshot_live + black;
             heap = snapshot_live + black;
             idle_start = step + 1;
             idle_heap = heap;
@@ -241,6 +249,35 @@ static scenario steady(int pct)
         .alloc_per_step = 100 << 10, .mark_per_step = 800 << 10,
         .steps = 200000, /* 20 s */
     };
+}
+
+/* A program that allocates at a third of its rate while a mark runs (the
+ * barrier, the stops): the rates, measured between marks, plan three times
+ * the runway the mark uses, and marks ended half-way to the goal, a cycle
+ * twice as often as the goal asks (a ring of 256-byte objects, in
+ * tcbench). The runway is scaled down until marks end within a third of
+ * the way of the goal, and the heap stays under it. */
+static void test_pacer_runway_learns_slow_marks(void **state)
+{
+    (void)state;
+    scenario s = steady(100);
+    s.name = "slow during marks";
+    s.mark_alloc_permille = 330;
+    s.mark_per_step = 200 << 10; /* marks of 50 ms: the runway matters */
+    outcome o;
+    simulate(&s, &o);
+    printf("  last mark: ended at %.1f MiB, kept %.1f, goal %.1f; runway x%.2f\n",
+           o.last_end / (double)MiB, o.last_base / (double)MiB, o.last_goal / (double)MiB,
+           o.p.runway_scale);
+    assert_true(o.p.runway_scale < 0.6);
+    assert_true(o.last_end <= o.last_goal);
+    assert_true(o.last_goal - o.last_end <= (o.last_goal - o.last_base) / 3 + (1 << 20));
+    assert_true(o.max_goal_overshoot_permille <= 20);
+    assert_true(o.assist_total * 10 < o.marked_total);
+    /* The same program at one rate throughout keeps the runway it plans. */
+    s.mark_alloc_permille = 0;
+    simulate(&s, &o);
+    assert_true(o.p.runway_scale == 1.0);
 }
 
 static void test_pacer_steady_state(void **state)
@@ -652,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_pacer_limiter_bucket),
         cmocka_unit_test(test_pacer_marker_share),
         cmocka_unit_test(test_pacer_steady_state),
+        cmocka_unit_test(test_pacer_runway_learns_slow_marks),
         cmocka_unit_test(test_pacer_allocation_spike),
         cmocka_unit_test(test_pacer_tiny_heap),
         cmocka_unit_test(test_pacer_heap_built_during_long_marks),
