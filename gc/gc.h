@@ -140,6 +140,11 @@ void tci_mark_tracer_flush(tc_tracer *tr);
  * scanned, and in *marked the bytes it marked (greyed). Keeps nothing
  * afterwards. */
 size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *marked);
+/* An assist found no grey work and the heap is far past its goal: the
+ * next marker to pass its sharing point puts half of its own on the
+ * global list, for the next assist. With one marker nothing else shares,
+ * and a depth-first mark's buffer seldom fills. */
+void tci_mark_want_share(void);
 /* Checkmark, world stopped, after the mark: every object a root or the
  * object obj points to must be marked; aborts naming it otherwise. */
 void tci_markers_check_roots(void);

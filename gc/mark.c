@@ -48,6 +48,9 @@ tci_atomic tci_mark_nidle;   /* markers that found no work */
  * global list, which comes back when they stop, so the markers wait for
  * them before calling the mark done. */
 static tci_atomic assists_active;
+/* Set by tci_mark_want_share, cleared by the marker that shares half its
+ * grey objects (drain_loop). Relaxed: a hint. */
+static tci_atomic assist_hungry;
 /* The markers' share of the CPUs, all of them together (x 1024 of one
  * CPU); tci_mark_init. Each marker at work keeps to its part of it. */
 static uint64_t markers_share_1024;
@@ -571,7 +574,11 @@ void tci_mark_drain(tc_tracer *tr)
                 since_share = 0;
                 if (tci_mark_concurrent)
                     bank_credit(tr);
-                if (tci_mark_nworkers > 1)
+                if (tci_atomic_load_relaxed(&assist_hungry) && b->n >= 2 &&
+                    tci_atomic_load_relaxed(&nfull) == 0) {
+                    tci_atomic_store_relaxed(&assist_hungry, 0);
+                    tci_mark_share_half(tr);
+                } else if (tci_mark_nworkers > 1)
                     maybe_share(tr);
                 else if (tci_mark_nhelpers > 0 && tr->scanned >= WAKE_AFTER && b->n >= 2)
                     tci_mark_share_half(tr); /* wakes the helpers */
@@ -767,6 +774,11 @@ size_t tci_mark_assist(tc_tracer *tr, size_t budget, int *no_work, uint64_t *mar
     tci_mark_tracer_flush(tr);
     tci_atomic_sub_full(&assists_active, 1);
     return done;
+}
+
+void tci_mark_want_share(void)
+{
+    tci_atomic_store_relaxed(&assist_hungry, 1);
 }
 
 void tci_mark_check_enable(tc_tracer *tr)
