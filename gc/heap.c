@@ -313,8 +313,8 @@ void tci_heap_widen_bounds_locked(uintptr_t lo, uintptr_t hi)
 
 /* Where the page heap's arenas go, if the OS lets us, as huge objects go
  * to their own hint (gc/heap_huge.c says why): the OS's own choice is the
- * highest free range, just below the shared libraries, whose 4 GiB window
- * libc's and the stack's pointers share, and words made of such a pointer's
+ * highest free range, just below the shared libraries, often in the 4 GiB
+ * window of libc's own addresses, and words made of such an address's
  * upper half over other low bits lie in stack frames. One such word, from
  * before tc_init, kept a dropped object alive when the OS put the first
  * arena at the window's start (tests/test_weak_field.c, 1 run in 30-50).

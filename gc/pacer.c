@@ -232,8 +232,9 @@ void tci_pacer_set_external(tci_pacer *p, uint64_t external_bytes)
  * marks at 1.3-3.3 MiB, triggered at 0.7-1.9, and collected twice as
  * often as its goal asked. So a mark that ends more than a third of the
  * way short of its goal (the margin planned makes a sixth) scales the
- * next runways down by a fifth, to a quarter at the least; one that ends past its goal scales them back up
- * by a quarter, to 1. Only a mark the markers did most of lowers it: one
+ * next runways down by a fifth, to a quarter at the least; one that ends
+ * past its goal scales them back up by a quarter, to 1. Only a mark the
+ * markers did most of lowers it: one
  * that ends early because assists did the marking must not start the
  * next later still, or the assists would end up doing all of it. */
 static void runway_feedback(tci_pacer *p, const tci_pacer_mark *m, uint64_t goal,
