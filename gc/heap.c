@@ -324,22 +324,25 @@ void tci_heap_widen_bounds_locked(uintptr_t lo, uintptr_t hi)
  * shadow, whose gap covers the first, and 2 TiB above the huge objects'
  * hint); else where the OS puts it. Each cursor moves past the arenas
  * mapped at it. Protected by heap_lock. */
-static uintptr_t arena_hint[2] = { (uintptr_t)0x60 << 32, (uintptr_t)0x14 << 40 };
+static uintptr_t arena_hint[] = { (uintptr_t)0x60 << 32, (uintptr_t)0x14 << 40 };
+#define ARENA_HINTS (sizeof arena_hint / sizeof arena_hint[0])
 
 static char *map_arena_locked(void)
 {
     tci_assert_held(&tci_heap_lock);
-    for (int i = 0;; i++) {
-        char *mem = tci_heap_map_arenas(TCI_ARENA_SIZE, arena_hint[i]);
-        if (!mem || (uintptr_t)mem == arena_hint[i]) {
-            if (mem)
-                arena_hint[i] += TCI_ARENA_SIZE;
+    char *mem = NULL;
+    for (size_t i = 0; i < ARENA_HINTS; i++) {
+        if (mem)
+            tci_os_unmap(mem, TCI_ARENA_SIZE); /* the last hint's was elsewhere */
+        mem = tci_heap_map_arenas(TCI_ARENA_SIZE, arena_hint[i]);
+        if (!mem)
+            return NULL;
+        if ((uintptr_t)mem == arena_hint[i]) {
+            arena_hint[i] += TCI_ARENA_SIZE;
             return mem;
         }
-        if (i == 1)
-            return mem; /* both taken: anywhere */
-        tci_os_unmap(mem, TCI_ARENA_SIZE);
     }
+    return mem; /* every hint taken: where the OS put it */
 }
 
 /* Maps a new arena for the page heap: one, since every run it hands out

@@ -234,9 +234,9 @@ void tci_pacer_set_external(tci_pacer *p, uint64_t external_bytes)
  * way short of its goal (the margin planned makes a sixth) scales the
  * next runways down by a fifth, to a quarter at the least; one that ends
  * past its goal scales them back up by a quarter, to 1. Only a mark the
- * markers did most of lowers it: one
- * that ends early because assists did the marking must not start the
- * next later still, or the assists would end up doing all of it. */
+ * markers did most of lowers it: one that ends early because assists did
+ * the marking must not start the next later still, or the assists would
+ * end up doing all of it. */
 static void runway_feedback(tci_pacer *p, const tci_pacer_mark *m, uint64_t goal,
                             uint64_t trigger)
 {
@@ -244,7 +244,8 @@ static void runway_feedback(tci_pacer *p, const tci_pacer_mark *m, uint64_t goal
         return;
     uint64_t head = goal - trigger;
     if (m->heap_at_end > goal) {
-        p->runway_scale = p->runway_scale * 1.25 > 1.0 ? 1.0 : p->runway_scale * 1.25;
+        double s = p->runway_scale * 1.25;
+        p->runway_scale = s > 1.0 ? 1.0 : s;
     } else if (goal - m->heap_at_end > head / 3 && m->assist_bytes * 2 < m->marked_bytes) {
         double s = p->runway_scale * 0.8;
         p->runway_scale = s < TCI_PACER_RUNWAY_MIN ? TCI_PACER_RUNWAY_MIN : s;
